@@ -1,0 +1,1726 @@
+//! The hub service: every state change (ingress, agent commands, timers,
+//! presence) happens here, inside one SQLite transaction, serialized by one
+//! write lock. A change appends per-agent events to the durable event log;
+//! after commit, live connections are woken and send what they have not sent.
+//! Delivery and replay therefore share one path: nothing committed is lost,
+//! nothing is sent twice on one connection.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::{de::DeserializeOwned, Serialize};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use switchboard_protocol::{
+    rest::{AgentSpec, AgentStatus, IngressMessage, IngressResponse, QueueSpec},
+    AgentEvent, AgentId, AgentProfile, AgentSnapshot, AssignMode, Author, Channel, Command,
+    CommandId, CommandReply, ConversationId, ConversationState, ConversationStatus,
+    ConversationSummary, Customer, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
+    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence,
+    PresenceReason, ResumeMode, ResyncReason, RevokeReason, Role, Scenario, Seq,
+    MAX_MESSAGE_TEXT_BYTES,
+};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+
+use crate::auth::{self, LoginLimiter};
+use crate::clock::Clock;
+use crate::config::{effective_template, HubConfig, TemplateOverride};
+use crate::error::{HubError, HubResult};
+use crate::links::LinkRegistry;
+use crate::routing::{self, Candidate, RouteDecision};
+
+/// Messages included with an assignment or snapshot, per conversation.
+const RECENT_MESSAGES: i64 = 50;
+
+/// The routing hub.
+pub struct Hub {
+    pool: SqlitePool,
+    config: HubConfig,
+    clock: Arc<dyn Clock>,
+    write_lock: Arc<Mutex<()>>,
+    /// Live connections.
+    pub links: LinkRegistry,
+    /// Woken when timers change, so the scheduler re-reads the next due one.
+    pub timers_changed: Notify,
+    /// Failed-login counter.
+    pub login_limiter: LoginLimiter,
+    /// A real argon2 hash, checked when the user name is unknown so both
+    /// paths cost the same and user names cannot be probed by timing.
+    dummy_hash: String,
+}
+
+/// A signed-in agent, as resolved from a bearer token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub profile: AgentProfile,
+    /// Hash of the token used, to re-check revocation.
+    pub token_hash: String,
+    /// When the token expires.
+    pub expires_at: Millis,
+}
+
+/// A persisted timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    /// An alert offer's deadline; `ref_id` is the offer.
+    OfferTimeout,
+    /// A disconnected owner's grace period; `ref_id` is the conversation.
+    DisconnectedGrace,
+}
+
+impl TimerKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::OfferTimeout => "offer_timeout",
+            TimerKind::DisconnectedGrace => "disconnected_grace",
+        }
+    }
+}
+
+fn wire<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn unwire<T: DeserializeOwned>(s: &str) -> HubResult<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|e| HubError::Corrupt(format!("{s:?}: {e}")))
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn unjson<T: DeserializeOwned>(s: &str) -> HubResult<T> {
+    serde_json::from_str(s).map_err(|e| HubError::Corrupt(e.to_string()))
+}
+
+/// One serialized change: the write lock, an open transaction, and the
+/// agents to wake after commit.
+struct Work<'h> {
+    hub: &'h Hub,
+    tx: Transaction<'static, Sqlite>,
+    now: Millis,
+    woken: BTreeMap<AgentId, u64>,
+    timers_changed: bool,
+    _guard: OwnedMutexGuard<()>,
+}
+
+impl Hub {
+    /// Opens the database, applies the configuration, and schedules grace
+    /// periods for agents whose clients are (after a restart) not connected.
+    pub async fn open(config: HubConfig, clock: Arc<dyn Clock>) -> HubResult<Arc<Hub>> {
+        config.validate()?;
+        if let Some(dir) = config.server.database.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let pool = crate::store::open(&config.server.database).await?;
+        let hub = Arc::new(Hub {
+            pool,
+            login_limiter: LoginLimiter::new(config.auth.login_failures_per_minute),
+            config,
+            clock,
+            write_lock: Arc::new(Mutex::new(())),
+            links: LinkRegistry::default(),
+            timers_changed: Notify::new(),
+            dummy_hash: auth::hash_password(&auth::new_token())
+                .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+        });
+        hub.apply_config().await?;
+        hub.after_restart().await?;
+        Ok(hub)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// The database pool (read-only use outside this module).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn work(&self) -> HubResult<Work<'_>> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        let tx = self.pool.begin().await?;
+        Ok(Work {
+            hub: self,
+            tx,
+            now: self.clock.now(),
+            woken: BTreeMap::new(),
+            timers_changed: false,
+            _guard: guard,
+        })
+    }
+
+    async fn commit(&self, work: Work<'_>) -> HubResult<()> {
+        let Work {
+            tx,
+            woken,
+            timers_changed,
+            _guard,
+            ..
+        } = work;
+        tx.commit().await?;
+        drop(_guard);
+        for (agent, seq) in woken {
+            self.links.notify_seq(agent, seq);
+        }
+        if timers_changed {
+            self.timers_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    // -- configuration --------------------------------------------------
+
+    async fn apply_config(&self) -> HubResult<()> {
+        let config = self.config.clone();
+        let mut w = self.work().await?;
+        for team in &config.teams {
+            sqlx::query("INSERT INTO teams (name) VALUES (?) ON CONFLICT(name) DO NOTHING")
+                .bind(&team.name)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        for a in &config.agents {
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT password_hash FROM agents WHERE username = ?")
+                    .bind(&a.username)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            let hash = match (&a.password_hash, &a.password, &existing) {
+                (Some(h), _, _) => h.clone(),
+                // Keep the stored hash when the plain password still matches,
+                // so a restart does not re-hash every agent.
+                (None, Some(p), Some(old)) if auth::verify_password(p, old) => old.clone(),
+                (None, Some(p), _) => auth::hash_password(p)
+                    .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+                (None, None, _) => continue,
+            };
+            let spec = AgentSpec {
+                username: a.username.clone(),
+                display_name: a.display_name.clone().unwrap_or_else(|| a.username.clone()),
+                password: None,
+                role: a.role,
+                team: a.team.clone(),
+                capacity: a.capacity,
+            };
+            w.upsert_agent(&spec, &hash).await?;
+        }
+        for q in &config.queues {
+            w.upsert_queue(&q.name, &q.team, &q.channels, &q.allowed_presences, &q.templates)
+                .await?;
+        }
+        self.commit(w).await
+    }
+
+    /// Grace periods for every owner, since after a (re)start nobody is
+    /// connected yet; they are cancelled as agents reconnect.
+    async fn after_restart(&self) -> HubResult<()> {
+        let mut w = self.work().await?;
+        let rows = sqlx::query(
+            "SELECT id, owner_id FROM conversations WHERE status = 'assigned' AND owner_id IS NOT NULL",
+        )
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let due = Millis(w.now.0 + self.grace_ms());
+        for r in rows {
+            let conv: i64 = r.get(0);
+            let owner: i64 = r.get(1);
+            w.add_timer(TimerKind::DisconnectedGrace, conv, AgentId(owner), due, false)
+                .await?;
+        }
+        self.commit(w).await
+    }
+
+    fn grace_ms(&self) -> i64 {
+        (self.config.routing.disconnected_grace_secs as i64).saturating_mul(1000)
+    }
+
+    // -- authentication ---------------------------------------------------
+
+    /// Checks a password and issues a token.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client_addr: &str,
+    ) -> HubResult<(String, Millis, AgentProfile)> {
+        let keys = [format!("user:{username}"), format!("ip:{client_addr}")];
+        if let Some(secs) = self.login_limiter.blocked_for(&keys) {
+            return Err(HubError::refused(
+                ErrorCode::RateLimited,
+                format!("too many failed logins; retry in {secs} s"),
+            ));
+        }
+        let row = sqlx::query("SELECT id, password_hash FROM agents WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        let ok = match &row {
+            Some(r) => auth::verify_password(password, r.get::<&str, _>(1)),
+            None => {
+                // Spend the same time as a real check so user names cannot
+                // be probed by timing.
+                let _ = auth::verify_password(password, &self.dummy_hash);
+                false
+            }
+        };
+        let Some(row) = row.filter(|_| ok) else {
+            self.login_limiter.record_failure(&keys);
+            return Err(HubError::unauthorized("wrong user name or password"));
+        };
+        self.login_limiter.record_success(&keys[0]);
+        let agent = AgentId(row.get(0));
+        let token = auth::new_token();
+        let now = self.now();
+        let expires = Millis(now.0 + (self.config.auth.token_ttl_secs as i64) * 1000);
+        sqlx::query("INSERT INTO tokens (hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(auth::token_hash(&token))
+            .bind(agent.0)
+            .bind(now.0)
+            .bind(expires.0)
+            .execute(&self.pool)
+            .await?;
+        let profile = self.profile(agent).await?;
+        tracing::info!(agent = %agent, "login");
+        Ok((token, expires, profile))
+    }
+
+    /// Resolves a bearer token.
+    pub async fn authenticate(&self, token: &str) -> HubResult<Session> {
+        let hash = auth::token_hash(token);
+        let row = sqlx::query("SELECT agent_id, expires_at, revoked FROM tokens WHERE hash = ?")
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Err(HubError::unauthorized("unknown token"));
+        };
+        let expires_at = Millis(row.get(1));
+        if row.get::<i64, _>(2) != 0 {
+            return Err(HubError::unauthorized("token revoked"));
+        }
+        if expires_at <= self.now() {
+            return Err(HubError::unauthorized("token expired"));
+        }
+        let profile = self.profile(AgentId(row.get(0))).await?;
+        Ok(Session {
+            profile,
+            token_hash: hash,
+            expires_at,
+        })
+    }
+
+    /// Whether a session's token is still valid (not revoked, not expired).
+    pub async fn session_valid(&self, session: &Session) -> HubResult<bool> {
+        let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked FROM tokens WHERE hash = ?")
+            .bind(&session.token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(revoked == Some(0) && session.expires_at > self.now())
+    }
+
+    /// Revokes one token (logout).
+    pub async fn revoke_token(&self, session: &Session) -> HubResult<()> {
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = ?")
+            .bind(&session.token_hash)
+            .execute(&self.pool)
+            .await?;
+        self.links.notify_revoked(session.profile.id);
+        Ok(())
+    }
+
+    /// Revokes every token of an agent and disconnects its clients.
+    pub async fn revoke_agent_tokens(&self, agent: AgentId) -> HubResult<u32> {
+        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE agent_id = ? AND revoked = 0")
+            .bind(agent.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        self.links.notify_revoked(agent);
+        Ok(n as u32)
+    }
+
+    /// An agent's profile.
+    pub async fn profile(&self, agent: AgentId) -> HubResult<AgentProfile> {
+        let mut conn = self.pool.acquire().await?;
+        load_profile(&mut conn, agent).await
+    }
+
+    // -- connections ------------------------------------------------------
+
+    /// Called when an agent's first connection opens: cancels grace periods
+    /// and lets waiting work reach the agent.
+    pub async fn agent_connected(&self, agent: AgentId) -> HubResult<()> {
+        let mut w = self.work().await?;
+        let n = sqlx::query("DELETE FROM timers WHERE kind = ? AND agent_id = ?")
+            .bind(TimerKind::DisconnectedGrace.as_str())
+            .bind(agent.0)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            w.timers_changed = true;
+        }
+        w.route_waiting().await?;
+        self.commit(w).await
+    }
+
+    /// Called when an agent's last connection closes: starts the grace
+    /// period of every conversation the agent owns.
+    pub async fn agent_disconnected(&self, agent: AgentId) -> HubResult<()> {
+        let mut w = self.work().await?;
+        if self.links.is_connected(agent) {
+            // Reconnected meanwhile.
+            return self.commit(w).await;
+        }
+        let convs: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE owner_id = ? AND status = 'assigned'",
+        )
+        .bind(agent.0)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let due = Millis(w.now.0 + self.grace_ms());
+        for c in convs {
+            w.add_timer(TimerKind::DisconnectedGrace, c, agent, due, false)
+                .await?;
+        }
+        self.commit(w).await
+    }
+
+    /// How a connection resuming from `cursor` continues, and the seq it
+    /// starts streaming after. For a full resync, the snapshot as of that
+    /// seq. Taken under the write lock so snapshot and seq agree.
+    pub async fn resume(
+        &self,
+        agent: AgentId,
+        cursor: Option<Seq>,
+    ) -> HubResult<(ResumeMode, Seq, Option<AgentSnapshot>)> {
+        let _guard = self.write_lock.clone().lock_owned().await;
+        let mut conn = self.pool.acquire().await?;
+        let last: i64 = sqlx::query_scalar("SELECT last_seq FROM agents WHERE id = ?")
+            .bind(agent.0)
+            .fetch_one(&mut *conn)
+            .await?;
+        let last = last as u64;
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE agent_id = ?")
+                .bind(agent.0)
+                .fetch_one(&mut *conn)
+                .await?;
+        let resync = match cursor {
+            None => Some(ResyncReason::NoCursor),
+            Some(Seq(c)) if c > last => Some(ResyncReason::CursorAhead),
+            Some(Seq(c)) if c == last => None,
+            Some(Seq(c)) => match oldest {
+                Some(o) if (o as u64) <= c + 1 => None,
+                _ => Some(ResyncReason::BeyondRetention),
+            },
+        };
+        match resync {
+            None => Ok((ResumeMode::Replay, cursor.unwrap_or_default(), None)),
+            Some(reason) => {
+                let snapshot = build_snapshot(&mut conn, agent).await?;
+                Ok((ResumeMode::FullResync { reason }, Seq(last), Some(snapshot)))
+            }
+        }
+    }
+
+    /// Events after `after`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        agent: AgentId,
+        after: Seq,
+        limit: i64,
+    ) -> HubResult<Vec<EventFrame>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, body FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(agent.0)
+        .bind(after.0 as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventFrame {
+                    seq: Seq(r.get::<i64, _>(0) as u64),
+                    at: Millis(r.get(1)),
+                    event: unjson(r.get::<&str, _>(2))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the client's ack.
+    pub async fn ack(&self, agent: AgentId, seq: Seq) -> HubResult<()> {
+        sqlx::query("UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ? AND ? <= last_seq")
+            .bind(seq.0 as i64)
+            .bind(agent.0)
+            .bind(seq.0 as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest seq of an agent.
+    pub async fn last_seq(&self, agent: AgentId) -> HubResult<Seq> {
+        let last: i64 = sqlx::query_scalar("SELECT last_seq FROM agents WHERE id = ?")
+            .bind(agent.0)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Seq(last as u64))
+    }
+
+    // -- agent commands ---------------------------------------------------
+
+    /// Executes an agent command, idempotently by `(agent, id)`.
+    pub async fn execute(
+        &self,
+        agent: AgentId,
+        id: &CommandId,
+        command: Command,
+    ) -> HubResult<CommandReply> {
+        if id.0.is_empty() || id.0.len() > switchboard_protocol::MAX_COMMAND_ID_BYTES {
+            return Err(HubError::invalid("command id must be 1 to 64 bytes"));
+        }
+        let mut w = self.work().await?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT reply FROM commands WHERE agent_id = ? AND command_id = ?")
+                .bind(agent.0)
+                .bind(&id.0)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        if let Some(reply) = stored {
+            // A retry: same answer, no second effect.
+            self.commit(w).await?;
+            return unjson(&reply);
+        }
+        let reply = match command {
+            Command::AcceptOffer { offer_id } => w.accept(agent, offer_id).await?,
+            Command::RejectOffer { offer_id, reason } => w.reject(agent, offer_id, reason).await?,
+            Command::SetPresence { presence } => {
+                if presence == Presence::Inactive {
+                    return Err(HubError::refused(
+                        ErrorCode::InvalidPresence,
+                        "inactive is set by the system only",
+                    ));
+                }
+                w.set_presence(agent, presence, PresenceReason::Agent).await?;
+                w.route_waiting().await?;
+                CommandReply::Done
+            }
+            Command::SendMessage {
+                conversation_id,
+                text,
+            } => w.agent_message(agent, conversation_id, text, id).await?,
+            Command::MarkRead {
+                conversation_id,
+                message_id,
+            } => {
+                w.mark_read(agent, conversation_id, message_id).await?;
+                CommandReply::Done
+            }
+            Command::CloseConversation { conversation_id } => {
+                w.close(agent, conversation_id).await?;
+                w.route_waiting().await?;
+                CommandReply::Done
+            }
+            Command::Unknown => {
+                return Err(HubError::invalid("unknown command kind"));
+            }
+        };
+        sqlx::query("INSERT INTO commands (agent_id, command_id, reply, at) VALUES (?, ?, ?, ?)")
+            .bind(agent.0)
+            .bind(&id.0)
+            .bind(json(&reply))
+            .bind(w.now.0)
+            .execute(&mut *w.tx)
+            .await?;
+        self.commit(w).await?;
+        Ok(reply)
+    }
+
+    /// A supervisor sets an agent's presence (e.g. resets Inactive).
+    pub async fn supervisor_set_presence(
+        &self,
+        supervisor: &AgentProfile,
+        agent: AgentId,
+        presence: Presence,
+    ) -> HubResult<()> {
+        if !supervisor.role.is_supervisor() {
+            return Err(HubError::forbidden("supervisors only"));
+        }
+        if presence == Presence::Inactive {
+            return Err(HubError::refused(
+                ErrorCode::InvalidPresence,
+                "inactive is set by the system only",
+            ));
+        }
+        let mut w = self.work().await?;
+        let target = load_profile(&mut w.tx, agent).await?;
+        if supervisor.role == Role::Supervisor && target.team != supervisor.team {
+            return Err(HubError::forbidden("agent is not in your team"));
+        }
+        w.set_presence(agent, presence, PresenceReason::Supervisor)
+            .await?;
+        w.route_waiting().await?;
+        self.commit(w).await
+    }
+
+    // -- ingress ----------------------------------------------------------
+
+    /// A customer message from a channel connector: joins the open
+    /// conversation of its thread or creates (and routes) a new one.
+    pub async fn ingress(&self, m: IngressMessage) -> HubResult<IngressResponse> {
+        if m.text.len() > MAX_MESSAGE_TEXT_BYTES {
+            return Err(HubError::refused(ErrorCode::TooLarge, "message text too long"));
+        }
+        if m.thread.is_empty() || m.thread.len() > 256 {
+            return Err(HubError::invalid("thread must be 1 to 256 bytes"));
+        }
+        let mut w = self.work().await?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE channel = ? AND thread = ? AND status <> 'closed' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(wire(&m.channel))
+        .bind(&m.thread)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let (conv, created) = match existing {
+            Some(id) => (ConversationId(id), false),
+            None => (w.create_conversation(&m).await?, true),
+        };
+        if !m.text.is_empty() {
+            w.customer_message(conv, &m.text).await?;
+        }
+        if created {
+            w.route(conv).await?;
+        }
+        self.commit(w).await?;
+        Ok(IngressResponse {
+            conversation_id: conv,
+            created,
+        })
+    }
+
+    /// Messages of a conversation, for its owner, a supervisor, or a
+    /// connector (`viewer` None).
+    pub async fn conversation_messages(
+        &self,
+        viewer: Option<&AgentProfile>,
+        conv: ConversationId,
+        after: Option<MessageId>,
+    ) -> HubResult<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        let summary = load_summary(&mut conn, conv).await?;
+        if let Some(v) = viewer {
+            if !v.role.is_supervisor() && summary.owner != Some(v.id) {
+                return Err(HubError::forbidden("not your conversation"));
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT id, conversation_id, author_kind, author_agent_id, text, sent_at, command_id FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT 1000",
+        )
+        .bind(conv.0)
+        .bind(after.map_or(0, |m| m.0))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    // -- timers -----------------------------------------------------------
+
+    /// The next timer's due time, if any.
+    pub async fn next_timer_due(&self) -> HubResult<Option<Millis>> {
+        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM timers")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(due.map(Millis))
+    }
+
+    /// Fires every timer due now; returns how many fired.
+    pub async fn fire_due_timers(&self) -> HubResult<usize> {
+        let mut fired = 0;
+        loop {
+            let mut w = self.work().await?;
+            let row = sqlx::query(
+                "SELECT id, kind, ref_id, agent_id FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT 1",
+            )
+            .bind(w.now.0)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            let Some(row) = row else {
+                self.commit(w).await?;
+                return Ok(fired);
+            };
+            let id: i64 = row.get(0);
+            let kind: String = row.get(1);
+            let ref_id: i64 = row.get(2);
+            let agent = AgentId(row.get(3));
+            sqlx::query("DELETE FROM timers WHERE id = ?")
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+            match kind.as_str() {
+                "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await?,
+                "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await?,
+                other => tracing::warn!(kind = other, "unknown timer kind dropped"),
+            }
+            self.commit(w).await?;
+            fired += 1;
+        }
+    }
+
+    // -- admin ------------------------------------------------------------
+
+    /// Creates or updates an agent.
+    pub async fn admin_upsert_agent(&self, spec: &AgentSpec) -> HubResult<AgentId> {
+        if spec.username.is_empty() || spec.username.len() > 64 {
+            return Err(HubError::invalid("username must be 1 to 64 bytes"));
+        }
+        let mut w = self.work().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM agents WHERE username = ?")
+                .bind(&spec.username)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let hash = match (&spec.password, existing) {
+            (Some(p), _) => auth::hash_password(p)
+                .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+            (None, Some(old)) => old,
+            (None, None) => return Err(HubError::invalid("a new agent needs a password")),
+        };
+        let id = w.upsert_agent(spec, &hash).await?;
+        w.route_waiting().await?;
+        self.commit(w).await?;
+        Ok(id)
+    }
+
+    /// Creates or updates a queue.
+    pub async fn admin_upsert_queue(&self, spec: &QueueSpec) -> HubResult<()> {
+        if spec.allowed_presences.contains(&Presence::Inactive) {
+            return Err(HubError::invalid("inactive agents never receive work"));
+        }
+        let overrides: BTreeMap<Scenario, TemplateOverride> = spec
+            .templates
+            .iter()
+            .map(|(s, t)| {
+                (
+                    *s,
+                    TemplateOverride {
+                        kind: Some(t.kind),
+                        timeout_secs: Some(t.timeout_secs),
+                        show_timeout: Some(t.show_timeout),
+                        allow_reject: Some(t.allow_reject),
+                        reject_reason_required: Some(t.reject_reason_required),
+                        auto_accept: Some(t.auto_accept),
+                        auto_assign: Some(t.auto_assign),
+                        details: Some(t.details.clone()),
+                    },
+                )
+            })
+            .collect();
+        let mut w = self.work().await?;
+        w.upsert_queue(
+            &spec.name,
+            &spec.team,
+            &spec.channels,
+            &spec.allowed_presences,
+            &overrides,
+        )
+        .await?;
+        w.route_waiting().await?;
+        self.commit(w).await
+    }
+
+    /// Every queue with its effective templates.
+    pub async fn admin_queues(&self) -> HubResult<Vec<QueueSpec>> {
+        let rows = sqlx::query(
+            "SELECT q.name, t.name, q.channels, q.allowed_presences, q.templates FROM queues q JOIN teams t ON t.id = q.team_id ORDER BY q.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let overrides: BTreeMap<Scenario, TemplateOverride> =
+                    unjson(r.get::<&str, _>(4))?;
+                Ok(QueueSpec {
+                    name: r.get(0),
+                    team: r.get(1),
+                    channels: unjson(r.get::<&str, _>(2))?,
+                    allowed_presences: unjson(r.get::<&str, _>(3))?,
+                    templates: Scenario::ALL
+                        .iter()
+                        .map(|s| (*s, effective_template(&overrides, *s)))
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every agent with presence and load.
+    pub async fn admin_agents(&self) -> HubResult<Vec<AgentStatus>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let agent = AgentId(id);
+            let profile = load_profile(&mut conn, agent).await?;
+            let row = sqlx::query(
+                "SELECT presence, capacity, (SELECT COUNT(*) FROM conversations WHERE owner_id = agents.id AND status = 'assigned') FROM agents WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+            out.push(AgentStatus {
+                profile,
+                presence: unwire(row.get::<&str, _>(0))?,
+                connected: self.links.is_connected(agent),
+                open_sessions: row.get::<i64, _>(2) as u32,
+                capacity: row.get::<i64, _>(1) as u32,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An agent id by user name.
+    pub async fn agent_id(&self, username: &str) -> HubResult<AgentId> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        id.map(AgentId)
+            .ok_or_else(|| HubError::not_found(format!("no agent {username:?}")))
+    }
+
+    /// An agent's current presence.
+    pub async fn presence(&self, agent: AgentId) -> HubResult<Presence> {
+        let p: String = sqlx::query_scalar("SELECT presence FROM agents WHERE id = ?")
+            .bind(agent.0)
+            .fetch_one(&self.pool)
+            .await?;
+        unwire(&p)
+    }
+
+    /// A conversation's summary.
+    pub async fn conversation(&self, conv: ConversationId) -> HubResult<ConversationSummary> {
+        let mut conn = self.pool.acquire().await?;
+        load_summary(&mut conn, conv).await
+    }
+
+    /// Open (queued, offered or assigned) conversations, newest first.
+    pub async fn open_conversations(&self, limit: i64) -> HubResult<Vec<ConversationSummary>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE status <> 'closed' ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(load_summary(&mut conn, ConversationId(id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The customer thread a conversation belongs to (for simulators and
+    /// connectors).
+    pub async fn conversation_thread(&self, conv: ConversationId) -> HubResult<String> {
+        let t: Option<String> = sqlx::query_scalar("SELECT thread FROM conversations WHERE id = ?")
+            .bind(conv.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        t.ok_or_else(|| HubError::not_found("no such conversation"))
+    }
+}
+
+impl Work<'_> {
+    async fn upsert_agent(&mut self, spec: &AgentSpec, hash: &str) -> HubResult<AgentId> {
+        let team_id = match &spec.team {
+            Some(t) => Some(self.team_id(t).await?),
+            None => None,
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO agents (username, display_name, password_hash, role, team_id, capacity, idle_since)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(username) DO UPDATE SET display_name = excluded.display_name,
+               password_hash = excluded.password_hash, role = excluded.role,
+               team_id = excluded.team_id, capacity = excluded.capacity
+             RETURNING id",
+        )
+        .bind(&spec.username)
+        .bind(&spec.display_name)
+        .bind(hash)
+        .bind(spec.role.as_str())
+        .bind(team_id)
+        .bind(spec.capacity as i64)
+        .bind(self.now.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(AgentId(id))
+    }
+
+    async fn team_id(&mut self, name: &str) -> HubResult<i64> {
+        sqlx::query("INSERT INTO teams (name) VALUES (?) ON CONFLICT(name) DO NOTHING")
+            .bind(name)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT id FROM teams WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    async fn upsert_queue(
+        &mut self,
+        name: &str,
+        team: &str,
+        channels: &[Channel],
+        allowed: &[Presence],
+        templates: &BTreeMap<Scenario, TemplateOverride>,
+    ) -> HubResult<()> {
+        let team_id = self.team_id(team).await?;
+        sqlx::query(
+            "INSERT INTO queues (name, team_id, channels, allowed_presences, templates) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET team_id = excluded.team_id, channels = excluded.channels,
+               allowed_presences = excluded.allowed_presences, templates = excluded.templates",
+        )
+        .bind(name)
+        .bind(team_id)
+        .bind(json(&channels))
+        .bind(json(&allowed))
+        .bind(json(templates))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends an event to the agent's log.
+    async fn append(&mut self, agent: AgentId, event: AgentEvent) -> HubResult<Seq> {
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq")
+                .bind(agent.0)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        sqlx::query("INSERT INTO events (agent_id, seq, at, body) VALUES (?, ?, ?, ?)")
+            .bind(agent.0)
+            .bind(seq)
+            .bind(self.now.0)
+            .bind(json(&event))
+            .execute(&mut *self.tx)
+            .await?;
+        let retention = self.hub.config.protocol.event_retention.max(1) as i64;
+        if seq % 64 == 0 && seq > retention {
+            sqlx::query("DELETE FROM events WHERE agent_id = ? AND seq <= ?")
+                .bind(agent.0)
+                .bind(seq - retention)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.woken.insert(agent, seq as u64);
+        Ok(Seq(seq as u64))
+    }
+
+    async fn add_timer(
+        &mut self,
+        kind: TimerKind,
+        ref_id: i64,
+        agent: AgentId,
+        due: Millis,
+        replace: bool,
+    ) -> HubResult<()> {
+        let sql = if replace {
+            "INSERT INTO timers (kind, ref_id, agent_id, due_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(kind, ref_id) DO UPDATE SET agent_id = excluded.agent_id, due_at = excluded.due_at"
+        } else {
+            "INSERT INTO timers (kind, ref_id, agent_id, due_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(kind, ref_id) DO NOTHING"
+        };
+        sqlx::query(sql)
+            .bind(kind.as_str())
+            .bind(ref_id)
+            .bind(agent.0)
+            .bind(due.0)
+            .execute(&mut *self.tx)
+            .await?;
+        self.timers_changed = true;
+        Ok(())
+    }
+
+    async fn delete_timer(&mut self, kind: TimerKind, ref_id: i64) -> HubResult<()> {
+        sqlx::query("DELETE FROM timers WHERE kind = ? AND ref_id = ?")
+            .bind(kind.as_str())
+            .bind(ref_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.timers_changed = true;
+        Ok(())
+    }
+
+    async fn set_presence(
+        &mut self,
+        agent: AgentId,
+        presence: Presence,
+        reason: PresenceReason,
+    ) -> HubResult<()> {
+        let n = sqlx::query("UPDATE agents SET presence = ? WHERE id = ?")
+            .bind(presence.as_str())
+            .bind(agent.0)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(HubError::not_found("no such agent"));
+        }
+        self.append(agent, AgentEvent::PresenceChanged { presence, reason })
+            .await?;
+        Ok(())
+    }
+
+    async fn notice(&mut self, agent: AgentId, notice: NoticeKind, message: &str) -> HubResult<()> {
+        self.append(
+            agent,
+            AgentEvent::Notice {
+                notice,
+                message: message.to_owned(),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn exclude(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
+        sqlx::query("INSERT OR IGNORE INTO offer_exclusions (conversation_id, agent_id) VALUES (?, ?)")
+            .bind(conv.0)
+            .bind(agent.0)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_status(
+        &mut self,
+        conv: ConversationId,
+        status: ConversationStatus,
+        owner: Option<AgentId>,
+    ) -> HubResult<()> {
+        sqlx::query("UPDATE conversations SET status = ?, owner_id = ? WHERE id = ?")
+            .bind(wire(&status))
+            .bind(owner.map(|a| a.0))
+            .bind(conv.0)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_conversation(&mut self, m: &IngressMessage) -> HubResult<ConversationId> {
+        let queue: Option<(i64, String)> = match &m.queue {
+            Some(name) => sqlx::query_as("SELECT id, channels FROM queues WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+            None => {
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT id, channels FROM queues ORDER BY id")
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                rows.into_iter().find(|(_, ch)| {
+                    unjson::<Vec<Channel>>(ch).is_ok_and(|c| c.contains(&m.channel))
+                })
+            }
+        };
+        let Some((queue_id, _)) = queue else {
+            return Err(HubError::not_found(format!(
+                "no queue serves channel {}",
+                m.channel.as_str()
+            )));
+        };
+        let scenario = m.scenario.unwrap_or(m.channel.incoming_scenario());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (channel, thread, queue_id, scenario, customer_name, customer_phone, customer_email, comment, status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+        )
+        .bind(wire(&m.channel))
+        .bind(&m.thread)
+        .bind(queue_id)
+        .bind(wire(&scenario))
+        .bind(truncate(&m.customer_name, 200))
+        .bind(m.phone.as_deref().map(|s| truncate(s, 64)))
+        .bind(m.email.as_deref().map(|s| truncate(s, 254)))
+        .bind(m.comment.as_deref().map(|s| truncate(s, 2000)))
+        .bind(self.now.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        tracing::info!(conversation = id, channel = m.channel.as_str(), "conversation created");
+        Ok(ConversationId(id))
+    }
+
+    async fn insert_message(
+        &mut self,
+        conv: ConversationId,
+        author: &Author,
+        text: &str,
+        command_id: Option<&CommandId>,
+    ) -> HubResult<Message> {
+        let (kind, agent) = match author {
+            Author::Customer => ("customer", None),
+            Author::Agent { agent_id } => ("agent", Some(agent_id.0)),
+            Author::System => ("system", None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, author_kind, author_agent_id, text, sent_at, command_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conv.0)
+        .bind(kind)
+        .bind(agent)
+        .bind(text)
+        .bind(self.now.0)
+        .bind(command_id.map(|c| c.0.as_str()))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(Message {
+            id: MessageId(id),
+            conversation_id: conv,
+            author: author.clone(),
+            text: text.to_owned(),
+            sent_at: self.now,
+            command_id: command_id.cloned(),
+        })
+    }
+
+    async fn customer_message(&mut self, conv: ConversationId, text: &str) -> HubResult<()> {
+        let message = self.insert_message(conv, &Author::Customer, text, None).await?;
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if let (ConversationStatus::Assigned, Some(owner)) = (summary.status, summary.owner) {
+            self.append(owner, AgentEvent::MessageAdded { message }).await?;
+        }
+        Ok(())
+    }
+
+    async fn agent_message(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+        text: String,
+        command_id: &CommandId,
+    ) -> HubResult<CommandReply> {
+        if text.len() > MAX_MESSAGE_TEXT_BYTES {
+            return Err(HubError::refused(ErrorCode::TooLarge, "message text too long"));
+        }
+        if text.trim().is_empty() {
+            return Err(HubError::invalid("empty message"));
+        }
+        self.owned(agent, conv).await?;
+        let message = self
+            .insert_message(conv, &Author::Agent { agent_id: agent }, &text, Some(command_id))
+            .await?;
+        self.append(
+            agent,
+            AgentEvent::MessageAdded {
+                message: message.clone(),
+            },
+        )
+        .await?;
+        Ok(CommandReply::MessageSent { message })
+    }
+
+    /// The conversation, if the agent owns it and it is open. Another
+    /// agent's conversation is reported as not found, leaking nothing.
+    async fn owned(&mut self, agent: AgentId, conv: ConversationId) -> HubResult<ConversationSummary> {
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if summary.owner != Some(agent) {
+            return Err(HubError::not_found("no such conversation"));
+        }
+        if summary.status != ConversationStatus::Assigned {
+            return Err(HubError::conflict("conversation is closed"));
+        }
+        Ok(summary)
+    }
+
+    async fn mark_read(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+        message: MessageId,
+    ) -> HubResult<()> {
+        self.owned(agent, conv).await?;
+        let belongs: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE id = ? AND conversation_id = ?")
+                .bind(message.0)
+                .bind(conv.0)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        if belongs.is_none() {
+            return Err(HubError::not_found("no such message in this conversation"));
+        }
+        let moved = sqlx::query(
+            "INSERT INTO read_markers (agent_id, conversation_id, message_id) VALUES (?, ?, ?)
+             ON CONFLICT(agent_id, conversation_id) DO UPDATE SET message_id = excluded.message_id
+             WHERE excluded.message_id > read_markers.message_id",
+        )
+        .bind(agent.0)
+        .bind(conv.0)
+        .bind(message.0)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if moved > 0 {
+            self.append(
+                agent,
+                AgentEvent::ReadMarkerMoved {
+                    conversation_id: conv,
+                    message_id: message,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, agent: AgentId, conv: ConversationId) -> HubResult<()> {
+        self.owned(agent, conv).await?;
+        sqlx::query("UPDATE conversations SET status = 'closed', closed_at = ? WHERE id = ?")
+            .bind(self.now.0)
+            .bind(conv.0)
+            .execute(&mut *self.tx)
+            .await?;
+        self.delete_timer(TimerKind::DisconnectedGrace, conv.0).await?;
+        self.append(
+            agent,
+            AgentEvent::ConversationClosed {
+                conversation_id: conv,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn load_offer(&mut self, offer: OfferId) -> HubResult<Option<(AgentId, ConversationId, NotificationTemplate, String, Millis)>> {
+        let row = sqlx::query(
+            "SELECT agent_id, conversation_id, template, status, expires_at FROM offers WHERE id = ?",
+        )
+        .bind(offer.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok((
+                AgentId(r.get(0)),
+                ConversationId(r.get(1)),
+                unjson(r.get::<&str, _>(2))?,
+                r.get(3),
+                Millis(r.get(4)),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn resolve_offer(&mut self, offer: OfferId, status: &str, reason: Option<&str>) -> HubResult<()> {
+        sqlx::query("UPDATE offers SET status = ?, resolved_at = ?, reject_reason = ? WHERE id = ?")
+            .bind(status)
+            .bind(self.now.0)
+            .bind(reason)
+            .bind(offer.0)
+            .execute(&mut *self.tx)
+            .await?;
+        self.delete_timer(TimerKind::OfferTimeout, offer.0).await
+    }
+
+    /// A pending offer owned by `agent`, or the right refusal.
+    async fn pending_offer(
+        &mut self,
+        agent: AgentId,
+        offer: OfferId,
+    ) -> HubResult<(ConversationId, NotificationTemplate)> {
+        let Some((owner, conv, template, status, expires)) = self.load_offer(offer).await? else {
+            return Err(HubError::not_found("no such offer"));
+        };
+        if owner != agent {
+            // Another agent's offer: indistinguishable from a missing one.
+            return Err(HubError::not_found("no such offer"));
+        }
+        if status != "pending" {
+            return Err(HubError::conflict(format!("offer is no longer pending ({status})")));
+        }
+        if expires <= self.now {
+            return Err(HubError::conflict("offer has expired"));
+        }
+        Ok((conv, template))
+    }
+
+    async fn accept(&mut self, agent: AgentId, offer: OfferId) -> HubResult<CommandReply> {
+        let (conv, template) = self.pending_offer(agent, offer).await?;
+        self.resolve_offer(offer, "accepted", None).await?;
+        self.append(
+            agent,
+            AgentEvent::OfferResolved {
+                offer_id: offer,
+                conversation_id: conv,
+                outcome: OfferOutcome::Accepted,
+            },
+        )
+        .await?;
+        let conversation = self
+            .assign(conv, agent, AssignMode::Accepted, true, template)
+            .await?;
+        Ok(CommandReply::OfferAccepted { conversation })
+    }
+
+    async fn reject(
+        &mut self,
+        agent: AgentId,
+        offer: OfferId,
+        reason: Option<String>,
+    ) -> HubResult<CommandReply> {
+        let (conv, template) = self.pending_offer(agent, offer).await?;
+        if !template.allow_reject {
+            return Err(HubError::refused(
+                ErrorCode::RejectNotAllowed,
+                "this offer cannot be rejected",
+            ));
+        }
+        let reason = reason.map(|r| truncate(r.trim(), 500)).filter(|r| !r.is_empty());
+        if template.reject_reason_required && reason.is_none() {
+            return Err(HubError::refused(ErrorCode::ReasonRequired, "a reason is required to reject"));
+        }
+        self.resolve_offer(offer, "rejected", reason.as_deref()).await?;
+        self.append(
+            agent,
+            AgentEvent::OfferResolved {
+                offer_id: offer,
+                conversation_id: conv,
+                outcome: OfferOutcome::Rejected,
+            },
+        )
+        .await?;
+        self.set_presence(agent, Presence::DoNotDisturb, PresenceReason::RejectedOffer)
+            .await?;
+        self.notice(
+            agent,
+            NoticeKind::RejectedOffer,
+            "You rejected a conversation. Your presence is set to Do not disturb.",
+        )
+        .await?;
+        self.exclude(conv, agent).await?;
+        self.set_status(conv, ConversationStatus::Queued, None).await?;
+        self.route(conv).await?;
+        Ok(CommandReply::Done)
+    }
+
+    async fn offer_timed_out(&mut self, offer: OfferId) -> HubResult<()> {
+        let Some((agent, conv, template, status, _)) = self.load_offer(offer).await? else {
+            return Ok(());
+        };
+        if status != "pending" {
+            return Ok(());
+        }
+        if self.hub.links.is_connected(agent) {
+            // Seen and ignored: missed. Inactive, no new work until reset.
+            self.resolve_offer(offer, "timed_out", None).await?;
+            self.append(
+                agent,
+                AgentEvent::OfferResolved {
+                    offer_id: offer,
+                    conversation_id: conv,
+                    outcome: OfferOutcome::TimedOut,
+                },
+            )
+            .await?;
+            self.set_presence(agent, Presence::Inactive, PresenceReason::MissedOffer)
+                .await?;
+            self.notice(
+                agent,
+                NoticeKind::MissedOffer,
+                "You missed a conversation request. Your presence is set to Inactive until you reset it.",
+            )
+            .await?;
+            self.exclude(conv, agent).await?;
+            self.set_status(conv, ConversationStatus::Queued, None).await?;
+            tracing::info!(offer = %offer, agent = %agent, "offer missed; rerouting");
+            self.route(conv).await
+        } else {
+            // The client was gone: the notification may never have been
+            // seen. Assign anyway; reroute only if the agent stays away
+            // past the grace period (the reference's eight minutes).
+            self.resolve_offer(offer, "assigned_on_timeout", None).await?;
+            self.append(
+                agent,
+                AgentEvent::OfferResolved {
+                    offer_id: offer,
+                    conversation_id: conv,
+                    outcome: OfferOutcome::AssignedOnTimeout,
+                },
+            )
+            .await?;
+            self.assign(conv, agent, AssignMode::OnTimeout, false, template)
+                .await?;
+            let due = Millis(self.now.0 + self.hub.grace_ms());
+            self.add_timer(TimerKind::DisconnectedGrace, conv.0, agent, due, true)
+                .await?;
+            tracing::info!(offer = %offer, agent = %agent, "offer timed out while disconnected; assigned with grace");
+            Ok(())
+        }
+    }
+
+    async fn grace_expired(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
+        if self.hub.links.is_connected(agent) {
+            return Ok(());
+        }
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if summary.owner != Some(agent) || summary.status != ConversationStatus::Assigned {
+            return Ok(());
+        }
+        self.append(
+            agent,
+            AgentEvent::ConversationRevoked {
+                conversation_id: conv,
+                reason: RevokeReason::DisconnectedGrace,
+            },
+        )
+        .await?;
+        self.exclude(conv, agent).await?;
+        self.set_status(conv, ConversationStatus::Queued, None).await?;
+        tracing::info!(conversation = %conv, agent = %agent, "owner away past grace; rerouting");
+        self.route(conv).await
+    }
+
+    /// Routes a queued conversation: deliver it to the best candidate, or
+    /// leave it waiting.
+    async fn route(&mut self, conv: ConversationId) -> HubResult<()> {
+        let row = sqlx::query(
+            "SELECT c.queue_id, c.scenario, c.status, q.team_id, q.allowed_presences, q.templates
+             FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
+        )
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let status: ConversationStatus = unwire(row.get::<&str, _>(2))?;
+        if status != ConversationStatus::Queued {
+            return Ok(());
+        }
+        let scenario: Scenario = unwire(row.get::<&str, _>(1))?;
+        let team_id: i64 = row.get(3);
+        let allowed: Vec<Presence> = unjson(row.get::<&str, _>(4))?;
+        let overrides: BTreeMap<Scenario, TemplateOverride> = unjson(row.get::<&str, _>(5))?;
+        let template = effective_template(&overrides, scenario);
+        let mut passed_over: HashSet<AgentId> = HashSet::new();
+        loop {
+            let candidates: Vec<Candidate> = self
+                .candidates(team_id, conv)
+                .await?
+                .into_iter()
+                .filter(|c| !passed_over.contains(&c.agent_id))
+                .collect();
+            match routing::choose(&candidates, &allowed, self.hub.config.routing.max_sessions) {
+                RouteDecision::Wait => return Ok(()),
+                RouteDecision::MaxSessions(agent) => {
+                    passed_over.insert(agent);
+                    self.set_presence(agent, Presence::DoNotDisturb, PresenceReason::MaxSessions)
+                        .await?;
+                    self.notice(
+                        agent,
+                        NoticeKind::MaxSessions,
+                        "You have reached the maximum number of open sessions. Your presence is set to Do not disturb.",
+                    )
+                    .await?;
+                }
+                RouteDecision::Deliver(agent) => {
+                    return self.deliver(conv, agent, scenario, template).await;
+                }
+            }
+        }
+    }
+
+    async fn candidates(&mut self, team_id: i64, conv: ConversationId) -> HubResult<Vec<Candidate>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.presence, a.capacity, a.idle_since,
+               (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
+               (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending')
+             FROM agents a
+             WHERE a.team_id = ?
+               AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)",
+        )
+        .bind(team_id)
+        .bind(conv.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let agent_id = AgentId(r.get(0));
+                Ok(Candidate {
+                    agent_id,
+                    presence: unwire(r.get::<&str, _>(1))?,
+                    connected: self.hub.links.is_connected(agent_id),
+                    capacity: r.get::<i64, _>(2) as u32,
+                    idle_since: Millis(r.get(3)),
+                    open_sessions: r.get::<i64, _>(4) as u32,
+                    pending_offers: r.get::<i64, _>(5) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Offers or assigns per the template.
+    async fn deliver(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        scenario: Scenario,
+        template: NotificationTemplate,
+    ) -> HubResult<()> {
+        sqlx::query("UPDATE agents SET idle_since = ? WHERE id = ?")
+            .bind(self.now.0)
+            .bind(agent.0)
+            .execute(&mut *self.tx)
+            .await?;
+        let assign_mode = if scenario == Scenario::CaseAssignment {
+            Some((AssignMode::CaseAssignment, false))
+        } else if template.kind == NotificationKind::Toast {
+            Some((AssignMode::Toast, false))
+        } else if template.auto_accept {
+            Some((AssignMode::AutoAccept, true))
+        } else if template.auto_assign {
+            Some((AssignMode::AutoAssign, false))
+        } else {
+            None
+        };
+        if let Some((mode, open)) = assign_mode {
+            self.assign(conv, agent, mode, open, template).await?;
+            return Ok(());
+        }
+        let expires = Millis(self.now.0 + template.timeout_secs as i64 * 1000);
+        let offer_id: i64 = sqlx::query_scalar(
+            "INSERT INTO offers (conversation_id, agent_id, template, status, created_at, expires_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id",
+        )
+        .bind(conv.0)
+        .bind(agent.0)
+        .bind(json(&template))
+        .bind(self.now.0)
+        .bind(expires.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.set_status(conv, ConversationStatus::Offered, None).await?;
+        let offer = Offer {
+            id: OfferId(offer_id),
+            conversation: load_summary(&mut self.tx, conv).await?,
+            template,
+            created_at: self.now,
+            expires_at: expires,
+        };
+        self.add_timer(TimerKind::OfferTimeout, offer_id, agent, expires, true)
+            .await?;
+        self.append(agent, AgentEvent::OfferCreated { offer }).await?;
+        tracing::info!(conversation = %conv, agent = %agent, offer = offer_id, "offered");
+        Ok(())
+    }
+
+    async fn assign(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        mode: AssignMode,
+        open_session: bool,
+        template: NotificationTemplate,
+    ) -> HubResult<ConversationSummary> {
+        self.set_status(conv, ConversationStatus::Assigned, Some(agent))
+            .await?;
+        let conversation = load_summary(&mut self.tx, conv).await?;
+        let messages = recent_messages(&mut self.tx, conv).await?;
+        self.append(
+            agent,
+            AgentEvent::ConversationAssigned {
+                conversation: conversation.clone(),
+                mode,
+                open_session,
+                template,
+                messages,
+            },
+        )
+        .await?;
+        tracing::info!(conversation = %conv, agent = %agent, ?mode, "assigned");
+        Ok(conversation)
+    }
+
+    /// Offers waiting conversations again, oldest first.
+    async fn route_waiting(&mut self) -> HubResult<()> {
+        let waiting: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE status = 'queued' ORDER BY created_at, id LIMIT 500",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for id in waiting {
+            self.route(ConversationId(id)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+async fn load_profile(conn: &mut SqliteConnection, agent: AgentId) -> HubResult<AgentProfile> {
+    let row = sqlx::query(
+        "SELECT a.username, a.display_name, a.role, t.name FROM agents a LEFT JOIN teams t ON t.id = a.team_id WHERE a.id = ?",
+    )
+    .bind(agent.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Err(HubError::not_found("no such agent"));
+    };
+    Ok(AgentProfile {
+        id: agent,
+        username: r.get(0),
+        display_name: r.get(1),
+        role: Role::parse(r.get::<&str, _>(2))
+            .ok_or_else(|| HubError::Corrupt("unknown role".into()))?,
+        team: r.get(3),
+    })
+}
+
+async fn load_summary(
+    conn: &mut SqliteConnection,
+    conv: ConversationId,
+) -> HubResult<ConversationSummary> {
+    let row = sqlx::query(
+        "SELECT c.channel, q.name, c.scenario, c.customer_name, c.customer_phone, c.customer_email,
+                c.comment, c.created_at, c.status, c.owner_id
+         FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
+    )
+    .bind(conv.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Err(HubError::not_found("no such conversation"));
+    };
+    Ok(ConversationSummary {
+        id: conv,
+        channel: unwire(r.get::<&str, _>(0))?,
+        queue: r.get(1),
+        scenario: unwire(r.get::<&str, _>(2))?,
+        customer: Customer {
+            name: r.get(3),
+            phone: r.get(4),
+            email: r.get(5),
+        },
+        comment: r.get(6),
+        created_at: Millis(r.get(7)),
+        status: unwire(r.get::<&str, _>(8))?,
+        owner: r.get::<Option<i64>, _>(9).map(AgentId),
+    })
+}
+
+fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Message {
+    let author = match (r.get::<&str, _>(2), r.get::<Option<i64>, _>(3)) {
+        ("agent", Some(a)) => Author::Agent { agent_id: AgentId(a) },
+        ("customer", _) => Author::Customer,
+        _ => Author::System,
+    };
+    Message {
+        id: MessageId(r.get(0)),
+        conversation_id: ConversationId(r.get(1)),
+        author,
+        text: r.get(4),
+        sent_at: Millis(r.get(5)),
+        command_id: r.get::<Option<String>, _>(6).map(CommandId),
+    }
+}
+
+async fn recent_messages(
+    conn: &mut SqliteConnection,
+    conv: ConversationId,
+) -> HubResult<Vec<Message>> {
+    let rows = sqlx::query(
+        "SELECT id, conversation_id, author_kind, author_agent_id, text, sent_at, command_id
+         FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+    )
+    .bind(conv.0)
+    .bind(RECENT_MESSAGES)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.iter().map(message_from_row).collect())
+}
+
+async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResult<AgentSnapshot> {
+    let profile = load_profile(conn, agent).await?;
+    let presence: String = sqlx::query_scalar("SELECT presence FROM agents WHERE id = ?")
+        .bind(agent.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let conv_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE owner_id = ? AND status = 'assigned' ORDER BY id",
+    )
+    .bind(agent.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut conversations = Vec::with_capacity(conv_ids.len());
+    for id in conv_ids {
+        let conv = ConversationId(id);
+        let last_read: Option<i64> = sqlx::query_scalar(
+            "SELECT message_id FROM read_markers WHERE agent_id = ? AND conversation_id = ?",
+        )
+        .bind(agent.0)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let unread: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND author_kind = 'customer' AND id > ?",
+        )
+        .bind(id)
+        .bind(last_read.unwrap_or(0))
+        .fetch_one(&mut *conn)
+        .await?;
+        conversations.push(ConversationState {
+            conversation: load_summary(conn, conv).await?,
+            unread: unread as u32,
+            last_read: last_read.map(MessageId),
+            messages: recent_messages(conn, conv).await?,
+        });
+    }
+    let offer_rows = sqlx::query(
+        "SELECT id, conversation_id, template, created_at, expires_at FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
+    )
+    .bind(agent.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut offers = Vec::with_capacity(offer_rows.len());
+    for r in offer_rows {
+        offers.push(Offer {
+            id: OfferId(r.get(0)),
+            conversation: load_summary(conn, ConversationId(r.get(1))).await?,
+            template: unjson(r.get::<&str, _>(2))?,
+            created_at: Millis(r.get(3)),
+            expires_at: Millis(r.get(4)),
+        });
+    }
+    Ok(AgentSnapshot {
+        agent: profile,
+        presence: unwire(&presence)?,
+        conversations,
+        offers,
+    })
+}

@@ -1,0 +1,282 @@
+//! REST endpoints under `/api/v1`: login/logout, conversation history,
+//! ingress for channel connectors, supervisor presence reset, and admin.
+//! Every error is a JSON [`ErrorBody`] with a matching HTTP status.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use switchboard_protocol::rest::{
+    AgentSpec, AgentStatus, IngressMessage, IngressResponse, LoginRequest, LoginResponse,
+    PresenceRequest, QueueSpec, RevokeResponse,
+};
+use switchboard_protocol::{
+    AgentId, AgentProfile, ConversationId, ErrorBody, ErrorCode, Message, MessageId, Role,
+};
+
+use crate::error::HubError;
+use crate::hub::Session;
+use crate::server::AppState;
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidFrame | ErrorCode::HelloRequired | ErrorCode::UnsupportedVersion => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict | ErrorCode::RejectNotAllowed => StatusCode::CONFLICT,
+        ErrorCode::ReasonRequired | ErrorCode::InvalidPresence => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        if self.code() == ErrorCode::Internal {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body: ErrorBody = self.body();
+        let mut resp = (status_of(body.code), Json(body)).into_response();
+        if self.code() == ErrorCode::RateLimited {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        resp
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, HubError>;
+
+/// A JSON body whose rejection is reported as an [`ErrorBody`].
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = HubError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(match e {
+                JsonRejection::BytesRejection(_) => {
+                    HubError::refused(ErrorCode::TooLarge, "request body too large or unreadable")
+                }
+                other => HubError::invalid(other.body_text()),
+            }),
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// A request made with a valid agent token.
+pub struct Authed(pub Session);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| HubError::unauthorized("missing bearer token"))?;
+        Ok(Authed(state.hub.authenticate(token).await?))
+    }
+}
+
+/// Who may post ingress: the configured connector token or an admin.
+pub struct IngressCaller;
+
+impl FromRequestParts<AppState> for IngressCaller {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| HubError::unauthorized("missing bearer token"))?;
+        if let Some(expected) = &state.hub.config().server.ingress_token {
+            if crate::auth::token_hash(token) == crate::auth::token_hash(expected) {
+                return Ok(IngressCaller);
+            }
+        }
+        let session = state.hub.authenticate(token).await?;
+        if session.profile.role == Role::Admin {
+            Ok(IngressCaller)
+        } else {
+            Err(HubError::forbidden("ingress needs the connector token or an admin"))
+        }
+    }
+}
+
+fn require(profile: &AgentProfile, admin: bool) -> Result<(), HubError> {
+    let ok = if admin {
+        profile.role == Role::Admin
+    } else {
+        profile.role.is_supervisor()
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(HubError::forbidden(if admin {
+            "admins only"
+        } else {
+            "supervisors only"
+        }))
+    }
+}
+
+/// `GET /healthz`.
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+/// `POST /api/v1/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(req): Body<LoginRequest>,
+) -> ApiResult<LoginResponse> {
+    let (token, expires_at, agent) = state
+        .hub
+        .login(&req.username, &req.password, &peer.ip().to_string())
+        .await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        agent,
+    }))
+}
+
+/// `POST /api/v1/logout`: revokes the token used.
+pub async fn logout(State(state): State<AppState>, Authed(session): Authed) -> Result<StatusCode, HubError> {
+    state.hub.revoke_token(&session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/me`.
+pub async fn me(Authed(session): Authed) -> ApiResult<AgentProfile> {
+    Ok(Json(session.profile))
+}
+
+/// Query of the history endpoint.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    after: Option<i64>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages`: for the owner or a supervisor.
+pub async fn messages(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<Message>> {
+    Ok(Json(
+        state
+            .hub
+            .conversation_messages(Some(&session.profile), ConversationId(id), q.after.map(MessageId))
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/ingress/conversations/{id}/messages`: the connector reads
+/// agents' replies to deliver them to the customer.
+pub async fn ingress_messages(
+    State(state): State<AppState>,
+    _caller: IngressCaller,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<Message>> {
+    Ok(Json(
+        state
+            .hub
+            .conversation_messages(None, ConversationId(id), q.after.map(MessageId))
+            .await?,
+    ))
+}
+
+/// `POST /api/v1/ingress/messages`.
+pub async fn ingress(
+    State(state): State<AppState>,
+    _caller: IngressCaller,
+    Body(m): Body<IngressMessage>,
+) -> ApiResult<IngressResponse> {
+    Ok(Json(state.hub.ingress(m).await?))
+}
+
+/// `POST /api/v1/agents/{id}/presence` (supervisor).
+pub async fn set_presence(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<i64>,
+    Body(req): Body<PresenceRequest>,
+) -> Result<StatusCode, HubError> {
+    state
+        .hub
+        .supervisor_set_presence(&session.profile, AgentId(id), req.presence)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/admin/agents` (supervisor).
+pub async fn list_agents(State(state): State<AppState>, Authed(session): Authed) -> ApiResult<Vec<AgentStatus>> {
+    require(&session.profile, false)?;
+    Ok(Json(state.hub.admin_agents().await?))
+}
+
+/// `POST /api/v1/admin/agents` (admin): create or update.
+pub async fn upsert_agent(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Body(spec): Body<AgentSpec>,
+) -> ApiResult<AgentProfile> {
+    require(&session.profile, true)?;
+    let id = state.hub.admin_upsert_agent(&spec).await?;
+    Ok(Json(state.hub.profile(id).await?))
+}
+
+/// `POST /api/v1/admin/agents/{id}/revoke` (admin).
+pub async fn revoke_agent(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<RevokeResponse> {
+    require(&session.profile, true)?;
+    let agent_id = AgentId(id);
+    state.hub.profile(agent_id).await?;
+    let revoked = state.hub.revoke_agent_tokens(agent_id).await?;
+    Ok(Json(RevokeResponse { agent_id, revoked }))
+}
+
+/// `GET /api/v1/admin/queues` (supervisor).
+pub async fn list_queues(State(state): State<AppState>, Authed(session): Authed) -> ApiResult<Vec<QueueSpec>> {
+    require(&session.profile, false)?;
+    Ok(Json(state.hub.admin_queues().await?))
+}
+
+/// `PUT /api/v1/admin/queues` (admin): create or update.
+pub async fn upsert_queue(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Body(spec): Body<QueueSpec>,
+) -> Result<StatusCode, HubError> {
+    require(&session.profile, true)?;
+    state.hub.admin_upsert_queue(&spec).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

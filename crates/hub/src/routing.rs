@@ -1,0 +1,124 @@
+//! Pure routing decisions: which agent gets a work item. No I/O; the hub
+//! gathers [`Candidate`]s and acts on the [`RouteDecision`].
+
+use switchboard_protocol::{AgentId, Millis, Presence};
+
+/// An agent who might receive a work item, as seen at routing time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Current presence.
+    pub presence: Presence,
+    /// Whether a client is connected now.
+    pub connected: bool,
+    /// Open (assigned, not closed) conversations.
+    pub open_sessions: u32,
+    /// Pending offers.
+    pub pending_offers: u32,
+    /// Routing capacity.
+    pub capacity: u32,
+    /// When the agent last received work (longest idle goes first).
+    pub idle_since: Millis,
+}
+
+/// What to do with a work item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteDecision {
+    /// Offer or assign it to this agent.
+    Deliver(AgentId),
+    /// This agent was chosen but already has the maximum number of sessions:
+    /// tell them, set Do Not Disturb, and route again without them.
+    MaxSessions(AgentId),
+    /// Nobody can take it now; it waits in the queue.
+    Wait,
+}
+
+/// Chooses among candidates: connected, in an allowed presence, with free
+/// capacity; longest idle first (ties by id, for determinism).
+pub fn choose(candidates: &[Candidate], allowed: &[Presence], max_sessions: u32) -> RouteDecision {
+    let best = candidates
+        .iter()
+        .filter(|c| {
+            c.connected
+                && c.presence != Presence::Inactive
+                && allowed.contains(&c.presence)
+                && c.open_sessions + c.pending_offers < c.capacity
+        })
+        .min_by_key(|c| (c.idle_since, c.agent_id));
+    match best {
+        None => RouteDecision::Wait,
+        Some(c) if c.open_sessions >= max_sessions => RouteDecision::MaxSessions(c.agent_id),
+        Some(c) => RouteDecision::Deliver(c.agent_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: i64, idle: i64) -> Candidate {
+        Candidate {
+            agent_id: AgentId(id),
+            presence: Presence::Available,
+            connected: true,
+            open_sessions: 0,
+            pending_offers: 0,
+            capacity: 10,
+            idle_since: Millis(idle),
+        }
+    }
+
+    const ALLOWED: &[Presence] = &[Presence::Available, Presence::Busy];
+
+    #[test]
+    fn longest_idle_first() {
+        let c = [cand(1, 500), cand(2, 100), cand(3, 300)];
+        assert_eq!(choose(&c, ALLOWED, 10), RouteDecision::Deliver(AgentId(2)));
+    }
+
+    #[test]
+    fn skips_disconnected_full_and_disallowed() {
+        let mut a = cand(1, 0);
+        a.connected = false;
+        let mut b = cand(2, 1);
+        b.presence = Presence::DoNotDisturb;
+        let mut c = cand(3, 2);
+        c.open_sessions = 9;
+        c.pending_offers = 1;
+        let mut d = cand(4, 3);
+        d.presence = Presence::Inactive;
+        let e = cand(5, 4);
+        assert_eq!(
+            choose(&[a, b, c, d, e], ALLOWED, 10),
+            RouteDecision::Deliver(AgentId(5))
+        );
+    }
+
+    #[test]
+    fn nobody_means_wait() {
+        let mut a = cand(1, 0);
+        a.presence = Presence::Away;
+        assert_eq!(choose(&[a], ALLOWED, 10), RouteDecision::Wait);
+        assert_eq!(choose(&[], ALLOWED, 10), RouteDecision::Wait);
+    }
+
+    #[test]
+    fn max_sessions_when_capacity_exceeds_limit() {
+        let mut a = cand(1, 0);
+        a.capacity = 20;
+        a.open_sessions = 10;
+        assert_eq!(choose(&[a], ALLOWED, 10), RouteDecision::MaxSessions(AgentId(1)));
+    }
+
+    #[test]
+    fn queue_may_allow_busy_only() {
+        let mut a = cand(1, 0);
+        a.presence = Presence::Busy;
+        let b = cand(2, 5);
+        assert_eq!(
+            choose(&[a, b], &[Presence::Busy], 10),
+            RouteDecision::Deliver(AgentId(1))
+        );
+    }
+}

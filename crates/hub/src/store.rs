@@ -1,0 +1,189 @@
+//! SQLite persistence: opening the database (WAL), schema migrations, and
+//! small row helpers. All hub state that must survive a restart lives here;
+//! the in-memory side holds only live connections.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// Schema migrations, applied in order; never edit an applied one, add a new
+/// one instead.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE teams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE agents (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    team_id INTEGER REFERENCES teams(id),
+    capacity INTEGER NOT NULL DEFAULT 10,
+    presence TEXT NOT NULL DEFAULT 'available',
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    acked_seq INTEGER NOT NULL DEFAULT 0,
+    idle_since INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE queues (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    team_id INTEGER NOT NULL REFERENCES teams(id),
+    channels TEXT NOT NULL,
+    allowed_presences TEXT NOT NULL,
+    templates TEXT NOT NULL
+);
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    queue_id INTEGER NOT NULL REFERENCES queues(id),
+    scenario TEXT NOT NULL,
+    customer_name TEXT NOT NULL,
+    customer_phone TEXT,
+    customer_email TEXT,
+    comment TEXT,
+    status TEXT NOT NULL,
+    owner_id INTEGER REFERENCES agents(id),
+    created_at INTEGER NOT NULL,
+    closed_at INTEGER
+);
+CREATE INDEX conversations_open_thread ON conversations(channel, thread) WHERE status <> 'closed';
+CREATE INDEX conversations_owner ON conversations(owner_id, status);
+CREATE INDEX conversations_status ON conversations(status, created_at);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    author_kind TEXT NOT NULL,
+    author_agent_id INTEGER,
+    text TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    command_id TEXT
+);
+CREATE INDEX messages_conversation ON messages(conversation_id, id);
+CREATE TABLE read_markers (
+    agent_id INTEGER NOT NULL,
+    conversation_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, conversation_id)
+) WITHOUT ROWID;
+CREATE TABLE offers (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    template TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    reject_reason TEXT
+);
+CREATE INDEX offers_agent ON offers(agent_id, status);
+CREATE TABLE offer_exclusions (
+    conversation_id INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    agent_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE commands (
+    agent_id INTEGER NOT NULL,
+    command_id TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, command_id)
+) WITHOUT ROWID;
+CREATE TABLE tokens (
+    hash TEXT PRIMARY KEY,
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE timers (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ref_id INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    UNIQUE (kind, ref_id)
+);
+CREATE INDEX timers_due ON timers(due_at);
+"#,
+)];
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// The file is from a newer hub.
+    #[error("database schema version {found} is newer than this hub ({known})")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this hub knows.
+        known: i64,
+    },
+}
+
+/// Opens (creating if needed) the database at `path`, in WAL mode with full
+/// fsync, and migrates it.
+pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: an event acknowledged to a client survives power loss.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(pool)
+            .await?;
+    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > known {
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The agent WebSocket endpoint (`GET /ws`): hello, version negotiation,
+//! auth, resume (replay or snapshot), event streaming, commands, acks and
+//! heartbeats. Bad input gets an error frame or a close code; it never takes
+//! the hub down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use switchboard_protocol::{
+    close_code, decode_client_frame, encode, AgentId, ClientFrame, CommandOutcome, DecodeError,
+    ErrorBody, ErrorCode, Hello, ServerFrame, Seq, Welcome, MAX_FRAME_BYTES, SUPPORTED_VERSIONS,
+};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::HubError;
+use crate::hub::{Hub, Session};
+use crate::server::AppState;
+
+/// Events sent per database read while catching up.
+const BATCH: i64 = 256;
+
+/// Upgrades the request to a WebSocket with the protocol's size limits.
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(state, socket))
+}
+
+enum Incoming {
+    Text(String),
+    Binary,
+    TooBig,
+    Closed,
+    Noise,
+}
+
+async fn recv(socket: &mut WebSocket) -> Incoming {
+    match socket.recv().await {
+        None => Incoming::Closed,
+        Some(Ok(WsMessage::Text(t))) => Incoming::Text(t.to_string()),
+        Some(Ok(WsMessage::Binary(_))) => Incoming::Binary,
+        Some(Ok(WsMessage::Close(_))) => Incoming::Closed,
+        Some(Ok(_)) => Incoming::Noise,
+        Some(Err(e)) => {
+            let too_big = e
+                .into_inner()
+                .downcast_ref::<tungstenite::Error>()
+                .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+            if too_big {
+                Incoming::TooBig
+            } else {
+                Incoming::Closed
+            }
+        }
+    }
+}
+
+/// A link-level failure that ends the connection.
+struct Hangup;
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Hangup> {
+    socket
+        .send(WsMessage::Text(encode(frame).into()))
+        .await
+        .map_err(|_| Hangup)
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+    // Give the peer a moment to read the close frame before the drop.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
+}
+
+async fn refuse(mut socket: WebSocket, error: ErrorBody, code: u16) {
+    let reason = error.message.clone();
+    let _ = send(&mut socket, &ServerFrame::Error(error)).await;
+    close(socket, code, &reason).await;
+}
+
+async fn serve(state: AppState, mut socket: WebSocket) {
+    let hub = state.hub.clone();
+    let hello_timeout = Duration::from_millis(hub.config().protocol.hello_timeout_ms);
+    let hello = match tokio::time::timeout(hello_timeout, recv(&mut socket)).await {
+        Err(_) => {
+            return refuse(
+                socket,
+                ErrorBody::new(ErrorCode::HelloRequired, "no hello in time"),
+                close_code::HELLO_REQUIRED,
+            )
+            .await
+        }
+        Ok(Incoming::Text(t)) => match decode_client_frame(&t) {
+            Ok(ClientFrame::Hello(h)) => h,
+            Ok(_) => {
+                return refuse(
+                    socket,
+                    ErrorBody::new(ErrorCode::HelloRequired, "the first frame must be hello"),
+                    close_code::HELLO_REQUIRED,
+                )
+                .await
+            }
+            Err(e) => {
+                return refuse(
+                    socket,
+                    ErrorBody::new(ErrorCode::InvalidFrame, e.to_string()),
+                    close_code::HELLO_REQUIRED,
+                )
+                .await
+            }
+        },
+        Ok(Incoming::TooBig) => {
+            return close(socket, close_code::MESSAGE_TOO_BIG, "frame too large").await
+        }
+        Ok(Incoming::Binary) => {
+            return refuse(
+                socket,
+                ErrorBody::new(ErrorCode::InvalidFrame, "binary frames are not part of protocol v1"),
+                close_code::HELLO_REQUIRED,
+            )
+            .await
+        }
+        Ok(_) => return,
+    };
+    let Some(version) = SUPPORTED_VERSIONS
+        .iter()
+        .copied()
+        .filter(|v| hello.versions.contains(v))
+        .max()
+    else {
+        return refuse(
+            socket,
+            ErrorBody::new(
+                ErrorCode::UnsupportedVersion,
+                format!("no common protocol version; this hub speaks {SUPPORTED_VERSIONS:?}"),
+            ),
+            close_code::UNSUPPORTED_VERSION,
+        )
+        .await;
+    };
+    let session = match hub.authenticate(&hello.token).await {
+        Ok(s) => s,
+        Err(e) => return refuse(socket, e.body(), close_code::UNAUTHORIZED).await,
+    };
+    let agent = session.profile.id;
+    let (signals, first) = hub.links.connect(agent);
+    tracing::info!(agent = %agent, client = %hello.client.name, "agent connected");
+    if first {
+        if let Err(e) = hub.agent_connected(agent).await {
+            tracing::error!(agent = %agent, error = %e, "connect bookkeeping failed");
+        }
+    }
+    let mut link = Link {
+        hub: hub.clone(),
+        agent,
+        session,
+        sent: Seq(0),
+        newest_seq: signals.newest_seq,
+        revocations: signals.revocations,
+        shutdown: state.shutdown.clone(),
+    };
+    let outcome = link.run(&mut socket, version, &hello).await;
+    if hub.links.disconnect(agent) {
+        if let Err(e) = hub.agent_disconnected(agent).await {
+            tracing::error!(agent = %agent, error = %e, "disconnect bookkeeping failed");
+        }
+    }
+    tracing::info!(agent = %agent, ?outcome, "agent disconnected");
+    match outcome {
+        Ok(End::Closed) | Err(_) => {}
+        Ok(End::Close(code, reason)) => close(socket, code, reason).await,
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum End {
+    /// The peer went away.
+    Closed,
+    /// We close with this code.
+    Close(u16, &'static str),
+}
+
+struct Link {
+    hub: Arc<Hub>,
+    agent: AgentId,
+    session: Session,
+    sent: Seq,
+    newest_seq: watch::Receiver<u64>,
+    revocations: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Hangup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hangup")
+    }
+}
+
+impl Link {
+    async fn run(&mut self, socket: &mut WebSocket, version: u16, hello: &Hello) -> Result<End, Hangup> {
+        let hub = self.hub.clone();
+        let (mode, start, snapshot) = match hub.resume(self.agent, hello.resume.map(|c| c.last_seq)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(agent = %self.agent, error = %e, "resume failed");
+                send(socket, &ServerFrame::Error(e.body())).await?;
+                return Ok(End::Close(close_code::GOING_AWAY, "resume failed"));
+            }
+        };
+        let last_seq = hub.last_seq(self.agent).await.unwrap_or(start);
+        let interval_ms = hub.config().protocol.heartbeat_interval_ms;
+        send(
+            socket,
+            &ServerFrame::Welcome(Welcome {
+                version,
+                agent: self.session.profile.clone(),
+                heartbeat_interval_ms: interval_ms,
+                max_frame_bytes: MAX_FRAME_BYTES as u64,
+                resume: mode,
+                last_seq,
+                server_time: hub.now(),
+            }),
+        )
+        .await?;
+        self.sent = start;
+        if let Some(snapshot) = snapshot {
+            send(socket, &ServerFrame::Snapshot { seq: start, snapshot }).await?;
+        }
+        self.drain(socket).await?;
+
+        let heartbeat = Duration::from_millis(interval_ms);
+        let mut ticker = tokio::time::interval(heartbeat);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.shutdown.changed() => {
+                    return Ok(End::Close(close_code::GOING_AWAY, "hub shutting down"));
+                }
+                _ = self.revocations.changed() => {
+                    if !hub.session_valid(&self.session).await.unwrap_or(false) {
+                        let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked"))).await;
+                        return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
+                    }
+                }
+                _ = self.newest_seq.changed() => {
+                    self.drain(socket).await?;
+                }
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > heartbeat * 3 {
+                        return Ok(End::Close(close_code::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                    }
+                    if self.session.expires_at <= hub.now() {
+                        let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token expired"))).await;
+                        return Ok(End::Close(close_code::UNAUTHORIZED, "token expired"));
+                    }
+                }
+                incoming = recv(socket) => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        Incoming::Text(text) => self.handle_text(socket, &text).await?,
+                        Incoming::Binary => {
+                            send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::InvalidFrame, "binary frames are not part of protocol v1"))).await?;
+                        }
+                        Incoming::TooBig => {
+                            return Ok(End::Close(close_code::MESSAGE_TOO_BIG, "frame too large"));
+                        }
+                        Incoming::Noise => {}
+                        Incoming::Closed => return Ok(End::Closed),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends every committed event not yet sent on this connection.
+    async fn drain(&mut self, socket: &mut WebSocket) -> Result<(), Hangup> {
+        self.newest_seq.borrow_and_update();
+        loop {
+            let batch = match self.hub.events_after(self.agent, self.sent, BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // Leave the events in the log; the next wake retries.
+                    tracing::error!(agent = %self.agent, error = %e, "reading events failed");
+                    return Ok(());
+                }
+            };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for ev in batch {
+                self.sent = ev.seq;
+                send(socket, &ServerFrame::Event(ev)).await?;
+            }
+        }
+    }
+
+    async fn handle_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Hangup> {
+        let frame = match decode_client_frame(text) {
+            Ok(f) => f,
+            Err(e) => {
+                let code = match e {
+                    DecodeError::TooLarge(_) => ErrorCode::TooLarge,
+                    DecodeError::Invalid(_) => ErrorCode::InvalidFrame,
+                };
+                tracing::debug!(agent = %self.agent, error = %e, "invalid frame");
+                return send(socket, &ServerFrame::Error(ErrorBody::new(code, e.to_string()))).await;
+            }
+        };
+        match frame {
+            ClientFrame::Ping { nonce } => send(socket, &ServerFrame::Pong { nonce }).await,
+            ClientFrame::Ack { seq } => {
+                if let Err(e) = self.hub.ack(self.agent, seq).await {
+                    tracing::warn!(agent = %self.agent, error = %e, "ack not stored");
+                }
+                Ok(())
+            }
+            ClientFrame::Command(cmd) => {
+                let outcome = match self.hub.execute(self.agent, &cmd.id, cmd.command).await {
+                    Ok(reply) => CommandOutcome::Ok { reply },
+                    Err(e) => {
+                        log_refusal(self.agent, &e);
+                        CommandOutcome::Error(e.body())
+                    }
+                };
+                // The events a command caused go out before its result, so
+                // the client's state is current when it learns the outcome.
+                self.drain(socket).await?;
+                send(socket, &ServerFrame::CommandResult { id: cmd.id, outcome }).await
+            }
+            ClientFrame::Hello(_) => {
+                send(
+                    socket,
+                    &ServerFrame::Error(ErrorBody::new(ErrorCode::InvalidFrame, "hello already received")),
+                )
+                .await
+            }
+            ClientFrame::Unknown => {
+                tracing::info!(agent = %self.agent, "ignoring unknown frame kind");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn log_refusal(agent: AgentId, e: &HubError) {
+    match e {
+        HubError::Refused { code, message } => {
+            tracing::debug!(agent = %agent, ?code, %message, "command refused")
+        }
+        other => tracing::error!(agent = %agent, error = %other, "command failed"),
+    }
+}

@@ -1,0 +1,982 @@
+//! Switchboard agent protocol, version 1: the wire types exchanged between an
+//! agent's desktop client and the routing hub, and their JSON Schema.
+//!
+//! Terminology:
+//! - **frame**: one WebSocket text message holding one JSON object, tagged by
+//!   its `type` field ([`ClientFrame`], [`ServerFrame`]).
+//! - **event**: something that happened to one agent ([`AgentEvent`]). Every
+//!   event carries a per-agent, strictly increasing [`Seq`]; the client acks
+//!   what it has durably stored and resumes from it after a reconnect.
+//! - **command**: an agent's request ([`Command`]), wrapped with a
+//!   client-chosen [`CommandId`] so that a retry is idempotent.
+//! - **offer**: a work item proposed to one agent, with a deadline.
+//! - **snapshot**: the agent's whole current state, sent instead of a replay
+//!   when the hub cannot (or need not) replay events.
+//!
+//! This crate does no I/O. `docs/protocol.md` is the prose specification;
+//! the committed schemas under `schema/` are generated from these types
+//! (`cargo run -p switchboard-protocol --example export-schema`) and a test
+//! fails when they drift.
+
+pub mod rest;
+mod schema;
+
+pub use schema::{schema_documents, SchemaDocument};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Versions this crate can speak, newest first.
+pub const SUPPORTED_VERSIONS: &[u16] = &[1];
+
+/// Largest frame either side accepts, in bytes. Larger frames are refused
+/// with close code [`close_code::MESSAGE_TOO_BIG`].
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Longest accepted [`CommandId`], in bytes.
+pub const MAX_COMMAND_ID_BYTES: usize = 64;
+
+/// Longest accepted message text, in bytes.
+pub const MAX_MESSAGE_TEXT_BYTES: usize = 64 * 1024;
+
+/// WebSocket close codes used by the hub.
+pub mod close_code {
+    /// RFC 6455: normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// RFC 6455: the hub is shutting down or restarting.
+    pub const GOING_AWAY: u16 = 1001;
+    /// RFC 6455: a frame larger than [`crate::MAX_FRAME_BYTES`].
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The first frame was not a valid `hello`, or it did not come in time.
+    pub const HELLO_REQUIRED: u16 = 4000;
+    /// The token was missing, unknown, expired or revoked.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// No protocol version in common.
+    pub const UNSUPPORTED_VERSION: u16 = 4002;
+    /// No frame arrived within the heartbeat budget.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4003;
+    /// The token was revoked while connected.
+    pub const TOKEN_REVOKED: u16 = 4004;
+}
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An agent (user) of the hub.
+    AgentId
+);
+id_type!(
+    /// A conversation (work item).
+    ConversationId
+);
+id_type!(
+    /// A message inside a conversation.
+    MessageId
+);
+id_type!(
+    /// An offer of a work item to one agent.
+    OfferId
+);
+
+/// Per-agent event sequence number. Strictly increasing, starting at 1; 0
+/// means "nothing yet".
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+/// Milliseconds since the Unix epoch (UTC).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct Millis(pub i64);
+
+/// A client-chosen command id (1 to 64 bytes). A command sent again with the
+/// same id is not executed twice; the first result is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CommandId(pub String);
+
+/// The last seq a client durably stored; the hub replays what follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeCursor {
+    /// Last event seq the client has durably stored.
+    pub last_seq: Seq,
+}
+
+// ---------------------------------------------------------------------------
+// Client → hub
+// ---------------------------------------------------------------------------
+
+/// A frame sent by the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame on every connection.
+    Hello(Hello),
+    /// The client has durably stored every event up to `seq`.
+    Ack {
+        /// Highest stored seq.
+        seq: Seq,
+    },
+    /// An agent command.
+    Command(CommandFrame),
+    /// Heartbeat; the hub answers with `pong` carrying the same nonce.
+    Ping {
+        /// Echoed back.
+        nonce: u64,
+    },
+    /// A frame kind this version does not know; ignored and logged.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+/// The opening frame: versions, credentials, and where to resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hello {
+    /// Protocol versions the client speaks.
+    pub versions: Vec<u16>,
+    /// Bearer token from `POST /api/v1/login`.
+    pub token: String,
+    /// Where to resume; absent on a first start (the hub sends a snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeCursor>,
+    /// Free-form client identification, for logs.
+    #[serde(default)]
+    pub client: ClientInfo,
+}
+
+/// Client identification, for logs only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientInfo {
+    /// Program name.
+    #[serde(default)]
+    pub name: String,
+    /// Program version.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// A command with its idempotency id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CommandFrame {
+    /// Client-chosen id; retries reuse it.
+    pub id: CommandId,
+    /// What to do.
+    pub command: Command,
+}
+
+/// An agent command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Command {
+    /// Accept a pending offer made to this agent.
+    AcceptOffer {
+        /// The offer.
+        offer_id: OfferId,
+    },
+    /// Reject a pending offer (only where its template allows it).
+    RejectOffer {
+        /// The offer.
+        offer_id: OfferId,
+        /// Why; required when the template says so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Set the agent's own presence (any but `inactive`).
+    SetPresence {
+        /// The new presence.
+        presence: Presence,
+    },
+    /// Send a message to the customer of an owned conversation.
+    SendMessage {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Plain text, at most [`MAX_MESSAGE_TEXT_BYTES`].
+        text: String,
+    },
+    /// Everything up to and including `message_id` has been read.
+    MarkRead {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Last read message.
+        message_id: MessageId,
+    },
+    /// End an owned conversation (frees a session slot).
+    CloseConversation {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
+    /// A command kind this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+// ---------------------------------------------------------------------------
+// Hub → client
+// ---------------------------------------------------------------------------
+
+/// A frame sent by the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to `hello`: the session is open.
+    Welcome(Welcome),
+    /// One agent event.
+    Event(EventFrame),
+    /// The agent's whole state as of `seq` (after a full resync).
+    Snapshot {
+        /// Events up to this seq are reflected in the snapshot.
+        seq: Seq,
+        /// The state.
+        snapshot: AgentSnapshot,
+    },
+    /// The result of a command.
+    CommandResult {
+        /// The command's id.
+        id: CommandId,
+        /// Success or error.
+        outcome: CommandOutcome,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// A frame could not be processed (not tied to a command).
+    Error(ErrorBody),
+    /// A frame kind this version does not know; ignored and logged.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+/// Session parameters chosen by the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Welcome {
+    /// Negotiated protocol version.
+    pub version: u16,
+    /// Who is signed in.
+    pub agent: AgentProfile,
+    /// The client pings at least this often; the hub closes a link that
+    /// stays silent for three intervals.
+    pub heartbeat_interval_ms: u64,
+    /// Largest accepted frame.
+    pub max_frame_bytes: u64,
+    /// What follows: a replay or a snapshot.
+    pub resume: ResumeMode,
+    /// The agent's newest seq at the time of the welcome.
+    pub last_seq: Seq,
+    /// The hub's clock, so the client can correct deadlines for skew.
+    pub server_time: Millis,
+}
+
+/// How the hub continues after `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ResumeMode {
+    /// Events after the client's cursor follow (possibly none).
+    Replay,
+    /// A `snapshot` frame follows; the client must replace its state.
+    FullResync {
+        /// Why a replay was not possible.
+        reason: ResyncReason,
+    },
+}
+
+/// Why the hub answered with a full resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The client sent no cursor.
+    NoCursor,
+    /// Events after the cursor are no longer retained.
+    BeyondRetention,
+    /// The cursor is ahead of the hub's log (e.g. the hub lost its data).
+    CursorAhead,
+}
+
+/// An event with its sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventFrame {
+    /// Per-agent sequence number.
+    pub seq: Seq,
+    /// When the event happened (hub clock).
+    pub at: Millis,
+    /// What happened.
+    pub event: AgentEvent,
+}
+
+/// Something that happened to one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// The agent's presence changed.
+    PresenceChanged {
+        /// New presence.
+        presence: Presence,
+        /// Who or what changed it.
+        reason: PresenceReason,
+    },
+    /// A work item is offered to the agent.
+    OfferCreated {
+        /// The offer.
+        offer: Offer,
+    },
+    /// A pending offer is no longer pending.
+    OfferResolved {
+        /// The offer.
+        offer_id: OfferId,
+        /// Its conversation.
+        conversation_id: ConversationId,
+        /// How it ended.
+        outcome: OfferOutcome,
+    },
+    /// A conversation is now owned by the agent.
+    ConversationAssigned {
+        /// The conversation.
+        conversation: ConversationSummary,
+        /// How it came to the agent.
+        mode: AssignMode,
+        /// Whether the client should open a session for it right away.
+        open_session: bool,
+        /// The notification to show for it (toasts, case assignments).
+        template: NotificationTemplate,
+        /// Recent history, oldest first.
+        messages: Vec<Message>,
+    },
+    /// A conversation was taken away from the agent.
+    ConversationRevoked {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Why.
+        reason: RevokeReason,
+    },
+    /// A message was added to an owned conversation.
+    MessageAdded {
+        /// The message (its `conversation_id` says where).
+        message: Message,
+    },
+    /// The agent's read marker moved (possibly from another device).
+    ReadMarkerMoved {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Last read message.
+        message_id: MessageId,
+    },
+    /// An owned conversation was closed.
+    ConversationClosed {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
+    /// A banner for the agent (missed offer, reject, max sessions).
+    Notice {
+        /// Which banner.
+        notice: NoticeKind,
+        /// Human-readable text.
+        message: String,
+    },
+    /// An event kind this version does not know; ignored and logged.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+/// Agent presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Ready for work.
+    Available,
+    /// Working, may still receive work if the queue allows it.
+    Busy,
+    /// Do not disturb.
+    DoNotDisturb,
+    /// Away from the desk.
+    Away,
+    /// Appears offline.
+    Offline,
+    /// Set by the system after a missed offer; cleared by the agent or a
+    /// supervisor setting another presence.
+    Inactive,
+}
+
+impl Presence {
+    /// Every presence, in display order.
+    pub const ALL: [Presence; 6] = [
+        Presence::Available,
+        Presence::Busy,
+        Presence::DoNotDisturb,
+        Presence::Away,
+        Presence::Offline,
+        Presence::Inactive,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Busy => "busy",
+            Presence::DoNotDisturb => "do_not_disturb",
+            Presence::Away => "away",
+            Presence::Offline => "offline",
+            Presence::Inactive => "inactive",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Presence> {
+        Presence::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Why a presence changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceReason {
+    /// The agent chose it.
+    Agent,
+    /// A supervisor set it.
+    Supervisor,
+    /// The agent missed an offer (→ inactive).
+    MissedOffer,
+    /// The agent rejected an offer (→ do not disturb).
+    RejectedOffer,
+    /// The agent reached the session limit (→ do not disturb).
+    MaxSessions,
+}
+
+/// Communication channel of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Web chat.
+    Chat,
+    /// SMS.
+    Sms,
+    /// WhatsApp messages or calls.
+    Whatsapp,
+    /// Facebook Messenger.
+    Facebook,
+    /// Voice call.
+    Voice,
+    /// A case (record) routed to an agent.
+    Case,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 6] = [
+        Channel::Chat,
+        Channel::Sms,
+        Channel::Whatsapp,
+        Channel::Facebook,
+        Channel::Voice,
+        Channel::Case,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Chat => "chat",
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Facebook => "facebook",
+            Channel::Voice => "voice",
+            Channel::Case => "case",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The scenario of a new conversation arriving on this channel.
+    pub fn incoming_scenario(self) -> Scenario {
+        match self {
+            Channel::Chat => Scenario::IncomingChat,
+            Channel::Sms => Scenario::IncomingSms,
+            Channel::Whatsapp => Scenario::IncomingWhatsapp,
+            Channel::Facebook => Scenario::IncomingFacebook,
+            Channel::Voice => Scenario::IncomingCall,
+            Channel::Case => Scenario::CaseAssignment,
+        }
+    }
+}
+
+/// Why a work item reaches an agent; each queue has a template per scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// New chat conversation.
+    IncomingChat,
+    /// New SMS conversation.
+    IncomingSms,
+    /// New WhatsApp conversation.
+    IncomingWhatsapp,
+    /// New Facebook conversation.
+    IncomingFacebook,
+    /// Incoming voice or WhatsApp call.
+    IncomingCall,
+    /// A case (record) routed to the agent; cannot be rejected.
+    CaseAssignment,
+    /// A work item assigned to the agent.
+    WorkItemAssignment,
+    /// A conversation transferred to the agent.
+    Transfer,
+    /// A conversation escalated to the agent.
+    Escalation,
+    /// A conversation escalated from a bot.
+    BotEscalation,
+}
+
+impl Scenario {
+    /// Every scenario.
+    pub const ALL: [Scenario; 10] = [
+        Scenario::IncomingChat,
+        Scenario::IncomingSms,
+        Scenario::IncomingWhatsapp,
+        Scenario::IncomingFacebook,
+        Scenario::IncomingCall,
+        Scenario::CaseAssignment,
+        Scenario::WorkItemAssignment,
+        Scenario::Transfer,
+        Scenario::Escalation,
+        Scenario::BotEscalation,
+    ];
+}
+
+/// Toast (information, disappears) or alert (Accept / Reject, countdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Information that disappears after `timeout_secs`; a click opens the
+    /// session.
+    Toast,
+    /// Accept / Reject within `timeout_secs`.
+    Alert,
+}
+
+/// A detail the notification shows, chosen by the admin's template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailField {
+    /// The customer's name.
+    CustomerName,
+    /// The customer's comment (first words, pre-chat survey).
+    Comment,
+    /// How long the customer has waited.
+    WaitTime,
+    /// The channel.
+    Channel,
+    /// The queue (workstream).
+    Queue,
+    /// The customer's phone.
+    Phone,
+    /// The customer's email.
+    Email,
+}
+
+/// How a notification looks and behaves; set per queue and scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotificationTemplate {
+    /// Toast or alert.
+    pub kind: NotificationKind,
+    /// Seconds the agent has to act (alert) or the toast stays.
+    pub timeout_secs: u32,
+    /// Whether the countdown is shown (the deadline applies either way).
+    pub show_timeout: bool,
+    /// Whether Reject is offered.
+    pub allow_reject: bool,
+    /// Whether a reject must give a reason.
+    #[serde(default)]
+    pub reject_reason_required: bool,
+    /// Accept automatically and open the session.
+    #[serde(default)]
+    pub auto_accept: bool,
+    /// Assign the work item automatically, without opening a session.
+    #[serde(default)]
+    pub auto_assign: bool,
+    /// Details to show, in order.
+    pub details: Vec<DetailField>,
+}
+
+/// The customer side of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Customer {
+    /// Display name (customer-supplied: untrusted text).
+    pub name: String,
+    /// Phone number, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Email, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Lifecycle of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// Waiting for an agent.
+    Queued,
+    /// Offered to an agent.
+    Offered,
+    /// Owned by an agent.
+    Assigned,
+    /// Ended.
+    Closed,
+}
+
+/// What an agent needs to know about a conversation to list and notify it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationSummary {
+    /// Id.
+    pub id: ConversationId,
+    /// Channel.
+    pub channel: Channel,
+    /// Queue (workstream) name.
+    pub queue: String,
+    /// Why it was routed.
+    pub scenario: Scenario,
+    /// The customer.
+    pub customer: Customer,
+    /// The customer's comment, if any (untrusted text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When the customer started it (wait time counts from here).
+    pub created_at: Millis,
+    /// Status.
+    pub status: ConversationStatus,
+    /// Owning agent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<AgentId>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Author {
+    /// The customer.
+    Customer,
+    /// An agent.
+    Agent {
+        /// The agent.
+        agent_id: AgentId,
+    },
+    /// The system (bot transcripts, notes).
+    System,
+}
+
+/// One message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    /// Id; increasing within the hub.
+    pub id: MessageId,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Who wrote it.
+    pub author: Author,
+    /// Plain text (untrusted when from a customer).
+    pub text: String,
+    /// When the hub received it.
+    pub sent_at: Millis,
+    /// The id of the agent command that sent it, for outbox dedupe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<CommandId>,
+}
+
+/// A work item proposed to one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Offer {
+    /// Id.
+    pub id: OfferId,
+    /// The conversation offered.
+    pub conversation: ConversationSummary,
+    /// How to notify.
+    pub template: NotificationTemplate,
+    /// When the offer was made.
+    pub created_at: Millis,
+    /// Deadline (hub clock); after it the offer times out.
+    pub expires_at: Millis,
+}
+
+/// How an offer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferOutcome {
+    /// The agent accepted.
+    Accepted,
+    /// The agent rejected.
+    Rejected,
+    /// Nobody answered in time; rerouted.
+    TimedOut,
+    /// Timed out while the agent's client was disconnected; assigned anyway
+    /// and rerouted only if the agent stays away past the grace period.
+    AssignedOnTimeout,
+    /// Withdrawn by the hub (e.g. the customer left).
+    Withdrawn,
+}
+
+/// How a conversation came to its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignMode {
+    /// The agent accepted an offer.
+    Accepted,
+    /// The template accepts automatically.
+    AutoAccept,
+    /// The template assigns automatically.
+    AutoAssign,
+    /// A toast-template scenario: assigned with an informational toast.
+    Toast,
+    /// A case assignment: cannot be rejected.
+    CaseAssignment,
+    /// The offer timed out while the agent was disconnected.
+    OnTimeout,
+}
+
+/// Why a conversation was taken away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// The agent's client stayed disconnected past the grace period.
+    DisconnectedGrace,
+    /// Reassigned by a supervisor.
+    Reassigned,
+}
+
+/// Banners shown at the top of the agent's screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// An offer timed out unanswered; presence is now inactive.
+    MissedOffer,
+    /// The agent rejected an offer; presence is now do not disturb.
+    RejectedOffer,
+    /// The agent has the maximum number of sessions open.
+    MaxSessions,
+}
+
+/// Role of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Handles conversations.
+    Agent,
+    /// Also resets presences and watches the team.
+    Supervisor,
+    /// Also configures the hub.
+    Admin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Agent, Role::Supervisor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role includes supervisor rights.
+    pub fn is_supervisor(self) -> bool {
+        matches!(self, Role::Supervisor | Role::Admin)
+    }
+}
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentProfile {
+    /// Id.
+    pub id: AgentId,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Team name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+/// One conversation in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationState {
+    /// The conversation.
+    pub conversation: ConversationSummary,
+    /// Customer messages after the read marker.
+    pub unread: u32,
+    /// The agent's read marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read: Option<MessageId>,
+    /// Recent history, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// The agent's whole state, for a full resync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentSnapshot {
+    /// Who.
+    pub agent: AgentProfile,
+    /// Current presence.
+    pub presence: Presence,
+    /// Open conversations owned by the agent.
+    pub conversations: Vec<ConversationState>,
+    /// Pending offers.
+    pub offers: Vec<Offer>,
+}
+
+/// Result of a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CommandOutcome {
+    /// Done.
+    Ok {
+        /// What it produced.
+        reply: CommandReply,
+    },
+    /// Refused.
+    Error(ErrorBody),
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommandReply {
+    /// Nothing to report.
+    Done,
+    /// The offer was accepted; the conversation is now the agent's.
+    OfferAccepted {
+        /// The conversation.
+        conversation: ConversationSummary,
+    },
+    /// The message was stored.
+    MessageSent {
+        /// The stored message.
+        message: Message,
+    },
+}
+
+/// A machine-readable error with a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Closed set of codes.
+    pub code: ErrorCode,
+    /// For people and logs.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Builds an error body.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The closed set of error codes, shared by WebSocket and REST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a valid frame / request body.
+    InvalidFrame,
+    /// A frame other than `hello` arrived first.
+    HelloRequired,
+    /// No protocol version in common.
+    UnsupportedVersion,
+    /// Missing, unknown, expired or revoked credentials.
+    Unauthorized,
+    /// Authenticated, but not allowed to do this.
+    Forbidden,
+    /// No such thing (or not visible to this agent).
+    NotFound,
+    /// The thing is no longer in a state that allows this (e.g. the offer
+    /// already timed out).
+    Conflict,
+    /// The template does not allow rejecting.
+    RejectNotAllowed,
+    /// A reason is required.
+    ReasonRequired,
+    /// That presence cannot be set this way.
+    InvalidPresence,
+    /// Too large.
+    TooLarge,
+    /// Too many attempts; retry later.
+    RateLimited,
+    /// The hub failed; the command may be retried with the same id.
+    Internal,
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame exceeds [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_BYTES} bytes")]
+    TooLarge(usize),
+    /// Not JSON or not a valid frame.
+    #[error("invalid frame: {0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
+/// Decodes a client frame. Unknown frame kinds decode to
+/// [`ClientFrame::Unknown`], which receivers ignore.
+pub fn decode_client_frame(text: &str) -> Result<ClientFrame, DecodeError> {
+    decode(text)
+}
+
+/// Decodes a server frame. Unknown frame kinds decode to
+/// [`ServerFrame::Unknown`], which receivers ignore.
+pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
+    decode(text)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge(text.len()));
+    }
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Encodes a frame as JSON text.
+pub fn encode<T: Serialize>(frame: &T) -> String {
+    // Serializing these types cannot fail: no maps with non-string keys, no
+    // custom serializers. Fall back to an error frame rather than panic.
+    serde_json::to_string(frame).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#)
+    })
+}
