@@ -153,7 +153,10 @@ impl Hub {
 
     async fn work(&self) -> HubResult<Work<'_>> {
         let guard = self.write_lock.clone().lock_owned().await;
-        let tx = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock up front: a deferred
+        // transaction that reads first would fail with SQLITE_BUSY if a
+        // write outside the lock (an ack, a login) committed meanwhile.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Work {
             hub: self,
             tx,

@@ -156,12 +156,8 @@ async fn serve(state: AppState, mut socket: WebSocket) {
     let agent = session.profile.id;
     let (signals, first) = hub.links.connect(agent);
     tracing::info!(agent = %agent, client = %hello.client.name, "agent connected");
-    if first {
-        if let Err(e) = hub.agent_connected(agent).await {
-            tracing::error!(agent = %agent, error = %e, "connect bookkeeping failed");
-        }
-    }
     let mut link = Link {
+        first,
         hub: hub.clone(),
         agent,
         session,
@@ -193,6 +189,8 @@ enum End {
 }
 
 struct Link {
+    /// Whether this is the agent's only live connection.
+    first: bool,
     hub: Arc<Hub>,
     agent: AgentId,
     session: Session,
@@ -237,6 +235,13 @@ impl Link {
         self.sent = start;
         if let Some(snapshot) = snapshot {
             send(socket, &ServerFrame::Snapshot { seq: start, snapshot }).await?;
+        }
+        if self.first {
+            // After the snapshot, so work routed to the agent now arrives as
+            // live events (which the client notifies), not inside the state.
+            if let Err(e) = hub.agent_connected(self.agent).await {
+                tracing::error!(agent = %self.agent, error = %e, "connect bookkeeping failed");
+            }
         }
         self.drain(socket).await?;
 

@@ -1,0 +1,800 @@
+//! Hub integration tests: real sockets on loopback, real SQLite files.
+
+mod support;
+
+use std::time::Duration;
+
+use switchboard_protocol::rest::IngressMessage;
+use switchboard_protocol::*;
+use support::*;
+
+// ---------------------------------------------------------------- routing
+
+#[tokio::test]
+async fn new_item_goes_to_longest_idle_available_agent() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    // a3 is not connected; sup/admin are in the team but a3 never gets work.
+    let c1 = hub.ingress(Channel::Sms, "t1", "Ann", "hello").await;
+    // Both idle since start; a1 was seeded first, so it is the longest idle.
+    let o1 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, c1.conversation_id);
+    assert_eq!(o1.conversation.customer.name, "Ann");
+    assert_eq!(o1.template.kind, NotificationKind::Alert);
+    assert!(o1.expires_at.0 - o1.created_at.0 == 30_000);
+    // a1 just got work: the next item goes to a2.
+    let c2 = hub.ingress(Channel::Sms, "t2", "Ben", "hi").await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c2.conversation_id);
+    a1.no_event(Duration::from_millis(300), "second offer", is_offer).await;
+}
+
+#[tokio::test]
+async fn accepted_offer_opens_a_session_and_messages_flow_both_ways() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "acc", "Cleo", "first").await;
+    let offer = a1.wait_offer().await;
+    match a1.ok(Command::AcceptOffer { offer_id: offer.id }).await {
+        CommandReply::OfferAccepted { conversation } => {
+            assert_eq!(conversation.id, c.conversation_id);
+            assert_eq!(conversation.status, ConversationStatus::Assigned);
+            assert_eq!(conversation.owner, Some(hub.agent_id("a1").await));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The events arrived before the result: resolved, then assigned with
+    // the history.
+    let kinds: Vec<_> = a1.events.iter().map(|e| e.event.clone()).collect();
+    assert!(kinds.iter().any(|e| matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::Accepted, .. })));
+    let assigned = kinds.iter().find_map(|e| match e {
+        AgentEvent::ConversationAssigned { mode, open_session, messages, .. } => Some((*mode, *open_session, messages.clone())),
+        _ => None,
+    });
+    let (mode, open, history) = assigned.expect("assigned event");
+    assert_eq!(mode, AssignMode::Accepted);
+    assert!(open);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].text, "first");
+
+    // Customer writes: the owner gets it.
+    hub.ingress(Channel::Sms, "acc", "Cleo", "second").await;
+    let ev = a1.wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. })).await;
+    let AgentEvent::MessageAdded { message } = ev else { unreachable!() };
+    assert_eq!(message.text, "second");
+    assert_eq!(message.author, Author::Customer);
+
+    // Agent answers: stored, echoed, readable by the connector.
+    let reply = a1
+        .ok(Command::SendMessage { conversation_id: c.conversation_id, text: "How can I help?".into() })
+        .await;
+    assert!(matches!(reply, CommandReply::MessageSent { .. }));
+    let msgs: Vec<Message> = hub
+        .http
+        .get(hub.url(&format!("/api/v1/ingress/conversations/{}/messages", c.conversation_id)))
+        .bearer_auth(INGRESS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["first", "second", "How can I help?"]);
+}
+
+#[tokio::test]
+async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Chat, "to", "Dan", "anyone?").await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.template.timeout_secs, 2);
+    // a1 does nothing. After 2 s: missed.
+    a1.wait_event("timed out", |e| matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::TimedOut, .. }))
+        .await;
+    a1.wait_event("inactive", |e| {
+        matches!(e, AgentEvent::PresenceChanged { presence: Presence::Inactive, reason: PresenceReason::MissedOffer })
+    })
+    .await;
+    a1.wait_event("missed notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::MissedOffer, .. }))
+        .await;
+    let rerouted = a2.wait_offer().await;
+    assert_eq!(rerouted.conversation.id, c.conversation_id);
+    assert_eq!(hub.presence("a1").await, Presence::Inactive);
+
+    // Accepting the expired offer is refused.
+    assert_eq!(a1.refused(Command::AcceptOffer { offer_id: offer.id }).await, ErrorCode::Conflict);
+    // Inactive gets no new work: a1 is the longest idle, yet a2 gets it.
+    hub.ingress(Channel::Sms, "to2", "Eve", "hello").await;
+    assert_eq!(a2.wait_offer().await.conversation.customer.name, "Eve");
+    a1.no_event(Duration::from_millis(300), "offer while inactive", is_offer).await;
+    // The agent cannot set Inactive itself.
+    assert_eq!(
+        a1.refused(Command::SetPresence { presence: Presence::Inactive }).await,
+        ErrorCode::InvalidPresence
+    );
+    // A supervisor resets the presence: waiting work now reaches a1.
+    let sup = hub.login("sup").await;
+    let a1_id = hub.agent_id("a1").await;
+    let resp = hub
+        .http
+        .post(hub.url(&format!("/api/v1/agents/{a1_id}/presence")))
+        .bearer_auth(&sup.token)
+        .json(&serde_json::json!({"presence": "available"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    a1.wait_event("reset", |e| {
+        matches!(e, AgentEvent::PresenceChanged { presence: Presence::Available, reason: PresenceReason::Supervisor })
+    })
+    .await;
+    hub.ingress(Channel::Sms, "to3", "Fred", "hello").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.customer.name, "Fred");
+    // A plain agent cannot reset anyone.
+    let a2_login = hub.login("a2").await;
+    let resp = hub
+        .http
+        .post(hub.url(&format!("/api/v1/agents/{a1_id}/presence")))
+        .bearer_auth(&a2_login.token)
+        .json(&serde_json::json!({"presence": "available"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+}
+
+#[tokio::test]
+async fn agent_resets_own_presence_after_a_miss() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    hub.ingress(Channel::Chat, "self", "Fay", "hi").await;
+    a1.wait_offer().await;
+    a1.wait_event("inactive", |e| matches!(e, AgentEvent::PresenceChanged { presence: Presence::Inactive, .. }))
+        .await;
+    // The item waits (nobody else connected). a1 resets and gets it again?
+    // No: a1 missed it, so it is excluded; a new item reaches a1.
+    a1.ok(Command::SetPresence { presence: Presence::Available }).await;
+    hub.ingress(Channel::Sms, "self2", "Gus", "hello").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.customer.name, "Gus");
+}
+
+#[tokio::test]
+async fn reject_sets_do_not_disturb_and_reroutes_with_required_reason() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Sms, "rej", "Hal", "help").await;
+    let offer = a1.wait_offer().await;
+    assert!(offer.template.reject_reason_required);
+    assert_eq!(
+        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: None }).await,
+        ErrorCode::ReasonRequired
+    );
+    assert_eq!(
+        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("   ".into()) }).await,
+        ErrorCode::ReasonRequired
+    );
+    a1.ok(Command::RejectOffer { offer_id: offer.id, reason: Some("on a call".into()) }).await;
+    a1.wait_event("dnd", |e| {
+        matches!(e, AgentEvent::PresenceChanged { presence: Presence::DoNotDisturb, reason: PresenceReason::RejectedOffer })
+    })
+    .await;
+    a1.wait_event("notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::RejectedOffer, .. }))
+        .await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
+    // Rejecting twice is a conflict, not a second effect.
+    assert_eq!(
+        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("x".into()) }).await,
+        ErrorCode::Conflict
+    );
+}
+
+#[tokio::test]
+async fn max_sessions_brings_a_notice_and_do_not_disturb() {
+    let hub = TestHub::start_with(|c| {
+        // Capacity above the session limit, so routing can pick a full agent.
+        c.agents.iter_mut().find(|a| a.username == "a1").unwrap().capacity = 20;
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    for i in 0..10 {
+        hub.ingress(Channel::Whatsapp, &format!("wa{i}"), "Ivy", "msg").await;
+        a1.wait_event("auto accepted", |e| assigned_mode(e).is_some()).await;
+    }
+    let c11 = hub.ingress(Channel::Whatsapp, "wa10", "Jon", "one more").await;
+    a1.wait_event("max sessions notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::MaxSessions, .. }))
+        .await;
+    assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
+    let conv = hub.conversation(c11.conversation_id).await;
+    assert_eq!(conv.status, ConversationStatus::Queued, "the 11th waits for someone else");
+    // Another agent comes: it gets the item.
+    let mut a2 = hub.connect("a2").await;
+    let ev = a2.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    assert_eq!(assigned_mode(&ev).unwrap().2, c11.conversation_id);
+}
+
+#[tokio::test]
+async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let wa = hub.ingress(Channel::Whatsapp, "aa", "Kim", "hi").await;
+    let ev = a1.wait_event("auto accept", |e| assigned_mode(e).is_some()).await;
+    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::AutoAccept, true, wa.conversation_id));
+    let fb = hub.ingress(Channel::Facebook, "fb", "Lou", "hi").await;
+    let ev = a1.wait_event("auto assign", |e| assigned_mode(e).is_some()).await;
+    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::AutoAssign, false, fb.conversation_id));
+    let wi = hub
+        .ingress_msg(IngressMessage {
+            channel: Channel::Chat,
+            thread: "wi".into(),
+            customer_name: "Max".into(),
+            phone: None,
+            email: Some("max@example.com".into()),
+            comment: None,
+            queue: Some("Q".into()),
+            scenario: Some(Scenario::WorkItemAssignment),
+            text: "please follow up".into(),
+        })
+        .await;
+    let ev = a1.wait_event("toast", |e| assigned_mode(e).is_some()).await;
+    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::Toast, false, wi.conversation_id));
+    let AgentEvent::ConversationAssigned { template, .. } = ev else { unreachable!() };
+    assert_eq!(template.kind, NotificationKind::Toast);
+    // No offers were made for any of them.
+    assert!(!a1.events.iter().any(|e| is_offer(&e.event)));
+}
+
+#[tokio::test]
+async fn case_assignment_cannot_be_rejected_and_stays_assigned_past_its_timeout() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let case = hub.ingress(Channel::Case, "case-1", "Ned", "Case: broken").await;
+    let ev = a1.wait_event("case", |e| assigned_mode(e).is_some()).await;
+    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::CaseAssignment, false, case.conversation_id));
+    let AgentEvent::ConversationAssigned { template, .. } = ev else { unreachable!() };
+    assert!(!template.allow_reject);
+    assert_eq!(template.timeout_secs, 1);
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let conv = hub.conversation(case.conversation_id).await;
+    assert_eq!(conv.status, ConversationStatus::Assigned);
+    assert_eq!(conv.owner, Some(hub.agent_id("a1").await));
+    assert_eq!(hub.presence("a1").await, Presence::Available, "no miss for a case");
+}
+
+#[tokio::test]
+async fn item_assigned_to_a_disconnected_agent_is_rerouted_after_the_grace_period() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Chat, "gone", "Oda", "hello?").await;
+    a1.wait_offer().await;
+    let a1_token = a1.token.clone();
+    let a1_seq = a1.last_seq;
+    a1.close().await;
+    // Timeout (2 s) passes while a1 is away: assigned, not missed.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let conv = hub.conversation(c.conversation_id).await;
+    assert_eq!(conv.status, ConversationStatus::Assigned);
+    assert_eq!(conv.owner, Some(hub.agent_id("a1").await));
+    assert_eq!(hub.presence("a1").await, Presence::Available, "not marked inactive");
+    // a2 arrives; the grace period (2 s after the timeout) ends: rerouted.
+    let mut a2 = hub.connect("a2").await;
+    let ev = a2.wait_offer().await;
+    assert_eq!(ev.conversation.id, c.conversation_id);
+    // a1 comes back and learns what happened, in order.
+    let (mut a1, welcome, _) = Agent::connect(&hub.ws_url(), &a1_token, Some(a1_seq)).await;
+    assert_eq!(welcome.resume, ResumeMode::Replay);
+    a1.wait_event("assigned on timeout", |e| {
+        matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::AssignedOnTimeout, .. })
+    })
+    .await;
+    a1.wait_event("on-timeout assignment", |e| assigned_mode(e).is_some_and(|m| m.0 == AssignMode::OnTimeout))
+        .await;
+    a1.wait_event("revoked", |e| {
+        matches!(e, AgentEvent::ConversationRevoked { reason: RevokeReason::DisconnectedGrace, .. })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconnecting_within_the_grace_period_keeps_the_item() {
+    let hub = TestHub::start_with(|c| c.routing.disconnected_grace_secs = 3).await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Whatsapp, "keep", "Pia", "hi").await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    let token = a1.token.clone();
+    let seq = a1.last_seq;
+    a1.close().await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, Some(seq)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(hub.conversation(c.conversation_id).await.owner, Some(hub.agent_id("a1").await));
+    a1.no_event(Duration::from_millis(200), "revocation", |e| matches!(e, AgentEvent::ConversationRevoked { .. }))
+        .await;
+}
+
+#[tokio::test]
+async fn routing_only_within_the_queue_team_and_allowed_presences() {
+    let hub = TestHub::start().await;
+    let mut outsider = hub.connect("outsider").await;
+    let mut a1 = hub.connect("a1").await;
+    a1.ok(Command::SetPresence { presence: Presence::Away }).await;
+    let c = hub.ingress(Channel::Sms, "team", "Quin", "hi").await;
+    outsider.no_event(Duration::from_millis(400), "offer for another team", is_offer).await;
+    a1.no_event(Duration::from_millis(100), "offer while away", is_offer).await;
+    assert_eq!(hub.conversation(c.conversation_id).await.status, ConversationStatus::Queued);
+    a1.ok(Command::SetPresence { presence: Presence::Busy }).await;
+    assert_eq!(a1.wait_offer().await.conversation.id, c.conversation_id);
+}
+
+// ------------------------------------------------------- resume and replay
+
+#[tokio::test]
+async fn resume_after_disconnect_loses_nothing_and_repeats_nothing() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Whatsapp, "flood", "Rae", "m0").await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    a1.ack().await;
+    let token = a1.token.clone();
+    let cursor = a1.last_seq;
+    a1.close().await;
+    for i in 1..=25 {
+        hub.ingress(Channel::Whatsapp, "flood", "Rae", &format!("m{i}")).await;
+    }
+    let (mut a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(cursor)).await;
+    assert_eq!(welcome.resume, ResumeMode::Replay);
+    assert!(snap.is_none());
+    assert_eq!(welcome.last_seq.0, cursor.0 + 25);
+    let mut texts = Vec::new();
+    while texts.len() < 25 {
+        if let AgentEvent::MessageAdded { message } =
+            a1.wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. })).await
+        {
+            texts.push(message.text);
+        }
+    }
+    let want: Vec<String> = (1..=25).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, want);
+    // Nothing more, and the support client asserted every seq was cursor+1.
+    a1.no_event(Duration::from_millis(300), "duplicate", |_| true).await;
+    assert_eq!(a1.last_seq, welcome.last_seq);
+    let _ = c;
+}
+
+#[tokio::test]
+async fn resume_at_head_replays_nothing_and_live_events_continue() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    hub.ingress(Channel::Whatsapp, "head", "Sal", "x").await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    let token = a1.token.clone();
+    let cursor = a1.last_seq;
+    a1.close().await;
+    let (mut a1, welcome, _) = Agent::connect(&hub.ws_url(), &token, Some(cursor)).await;
+    assert_eq!(welcome.resume, ResumeMode::Replay);
+    assert_eq!(welcome.last_seq, cursor);
+    hub.ingress(Channel::Whatsapp, "head", "Sal", "live").await;
+    let AgentEvent::MessageAdded { message } =
+        a1.wait_event("live", |e| matches!(e, AgentEvent::MessageAdded { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(message.text, "live");
+}
+
+#[tokio::test]
+async fn full_resync_without_cursor_beyond_retention_or_ahead() {
+    let hub = TestHub::start_with(|c| c.protocol.event_retention = 10).await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Whatsapp, "ret", "Tia", "first").await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    let token = a1.token.clone();
+    a1.close().await;
+    for i in 0..80 {
+        hub.ingress(Channel::Whatsapp, "ret", "Tia", &format!("n{i}")).await;
+    }
+    // Gap beyond retention.
+    let (a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(Seq(1))).await;
+    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::BeyondRetention });
+    let (seq, snapshot) = snap.expect("snapshot");
+    assert_eq!(seq, welcome.last_seq);
+    assert_eq!(snapshot.conversations.len(), 1);
+    let state = &snapshot.conversations[0];
+    assert_eq!(state.conversation.id, c.conversation_id);
+    assert_eq!(state.unread, 81, "first + 80, nothing read");
+    assert_eq!(state.messages.len(), 50, "recent history only");
+    assert_eq!(state.messages.last().unwrap().text, "n79");
+    a1.close().await;
+    // Cursor ahead of the hub's log.
+    let (a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(Seq(10_000))).await;
+    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::CursorAhead });
+    assert!(snap.is_some());
+    a1.close().await;
+    // No cursor.
+    let (mut a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
+    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::NoCursor });
+    assert!(snap.is_some());
+    // Reading moves the unread count, and survives in the next snapshot.
+    let last = {
+        let (_, s) = snap.unwrap();
+        s.conversations[0].messages.last().unwrap().id
+    };
+    a1.ok(Command::MarkRead { conversation_id: c.conversation_id, message_id: last }).await;
+    a1.wait_event("marker", |e| matches!(e, AgentEvent::ReadMarkerMoved { .. })).await;
+    a1.close().await;
+    let (_a1, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
+    let (_, s) = snap.unwrap();
+    assert_eq!(s.conversations[0].unread, 0);
+    assert_eq!(s.conversations[0].last_read, Some(last));
+}
+
+#[tokio::test]
+async fn hub_restart_keeps_pending_offers_with_their_remaining_time_and_the_log() {
+    let mut hub = TestHub::start_with(|c| {
+        c.queues[0].templates.get_mut(&Scenario::IncomingCall).unwrap().timeout_secs = Some(4);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Voice, "call-1", "Uma", "").await;
+    let offer = a1.wait_offer().await;
+    let token = a1.token.clone();
+    let cursor = a1.last_seq;
+    hub.restart().await;
+    assert_eq!(a1.closed_with().await, close_code::GOING_AWAY);
+    // Back with the same cursor: nothing was lost, the offer is pending with
+    // the same deadline.
+    let (mut a1, welcome, _) = Agent::connect(&hub.ws_url(), &token, Some(Seq(0))).await;
+    assert_eq!(welcome.resume, ResumeMode::Replay);
+    assert_eq!(welcome.last_seq, cursor);
+    let replayed = a1.wait_offer().await;
+    assert_eq!(replayed, offer);
+    let (_, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
+    let (_, s) = snap.unwrap();
+    assert_eq!(s.offers.len(), 1);
+    assert_eq!(s.offers[0].expires_at, offer.expires_at);
+    // And it still times out at its original deadline, not a fresh one.
+    let AgentEvent::OfferResolved { outcome, .. } = a1
+        .wait_event("timeout", |e| matches!(e, AgentEvent::OfferResolved { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(outcome, OfferOutcome::TimedOut);
+    let at = a1.events.last().unwrap().at;
+    assert!(
+        (at.0 - offer.expires_at.0).abs() < 1500,
+        "timed out at {} for a deadline of {}",
+        at.0,
+        offer.expires_at.0
+    );
+    let _ = c;
+}
+
+#[tokio::test]
+async fn hub_restart_then_accept_within_the_remaining_time() {
+    let mut hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "r2", "Vic", "hi").await;
+    let offer = a1.wait_offer().await;
+    let token = a1.token.clone();
+    let cursor = a1.last_seq;
+    hub.restart().await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, Some(cursor)).await;
+    match a1.ok(Command::AcceptOffer { offer_id: offer.id }).await {
+        CommandReply::OfferAccepted { conversation } => assert_eq!(conversation.id, c.conversation_id),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ----------------------------------------------------------- idempotency
+
+#[tokio::test]
+async fn a_retried_command_takes_effect_once() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Whatsapp, "idem", "Wes", "hi").await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    let cmd = Command::SendMessage { conversation_id: c.conversation_id, text: "once".into() };
+    let r1 = a1.command_with_id("same-id", cmd.clone()).await;
+    // The retry happens on a new connection, as after a network drop.
+    let token = a1.token.clone();
+    a1.close().await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, None).await;
+    let r2 = a1.command_with_id("same-id", cmd).await;
+    assert_eq!(r1, r2);
+    let msgs = hub.running().hub.conversation_messages(None, c.conversation_id, None).await.unwrap();
+    assert_eq!(msgs.iter().filter(|m| m.text == "once").count(), 1);
+}
+
+// --------------------------------------------------------------- bad input
+
+#[tokio::test]
+async fn malformed_and_unknown_frames_get_errors_or_are_ignored() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    a1.send_raw("this is not json".into()).await;
+    match a1.frame().await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::InvalidFrame),
+        other => panic!("{other:?}"),
+    }
+    a1.send_raw(r#"{"type":"command","id":"x","command":{"kind":"accept_offer"}}"#.into()).await;
+    match a1.frame().await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::InvalidFrame),
+        other => panic!("{other:?}"),
+    }
+    // Unknown kinds are ignored: the next thing we hear is the pong.
+    a1.send_raw(r#"{"type":"future_thing","x":1}"#.into()).await;
+    a1.ping(7).await;
+    // An unknown command kind is answered with an error result.
+    a1.send_raw(r#"{"type":"command","id":"u1","command":{"kind":"teleport"}}"#.into()).await;
+    match a1.frame().await {
+        ServerFrame::CommandResult { outcome: CommandOutcome::Error(e), .. } => {
+            assert_eq!(e.code, ErrorCode::InvalidFrame)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Hostile command ids.
+    assert_eq!(
+        match a1.command_with_id(&"x".repeat(65), Command::SetPresence { presence: Presence::Busy }).await {
+            CommandOutcome::Error(e) => e.code,
+            other => panic!("{other:?}"),
+        },
+        ErrorCode::InvalidFrame
+    );
+    // Binary frames are not protocol.
+    use futures_util::SinkExt;
+    a1.ws
+        .send(tokio_tungstenite::tungstenite::Message::Binary(vec![0u8, 159, 146, 150].into()))
+        .await
+        .unwrap();
+    match a1.frame().await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::InvalidFrame),
+        other => panic!("{other:?}"),
+    }
+    a1.ping(8).await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_with_close_code_1009_and_the_hub_lives_on() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let big = format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES + 10));
+    a1.send_raw(big).await;
+    assert_eq!(a1.closed_with().await, close_code::MESSAGE_TOO_BIG);
+    // The hub still serves.
+    let mut a2 = hub.connect("a2").await;
+    a2.ping(1).await;
+}
+
+#[tokio::test]
+async fn handshake_refusals_have_clear_close_codes() {
+    let hub = TestHub::start().await;
+    let login = hub.login("a1").await;
+    let url = hub.ws_url();
+    // First frame not hello.
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = wrap(ws);
+    c.send(&ClientFrame::Ping { nonce: 1 }).await;
+    expect_error_then_close(&mut c, ErrorCode::HelloRequired, close_code::HELLO_REQUIRED).await;
+    // Wrong token.
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = wrap(ws);
+    c.send(&hello("not-a-token", vec![1])).await;
+    expect_error_then_close(&mut c, ErrorCode::Unauthorized, close_code::UNAUTHORIZED).await;
+    // No common version.
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = wrap(ws);
+    c.send(&hello(&login.token, vec![99])).await;
+    expect_error_then_close(&mut c, ErrorCode::UnsupportedVersion, close_code::UNSUPPORTED_VERSION).await;
+    // Garbage first frame.
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = wrap(ws);
+    c.send_raw("{{{{".into()).await;
+    expect_error_then_close(&mut c, ErrorCode::InvalidFrame, close_code::HELLO_REQUIRED).await;
+    // Silence: closed after the hello timeout (5 s default).
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = wrap(ws);
+    expect_error_then_close(&mut c, ErrorCode::HelloRequired, close_code::HELLO_REQUIRED).await;
+}
+
+fn hello(token: &str, versions: Vec<u16>) -> ClientFrame {
+    ClientFrame::Hello(Hello { versions, token: token.into(), resume: None, client: ClientInfo::default() })
+}
+
+fn wrap(
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Agent {
+    Agent::from_stream(ws)
+}
+
+async fn expect_error_then_close(c: &mut Agent, code: ErrorCode, close: u16) {
+    match c.frame().await {
+        ServerFrame::Error(e) => assert_eq!(e.code, code, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.closed_with().await, close);
+}
+
+#[tokio::test]
+async fn a_silent_link_is_closed_after_three_heartbeat_intervals() {
+    let hub = TestHub::start_with(|c| c.protocol.heartbeat_interval_ms = 200).await;
+    let mut a1 = hub.connect("a1").await;
+    let started = std::time::Instant::now();
+    // Pings keep it open.
+    for n in 0..6 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        a1.ping(n).await;
+    }
+    assert!(started.elapsed() > Duration::from_millis(800));
+    // Silence closes it.
+    let silent = std::time::Instant::now();
+    assert_eq!(a1.closed_with().await, close_code::HEARTBEAT_TIMEOUT);
+    let took = silent.elapsed();
+    assert!(took >= Duration::from_millis(550) && took < Duration::from_millis(2000), "{took:?}");
+}
+
+// ----------------------------------------------------------- authorization
+
+#[tokio::test]
+async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Sms, "mine", "Xia", "private").await;
+    let offer = a1.wait_offer().await;
+    // a2 tries a1's offer with its own token: refused, as if it did not exist.
+    assert_eq!(a2.refused(Command::AcceptOffer { offer_id: offer.id }).await, ErrorCode::NotFound);
+    assert_eq!(
+        a2.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("x".into()) }).await,
+        ErrorCode::NotFound
+    );
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    assert_eq!(
+        a2.refused(Command::SendMessage { conversation_id: c.conversation_id, text: "hijack".into() }).await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        a2.refused(Command::CloseConversation { conversation_id: c.conversation_id }).await,
+        ErrorCode::NotFound
+    );
+    // REST history: a2 is refused, a1 and the supervisor may read.
+    let a2_login = hub.login("a2").await;
+    let url = hub.url(&format!("/api/v1/conversations/{}/messages", c.conversation_id));
+    let r = hub.http.get(&url).bearer_auth(&a2_login.token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: ErrorBody = r.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::Forbidden);
+    let r = hub.http.get(&url).bearer_auth(&a1.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let sup = hub.login("sup").await;
+    assert_eq!(hub.http.get(&url).bearer_auth(&sup.token).send().await.unwrap().status(), 200);
+    // No token, or an agent token for ingress.
+    assert_eq!(hub.http.get(&url).send().await.unwrap().status(), 401);
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/ingress/messages"))
+        .bearer_auth(&a2_login.token)
+        .json(&serde_json::json!({"channel":"sms","thread":"z","customer_name":"z","text":"z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Admin endpoints.
+    let r = hub.http.get(hub.url("/api/v1/admin/agents")).bearer_auth(&a2_login.token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Nothing of a1's leaked to a2.
+    assert!(!a2.events.iter().any(|e| matches!(&e.event, AgentEvent::OfferCreated { .. } | AgentEvent::MessageAdded { .. })));
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let hub = TestHub::start().await;
+    let url = hub.url("/api/v1/login");
+    for _ in 0..5 {
+        let r = hub.http.post(&url).json(&serde_json::json!({"username":"a1","password":"wrong"})).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let e: ErrorBody = r.json().await.unwrap();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+    }
+    let r = hub.http.post(&url).json(&serde_json::json!({"username":"a1","password":PASSWORD})).send().await.unwrap();
+    assert_eq!(r.status(), 429, "even the right password waits");
+    assert!(r.headers().contains_key("retry-after"));
+    let e: ErrorBody = r.json().await.unwrap();
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    // Unknown users are limited too, and malformed bodies get a JSON error.
+    let r = hub.http.post(&url).body("{").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: ErrorBody = r.json().await.unwrap();
+    assert_eq!(e.code, ErrorCode::InvalidFrame);
+}
+
+#[tokio::test]
+async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let admin = hub.login("admin").await;
+    let a1_id = hub.agent_id("a1").await;
+    let r = hub
+        .http
+        .post(hub.url(&format!("/api/v1/admin/agents/{a1_id}/revoke")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
+    let r = hub.http.get(hub.url("/api/v1/me")).bearer_auth(&a1.token).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Logout revokes the token used.
+    let l = hub.login("a2").await;
+    let r = hub.http.post(hub.url("/api/v1/logout")).bearer_auth(&l.token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 401);
+
+    let hub = TestHub::start_with(|c| c.auth.token_ttl_secs = 1).await;
+    let l = hub.login("a1").await;
+    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 401);
+}
+
+// -------------------------------------------------------------- admin API
+
+#[tokio::test]
+async fn admin_api_adds_agents_and_queues_that_route_at_once() {
+    let hub = TestHub::start().await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({"username":"newbie","display_name":"New Bie","password":PASSWORD,"role":"agent","team":"Night"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = hub
+        .http
+        .put(hub.url("/api/v1/admin/queues"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({
+            "name":"Night","team":"Night","channels":["chat"],"allowed_presences":["available"],
+            "templates":{"incoming_chat":{"kind":"alert","timeout_secs":15,"show_timeout":false,"allow_reject":false,"details":["customer_name"]}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let mut n = hub.connect("newbie").await;
+    hub.ingress_msg(IngressMessage {
+        channel: Channel::Chat,
+        thread: "night".into(),
+        customer_name: "Yan".into(),
+        phone: None,
+        email: None,
+        comment: None,
+        queue: Some("Night".into()),
+        scenario: None,
+        text: "late".into(),
+    })
+    .await;
+    let o = n.wait_offer().await;
+    assert_eq!(o.template.timeout_secs, 15);
+    assert!(!o.template.show_timeout);
+    assert!(!o.template.allow_reject);
+    assert_eq!(n.refused(Command::RejectOffer { offer_id: o.id, reason: None }).await, ErrorCode::RejectNotAllowed);
+    let queues: Vec<rest::QueueSpec> =
+        hub.http.get(hub.url("/api/v1/admin/queues")).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
+    assert!(queues.iter().any(|q| q.name == "Night" && q.templates.len() == Scenario::ALL.len()));
+    let agents: Vec<rest::AgentStatus> =
+        hub.http.get(hub.url("/api/v1/admin/agents")).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
+    let newbie = agents.iter().find(|a| a.profile.username == "newbie").unwrap();
+    assert!(newbie.connected);
+}

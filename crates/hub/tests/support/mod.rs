@@ -1,0 +1,460 @@
+//! Test support: a real hub on loopback with a temp-dir SQLite file, and a
+//! protocol-speaking WebSocket agent client.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use switchboard_hub::config::{AgentConfig, QueueConfig, TeamConfig, TemplateOverride};
+use switchboard_hub::{HubConfig, RunningHub};
+use switchboard_protocol::rest::{IngressMessage, IngressResponse, LoginResponse};
+use switchboard_protocol::*;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PASSWORD: &str = "pw-for-tests";
+pub const INGRESS: &str = "ingress-secret";
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A hub for one test, with its own database file.
+pub struct TestHub {
+    pub running: Option<RunningHub>,
+    pub config: HubConfig,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// Agents a1..a3 (agents), sup (supervisor), admin; queue "Q" on every
+/// channel with short timeouts so rules can be observed in seconds.
+pub fn base_config(dir: &std::path::Path) -> HubConfig {
+    let mut c = HubConfig::default();
+    c.server.database = dir.join("hub.db");
+    c.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.server.ingress_token = Some(INGRESS.into());
+    c.routing.disconnected_grace_secs = 2;
+    c.protocol.heartbeat_interval_ms = 30_000;
+    c.teams.push(TeamConfig { name: "T".into() });
+    c.teams.push(TeamConfig { name: "Other".into() });
+    let person = |u: &str, role, team: &str| AgentConfig {
+        username: u.into(),
+        display_name: Some(format!("Agent {u}")),
+        password: Some(PASSWORD.into()),
+        password_hash: None,
+        role,
+        team: Some(team.into()),
+        capacity: 10,
+    };
+    c.agents = vec![
+        person("a1", Role::Agent, "T"),
+        person("a2", Role::Agent, "T"),
+        person("a3", Role::Agent, "T"),
+        person("sup", Role::Supervisor, "T"),
+        person("admin", Role::Admin, "T"),
+        person("outsider", Role::Agent, "Other"),
+    ];
+    let mut templates = BTreeMap::new();
+    let t = |f: fn(&mut TemplateOverride)| {
+        let mut o = TemplateOverride::default();
+        f(&mut o);
+        o
+    };
+    templates.insert(Scenario::IncomingChat, t(|o| o.timeout_secs = Some(2)));
+    templates.insert(
+        Scenario::IncomingSms,
+        t(|o| {
+            o.timeout_secs = Some(30);
+            o.reject_reason_required = Some(true);
+        }),
+    );
+    templates.insert(Scenario::IncomingWhatsapp, t(|o| o.auto_accept = Some(true)));
+    templates.insert(Scenario::IncomingFacebook, t(|o| o.auto_assign = Some(true)));
+    templates.insert(Scenario::CaseAssignment, t(|o| o.timeout_secs = Some(1)));
+    templates.insert(Scenario::IncomingCall, t(|o| o.timeout_secs = Some(30)));
+    c.queues.push(QueueConfig {
+        name: "Q".into(),
+        team: "T".into(),
+        channels: Channel::ALL.to_vec(),
+        allowed_presences: vec![Presence::Available, Presence::Busy],
+        templates,
+    });
+    c
+}
+
+impl TestHub {
+    pub async fn start() -> TestHub {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(customize: impl FnOnce(&mut HubConfig)) -> TestHub {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            )
+            .try_init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = base_config(dir.path());
+        customize(&mut config);
+        let running = switchboard_hub::start(config.clone()).await.expect("hub starts");
+        TestHub {
+            running: Some(running),
+            config,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn running(&self) -> &RunningHub {
+        self.running.as_ref().expect("hub running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.running().http_url(), path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        self.running().ws_url()
+    }
+
+    /// Stops the hub (connections close) and starts it again on the same
+    /// database and port.
+    pub async fn restart(&mut self) {
+        let old = self.running.take().expect("hub running");
+        let addr = old.addr;
+        old.shutdown().await;
+        self.config.server.listen = addr;
+        let mut tries = 0;
+        let running = loop {
+            match switchboard_hub::start(self.config.clone()).await {
+                Ok(r) => break r,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("restart failed: {e}"),
+            }
+        };
+        self.running = Some(running);
+    }
+
+    pub async fn login(&self, user: &str) -> LoginResponse {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/login"))
+            .json(&serde_json::json!({"username": user, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 200, "login {user}");
+        resp.json().await.expect("login body")
+    }
+
+    pub async fn agent_id(&self, user: &str) -> AgentId {
+        self.running().hub.agent_id(user).await.expect("agent id")
+    }
+
+    pub async fn ingress(&self, channel: Channel, thread: &str, name: &str, text: &str) -> IngressResponse {
+        self.ingress_msg(IngressMessage {
+            channel,
+            thread: thread.into(),
+            customer_name: name.into(),
+            phone: Some("+15550100".into()),
+            email: None,
+            comment: Some(format!("comment from {name}")),
+            queue: None,
+            scenario: None,
+            text: text.into(),
+        })
+        .await
+    }
+
+    pub async fn ingress_msg(&self, m: IngressMessage) -> IngressResponse {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/ingress/messages"))
+            .bearer_auth(INGRESS)
+            .json(&m)
+            .send()
+            .await
+            .expect("ingress request");
+        assert_eq!(resp.status(), 200, "ingress");
+        resp.json().await.expect("ingress body")
+    }
+
+    /// Logs in and connects with no cursor (a snapshot follows).
+    pub async fn connect(&self, user: &str) -> Agent {
+        let login = self.login(user).await;
+        let (agent, _, _) = Agent::connect(&self.ws_url(), &login.token, None).await;
+        agent
+    }
+
+    pub async fn conversation(&self, id: ConversationId) -> ConversationSummary {
+        self.running().hub.conversation(id).await.expect("conversation")
+    }
+
+    pub async fn presence(&self, user: &str) -> Presence {
+        let id = self.agent_id(user).await;
+        self.running().hub.presence(id).await.expect("presence")
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A connected agent speaking protocol v1 over a real WebSocket.
+pub struct Agent {
+    pub ws: Ws,
+    pub token: String,
+    /// Seq of the last event received (events must arrive gapless).
+    pub last_seq: Seq,
+    /// Every event received, in order.
+    pub events: Vec<EventFrame>,
+    /// Index into `events` of the first one no `wait_event` has passed.
+    unseen: usize,
+    next_command: u64,
+}
+
+impl Agent {
+    pub async fn connect(url: &str, token: &str, resume: Option<Seq>) -> (Agent, Welcome, Option<(Seq, AgentSnapshot)>) {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let mut agent = Agent {
+            ws,
+            token: token.into(),
+            last_seq: resume.unwrap_or_default(),
+            events: Vec::new(),
+            unseen: 0,
+            next_command: 0,
+        };
+        agent
+            .send(&ClientFrame::Hello(Hello {
+                versions: vec![1],
+                token: token.into(),
+                resume: resume.map(|s| ResumeCursor { last_seq: s }),
+                client: ClientInfo {
+                    name: "hub-tests".into(),
+                    version: "0".into(),
+                },
+            }))
+            .await;
+        let welcome = match agent.frame().await {
+            ServerFrame::Welcome(w) => w,
+            other => panic!("expected welcome, got {other:?}"),
+        };
+        let snapshot = if matches!(welcome.resume, ResumeMode::FullResync { .. }) {
+            match agent.frame().await {
+                ServerFrame::Snapshot { seq, snapshot } => {
+                    agent.last_seq = seq;
+                    Some((seq, snapshot))
+                }
+                other => panic!("expected snapshot, got {other:?}"),
+            }
+        } else {
+            None
+        };
+        (agent, welcome, snapshot)
+    }
+
+    /// Wraps a raw connection that has not said hello.
+    pub fn from_stream(ws: Ws) -> Agent {
+        Agent {
+            ws,
+            token: String::new(),
+            last_seq: Seq(0),
+            events: Vec::new(),
+            unseen: 0,
+            next_command: 0,
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.ws
+            .send(WsMessage::Text(encode(frame).into()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_raw(&mut self, text: String) {
+        self.ws.send(WsMessage::Text(text.into())).await.expect("ws send");
+    }
+
+    /// The next protocol frame (skipping WebSocket pings); panics on close.
+    pub async fn frame(&mut self) -> ServerFrame {
+        self.try_frame(PATIENCE).await.expect("a frame in time")
+    }
+
+    pub async fn try_frame(&mut self, patience: Duration) -> Option<ServerFrame> {
+        loop {
+            let msg = tokio::time::timeout(patience, self.ws.next()).await.ok()?;
+            match msg {
+                Some(Ok(WsMessage::Text(t))) => {
+                    let f = decode_server_frame(&t).expect("hub sends valid frames");
+                    if let ServerFrame::Event(ev) = &f {
+                        assert_eq!(ev.seq.0, self.last_seq.0 + 1, "events arrive gapless and once: {ev:?}");
+                        self.last_seq = ev.seq;
+                        self.events.push(ev.clone());
+                    }
+                    return Some(f);
+                }
+                Some(Ok(WsMessage::Close(c))) => panic!("closed by hub: {c:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("ws error: {e}"),
+                None => panic!("ws ended"),
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn closed_with(&mut self) -> u16 {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("close in time");
+            match msg {
+                Some(Ok(WsMessage::Close(Some(CloseFrame { code, .. })))) => return u16::from(code),
+                Some(Ok(WsMessage::Close(None))) => return 1005,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("ws error instead of close frame: {e}"),
+                None => panic!("ws ended without close frame"),
+            }
+        }
+    }
+
+    /// The next event matching `pred`, skipping others (which are still
+    /// recorded in `events`).
+    pub async fn wait_event(&mut self, what: &str, pred: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+        // Events that came in while waiting for a command result count too.
+        while self.unseen < self.events.len() {
+            let ev = self.events[self.unseen].event.clone();
+            self.unseen += 1;
+            if pred(&ev) {
+                return ev;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(f) = self.try_frame(left).await else {
+                panic!("timed out waiting for {what}; got {:#?}", self.events);
+            };
+            if let ServerFrame::Event(ev) = f {
+                self.unseen = self.events.len();
+                if pred(&ev.event) {
+                    return ev.event;
+                }
+            }
+        }
+    }
+
+    pub async fn wait_offer(&mut self) -> Offer {
+        match self
+            .wait_event("an offer", |e| matches!(e, AgentEvent::OfferCreated { .. }))
+            .await
+        {
+            AgentEvent::OfferCreated { offer } => offer,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Asserts no event matching `pred` arrives within `quiet`.
+    pub async fn no_event(&mut self, quiet: Duration, what: &str, pred: impl Fn(&AgentEvent) -> bool) {
+        for ev in &self.events[self.unseen..] {
+            assert!(!pred(&ev.event), "unexpected {what}: {ev:?}");
+        }
+        self.unseen = self.events.len();
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            if let Some(ServerFrame::Event(ev)) = self.try_frame(left).await {
+                self.unseen = self.events.len();
+                assert!(!pred(&ev.event), "unexpected {what}: {ev:?}");
+            }
+        }
+    }
+
+    pub async fn command_with_id(&mut self, id: &str, command: Command) -> CommandOutcome {
+        let id = CommandId(id.into());
+        self.send(&ClientFrame::Command(CommandFrame {
+            id: id.clone(),
+            command,
+        }))
+        .await;
+        loop {
+            if let ServerFrame::CommandResult { id: got, outcome } = self.frame().await {
+                if got == id {
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    pub async fn command(&mut self, command: Command) -> CommandOutcome {
+        self.next_command += 1;
+        let id = format!("cmd-{}-{}", self.next_command, rand_suffix());
+        self.command_with_id(&id, command).await
+    }
+
+    pub async fn ok(&mut self, command: Command) -> CommandReply {
+        match self.command(command.clone()).await {
+            CommandOutcome::Ok { reply } => reply,
+            CommandOutcome::Error(e) => panic!("{command:?} refused: {e:?}"),
+        }
+    }
+
+    pub async fn refused(&mut self, command: Command) -> ErrorCode {
+        match self.command(command.clone()).await {
+            CommandOutcome::Ok { reply } => panic!("{command:?} should be refused, got {reply:?}"),
+            CommandOutcome::Error(e) => e.code,
+        }
+    }
+
+    pub async fn ack(&mut self) {
+        let seq = self.last_seq;
+        self.send(&ClientFrame::Ack { seq }).await;
+    }
+
+    pub async fn ping(&mut self, nonce: u64) {
+        self.send(&ClientFrame::Ping { nonce }).await;
+        loop {
+            if let ServerFrame::Pong { nonce: n } = self.frame().await {
+                assert_eq!(n, nonce);
+                return;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn is_offer(e: &AgentEvent) -> bool {
+    matches!(e, AgentEvent::OfferCreated { .. })
+}
+
+pub fn assigned_mode(e: &AgentEvent) -> Option<(AssignMode, bool, ConversationId)> {
+    match e {
+        AgentEvent::ConversationAssigned {
+            mode,
+            open_session,
+            conversation,
+            ..
+        } => Some((*mode, *open_session, conversation.id)),
+        _ => None,
+    }
+}
