@@ -68,7 +68,10 @@ impl LoginLimiter {
         let mut wait = None;
         for key in keys {
             if let Some(q) = map.get_mut(key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() as u32 >= self.max_failures {
@@ -88,7 +91,10 @@ impl LoginLimiter {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         // Bound memory under a spray of user names: forget idle keys.
         if map.len() > 10_000 {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         for key in keys {
             map.entry(key.clone()).or_default().push_back(now);

@@ -84,7 +84,10 @@ impl HubError {
     pub fn body(&self) -> ErrorBody {
         match self {
             HubError::Refused { code, message } => ErrorBody::new(*code, message.clone()),
-            _ => ErrorBody::new(ErrorCode::Internal, "internal error; retry with the same command id"),
+            _ => ErrorBody::new(
+                ErrorCode::Internal,
+                "internal error; retry with the same command id",
+            ),
         }
     }
 }

@@ -15,9 +15,8 @@ use switchboard_protocol::{
     AgentEvent, AgentId, AgentProfile, AgentSnapshot, AssignMode, Author, Channel, Command,
     CommandId, CommandReply, ConversationId, ConversationState, ConversationStatus,
     ConversationSummary, Customer, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
-    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence,
-    PresenceReason, ResumeMode, ResyncReason, RevokeReason, Role, Scenario, Seq,
-    MAX_MESSAGE_TEXT_BYTES,
+    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence, PresenceReason,
+    ResumeMode, ResyncReason, RevokeReason, Role, Scenario, Seq, MAX_MESSAGE_TEXT_BYTES,
 };
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
@@ -223,8 +222,14 @@ impl Hub {
             w.upsert_agent(&spec, &hash).await?;
         }
         for q in &config.queues {
-            w.upsert_queue(&q.name, &q.team, &q.channels, &q.allowed_presences, &q.templates)
-                .await?;
+            w.upsert_queue(
+                &q.name,
+                &q.team,
+                &q.channels,
+                &q.allowed_presences,
+                &q.templates,
+            )
+            .await?;
         }
         self.commit(w).await
     }
@@ -242,8 +247,14 @@ impl Hub {
         for r in rows {
             let conv: i64 = r.get(0);
             let owner: i64 = r.get(1);
-            w.add_timer(TimerKind::DisconnectedGrace, conv, AgentId(owner), due, false)
-                .await?;
+            w.add_timer(
+                TimerKind::DisconnectedGrace,
+                conv,
+                AgentId(owner),
+                due,
+                false,
+            )
+            .await?;
         }
         self.commit(w).await
     }
@@ -290,13 +301,15 @@ impl Hub {
         let token = auth::new_token();
         let now = self.now();
         let expires = Millis(now.0 + (self.config.auth.token_ttl_secs as i64) * 1000);
-        sqlx::query("INSERT INTO tokens (hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(auth::token_hash(&token))
-            .bind(agent.0)
-            .bind(now.0)
-            .bind(expires.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(auth::token_hash(&token))
+        .bind(agent.0)
+        .bind(now.0)
+        .bind(expires.0)
+        .execute(&self.pool)
+        .await?;
         let profile = self.profile(agent).await?;
         tracing::info!(agent = %agent, "login");
         Ok((token, expires, profile))
@@ -470,12 +483,14 @@ impl Hub {
 
     /// Records the client's ack.
     pub async fn ack(&self, agent: AgentId, seq: Seq) -> HubResult<()> {
-        sqlx::query("UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ? AND ? <= last_seq")
-            .bind(seq.0 as i64)
-            .bind(agent.0)
-            .bind(seq.0 as i64)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ? AND ? <= last_seq",
+        )
+        .bind(seq.0 as i64)
+        .bind(agent.0)
+        .bind(seq.0 as i64)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -522,7 +537,8 @@ impl Hub {
                         "inactive is set by the system only",
                     ));
                 }
-                w.set_presence(agent, presence, PresenceReason::Agent).await?;
+                w.set_presence(agent, presence, PresenceReason::Agent)
+                    .await?;
                 w.route_waiting().await?;
                 CommandReply::Done
             }
@@ -590,7 +606,10 @@ impl Hub {
     /// conversation of its thread or creates (and routes) a new one.
     pub async fn ingress(&self, m: IngressMessage) -> HubResult<IngressResponse> {
         if m.text.len() > MAX_MESSAGE_TEXT_BYTES {
-            return Err(HubError::refused(ErrorCode::TooLarge, "message text too long"));
+            return Err(HubError::refused(
+                ErrorCode::TooLarge,
+                "message text too long",
+            ));
         }
         if m.thread.is_empty() || m.thread.len() > 256 {
             return Err(HubError::invalid("thread must be 1 to 256 bytes"));
@@ -759,8 +778,7 @@ impl Hub {
         .await?;
         rows.iter()
             .map(|r| {
-                let overrides: BTreeMap<Scenario, TemplateOverride> =
-                    unjson(r.get::<&str, _>(4))?;
+                let overrides: BTreeMap<Scenario, TemplateOverride> = unjson(r.get::<&str, _>(4))?;
                 Ok(QueueSpec {
                     name: r.get(0),
                     team: r.get(1),
@@ -917,11 +935,12 @@ impl Work<'_> {
 
     /// Appends an event to the agent's log.
     async fn append(&mut self, agent: AgentId, event: AgentEvent) -> HubResult<Seq> {
-        let seq: i64 =
-            sqlx::query_scalar("UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq")
-                .bind(agent.0)
-                .fetch_one(&mut *self.tx)
-                .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+        )
+        .bind(agent.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
         sqlx::query("INSERT INTO events (agent_id, seq, at, body) VALUES (?, ?, ?, ?)")
             .bind(agent.0)
             .bind(seq)
@@ -1010,11 +1029,13 @@ impl Work<'_> {
     }
 
     async fn exclude(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
-        sqlx::query("INSERT OR IGNORE INTO offer_exclusions (conversation_id, agent_id) VALUES (?, ?)")
-            .bind(conv.0)
-            .bind(agent.0)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO offer_exclusions (conversation_id, agent_id) VALUES (?, ?)",
+        )
+        .bind(conv.0)
+        .bind(agent.0)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -1035,10 +1056,12 @@ impl Work<'_> {
 
     async fn create_conversation(&mut self, m: &IngressMessage) -> HubResult<ConversationId> {
         let queue: Option<(i64, String)> = match &m.queue {
-            Some(name) => sqlx::query_as("SELECT id, channels FROM queues WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *self.tx)
-                .await?,
+            Some(name) => {
+                sqlx::query_as("SELECT id, channels FROM queues WHERE name = ?")
+                    .bind(name)
+                    .fetch_optional(&mut *self.tx)
+                    .await?
+            }
             None => {
                 let rows: Vec<(i64, String)> =
                     sqlx::query_as("SELECT id, channels FROM queues ORDER BY id")
@@ -1071,7 +1094,11 @@ impl Work<'_> {
         .bind(self.now.0)
         .fetch_one(&mut *self.tx)
         .await?;
-        tracing::info!(conversation = id, channel = m.channel.as_str(), "conversation created");
+        tracing::info!(
+            conversation = id,
+            channel = m.channel.as_str(),
+            "conversation created"
+        );
         Ok(ConversationId(id))
     }
 
@@ -1109,10 +1136,13 @@ impl Work<'_> {
     }
 
     async fn customer_message(&mut self, conv: ConversationId, text: &str) -> HubResult<()> {
-        let message = self.insert_message(conv, &Author::Customer, text, None).await?;
+        let message = self
+            .insert_message(conv, &Author::Customer, text, None)
+            .await?;
         let summary = load_summary(&mut self.tx, conv).await?;
         if let (ConversationStatus::Assigned, Some(owner)) = (summary.status, summary.owner) {
-            self.append(owner, AgentEvent::MessageAdded { message }).await?;
+            self.append(owner, AgentEvent::MessageAdded { message })
+                .await?;
         }
         Ok(())
     }
@@ -1125,14 +1155,22 @@ impl Work<'_> {
         command_id: &CommandId,
     ) -> HubResult<CommandReply> {
         if text.len() > MAX_MESSAGE_TEXT_BYTES {
-            return Err(HubError::refused(ErrorCode::TooLarge, "message text too long"));
+            return Err(HubError::refused(
+                ErrorCode::TooLarge,
+                "message text too long",
+            ));
         }
         if text.trim().is_empty() {
             return Err(HubError::invalid("empty message"));
         }
         self.owned(agent, conv).await?;
         let message = self
-            .insert_message(conv, &Author::Agent { agent_id: agent }, &text, Some(command_id))
+            .insert_message(
+                conv,
+                &Author::Agent { agent_id: agent },
+                &text,
+                Some(command_id),
+            )
             .await?;
         self.append(
             agent,
@@ -1146,7 +1184,11 @@ impl Work<'_> {
 
     /// The conversation, if the agent owns it and it is open. Another
     /// agent's conversation is reported as not found, leaking nothing.
-    async fn owned(&mut self, agent: AgentId, conv: ConversationId) -> HubResult<ConversationSummary> {
+    async fn owned(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> HubResult<ConversationSummary> {
         let summary = load_summary(&mut self.tx, conv).await?;
         if summary.owner != Some(agent) {
             return Err(HubError::not_found("no such conversation"));
@@ -1204,7 +1246,8 @@ impl Work<'_> {
             .bind(conv.0)
             .execute(&mut *self.tx)
             .await?;
-        self.delete_timer(TimerKind::DisconnectedGrace, conv.0).await?;
+        self.delete_timer(TimerKind::DisconnectedGrace, conv.0)
+            .await?;
         self.append(
             agent,
             AgentEvent::ConversationClosed {
@@ -1215,7 +1258,18 @@ impl Work<'_> {
         Ok(())
     }
 
-    async fn load_offer(&mut self, offer: OfferId) -> HubResult<Option<(AgentId, ConversationId, NotificationTemplate, String, Millis)>> {
+    async fn load_offer(
+        &mut self,
+        offer: OfferId,
+    ) -> HubResult<
+        Option<(
+            AgentId,
+            ConversationId,
+            NotificationTemplate,
+            String,
+            Millis,
+        )>,
+    > {
         let row = sqlx::query(
             "SELECT agent_id, conversation_id, template, status, expires_at FROM offers WHERE id = ?",
         )
@@ -1234,14 +1288,21 @@ impl Work<'_> {
         .transpose()
     }
 
-    async fn resolve_offer(&mut self, offer: OfferId, status: &str, reason: Option<&str>) -> HubResult<()> {
-        sqlx::query("UPDATE offers SET status = ?, resolved_at = ?, reject_reason = ? WHERE id = ?")
-            .bind(status)
-            .bind(self.now.0)
-            .bind(reason)
-            .bind(offer.0)
-            .execute(&mut *self.tx)
-            .await?;
+    async fn resolve_offer(
+        &mut self,
+        offer: OfferId,
+        status: &str,
+        reason: Option<&str>,
+    ) -> HubResult<()> {
+        sqlx::query(
+            "UPDATE offers SET status = ?, resolved_at = ?, reject_reason = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(self.now.0)
+        .bind(reason)
+        .bind(offer.0)
+        .execute(&mut *self.tx)
+        .await?;
         self.delete_timer(TimerKind::OfferTimeout, offer.0).await
     }
 
@@ -1259,7 +1320,9 @@ impl Work<'_> {
             return Err(HubError::not_found("no such offer"));
         }
         if status != "pending" {
-            return Err(HubError::conflict(format!("offer is no longer pending ({status})")));
+            return Err(HubError::conflict(format!(
+                "offer is no longer pending ({status})"
+            )));
         }
         if expires <= self.now {
             return Err(HubError::conflict("offer has expired"));
@@ -1298,11 +1361,17 @@ impl Work<'_> {
                 "this offer cannot be rejected",
             ));
         }
-        let reason = reason.map(|r| truncate(r.trim(), 500)).filter(|r| !r.is_empty());
+        let reason = reason
+            .map(|r| truncate(r.trim(), 500))
+            .filter(|r| !r.is_empty());
         if template.reject_reason_required && reason.is_none() {
-            return Err(HubError::refused(ErrorCode::ReasonRequired, "a reason is required to reject"));
+            return Err(HubError::refused(
+                ErrorCode::ReasonRequired,
+                "a reason is required to reject",
+            ));
         }
-        self.resolve_offer(offer, "rejected", reason.as_deref()).await?;
+        self.resolve_offer(offer, "rejected", reason.as_deref())
+            .await?;
         self.append(
             agent,
             AgentEvent::OfferResolved {
@@ -1321,7 +1390,8 @@ impl Work<'_> {
         )
         .await?;
         self.exclude(conv, agent).await?;
-        self.set_status(conv, ConversationStatus::Queued, None).await?;
+        self.set_status(conv, ConversationStatus::Queued, None)
+            .await?;
         self.route(conv).await?;
         Ok(CommandReply::Done)
     }
@@ -1354,14 +1424,16 @@ impl Work<'_> {
             )
             .await?;
             self.exclude(conv, agent).await?;
-            self.set_status(conv, ConversationStatus::Queued, None).await?;
+            self.set_status(conv, ConversationStatus::Queued, None)
+                .await?;
             tracing::info!(offer = %offer, agent = %agent, "offer missed; rerouting");
             self.route(conv).await
         } else {
             // The client was gone: the notification may never have been
             // seen. Assign anyway; reroute only if the agent stays away
             // past the grace period (the reference's eight minutes).
-            self.resolve_offer(offer, "assigned_on_timeout", None).await?;
+            self.resolve_offer(offer, "assigned_on_timeout", None)
+                .await?;
             self.append(
                 agent,
                 AgentEvent::OfferResolved {
@@ -1398,7 +1470,8 @@ impl Work<'_> {
         )
         .await?;
         self.exclude(conv, agent).await?;
-        self.set_status(conv, ConversationStatus::Queued, None).await?;
+        self.set_status(conv, ConversationStatus::Queued, None)
+            .await?;
         tracing::info!(conversation = %conv, agent = %agent, "owner away past grace; rerouting");
         self.route(conv).await
     }
@@ -1450,7 +1523,11 @@ impl Work<'_> {
         }
     }
 
-    async fn candidates(&mut self, team_id: i64, conv: ConversationId) -> HubResult<Vec<Candidate>> {
+    async fn candidates(
+        &mut self,
+        team_id: i64,
+        conv: ConversationId,
+    ) -> HubResult<Vec<Candidate>> {
         let rows = sqlx::query(
             "SELECT a.id, a.presence, a.capacity, a.idle_since,
                (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
@@ -1518,7 +1595,8 @@ impl Work<'_> {
         .bind(expires.0)
         .fetch_one(&mut *self.tx)
         .await?;
-        self.set_status(conv, ConversationStatus::Offered, None).await?;
+        self.set_status(conv, ConversationStatus::Offered, None)
+            .await?;
         let offer = Offer {
             id: OfferId(offer_id),
             conversation: load_summary(&mut self.tx, conv).await?,
@@ -1528,7 +1606,8 @@ impl Work<'_> {
         };
         self.add_timer(TimerKind::OfferTimeout, offer_id, agent, expires, true)
             .await?;
-        self.append(agent, AgentEvent::OfferCreated { offer }).await?;
+        self.append(agent, AgentEvent::OfferCreated { offer })
+            .await?;
         tracing::info!(conversation = %conv, agent = %agent, offer = offer_id, "offered");
         Ok(())
     }
@@ -1639,7 +1718,9 @@ async fn load_summary(
 
 fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Message {
     let author = match (r.get::<&str, _>(2), r.get::<Option<i64>, _>(3)) {
-        ("agent", Some(a)) => Author::Agent { agent_id: AgentId(a) },
+        ("agent", Some(a)) => Author::Agent {
+            agent_id: AgentId(a),
+        },
         ("customer", _) => Author::Customer,
         _ => Author::System,
     };

@@ -72,7 +72,11 @@ async fn main() -> anyhow::Result<()> {
             demo::DEMO_PASSWORD,
             demo::DEMO_PASSWORD
         );
-        let sim = demo::spawn_simulator(running.hub.clone(), args.demo_rate, running.shutdown_signal());
+        let sim = demo::spawn_simulator(
+            running.hub.clone(),
+            args.demo_rate,
+            running.shutdown_signal(),
+        );
         running.adopt(sim);
     }
     let stop = running.shutdown_signal();

@@ -96,7 +96,10 @@ pub struct Authed(pub Session);
 impl FromRequestParts<AppState> for Authed {
     type Rejection = HubError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| HubError::unauthorized("missing bearer token"))?;
         Ok(Authed(state.hub.authenticate(token).await?))
     }
@@ -108,7 +111,10 @@ pub struct IngressCaller;
 impl FromRequestParts<AppState> for IngressCaller {
     type Rejection = HubError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| HubError::unauthorized("missing bearer token"))?;
         if let Some(expected) = &state.hub.config().server.ingress_token {
             if crate::auth::token_hash(token) == crate::auth::token_hash(expected) {
@@ -119,7 +125,9 @@ impl FromRequestParts<AppState> for IngressCaller {
         if session.profile.role == Role::Admin {
             Ok(IngressCaller)
         } else {
-            Err(HubError::forbidden("ingress needs the connector token or an admin"))
+            Err(HubError::forbidden(
+                "ingress needs the connector token or an admin",
+            ))
         }
     }
 }
@@ -164,7 +172,10 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: revokes the token used.
-pub async fn logout(State(state): State<AppState>, Authed(session): Authed) -> Result<StatusCode, HubError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> Result<StatusCode, HubError> {
     state.hub.revoke_token(&session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -190,7 +201,11 @@ pub async fn messages(
     Ok(Json(
         state
             .hub
-            .conversation_messages(Some(&session.profile), ConversationId(id), q.after.map(MessageId))
+            .conversation_messages(
+                Some(&session.profile),
+                ConversationId(id),
+                q.after.map(MessageId),
+            )
             .await?,
     ))
 }
@@ -235,7 +250,10 @@ pub async fn set_presence(
 }
 
 /// `GET /api/v1/admin/agents` (supervisor).
-pub async fn list_agents(State(state): State<AppState>, Authed(session): Authed) -> ApiResult<Vec<AgentStatus>> {
+pub async fn list_agents(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> ApiResult<Vec<AgentStatus>> {
     require(&session.profile, false)?;
     Ok(Json(state.hub.admin_agents().await?))
 }
@@ -265,7 +283,10 @@ pub async fn revoke_agent(
 }
 
 /// `GET /api/v1/admin/queues` (supervisor).
-pub async fn list_queues(State(state): State<AppState>, Authed(session): Authed) -> ApiResult<Vec<QueueSpec>> {
+pub async fn list_queues(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> ApiResult<Vec<QueueSpec>> {
     require(&session.profile, false)?;
     Ok(Json(state.hub.admin_queues().await?))
 }

@@ -108,7 +108,10 @@ mod tests {
         let mut a = cand(1, 0);
         a.capacity = 20;
         a.open_sessions = 10;
-        assert_eq!(choose(&[a], ALLOWED, 10), RouteDecision::MaxSessions(AgentId(1)));
+        assert_eq!(
+            choose(&[a], ALLOWED, 10),
+            RouteDecision::MaxSessions(AgentId(1))
+        );
     }
 
     #[test]

@@ -43,9 +43,15 @@ pub fn router(state: AppState) -> Router {
             get(rest::ingress_messages),
         )
         .route("/api/v1/agents/{id}/presence", post(rest::set_presence))
-        .route("/api/v1/admin/agents", get(rest::list_agents).post(rest::upsert_agent))
+        .route(
+            "/api/v1/admin/agents",
+            get(rest::list_agents).post(rest::upsert_agent),
+        )
         .route("/api/v1/admin/agents/{id}/revoke", post(rest::revoke_agent))
-        .route("/api/v1/admin/queues", get(rest::list_queues).put(rest::upsert_queue))
+        .route(
+            "/api/v1/admin/queues",
+            get(rest::list_queues).put(rest::upsert_queue),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -70,7 +76,11 @@ impl RunningHub {
 
     /// `http://…` or `https://…`, without a trailing slash.
     pub fn http_url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// A receiver that flips to `true` at shutdown (for helper tasks).
@@ -88,7 +98,10 @@ impl RunningHub {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
                 tracing::warn!("a hub task did not stop in time");
             }
         }
@@ -183,7 +196,9 @@ async fn run_scheduler(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         let wait = match hub.next_timer_due().await {
-            Ok(Some(due)) => Duration::from_millis((due.0 - hub.now().0).clamp(0, 3_600_000) as u64),
+            Ok(Some(due)) => {
+                Duration::from_millis((due.0 - hub.now().0).clamp(0, 3_600_000) as u64)
+            }
             Ok(None) => Duration::from_secs(3600),
             Err(e) => {
                 tracing::error!(error = %e, "reading timers failed");

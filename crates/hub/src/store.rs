@@ -178,10 +178,12 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))")
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))",
+        )
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(version, "applied schema migration");
     }

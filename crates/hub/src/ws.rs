@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use switchboard_protocol::{
     close_code, decode_client_frame, encode, AgentId, ClientFrame, CommandOutcome, DecodeError,
-    ErrorBody, ErrorCode, Hello, ServerFrame, Seq, Welcome, MAX_FRAME_BYTES, SUPPORTED_VERSIONS,
+    ErrorBody, ErrorCode, Hello, Seq, ServerFrame, Welcome, MAX_FRAME_BYTES, SUPPORTED_VERSIONS,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -126,7 +126,10 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         Ok(Incoming::Binary) => {
             return refuse(
                 socket,
-                ErrorBody::new(ErrorCode::InvalidFrame, "binary frames are not part of protocol v1"),
+                ErrorBody::new(
+                    ErrorCode::InvalidFrame,
+                    "binary frames are not part of protocol v1",
+                ),
                 close_code::HELLO_REQUIRED,
             )
             .await
@@ -207,9 +210,17 @@ impl std::fmt::Debug for Hangup {
 }
 
 impl Link {
-    async fn run(&mut self, socket: &mut WebSocket, version: u16, hello: &Hello) -> Result<End, Hangup> {
+    async fn run(
+        &mut self,
+        socket: &mut WebSocket,
+        version: u16,
+        hello: &Hello,
+    ) -> Result<End, Hangup> {
         let hub = self.hub.clone();
-        let (mode, start, snapshot) = match hub.resume(self.agent, hello.resume.map(|c| c.last_seq)).await {
+        let (mode, start, snapshot) = match hub
+            .resume(self.agent, hello.resume.map(|c| c.last_seq))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(agent = %self.agent, error = %e, "resume failed");
@@ -234,7 +245,14 @@ impl Link {
         .await?;
         self.sent = start;
         if let Some(snapshot) = snapshot {
-            send(socket, &ServerFrame::Snapshot { seq: start, snapshot }).await?;
+            send(
+                socket,
+                &ServerFrame::Snapshot {
+                    seq: start,
+                    snapshot,
+                },
+            )
+            .await?;
         }
         if self.first {
             // After the snapshot, so work routed to the agent now arrives as
@@ -321,7 +339,11 @@ impl Link {
                     DecodeError::Invalid(_) => ErrorCode::InvalidFrame,
                 };
                 tracing::debug!(agent = %self.agent, error = %e, "invalid frame");
-                return send(socket, &ServerFrame::Error(ErrorBody::new(code, e.to_string()))).await;
+                return send(
+                    socket,
+                    &ServerFrame::Error(ErrorBody::new(code, e.to_string())),
+                )
+                .await;
             }
         };
         match frame {
@@ -343,12 +365,22 @@ impl Link {
                 // The events a command caused go out before its result, so
                 // the client's state is current when it learns the outcome.
                 self.drain(socket).await?;
-                send(socket, &ServerFrame::CommandResult { id: cmd.id, outcome }).await
+                send(
+                    socket,
+                    &ServerFrame::CommandResult {
+                        id: cmd.id,
+                        outcome,
+                    },
+                )
+                .await
             }
             ClientFrame::Hello(_) => {
                 send(
                     socket,
-                    &ServerFrame::Error(ErrorBody::new(ErrorCode::InvalidFrame, "hello already received")),
+                    &ServerFrame::Error(ErrorBody::new(
+                        ErrorCode::InvalidFrame,
+                        "hello already received",
+                    )),
                 )
                 .await
             }

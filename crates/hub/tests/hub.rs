@@ -1,12 +1,14 @@
 //! Hub integration tests: real sockets on loopback, real SQLite files.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 mod support;
 
 use std::time::Duration;
 
+use support::*;
 use switchboard_protocol::rest::IngressMessage;
 use switchboard_protocol::*;
-use support::*;
 
 // ---------------------------------------------------------------- routing
 
@@ -27,7 +29,8 @@ async fn new_item_goes_to_longest_idle_available_agent() {
     let c2 = hub.ingress(Channel::Sms, "t2", "Ben", "hi").await;
     let o2 = a2.wait_offer().await;
     assert_eq!(o2.conversation.id, c2.conversation_id);
-    a1.no_event(Duration::from_millis(300), "second offer", is_offer).await;
+    a1.no_event(Duration::from_millis(300), "second offer", is_offer)
+        .await;
 }
 
 #[tokio::test]
@@ -47,9 +50,20 @@ async fn accepted_offer_opens_a_session_and_messages_flow_both_ways() {
     // The events arrived before the result: resolved, then assigned with
     // the history.
     let kinds: Vec<_> = a1.events.iter().map(|e| e.event.clone()).collect();
-    assert!(kinds.iter().any(|e| matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::Accepted, .. })));
+    assert!(kinds.iter().any(|e| matches!(
+        e,
+        AgentEvent::OfferResolved {
+            outcome: OfferOutcome::Accepted,
+            ..
+        }
+    )));
     let assigned = kinds.iter().find_map(|e| match e {
-        AgentEvent::ConversationAssigned { mode, open_session, messages, .. } => Some((*mode, *open_session, messages.clone())),
+        AgentEvent::ConversationAssigned {
+            mode,
+            open_session,
+            messages,
+            ..
+        } => Some((*mode, *open_session, messages.clone())),
         _ => None,
     });
     let (mode, open, history) = assigned.expect("assigned event");
@@ -60,19 +74,29 @@ async fn accepted_offer_opens_a_session_and_messages_flow_both_ways() {
 
     // Customer writes: the owner gets it.
     hub.ingress(Channel::Sms, "acc", "Cleo", "second").await;
-    let ev = a1.wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. })).await;
-    let AgentEvent::MessageAdded { message } = ev else { unreachable!() };
+    let ev = a1
+        .wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. }))
+        .await;
+    let AgentEvent::MessageAdded { message } = ev else {
+        unreachable!()
+    };
     assert_eq!(message.text, "second");
     assert_eq!(message.author, Author::Customer);
 
     // Agent answers: stored, echoed, readable by the connector.
     let reply = a1
-        .ok(Command::SendMessage { conversation_id: c.conversation_id, text: "How can I help?".into() })
+        .ok(Command::SendMessage {
+            conversation_id: c.conversation_id,
+            text: "How can I help?".into(),
+        })
         .await;
     assert!(matches!(reply, CommandReply::MessageSent { .. }));
     let msgs: Vec<Message> = hub
         .http
-        .get(hub.url(&format!("/api/v1/ingress/conversations/{}/messages", c.conversation_id)))
+        .get(hub.url(&format!(
+            "/api/v1/ingress/conversations/{}/messages",
+            c.conversation_id
+        )))
         .bearer_auth(INGRESS)
         .send()
         .await
@@ -80,7 +104,10 @@ async fn accepted_offer_opens_a_session_and_messages_flow_both_ways() {
         .json()
         .await
         .unwrap();
-    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["first", "second", "How can I help?"]);
+    assert_eq!(
+        msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["first", "second", "How can I help?"]
+    );
 }
 
 #[tokio::test]
@@ -92,27 +119,57 @@ async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
     let offer = a1.wait_offer().await;
     assert_eq!(offer.template.timeout_secs, 2);
     // a1 does nothing. After 2 s: missed.
-    a1.wait_event("timed out", |e| matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::TimedOut, .. }))
-        .await;
-    a1.wait_event("inactive", |e| {
-        matches!(e, AgentEvent::PresenceChanged { presence: Presence::Inactive, reason: PresenceReason::MissedOffer })
+    a1.wait_event("timed out", |e| {
+        matches!(
+            e,
+            AgentEvent::OfferResolved {
+                outcome: OfferOutcome::TimedOut,
+                ..
+            }
+        )
     })
     .await;
-    a1.wait_event("missed notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::MissedOffer, .. }))
-        .await;
+    a1.wait_event("inactive", |e| {
+        matches!(
+            e,
+            AgentEvent::PresenceChanged {
+                presence: Presence::Inactive,
+                reason: PresenceReason::MissedOffer
+            }
+        )
+    })
+    .await;
+    a1.wait_event("missed notice", |e| {
+        matches!(
+            e,
+            AgentEvent::Notice {
+                notice: NoticeKind::MissedOffer,
+                ..
+            }
+        )
+    })
+    .await;
     let rerouted = a2.wait_offer().await;
     assert_eq!(rerouted.conversation.id, c.conversation_id);
     assert_eq!(hub.presence("a1").await, Presence::Inactive);
 
     // Accepting the expired offer is refused.
-    assert_eq!(a1.refused(Command::AcceptOffer { offer_id: offer.id }).await, ErrorCode::Conflict);
+    assert_eq!(
+        a1.refused(Command::AcceptOffer { offer_id: offer.id })
+            .await,
+        ErrorCode::Conflict
+    );
     // Inactive gets no new work: a1 is the longest idle, yet a2 gets it.
     hub.ingress(Channel::Sms, "to2", "Eve", "hello").await;
     assert_eq!(a2.wait_offer().await.conversation.customer.name, "Eve");
-    a1.no_event(Duration::from_millis(300), "offer while inactive", is_offer).await;
+    a1.no_event(Duration::from_millis(300), "offer while inactive", is_offer)
+        .await;
     // The agent cannot set Inactive itself.
     assert_eq!(
-        a1.refused(Command::SetPresence { presence: Presence::Inactive }).await,
+        a1.refused(Command::SetPresence {
+            presence: Presence::Inactive
+        })
+        .await,
         ErrorCode::InvalidPresence
     );
     // A supervisor resets the presence: waiting work now reaches a1.
@@ -128,7 +185,13 @@ async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
         .unwrap();
     assert_eq!(resp.status(), 204);
     a1.wait_event("reset", |e| {
-        matches!(e, AgentEvent::PresenceChanged { presence: Presence::Available, reason: PresenceReason::Supervisor })
+        matches!(
+            e,
+            AgentEvent::PresenceChanged {
+                presence: Presence::Available,
+                reason: PresenceReason::Supervisor
+            }
+        )
     })
     .await;
     hub.ingress(Channel::Sms, "to3", "Fred", "hello").await;
@@ -153,11 +216,22 @@ async fn agent_resets_own_presence_after_a_miss() {
     let mut a1 = hub.connect("a1").await;
     hub.ingress(Channel::Chat, "self", "Fay", "hi").await;
     a1.wait_offer().await;
-    a1.wait_event("inactive", |e| matches!(e, AgentEvent::PresenceChanged { presence: Presence::Inactive, .. }))
-        .await;
+    a1.wait_event("inactive", |e| {
+        matches!(
+            e,
+            AgentEvent::PresenceChanged {
+                presence: Presence::Inactive,
+                ..
+            }
+        )
+    })
+    .await;
     // The item waits (nobody else connected). a1 resets and gets it again?
     // No: a1 missed it, so it is excluded; a new item reaches a1.
-    a1.ok(Command::SetPresence { presence: Presence::Available }).await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
     hub.ingress(Channel::Sms, "self2", "Gus", "hello").await;
     let o = a1.wait_offer().await;
     assert_eq!(o.conversation.customer.name, "Gus");
@@ -172,26 +246,56 @@ async fn reject_sets_do_not_disturb_and_reroutes_with_required_reason() {
     let offer = a1.wait_offer().await;
     assert!(offer.template.reject_reason_required);
     assert_eq!(
-        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: None }).await,
+        a1.refused(Command::RejectOffer {
+            offer_id: offer.id,
+            reason: None
+        })
+        .await,
         ErrorCode::ReasonRequired
     );
     assert_eq!(
-        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("   ".into()) }).await,
+        a1.refused(Command::RejectOffer {
+            offer_id: offer.id,
+            reason: Some("   ".into())
+        })
+        .await,
         ErrorCode::ReasonRequired
     );
-    a1.ok(Command::RejectOffer { offer_id: offer.id, reason: Some("on a call".into()) }).await;
-    a1.wait_event("dnd", |e| {
-        matches!(e, AgentEvent::PresenceChanged { presence: Presence::DoNotDisturb, reason: PresenceReason::RejectedOffer })
+    a1.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: Some("on a call".into()),
     })
     .await;
-    a1.wait_event("notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::RejectedOffer, .. }))
-        .await;
+    a1.wait_event("dnd", |e| {
+        matches!(
+            e,
+            AgentEvent::PresenceChanged {
+                presence: Presence::DoNotDisturb,
+                reason: PresenceReason::RejectedOffer
+            }
+        )
+    })
+    .await;
+    a1.wait_event("notice", |e| {
+        matches!(
+            e,
+            AgentEvent::Notice {
+                notice: NoticeKind::RejectedOffer,
+                ..
+            }
+        )
+    })
+    .await;
     let o2 = a2.wait_offer().await;
     assert_eq!(o2.conversation.id, c.conversation_id);
     assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
     // Rejecting twice is a conflict, not a second effect.
     assert_eq!(
-        a1.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("x".into()) }).await,
+        a1.refused(Command::RejectOffer {
+            offer_id: offer.id,
+            reason: Some("x".into())
+        })
+        .await,
         ErrorCode::Conflict
     );
 }
@@ -200,23 +304,45 @@ async fn reject_sets_do_not_disturb_and_reroutes_with_required_reason() {
 async fn max_sessions_brings_a_notice_and_do_not_disturb() {
     let hub = TestHub::start_with(|c| {
         // Capacity above the session limit, so routing can pick a full agent.
-        c.agents.iter_mut().find(|a| a.username == "a1").unwrap().capacity = 20;
+        c.agents
+            .iter_mut()
+            .find(|a| a.username == "a1")
+            .unwrap()
+            .capacity = 20;
     })
     .await;
     let mut a1 = hub.connect("a1").await;
     for i in 0..10 {
-        hub.ingress(Channel::Whatsapp, &format!("wa{i}"), "Ivy", "msg").await;
-        a1.wait_event("auto accepted", |e| assigned_mode(e).is_some()).await;
+        hub.ingress(Channel::Whatsapp, &format!("wa{i}"), "Ivy", "msg")
+            .await;
+        a1.wait_event("auto accepted", |e| assigned_mode(e).is_some())
+            .await;
     }
-    let c11 = hub.ingress(Channel::Whatsapp, "wa10", "Jon", "one more").await;
-    a1.wait_event("max sessions notice", |e| matches!(e, AgentEvent::Notice { notice: NoticeKind::MaxSessions, .. }))
+    let c11 = hub
+        .ingress(Channel::Whatsapp, "wa10", "Jon", "one more")
         .await;
+    a1.wait_event("max sessions notice", |e| {
+        matches!(
+            e,
+            AgentEvent::Notice {
+                notice: NoticeKind::MaxSessions,
+                ..
+            }
+        )
+    })
+    .await;
     assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
     let conv = hub.conversation(c11.conversation_id).await;
-    assert_eq!(conv.status, ConversationStatus::Queued, "the 11th waits for someone else");
+    assert_eq!(
+        conv.status,
+        ConversationStatus::Queued,
+        "the 11th waits for someone else"
+    );
     // Another agent comes: it gets the item.
     let mut a2 = hub.connect("a2").await;
-    let ev = a2.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    let ev = a2
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
     assert_eq!(assigned_mode(&ev).unwrap().2, c11.conversation_id);
 }
 
@@ -225,11 +351,21 @@ async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision()
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
     let wa = hub.ingress(Channel::Whatsapp, "aa", "Kim", "hi").await;
-    let ev = a1.wait_event("auto accept", |e| assigned_mode(e).is_some()).await;
-    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::AutoAccept, true, wa.conversation_id));
+    let ev = a1
+        .wait_event("auto accept", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        assigned_mode(&ev).unwrap(),
+        (AssignMode::AutoAccept, true, wa.conversation_id)
+    );
     let fb = hub.ingress(Channel::Facebook, "fb", "Lou", "hi").await;
-    let ev = a1.wait_event("auto assign", |e| assigned_mode(e).is_some()).await;
-    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::AutoAssign, false, fb.conversation_id));
+    let ev = a1
+        .wait_event("auto assign", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        assigned_mode(&ev).unwrap(),
+        (AssignMode::AutoAssign, false, fb.conversation_id)
+    );
     let wi = hub
         .ingress_msg(IngressMessage {
             channel: Channel::Chat,
@@ -244,8 +380,13 @@ async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision()
         })
         .await;
     let ev = a1.wait_event("toast", |e| assigned_mode(e).is_some()).await;
-    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::Toast, false, wi.conversation_id));
-    let AgentEvent::ConversationAssigned { template, .. } = ev else { unreachable!() };
+    assert_eq!(
+        assigned_mode(&ev).unwrap(),
+        (AssignMode::Toast, false, wi.conversation_id)
+    );
+    let AgentEvent::ConversationAssigned { template, .. } = ev else {
+        unreachable!()
+    };
     assert_eq!(template.kind, NotificationKind::Toast);
     // No offers were made for any of them.
     assert!(!a1.events.iter().any(|e| is_offer(&e.event)));
@@ -255,17 +396,28 @@ async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision()
 async fn case_assignment_cannot_be_rejected_and_stays_assigned_past_its_timeout() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
-    let case = hub.ingress(Channel::Case, "case-1", "Ned", "Case: broken").await;
+    let case = hub
+        .ingress(Channel::Case, "case-1", "Ned", "Case: broken")
+        .await;
     let ev = a1.wait_event("case", |e| assigned_mode(e).is_some()).await;
-    assert_eq!(assigned_mode(&ev).unwrap(), (AssignMode::CaseAssignment, false, case.conversation_id));
-    let AgentEvent::ConversationAssigned { template, .. } = ev else { unreachable!() };
+    assert_eq!(
+        assigned_mode(&ev).unwrap(),
+        (AssignMode::CaseAssignment, false, case.conversation_id)
+    );
+    let AgentEvent::ConversationAssigned { template, .. } = ev else {
+        unreachable!()
+    };
     assert!(!template.allow_reject);
     assert_eq!(template.timeout_secs, 1);
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let conv = hub.conversation(case.conversation_id).await;
     assert_eq!(conv.status, ConversationStatus::Assigned);
     assert_eq!(conv.owner, Some(hub.agent_id("a1").await));
-    assert_eq!(hub.presence("a1").await, Presence::Available, "no miss for a case");
+    assert_eq!(
+        hub.presence("a1").await,
+        Presence::Available,
+        "no miss for a case"
+    );
 }
 
 #[tokio::test]
@@ -282,7 +434,11 @@ async fn item_assigned_to_a_disconnected_agent_is_rerouted_after_the_grace_perio
     let conv = hub.conversation(c.conversation_id).await;
     assert_eq!(conv.status, ConversationStatus::Assigned);
     assert_eq!(conv.owner, Some(hub.agent_id("a1").await));
-    assert_eq!(hub.presence("a1").await, Presence::Available, "not marked inactive");
+    assert_eq!(
+        hub.presence("a1").await,
+        Presence::Available,
+        "not marked inactive"
+    );
     // a2 arrives; the grace period (2 s after the timeout) ends: rerouted.
     let mut a2 = hub.connect("a2").await;
     let ev = a2.wait_offer().await;
@@ -291,13 +447,27 @@ async fn item_assigned_to_a_disconnected_agent_is_rerouted_after_the_grace_perio
     let (mut a1, welcome, _) = Agent::connect(&hub.ws_url(), &a1_token, Some(a1_seq)).await;
     assert_eq!(welcome.resume, ResumeMode::Replay);
     a1.wait_event("assigned on timeout", |e| {
-        matches!(e, AgentEvent::OfferResolved { outcome: OfferOutcome::AssignedOnTimeout, .. })
+        matches!(
+            e,
+            AgentEvent::OfferResolved {
+                outcome: OfferOutcome::AssignedOnTimeout,
+                ..
+            }
+        )
     })
     .await;
-    a1.wait_event("on-timeout assignment", |e| assigned_mode(e).is_some_and(|m| m.0 == AssignMode::OnTimeout))
-        .await;
+    a1.wait_event("on-timeout assignment", |e| {
+        assigned_mode(e).is_some_and(|m| m.0 == AssignMode::OnTimeout)
+    })
+    .await;
     a1.wait_event("revoked", |e| {
-        matches!(e, AgentEvent::ConversationRevoked { reason: RevokeReason::DisconnectedGrace, .. })
+        matches!(
+            e,
+            AgentEvent::ConversationRevoked {
+                reason: RevokeReason::DisconnectedGrace,
+                ..
+            }
+        )
     })
     .await;
 }
@@ -307,16 +477,22 @@ async fn reconnecting_within_the_grace_period_keeps_the_item() {
     let hub = TestHub::start_with(|c| c.routing.disconnected_grace_secs = 3).await;
     let mut a1 = hub.connect("a1").await;
     let c = hub.ingress(Channel::Whatsapp, "keep", "Pia", "hi").await;
-    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
     let token = a1.token.clone();
     let seq = a1.last_seq;
     a1.close().await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, Some(seq)).await;
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert_eq!(hub.conversation(c.conversation_id).await.owner, Some(hub.agent_id("a1").await));
-    a1.no_event(Duration::from_millis(200), "revocation", |e| matches!(e, AgentEvent::ConversationRevoked { .. }))
-        .await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    a1.no_event(Duration::from_millis(200), "revocation", |e| {
+        matches!(e, AgentEvent::ConversationRevoked { .. })
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -324,12 +500,28 @@ async fn routing_only_within_the_queue_team_and_allowed_presences() {
     let hub = TestHub::start().await;
     let mut outsider = hub.connect("outsider").await;
     let mut a1 = hub.connect("a1").await;
-    a1.ok(Command::SetPresence { presence: Presence::Away }).await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Away,
+    })
+    .await;
     let c = hub.ingress(Channel::Sms, "team", "Quin", "hi").await;
-    outsider.no_event(Duration::from_millis(400), "offer for another team", is_offer).await;
-    a1.no_event(Duration::from_millis(100), "offer while away", is_offer).await;
-    assert_eq!(hub.conversation(c.conversation_id).await.status, ConversationStatus::Queued);
-    a1.ok(Command::SetPresence { presence: Presence::Busy }).await;
+    outsider
+        .no_event(
+            Duration::from_millis(400),
+            "offer for another team",
+            is_offer,
+        )
+        .await;
+    a1.no_event(Duration::from_millis(100), "offer while away", is_offer)
+        .await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.status,
+        ConversationStatus::Queued
+    );
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
     assert_eq!(a1.wait_offer().await.conversation.id, c.conversation_id);
 }
 
@@ -340,13 +532,15 @@ async fn resume_after_disconnect_loses_nothing_and_repeats_nothing() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
     let c = hub.ingress(Channel::Whatsapp, "flood", "Rae", "m0").await;
-    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
     a1.ack().await;
     let token = a1.token.clone();
     let cursor = a1.last_seq;
     a1.close().await;
     for i in 1..=25 {
-        hub.ingress(Channel::Whatsapp, "flood", "Rae", &format!("m{i}")).await;
+        hub.ingress(Channel::Whatsapp, "flood", "Rae", &format!("m{i}"))
+            .await;
     }
     let (mut a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(cursor)).await;
     assert_eq!(welcome.resume, ResumeMode::Replay);
@@ -354,8 +548,9 @@ async fn resume_after_disconnect_loses_nothing_and_repeats_nothing() {
     assert_eq!(welcome.last_seq.0, cursor.0 + 25);
     let mut texts = Vec::new();
     while texts.len() < 25 {
-        if let AgentEvent::MessageAdded { message } =
-            a1.wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. })).await
+        if let AgentEvent::MessageAdded { message } = a1
+            .wait_event("message", |e| matches!(e, AgentEvent::MessageAdded { .. }))
+            .await
         {
             texts.push(message.text);
         }
@@ -363,7 +558,8 @@ async fn resume_after_disconnect_loses_nothing_and_repeats_nothing() {
     let want: Vec<String> = (1..=25).map(|i| format!("m{i}")).collect();
     assert_eq!(texts, want);
     // Nothing more, and the support client asserted every seq was cursor+1.
-    a1.no_event(Duration::from_millis(300), "duplicate", |_| true).await;
+    a1.no_event(Duration::from_millis(300), "duplicate", |_| true)
+        .await;
     assert_eq!(a1.last_seq, welcome.last_seq);
     let _ = c;
 }
@@ -373,7 +569,8 @@ async fn resume_at_head_replays_nothing_and_live_events_continue() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
     hub.ingress(Channel::Whatsapp, "head", "Sal", "x").await;
-    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
     let token = a1.token.clone();
     let cursor = a1.last_seq;
     a1.close().await;
@@ -381,8 +578,9 @@ async fn resume_at_head_replays_nothing_and_live_events_continue() {
     assert_eq!(welcome.resume, ResumeMode::Replay);
     assert_eq!(welcome.last_seq, cursor);
     hub.ingress(Channel::Whatsapp, "head", "Sal", "live").await;
-    let AgentEvent::MessageAdded { message } =
-        a1.wait_event("live", |e| matches!(e, AgentEvent::MessageAdded { .. })).await
+    let AgentEvent::MessageAdded { message } = a1
+        .wait_event("live", |e| matches!(e, AgentEvent::MessageAdded { .. }))
+        .await
     else {
         unreachable!()
     };
@@ -394,15 +592,22 @@ async fn full_resync_without_cursor_beyond_retention_or_ahead() {
     let hub = TestHub::start_with(|c| c.protocol.event_retention = 10).await;
     let mut a1 = hub.connect("a1").await;
     let c = hub.ingress(Channel::Whatsapp, "ret", "Tia", "first").await;
-    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
     let token = a1.token.clone();
     a1.close().await;
     for i in 0..80 {
-        hub.ingress(Channel::Whatsapp, "ret", "Tia", &format!("n{i}")).await;
+        hub.ingress(Channel::Whatsapp, "ret", "Tia", &format!("n{i}"))
+            .await;
     }
     // Gap beyond retention.
     let (a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(Seq(1))).await;
-    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::BeyondRetention });
+    assert_eq!(
+        welcome.resume,
+        ResumeMode::FullResync {
+            reason: ResyncReason::BeyondRetention
+        }
+    );
     let (seq, snapshot) = snap.expect("snapshot");
     assert_eq!(seq, welcome.last_seq);
     assert_eq!(snapshot.conversations.len(), 1);
@@ -414,20 +619,37 @@ async fn full_resync_without_cursor_beyond_retention_or_ahead() {
     a1.close().await;
     // Cursor ahead of the hub's log.
     let (a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, Some(Seq(10_000))).await;
-    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::CursorAhead });
+    assert_eq!(
+        welcome.resume,
+        ResumeMode::FullResync {
+            reason: ResyncReason::CursorAhead
+        }
+    );
     assert!(snap.is_some());
     a1.close().await;
     // No cursor.
     let (mut a1, welcome, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
-    assert_eq!(welcome.resume, ResumeMode::FullResync { reason: ResyncReason::NoCursor });
+    assert_eq!(
+        welcome.resume,
+        ResumeMode::FullResync {
+            reason: ResyncReason::NoCursor
+        }
+    );
     assert!(snap.is_some());
     // Reading moves the unread count, and survives in the next snapshot.
     let last = {
         let (_, s) = snap.unwrap();
         s.conversations[0].messages.last().unwrap().id
     };
-    a1.ok(Command::MarkRead { conversation_id: c.conversation_id, message_id: last }).await;
-    a1.wait_event("marker", |e| matches!(e, AgentEvent::ReadMarkerMoved { .. })).await;
+    a1.ok(Command::MarkRead {
+        conversation_id: c.conversation_id,
+        message_id: last,
+    })
+    .await;
+    a1.wait_event("marker", |e| {
+        matches!(e, AgentEvent::ReadMarkerMoved { .. })
+    })
+    .await;
     a1.close().await;
     let (_a1, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
     let (_, s) = snap.unwrap();
@@ -438,7 +660,11 @@ async fn full_resync_without_cursor_beyond_retention_or_ahead() {
 #[tokio::test]
 async fn hub_restart_keeps_pending_offers_with_their_remaining_time_and_the_log() {
     let mut hub = TestHub::start_with(|c| {
-        c.queues[0].templates.get_mut(&Scenario::IncomingCall).unwrap().timeout_secs = Some(4);
+        c.queues[0]
+            .templates
+            .get_mut(&Scenario::IncomingCall)
+            .unwrap()
+            .timeout_secs = Some(4);
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -488,7 +714,9 @@ async fn hub_restart_then_accept_within_the_remaining_time() {
     hub.restart().await;
     let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, Some(cursor)).await;
     match a1.ok(Command::AcceptOffer { offer_id: offer.id }).await {
-        CommandReply::OfferAccepted { conversation } => assert_eq!(conversation.id, c.conversation_id),
+        CommandReply::OfferAccepted { conversation } => {
+            assert_eq!(conversation.id, c.conversation_id)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -500,8 +728,12 @@ async fn a_retried_command_takes_effect_once() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
     let c = hub.ingress(Channel::Whatsapp, "idem", "Wes", "hi").await;
-    a1.wait_event("assigned", |e| assigned_mode(e).is_some()).await;
-    let cmd = Command::SendMessage { conversation_id: c.conversation_id, text: "once".into() };
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    let cmd = Command::SendMessage {
+        conversation_id: c.conversation_id,
+        text: "once".into(),
+    };
     let r1 = a1.command_with_id("same-id", cmd.clone()).await;
     // The retry happens on a new connection, as after a network drop.
     let token = a1.token.clone();
@@ -509,7 +741,12 @@ async fn a_retried_command_takes_effect_once() {
     let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &token, None).await;
     let r2 = a1.command_with_id("same-id", cmd).await;
     assert_eq!(r1, r2);
-    let msgs = hub.running().hub.conversation_messages(None, c.conversation_id, None).await.unwrap();
+    let msgs = hub
+        .running()
+        .hub
+        .conversation_messages(None, c.conversation_id, None)
+        .await
+        .unwrap();
     assert_eq!(msgs.iter().filter(|m| m.text == "once").count(), 1);
 }
 
@@ -524,7 +761,8 @@ async fn malformed_and_unknown_frames_get_errors_or_are_ignored() {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::InvalidFrame),
         other => panic!("{other:?}"),
     }
-    a1.send_raw(r#"{"type":"command","id":"x","command":{"kind":"accept_offer"}}"#.into()).await;
+    a1.send_raw(r#"{"type":"command","id":"x","command":{"kind":"accept_offer"}}"#.into())
+        .await;
     match a1.frame().await {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::InvalidFrame),
         other => panic!("{other:?}"),
@@ -533,16 +771,28 @@ async fn malformed_and_unknown_frames_get_errors_or_are_ignored() {
     a1.send_raw(r#"{"type":"future_thing","x":1}"#.into()).await;
     a1.ping(7).await;
     // An unknown command kind is answered with an error result.
-    a1.send_raw(r#"{"type":"command","id":"u1","command":{"kind":"teleport"}}"#.into()).await;
+    a1.send_raw(r#"{"type":"command","id":"u1","command":{"kind":"teleport"}}"#.into())
+        .await;
     match a1.frame().await {
-        ServerFrame::CommandResult { outcome: CommandOutcome::Error(e), .. } => {
+        ServerFrame::CommandResult {
+            outcome: CommandOutcome::Error(e),
+            ..
+        } => {
             assert_eq!(e.code, ErrorCode::InvalidFrame)
         }
         other => panic!("{other:?}"),
     }
     // Hostile command ids.
     assert_eq!(
-        match a1.command_with_id(&"x".repeat(65), Command::SetPresence { presence: Presence::Busy }).await {
+        match a1
+            .command_with_id(
+                &"x".repeat(65),
+                Command::SetPresence {
+                    presence: Presence::Busy
+                }
+            )
+            .await
+        {
             CommandOutcome::Error(e) => e.code,
             other => panic!("{other:?}"),
         },
@@ -551,7 +801,9 @@ async fn malformed_and_unknown_frames_get_errors_or_are_ignored() {
     // Binary frames are not protocol.
     use futures_util::SinkExt;
     a1.ws
-        .send(tokio_tungstenite::tungstenite::Message::Binary(vec![0u8, 159, 146, 150].into()))
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![0u8, 159, 146, 150].into(),
+        ))
         .await
         .unwrap();
     match a1.frame().await {
@@ -565,7 +817,10 @@ async fn malformed_and_unknown_frames_get_errors_or_are_ignored() {
 async fn an_oversized_frame_is_refused_with_close_code_1009_and_the_hub_lives_on() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
-    let big = format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES + 10));
+    let big = format!(
+        r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+        "x".repeat(MAX_FRAME_BYTES + 10)
+    );
     a1.send_raw(big).await;
     assert_eq!(a1.closed_with().await, close_code::MESSAGE_TOO_BIG);
     // The hub still serves.
@@ -592,7 +847,12 @@ async fn handshake_refusals_have_clear_close_codes() {
     let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let mut c = wrap(ws);
     c.send(&hello(&login.token, vec![99])).await;
-    expect_error_then_close(&mut c, ErrorCode::UnsupportedVersion, close_code::UNSUPPORTED_VERSION).await;
+    expect_error_then_close(
+        &mut c,
+        ErrorCode::UnsupportedVersion,
+        close_code::UNSUPPORTED_VERSION,
+    )
+    .await;
     // Garbage first frame.
     let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let mut c = wrap(ws);
@@ -605,11 +865,18 @@ async fn handshake_refusals_have_clear_close_codes() {
 }
 
 fn hello(token: &str, versions: Vec<u16>) -> ClientFrame {
-    ClientFrame::Hello(Hello { versions, token: token.into(), resume: None, client: ClientInfo::default() })
+    ClientFrame::Hello(Hello {
+        versions,
+        token: token.into(),
+        resume: None,
+        client: ClientInfo::default(),
+    })
 }
 
 fn wrap(
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 ) -> Agent {
     Agent::from_stream(ws)
 }
@@ -637,7 +904,10 @@ async fn a_silent_link_is_closed_after_three_heartbeat_intervals() {
     let silent = std::time::Instant::now();
     assert_eq!(a1.closed_with().await, close_code::HEARTBEAT_TIMEOUT);
     let took = silent.elapsed();
-    assert!(took >= Duration::from_millis(550) && took < Duration::from_millis(2000), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_millis(2000),
+        "{took:?}"
+    );
 }
 
 // ----------------------------------------------------------- authorization
@@ -650,31 +920,70 @@ async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
     let c = hub.ingress(Channel::Sms, "mine", "Xia", "private").await;
     let offer = a1.wait_offer().await;
     // a2 tries a1's offer with its own token: refused, as if it did not exist.
-    assert_eq!(a2.refused(Command::AcceptOffer { offer_id: offer.id }).await, ErrorCode::NotFound);
     assert_eq!(
-        a2.refused(Command::RejectOffer { offer_id: offer.id, reason: Some("x".into()) }).await,
+        a2.refused(Command::AcceptOffer { offer_id: offer.id })
+            .await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        a2.refused(Command::RejectOffer {
+            offer_id: offer.id,
+            reason: Some("x".into())
+        })
+        .await,
         ErrorCode::NotFound
     );
     a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
     assert_eq!(
-        a2.refused(Command::SendMessage { conversation_id: c.conversation_id, text: "hijack".into() }).await,
+        a2.refused(Command::SendMessage {
+            conversation_id: c.conversation_id,
+            text: "hijack".into()
+        })
+        .await,
         ErrorCode::NotFound
     );
     assert_eq!(
-        a2.refused(Command::CloseConversation { conversation_id: c.conversation_id }).await,
+        a2.refused(Command::CloseConversation {
+            conversation_id: c.conversation_id
+        })
+        .await,
         ErrorCode::NotFound
     );
     // REST history: a2 is refused, a1 and the supervisor may read.
     let a2_login = hub.login("a2").await;
-    let url = hub.url(&format!("/api/v1/conversations/{}/messages", c.conversation_id));
-    let r = hub.http.get(&url).bearer_auth(&a2_login.token).send().await.unwrap();
+    let url = hub.url(&format!(
+        "/api/v1/conversations/{}/messages",
+        c.conversation_id
+    ));
+    let r = hub
+        .http
+        .get(&url)
+        .bearer_auth(&a2_login.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let body: ErrorBody = r.json().await.unwrap();
     assert_eq!(body.code, ErrorCode::Forbidden);
-    let r = hub.http.get(&url).bearer_auth(&a1.token).send().await.unwrap();
+    let r = hub
+        .http
+        .get(&url)
+        .bearer_auth(&a1.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let sup = hub.login("sup").await;
-    assert_eq!(hub.http.get(&url).bearer_auth(&sup.token).send().await.unwrap().status(), 200);
+    assert_eq!(
+        hub.http
+            .get(&url)
+            .bearer_auth(&sup.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // No token, or an agent token for ingress.
     assert_eq!(hub.http.get(&url).send().await.unwrap().status(), 401);
     let r = hub
@@ -687,10 +996,19 @@ async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
         .unwrap();
     assert_eq!(r.status(), 403);
     // Admin endpoints.
-    let r = hub.http.get(hub.url("/api/v1/admin/agents")).bearer_auth(&a2_login.token).send().await.unwrap();
+    let r = hub
+        .http
+        .get(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&a2_login.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Nothing of a1's leaked to a2.
-    assert!(!a2.events.iter().any(|e| matches!(&e.event, AgentEvent::OfferCreated { .. } | AgentEvent::MessageAdded { .. })));
+    assert!(!a2.events.iter().any(|e| matches!(
+        &e.event,
+        AgentEvent::OfferCreated { .. } | AgentEvent::MessageAdded { .. }
+    )));
 }
 
 #[tokio::test]
@@ -698,18 +1016,37 @@ async fn failed_logins_are_rate_limited() {
     let hub = TestHub::start().await;
     let url = hub.url("/api/v1/login");
     for _ in 0..5 {
-        let r = hub.http.post(&url).json(&serde_json::json!({"username":"a1","password":"wrong"})).send().await.unwrap();
+        let r = hub
+            .http
+            .post(&url)
+            .json(&serde_json::json!({"username":"a1","password":"wrong"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         let e: ErrorBody = r.json().await.unwrap();
         assert_eq!(e.code, ErrorCode::Unauthorized);
     }
-    let r = hub.http.post(&url).json(&serde_json::json!({"username":"a1","password":PASSWORD})).send().await.unwrap();
+    let r = hub
+        .http
+        .post(&url)
+        .json(&serde_json::json!({"username":"a1","password":PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429, "even the right password waits");
     assert!(r.headers().contains_key("retry-after"));
     let e: ErrorBody = r.json().await.unwrap();
     assert_eq!(e.code, ErrorCode::RateLimited);
     // Unknown users are limited too, and malformed bodies get a JSON error.
-    let r = hub.http.post(&url).body("{").header("content-type", "application/json").send().await.unwrap();
+    let r = hub
+        .http
+        .post(&url)
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let e: ErrorBody = r.json().await.unwrap();
     assert_eq!(e.code, ErrorCode::InvalidFrame);
@@ -730,19 +1067,58 @@ async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
-    let r = hub.http.get(hub.url("/api/v1/me")).bearer_auth(&a1.token).send().await.unwrap();
+    let r = hub
+        .http
+        .get(hub.url("/api/v1/me"))
+        .bearer_auth(&a1.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Logout revokes the token used.
     let l = hub.login("a2").await;
-    let r = hub.http.post(hub.url("/api/v1/logout")).bearer_auth(&l.token).send().await.unwrap();
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/logout"))
+        .bearer_auth(&l.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 401);
+    assert_eq!(
+        hub.http
+            .get(hub.url("/api/v1/me"))
+            .bearer_auth(&l.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     let hub = TestHub::start_with(|c| c.auth.token_ttl_secs = 1).await;
     let l = hub.login("a1").await;
-    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 200);
+    assert_eq!(
+        hub.http
+            .get(hub.url("/api/v1/me"))
+            .bearer_auth(&l.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(hub.http.get(hub.url("/api/v1/me")).bearer_auth(&l.token).send().await.unwrap().status(), 401);
+    assert_eq!(
+        hub.http
+            .get(hub.url("/api/v1/me"))
+            .bearer_auth(&l.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 // -------------------------------------------------------------- admin API
@@ -789,12 +1165,251 @@ async fn admin_api_adds_agents_and_queues_that_route_at_once() {
     assert_eq!(o.template.timeout_secs, 15);
     assert!(!o.template.show_timeout);
     assert!(!o.template.allow_reject);
-    assert_eq!(n.refused(Command::RejectOffer { offer_id: o.id, reason: None }).await, ErrorCode::RejectNotAllowed);
-    let queues: Vec<rest::QueueSpec> =
-        hub.http.get(hub.url("/api/v1/admin/queues")).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
-    assert!(queues.iter().any(|q| q.name == "Night" && q.templates.len() == Scenario::ALL.len()));
-    let agents: Vec<rest::AgentStatus> =
-        hub.http.get(hub.url("/api/v1/admin/agents")).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
-    let newbie = agents.iter().find(|a| a.profile.username == "newbie").unwrap();
+    assert_eq!(
+        n.refused(Command::RejectOffer {
+            offer_id: o.id,
+            reason: None
+        })
+        .await,
+        ErrorCode::RejectNotAllowed
+    );
+    let queues: Vec<rest::QueueSpec> = hub
+        .http
+        .get(hub.url("/api/v1/admin/queues"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(queues
+        .iter()
+        .any(|q| q.name == "Night" && q.templates.len() == Scenario::ALL.len()));
+    let agents: Vec<rest::AgentStatus> = hub
+        .http
+        .get(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let newbie = agents
+        .iter()
+        .find(|a| a.profile.username == "newbie")
+        .unwrap();
     assert!(newbie.connected);
+}
+
+// --------------------------------------------------------------------- TLS
+
+#[tokio::test]
+async fn tls_serves_wss_and_https_with_the_configured_certificate() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
+    std::fs::write(&key_path, certified.key_pair.serialize_pem()).unwrap();
+    let hub = TestHub::start_with(|c| {
+        c.server.tls = Some(switchboard_hub::config::TlsConfig {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+        });
+    })
+    .await;
+    let port = hub.running().addr.port();
+    assert!(hub.ws_url().starts_with("wss://"));
+    // HTTPS login, trusting only our certificate.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let login: rest::LoginResponse = http
+        .post(format!("https://localhost:{port}/api/v1/login"))
+        .json(&serde_json::json!({"username":"a1","password":PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Plain HTTP to the TLS port does not work.
+    let plain_ok = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    assert!(!plain_ok);
+    // WSS with hello/welcome.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://localhost:{port}/ws"),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+            tls,
+        ))),
+    )
+    .await
+    .unwrap();
+    let mut a1 = Agent::from_stream(ws);
+    a1.send(&hello(&login.token, vec![1])).await;
+    assert!(matches!(a1.frame().await, ServerFrame::Welcome(_)));
+    // An untrusting client refuses the self-signed certificate.
+    let strict = rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let refused = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://localhost:{port}/ws"),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+            strict,
+        ))),
+    )
+    .await;
+    assert!(refused.is_err());
+}
+
+// ------------------------------------------------------ the real binary
+
+struct HubProcess {
+    child: std::process::Child,
+    http: String,
+}
+
+fn spawn_hub(args: &[&str]) -> HubProcess {
+    use std::io::BufRead;
+    support::init();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard-hub"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn switchboard-hub");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let http = first
+        .strip_prefix("switchboard-hub listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    HubProcess { child, http }
+}
+
+async fn login_at(http: &str, user: &str, password: &str) -> rest::LoginResponse {
+    let r = reqwest::Client::new()
+        .post(format!("{http}/api/v1/login"))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn demo_binary_survives_kill_9_with_its_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let db = db.to_str().unwrap();
+    let mut p = spawn_hub(&[
+        "--demo",
+        "--demo-rate",
+        "600",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        db,
+    ]);
+    let login = login_at(&p.http, "demo", "demo").await;
+    let ws = p.http.replacen("http", "ws", 1) + "/ws";
+    let (mut agent, _, _) = Agent::connect(&ws, &login.token, None).await;
+    // The simulator brings work within moments.
+    let got = agent
+        .wait_event("demo traffic", |e| {
+            matches!(
+                e,
+                AgentEvent::OfferCreated { .. } | AgentEvent::ConversationAssigned { .. }
+            )
+        })
+        .await;
+    let _ = got;
+    let cursor = agent.last_seq;
+    let events_before = agent.events.clone();
+    assert!(cursor.0 >= 1);
+    p.child.kill().unwrap(); // SIGKILL: no shutdown code runs.
+    p.child.wait().unwrap();
+    let port = p.http.rsplit(':').next().unwrap().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut p2 = spawn_hub(&[
+        "--demo",
+        "--demo-rate",
+        "1",
+        "--listen",
+        &listen,
+        "--database",
+        db,
+    ]);
+    // The token survived; replay from 0 gives back exactly what we had
+    // seen, in order (the committed log survived the kill).
+    let (mut again, welcome, _) = Agent::connect(&ws, &login.token, Some(Seq(0))).await;
+    assert_eq!(welcome.resume, ResumeMode::Replay);
+    assert!(welcome.last_seq >= cursor);
+    while again.last_seq < cursor {
+        again.frame().await;
+    }
+    assert_eq!(again.events[..events_before.len()], events_before[..]);
+    p2.child.kill().unwrap();
+    p2.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn binary_runs_from_the_example_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cfg.db");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/hub.example.toml");
+    let mut p = spawn_hub(&[
+        "--config",
+        config,
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        db.to_str().unwrap(),
+    ]);
+    let login = login_at(&p.http, "ada", "ada-password").await;
+    assert_eq!(login.agent.display_name, "Ada Lovelace");
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/ingress/messages", p.http))
+        .bearer_auth("change-me-ingress")
+        .json(&serde_json::json!({"channel":"chat","thread":"x","customer_name":"Zed","text":"hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    // A broken config is a clear error, not a panic.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[queues]]\nname='q'\nteam='ghost'\nchannels=['chat']\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard-hub"))
+        .args(["--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown team"), "{err}");
 }

@@ -257,8 +257,10 @@ fn unknown_kinds_decode_to_unknown_not_errors() {
         decode_server_frame(r#"{"type":"hologram","x":1}"#).unwrap(),
         ServerFrame::Unknown
     );
-    let ev = decode_server_frame(r#"{"type":"event","seq":3,"at":1,"event":{"kind":"weather","sun":true}}"#)
-        .unwrap();
+    let ev = decode_server_frame(
+        r#"{"type":"event","seq":3,"at":1,"event":{"kind":"weather","sun":true}}"#,
+    )
+    .unwrap();
     assert_eq!(
         ev,
         ServerFrame::Event(EventFrame {
@@ -267,7 +269,8 @@ fn unknown_kinds_decode_to_unknown_not_errors() {
             event: AgentEvent::Unknown
         })
     );
-    let cmd = decode_client_frame(r#"{"type":"command","id":"a","command":{"kind":"fly"}}"#).unwrap();
+    let cmd =
+        decode_client_frame(r#"{"type":"command","id":"a","command":{"kind":"fly"}}"#).unwrap();
     assert_eq!(
         cmd,
         ClientFrame::Command(CommandFrame {
@@ -348,12 +351,42 @@ fn committed_schemas_match_the_types() {
 fn schemas_describe_every_frame_kind() {
     let docs = schema_documents();
     let client = docs[0].to_pretty_json();
-    for kind in ["hello", "ack", "command", "ping", "accept_offer", "reject_offer", "set_presence", "send_message", "mark_read", "close_conversation"] {
-        assert!(client.contains(&format!("\"{kind}\"")), "client schema lacks {kind}");
+    for kind in [
+        "hello",
+        "ack",
+        "command",
+        "ping",
+        "accept_offer",
+        "reject_offer",
+        "set_presence",
+        "send_message",
+        "mark_read",
+        "close_conversation",
+    ] {
+        assert!(
+            client.contains(&format!("\"{kind}\"")),
+            "client schema lacks {kind}"
+        );
     }
     let server = docs[1].to_pretty_json();
-    for kind in ["welcome", "event", "snapshot", "command_result", "pong", "error", "offer_created", "offer_resolved", "conversation_assigned", "presence_changed", "notice", "message_added"] {
-        assert!(server.contains(&format!("\"{kind}\"")), "server schema lacks {kind}");
+    for kind in [
+        "welcome",
+        "event",
+        "snapshot",
+        "command_result",
+        "pong",
+        "error",
+        "offer_created",
+        "offer_resolved",
+        "conversation_assigned",
+        "presence_changed",
+        "notice",
+        "message_added",
+    ] {
+        assert!(
+            server.contains(&format!("\"{kind}\"")),
+            "server schema lacks {kind}"
+        );
     }
 }
 

@@ -40,7 +40,9 @@ pub fn base_config(dir: &std::path::Path) -> HubConfig {
     c.routing.disconnected_grace_secs = 2;
     c.protocol.heartbeat_interval_ms = 30_000;
     c.teams.push(TeamConfig { name: "T".into() });
-    c.teams.push(TeamConfig { name: "Other".into() });
+    c.teams.push(TeamConfig {
+        name: "Other".into(),
+    });
     let person = |u: &str, role, team: &str| AgentConfig {
         username: u.into(),
         display_name: Some(format!("Agent {u}")),
@@ -72,8 +74,14 @@ pub fn base_config(dir: &std::path::Path) -> HubConfig {
             o.reject_reason_required = Some(true);
         }),
     );
-    templates.insert(Scenario::IncomingWhatsapp, t(|o| o.auto_accept = Some(true)));
-    templates.insert(Scenario::IncomingFacebook, t(|o| o.auto_assign = Some(true)));
+    templates.insert(
+        Scenario::IncomingWhatsapp,
+        t(|o| o.auto_accept = Some(true)),
+    );
+    templates.insert(
+        Scenario::IncomingFacebook,
+        t(|o| o.auto_assign = Some(true)),
+    );
     templates.insert(Scenario::CaseAssignment, t(|o| o.timeout_secs = Some(1)));
     templates.insert(Scenario::IncomingCall, t(|o| o.timeout_secs = Some(30)));
     c.queues.push(QueueConfig {
@@ -86,22 +94,32 @@ pub fn base_config(dir: &std::path::Path) -> HubConfig {
     c
 }
 
+/// Once per test process: log to the test output, and the rustls crypto
+/// provider that HTTPS clients need (the hub installs the same one).
+pub fn init() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .try_init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl TestHub {
     pub async fn start() -> TestHub {
         Self::start_with(|_| {}).await
     }
 
     pub async fn start_with(customize: impl FnOnce(&mut HubConfig)) -> TestHub {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-            )
-            .try_init();
+        init();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = base_config(dir.path());
         customize(&mut config);
-        let running = switchboard_hub::start(config.clone()).await.expect("hub starts");
+        let running = switchboard_hub::start(config.clone())
+            .await
+            .expect("hub starts");
         TestHub {
             running: Some(running),
             config,
@@ -160,7 +178,13 @@ impl TestHub {
         self.running().hub.agent_id(user).await.expect("agent id")
     }
 
-    pub async fn ingress(&self, channel: Channel, thread: &str, name: &str, text: &str) -> IngressResponse {
+    pub async fn ingress(
+        &self,
+        channel: Channel,
+        thread: &str,
+        name: &str,
+        text: &str,
+    ) -> IngressResponse {
         self.ingress_msg(IngressMessage {
             channel,
             thread: thread.into(),
@@ -196,7 +220,11 @@ impl TestHub {
     }
 
     pub async fn conversation(&self, id: ConversationId) -> ConversationSummary {
-        self.running().hub.conversation(id).await.expect("conversation")
+        self.running()
+            .hub
+            .conversation(id)
+            .await
+            .expect("conversation")
     }
 
     pub async fn presence(&self, user: &str) -> Presence {
@@ -221,8 +249,14 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub async fn connect(url: &str, token: &str, resume: Option<Seq>) -> (Agent, Welcome, Option<(Seq, AgentSnapshot)>) {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+    pub async fn connect(
+        url: &str,
+        token: &str,
+        resume: Option<Seq>,
+    ) -> (Agent, Welcome, Option<(Seq, AgentSnapshot)>) {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         let mut agent = Agent {
             ws,
             token: token.into(),
@@ -280,7 +314,10 @@ impl Agent {
     }
 
     pub async fn send_raw(&mut self, text: String) {
-        self.ws.send(WsMessage::Text(text.into())).await.expect("ws send");
+        self.ws
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("ws send");
     }
 
     /// The next protocol frame (skipping WebSocket pings); panics on close.
@@ -295,7 +332,11 @@ impl Agent {
                 Some(Ok(WsMessage::Text(t))) => {
                     let f = decode_server_frame(&t).expect("hub sends valid frames");
                     if let ServerFrame::Event(ev) = &f {
-                        assert_eq!(ev.seq.0, self.last_seq.0 + 1, "events arrive gapless and once: {ev:?}");
+                        assert_eq!(
+                            ev.seq.0,
+                            self.last_seq.0 + 1,
+                            "events arrive gapless and once: {ev:?}"
+                        );
                         self.last_seq = ev.seq;
                         self.events.push(ev.clone());
                     }
@@ -317,7 +358,9 @@ impl Agent {
                 .await
                 .expect("close in time");
             match msg {
-                Some(Ok(WsMessage::Close(Some(CloseFrame { code, .. })))) => return u16::from(code),
+                Some(Ok(WsMessage::Close(Some(CloseFrame { code, .. })))) => {
+                    return u16::from(code)
+                }
                 Some(Ok(WsMessage::Close(None))) => return 1005,
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => panic!("ws error instead of close frame: {e}"),
@@ -328,7 +371,11 @@ impl Agent {
 
     /// The next event matching `pred`, skipping others (which are still
     /// recorded in `events`).
-    pub async fn wait_event(&mut self, what: &str, pred: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+    pub async fn wait_event(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&AgentEvent) -> bool,
+    ) -> AgentEvent {
         // Events that came in while waiting for a command result count too.
         while self.unseen < self.events.len() {
             let ev = self.events[self.unseen].event.clone();
@@ -363,7 +410,12 @@ impl Agent {
     }
 
     /// Asserts no event matching `pred` arrives within `quiet`.
-    pub async fn no_event(&mut self, quiet: Duration, what: &str, pred: impl Fn(&AgentEvent) -> bool) {
+    pub async fn no_event(
+        &mut self,
+        quiet: Duration,
+        what: &str,
+        pred: impl Fn(&AgentEvent) -> bool,
+    ) {
         for ev in &self.events[self.unseen..] {
             assert!(!pred(&ev.event), "unexpected {what}: {ev:?}");
         }
