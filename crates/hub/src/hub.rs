@@ -1370,30 +1370,61 @@ impl Work<'_> {
                 "a reason is required to reject",
             ));
         }
-        self.resolve_offer(offer, "rejected", reason.as_deref())
-            .await?;
+        self.decline_and_reroute(
+            offer,
+            agent,
+            conv,
+            OfferOutcome::Rejected,
+            reason.as_deref(),
+        )
+        .await?;
+        Ok(CommandReply::Done)
+    }
+
+    /// An offer the agent rejected or missed: record it, set the presence
+    /// the reference prescribes with its banner, keep the agent away from
+    /// this item, and route it to someone else.
+    async fn decline_and_reroute(
+        &mut self,
+        offer: OfferId,
+        agent: AgentId,
+        conv: ConversationId,
+        outcome: OfferOutcome,
+        reject_reason: Option<&str>,
+    ) -> HubResult<()> {
+        let (status, presence, reason, notice, text) = if outcome == OfferOutcome::Rejected {
+            (
+                "rejected",
+                Presence::DoNotDisturb,
+                PresenceReason::RejectedOffer,
+                NoticeKind::RejectedOffer,
+                "You rejected a conversation. Your presence is set to Do not disturb.",
+            )
+        } else {
+            (
+                "timed_out",
+                Presence::Inactive,
+                PresenceReason::MissedOffer,
+                NoticeKind::MissedOffer,
+                "You missed a conversation request. Your presence is set to Inactive until you reset it.",
+            )
+        };
+        self.resolve_offer(offer, status, reject_reason).await?;
         self.append(
             agent,
             AgentEvent::OfferResolved {
                 offer_id: offer,
                 conversation_id: conv,
-                outcome: OfferOutcome::Rejected,
+                outcome,
             },
         )
         .await?;
-        self.set_presence(agent, Presence::DoNotDisturb, PresenceReason::RejectedOffer)
-            .await?;
-        self.notice(
-            agent,
-            NoticeKind::RejectedOffer,
-            "You rejected a conversation. Your presence is set to Do not disturb.",
-        )
-        .await?;
+        self.set_presence(agent, presence, reason).await?;
+        self.notice(agent, notice, text).await?;
         self.exclude(conv, agent).await?;
         self.set_status(conv, ConversationStatus::Queued, None)
             .await?;
-        self.route(conv).await?;
-        Ok(CommandReply::Done)
+        self.route(conv).await
     }
 
     async fn offer_timed_out(&mut self, offer: OfferId) -> HubResult<()> {
@@ -1405,29 +1436,9 @@ impl Work<'_> {
         }
         if self.hub.links.is_connected(agent) {
             // Seen and ignored: missed. Inactive, no new work until reset.
-            self.resolve_offer(offer, "timed_out", None).await?;
-            self.append(
-                agent,
-                AgentEvent::OfferResolved {
-                    offer_id: offer,
-                    conversation_id: conv,
-                    outcome: OfferOutcome::TimedOut,
-                },
-            )
-            .await?;
-            self.set_presence(agent, Presence::Inactive, PresenceReason::MissedOffer)
-                .await?;
-            self.notice(
-                agent,
-                NoticeKind::MissedOffer,
-                "You missed a conversation request. Your presence is set to Inactive until you reset it.",
-            )
-            .await?;
-            self.exclude(conv, agent).await?;
-            self.set_status(conv, ConversationStatus::Queued, None)
-                .await?;
             tracing::info!(offer = %offer, agent = %agent, "offer missed; rerouting");
-            self.route(conv).await
+            self.decline_and_reroute(offer, agent, conv, OfferOutcome::TimedOut, None)
+                .await
         } else {
             // The client was gone: the notification may never have been
             // seen. Assign anyway; reroute only if the agent stays away
