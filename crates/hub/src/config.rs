@@ -293,6 +293,8 @@ pub struct TemplateOverride {
     pub auto_assign: Option<bool>,
     /// Details to show.
     pub details: Option<Vec<DetailField>>,
+    /// Default for desktop notifications.
+    pub desktop: Option<switchboard_protocol::DesktopNotifications>,
 }
 
 impl TemplateOverride {
@@ -309,6 +311,7 @@ impl TemplateOverride {
             auto_accept: self.auto_accept.unwrap_or(base.auto_accept),
             auto_assign: self.auto_assign.unwrap_or(base.auto_assign),
             details: self.details.clone().unwrap_or(base.details),
+            desktop: self.desktop.unwrap_or(base.desktop),
         }
     }
 }
@@ -326,6 +329,7 @@ pub fn default_template(scenario: Scenario) -> NotificationTemplate {
         auto_accept: false,
         auto_assign: false,
         details: default_details(),
+        desktop: Default::default(),
     };
     let toast = NotificationTemplate {
         kind: NotificationKind::Toast,
@@ -336,6 +340,7 @@ pub fn default_template(scenario: Scenario) -> NotificationTemplate {
         auto_accept: false,
         auto_assign: false,
         details: vec![DetailField::CustomerName, DetailField::Queue],
+        desktop: Default::default(),
     };
     match scenario {
         Scenario::IncomingChat

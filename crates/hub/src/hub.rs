@@ -752,6 +752,7 @@ impl Hub {
                         auto_accept: Some(t.auto_accept),
                         auto_assign: Some(t.auto_assign),
                         details: Some(t.details.clone()),
+                        desktop: Some(t.desktop),
                     },
                 )
             })
@@ -1227,11 +1228,19 @@ impl Work<'_> {
         .await?
         .rows_affected();
         if moved > 0 {
+            let unread: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND author_kind = 'customer' AND id > ?",
+            )
+            .bind(conv.0)
+            .bind(message.0)
+            .fetch_one(&mut *self.tx)
+            .await?;
             self.append(
                 agent,
                 AgentEvent::ReadMarkerMoved {
                     conversation_id: conv,
                     message_id: message,
+                    unread: unread as u32,
                 },
             )
             .await?;

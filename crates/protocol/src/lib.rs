@@ -135,7 +135,7 @@ pub struct Millis(pub i64);
 
 /// A client-chosen command id (1 to 64 bytes). A command sent again with the
 /// same id is not executed twice; the first result is returned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct CommandId(pub String);
 
@@ -407,6 +407,8 @@ pub enum AgentEvent {
         conversation_id: ConversationId,
         /// Last read message.
         message_id: MessageId,
+        /// Customer messages still unread after the marker (authoritative).
+        unread: u32,
     },
     /// An owned conversation was closed.
     ConversationClosed {
@@ -646,6 +648,22 @@ pub struct NotificationTemplate {
     pub auto_assign: bool,
     /// Details to show, in order.
     pub details: Vec<DetailField>,
+    /// Default for desktop (OS) notifications; the agent may override it.
+    #[serde(default)]
+    pub desktop: DesktopNotifications,
+}
+
+/// When OS-level desktop notifications are raised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DesktopNotifications {
+    /// Always, even when the app is in focus.
+    Always,
+    /// Only when the app is not in focus (the reference's default).
+    #[default]
+    WhenUnfocused,
+    /// Never; in-app notifications only.
+    Never,
 }
 
 /// The customer side of a conversation.
@@ -794,7 +812,7 @@ pub enum RevokeReason {
 }
 
 /// Banners shown at the top of the agent's screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// An offer timed out unanswered; presence is now inactive.

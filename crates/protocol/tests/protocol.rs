@@ -30,6 +30,7 @@ fn template() -> NotificationTemplate {
         auto_accept: false,
         auto_assign: false,
         details: rest::default_details(),
+        desktop: DesktopNotifications::WhenUnfocused,
     }
 }
 
@@ -169,6 +170,7 @@ fn every_server_frame() -> Vec<ServerFrame> {
             AgentEvent::ReadMarkerMoved {
                 conversation_id: ConversationId(7),
                 message_id: MessageId(3),
+                unread: 0,
             },
         ),
         ev(

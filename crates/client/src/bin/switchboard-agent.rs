@@ -1,0 +1,115 @@
+//! `switchboard-agent`: signs in to a hub and prints, one JSON line each,
+//! what the engine decides (notifications, ring, badge, tray, UI events).
+//! For debugging and tests.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+use switchboard_client::engine::{Effect, Engine, NotificationKey, UiEvent};
+use switchboard_client::{paths, spawn, AgentAction, ClientOptions, EffectSink, HubEndpoint, Input};
+use switchboard_protocol::OfferId;
+use tokio::sync::mpsc;
+
+/// Switchboard headless agent.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Hub base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8787")]
+    hub: String,
+    /// User name.
+    #[arg(long)]
+    user: String,
+    /// Password (prefer the environment variable).
+    #[arg(long, env = "SWITCHBOARD_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Cache directory (default: the OS data dir, or SWITCHBOARD_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Extra trusted root certificate (PEM) for a wss:// hub.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Accept every offer as it arrives.
+    #[arg(long)]
+    accept: bool,
+    /// Behave as if the window were focused.
+    #[arg(long)]
+    focused: bool,
+}
+
+struct Printer {
+    accept: Option<mpsc::UnboundedSender<OfferId>>,
+}
+
+impl EffectSink for Printer {
+    fn perform(&mut self, effect: Effect, engine: &Engine) {
+        let line = match &effect {
+            Effect::Notify(n) => {
+                if let (Some(tx), NotificationKey::Offer(id)) = (&self.accept, n.key) {
+                    let _ = tx.send(id);
+                }
+                json!({"effect": "notify", "notification": n})
+            }
+            Effect::CloseNotification(k) => json!({"effect": "close_notification", "key": k}),
+            Effect::StartRing => json!({"effect": "start_ring"}),
+            Effect::StopRing => json!({"effect": "stop_ring"}),
+            Effect::Chime => json!({"effect": "chime"}),
+            Effect::Badge(n) => json!({"effect": "badge", "unread": n}),
+            Effect::Tray(t) => json!({"effect": "tray", "menu": t}),
+            Effect::FocusWindow(k) => json!({"effect": "focus_window", "key": k}),
+            Effect::Ui(UiEvent::Connection { status }) => {
+                json!({"effect": "ui", "event": {"type": "connection", "status": status}, "last_seq": engine.state().last_seq})
+            }
+            Effect::Ui(e) => json!({"effect": "ui", "event": e}),
+            Effect::Send(_) | Effect::Store(_) => return,
+        };
+        println!("{line}");
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut endpoint = HubEndpoint::new(&args.hub);
+    if let Some(ca) = &args.ca_cert {
+        endpoint.extra_root_pem = Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
+    }
+    let login = endpoint
+        .login(&args.user, &args.password)
+        .await
+        .context("signing in")?;
+    let dir = args.data_dir.clone().unwrap_or_else(paths::data_dir);
+    let (accept_tx, mut accept_rx) = mpsc::unbounded_channel();
+    let printer = Printer {
+        accept: args.accept.then_some(accept_tx),
+    };
+    let mut options = ClientOptions::new(endpoint, login.token, paths::cache_file(&dir));
+    options.client_name = "switchboard-agent".into();
+    let (client, task, recovered) = spawn(options, printer).await.context("starting the client")?;
+    if let Some(r) = recovered {
+        println!(
+            "{}",
+            json!({"effect": "cache_recovered", "moved_to": r.moved_to, "reason": r.reason})
+        );
+    }
+    client.input(Input::Focus(args.focused)).await?;
+    let c2 = client.clone();
+    tokio::spawn(async move {
+        while let Some(offer_id) = accept_rx.recv().await {
+            let _ = c2.input(Input::Agent(AgentAction::Accept { offer_id })).await;
+        }
+    });
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => client.shutdown().await,
+        _ = task => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,1264 @@
+//! The engine: a pure state machine. It turns hub events, agent actions and
+//! the passage of time into state changes and [`Effect`] values; it does no
+//! I/O and reads no clock (every input comes with `now`). The runtime
+//! ([`crate::runtime`]) performs the effects.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use switchboard_protocol::{
+    AgentEvent, AgentProfile, AgentSnapshot, AssignMode, Author, Channel, Command, CommandFrame,
+    CommandId, CommandOutcome, ConversationId, ConversationSummary, DesktopNotifications,
+    DetailField, ErrorBody, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
+    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence, Seq,
+};
+
+use crate::settings::{AgentSettings, SoundWhen};
+
+/// Messages kept per conversation in memory and in the cache.
+pub const RECENT_MESSAGES: usize = 200;
+/// At most one OS notification update per conversation per this many ms.
+pub const COALESCE_MS: i64 = 1000;
+/// Handled offer ids remembered (so a replay never shows them again).
+const HANDLED_MEMORY: usize = 5000;
+
+/// One conversation as the client knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// From the hub.
+    pub summary: ConversationSummary,
+    /// Customer messages after the read marker.
+    pub unread: u32,
+    /// The read marker.
+    pub last_read: Option<MessageId>,
+    /// Newest message id seen (dedupe: an older or equal id is not new).
+    pub newest_message: Option<MessageId>,
+    /// Whether a session (tab) is open for it.
+    pub session_open: bool,
+    /// Recent history, oldest first (not serialized with the record).
+    #[serde(skip)]
+    pub messages: VecDeque<Message>,
+}
+
+/// An offer waiting for the agent, with its deadline on the local clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOffer {
+    /// The offer.
+    pub offer: Offer,
+    /// `offer.expires_at` corrected for clock skew.
+    pub deadline: Millis,
+}
+
+/// A banner at the top of the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Banner {
+    /// Which.
+    pub notice: NoticeKind,
+    /// Text from the hub.
+    pub message: String,
+    /// When it arrived.
+    pub at: Millis,
+}
+
+/// Everything the client keeps across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentState {
+    /// Who is signed in.
+    pub profile: Option<AgentProfile>,
+    /// Current presence.
+    pub presence: Option<Presence>,
+    /// Last event seq applied (and stored).
+    pub last_seq: Seq,
+    /// Owned conversations.
+    pub conversations: BTreeMap<ConversationId, ConversationView>,
+    /// Offers waiting for a decision.
+    pub offers: BTreeMap<OfferId, PendingOffer>,
+    /// Offers already decided or expired: never shown again.
+    pub handled_offers: BTreeSet<OfferId>,
+    /// The conversation in front.
+    pub active: Option<ConversationId>,
+    /// Unsent composer text.
+    pub drafts: BTreeMap<ConversationId, String>,
+    /// Banners not yet dismissed.
+    pub banners: Vec<Banner>,
+    /// The agent's settings.
+    pub settings: AgentSettings,
+}
+
+impl AgentState {
+    /// Total unread customer messages in owned conversations.
+    pub fn unread_total(&self) -> u32 {
+        self.conversations.values().map(|c| c.unread).sum()
+    }
+}
+
+/// What a desktop notification is about; one notification per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum NotificationKey {
+    /// An offer (alert).
+    Offer(OfferId),
+    /// A conversation (toast or new messages).
+    Conversation(ConversationId),
+    /// A banner.
+    Notice(NoticeKind),
+}
+
+/// A button on a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationAction {
+    /// Accept the offer.
+    Accept,
+    /// Reject the offer.
+    Reject,
+    /// Open the item (body click or "Open").
+    Open,
+}
+
+/// Toast or alert, in OS terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStyle {
+    /// Accept / Reject, critical, stays until decided or expired.
+    Alert,
+    /// Information that disappears.
+    Toast,
+}
+
+/// A desktop notification to show (or replace, same key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsNotification {
+    /// Identity; a new one with the same key replaces the old.
+    pub key: NotificationKey,
+    /// Alert or toast.
+    pub style: NotificationStyle,
+    /// Title (plain text; sinks escape it).
+    pub title: String,
+    /// Body lines (plain text; sinks escape them).
+    pub body: Vec<String>,
+    /// Buttons, in order.
+    pub actions: Vec<NotificationAction>,
+    /// When it must disappear (local clock).
+    pub expires_at: Option<Millis>,
+    /// Show a countdown to `expires_at`.
+    pub countdown: bool,
+}
+
+/// Connection state, for the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Connecting or reconnecting.
+    Connecting,
+    /// Connected and resumed.
+    Online,
+    /// Not connected; will retry.
+    Offline,
+    /// Credentials refused; needs a new sign-in.
+    SignedOut,
+}
+
+/// Why an offer left the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferClosed {
+    /// The agent accepted.
+    Accepted,
+    /// The agent rejected.
+    Rejected,
+    /// Its time ran out.
+    Expired,
+    /// The hub resolved it (another device, timeout, withdrawn).
+    Resolved,
+}
+
+/// Events for the UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UiEvent {
+    /// Everything changed (start, resync): re-read the state.
+    Reset,
+    /// Show the in-app alert.
+    OfferShown {
+        /// The offer and its local deadline.
+        offer: PendingOffer,
+    },
+    /// Remove the in-app alert.
+    OfferClosed {
+        /// Which.
+        offer_id: OfferId,
+        /// Why.
+        why: OfferClosed,
+    },
+    /// A conversation was added or changed.
+    ConversationChanged {
+        /// Its id.
+        conversation_id: ConversationId,
+    },
+    /// A conversation was removed (closed, revoked).
+    ConversationRemoved {
+        /// Its id.
+        conversation_id: ConversationId,
+    },
+    /// A message arrived.
+    MessageAdded {
+        /// The message.
+        message: Message,
+    },
+    /// Presence changed.
+    PresenceChanged {
+        /// New presence.
+        presence: Presence,
+    },
+    /// A banner to show.
+    Banner {
+        /// The banner.
+        banner: Banner,
+    },
+    /// An in-app toast.
+    Toast {
+        /// The conversation it opens.
+        conversation_id: ConversationId,
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+        /// How long it stays, ms.
+        duration_ms: u64,
+    },
+    /// The conversation in front changed.
+    ActiveChanged {
+        /// Which, if any.
+        conversation_id: Option<ConversationId>,
+    },
+    /// Connection status changed.
+    Connection {
+        /// The status.
+        status: ConnectionStatus,
+    },
+    /// Something the agent asked for was refused.
+    CommandFailed {
+        /// What the agent tried.
+        what: String,
+        /// Why.
+        error: ErrorBody,
+    },
+}
+
+/// A tray menu line for a pending offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrayOffer {
+    /// The offer.
+    pub offer_id: OfferId,
+    /// "Accept WhatsApp from Ada".
+    pub label: String,
+    /// Whether Reject is offered.
+    pub can_reject: bool,
+}
+
+/// What the tray menu shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrayMenu {
+    /// Current presence.
+    pub presence: Option<Presence>,
+    /// Unread total.
+    pub unread_total: u32,
+    /// Pending offers, newest first.
+    pub offers: Vec<TrayOffer>,
+}
+
+/// A persistence operation; the runtime applies a batch in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// Forget everything from the hub (before a snapshot is applied).
+    ResetHubState,
+    /// Who is signed in.
+    PutProfile(AgentProfile),
+    /// Presence.
+    PutPresence(Presence),
+    /// A conversation record (without messages).
+    PutConversation(ConversationView),
+    /// Remove a conversation with its messages and draft.
+    DeleteConversation(ConversationId),
+    /// A message.
+    PutMessage(Message),
+    /// A pending offer.
+    PutOffer(PendingOffer),
+    /// An offer decided or expired.
+    OfferHandled(OfferId),
+    /// The conversation in front.
+    PutActive(Option<ConversationId>),
+    /// A draft (empty deletes).
+    PutDraft(ConversationId, String),
+    /// The banners.
+    PutBanners(Vec<Banner>),
+    /// The settings.
+    PutSettings(AgentSettings),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Show or replace a desktop notification.
+    Notify(OsNotification),
+    /// Close a desktop notification.
+    CloseNotification(NotificationKey),
+    /// Start the repeating ring.
+    StartRing,
+    /// Stop the ring.
+    StopRing,
+    /// Play the short chime once.
+    Chime,
+    /// The unread total for the badge.
+    Badge(u32),
+    /// The tray menu contents.
+    Tray(TrayMenu),
+    /// Bring the window forward (showing this, if any).
+    FocusWindow(Option<NotificationKey>),
+    /// Tell the UI.
+    Ui(UiEvent),
+    /// Send a command to the hub (via the durable outbox).
+    Send(CommandFrame),
+    /// Persist.
+    Store(StoreOp),
+}
+
+/// What the agent can do (from the window, tray, OS notification or a
+/// shortcut).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AgentAction {
+    /// Accept an offer.
+    Accept {
+        /// Which.
+        offer_id: OfferId,
+    },
+    /// Accept the newest pending offer (global shortcut).
+    AcceptNewest,
+    /// Reject an offer.
+    Reject {
+        /// Which.
+        offer_id: OfferId,
+        /// Why (required by some templates).
+        reason: Option<String>,
+    },
+    /// Set presence.
+    SetPresence {
+        /// The presence.
+        presence: Presence,
+    },
+    /// Send a message.
+    SendMessage {
+        /// Where.
+        conversation_id: ConversationId,
+        /// What.
+        text: String,
+    },
+    /// Bring a conversation to the front (and read it).
+    Open {
+        /// Which.
+        conversation_id: ConversationId,
+    },
+    /// Mark everything in a conversation read.
+    MarkRead {
+        /// Which.
+        conversation_id: ConversationId,
+    },
+    /// Close a conversation.
+    Close {
+        /// Which.
+        conversation_id: ConversationId,
+    },
+    /// Save the composer text.
+    SetDraft {
+        /// Where.
+        conversation_id: ConversationId,
+        /// Text.
+        text: String,
+    },
+    /// Change settings.
+    UpdateSettings {
+        /// New settings.
+        settings: AgentSettings,
+    },
+    /// Dismiss a banner.
+    DismissBanner {
+        /// Which.
+        notice: NoticeKind,
+    },
+}
+
+/// An input to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The hub welcomed us; `server_time` vs our clock gives the skew.
+    Welcome {
+        /// Hub clock at welcome.
+        server_time: Millis,
+    },
+    /// Replace hub state (full resync).
+    Snapshot {
+        /// Seq the snapshot reflects.
+        seq: Seq,
+        /// The state.
+        snapshot: AgentSnapshot,
+    },
+    /// One hub event.
+    Event(EventFrame),
+    /// A command's result.
+    CommandResult {
+        /// The command id.
+        id: CommandId,
+        /// Its outcome.
+        outcome: CommandOutcome,
+    },
+    /// Connection status.
+    Connection(ConnectionStatus),
+    /// Window focus changed.
+    Focus(bool),
+    /// Time passed (see [`Engine::next_wake`]).
+    Tick,
+    /// The agent did something.
+    Agent(AgentAction),
+    /// A desktop notification button or body was clicked.
+    Notification {
+        /// Which notification.
+        key: NotificationKey,
+        /// Which action.
+        action: NotificationAction,
+    },
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Engine {
+    state: AgentState,
+    focused: bool,
+    ringing: bool,
+    skew_ms: i64,
+    connection: ConnectionStatus,
+    id_prefix: String,
+    next_id: u64,
+    /// Commands sent and what they were, for failure messages.
+    in_flight: BTreeMap<CommandId, String>,
+    last_notified: BTreeMap<ConversationId, Millis>,
+    dirty: BTreeSet<ConversationId>,
+    next_reminder: Option<Millis>,
+    last_badge: Option<u32>,
+    last_tray: Option<TrayMenu>,
+}
+
+fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Chat => "Chat",
+        Channel::Sms => "SMS",
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Facebook => "Facebook",
+        Channel::Voice => "Call",
+        Channel::Case => "Case",
+    }
+}
+
+fn wait_text(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    if s <= 90 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+/// The lines a template asks for.
+pub fn detail_lines(summary: &ConversationSummary, template: &NotificationTemplate, hub_now: Millis) -> Vec<String> {
+    template
+        .details
+        .iter()
+        .filter_map(|d| match d {
+            DetailField::CustomerName => Some(format!("Customer: {}", summary.customer.name)),
+            DetailField::Comment => summary.comment.as_ref().map(|c| format!("Comment: {c}")),
+            DetailField::WaitTime => Some(format!("Wait time: {}", wait_text(hub_now.0 - summary.created_at.0))),
+            DetailField::Channel => Some(format!("Channel: {}", channel_name(summary.channel))),
+            DetailField::Queue => Some(format!("Queue: {}", summary.queue)),
+            DetailField::Phone => summary.customer.phone.as_ref().map(|p| format!("Phone: {p}")),
+            DetailField::Email => summary.customer.email.as_ref().map(|e| format!("Email: {e}")),
+        })
+        .collect()
+}
+
+impl Engine {
+    /// An engine over restored state. `id_prefix` makes command ids unique
+    /// across runs (e.g. a random string per process).
+    pub fn new(state: AgentState, id_prefix: impl Into<String>) -> Engine {
+        Engine {
+            state,
+            focused: false,
+            ringing: false,
+            skew_ms: 0,
+            connection: ConnectionStatus::Connecting,
+            id_prefix: id_prefix.into(),
+            next_id: 0,
+            in_flight: BTreeMap::new(),
+            last_notified: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            next_reminder: None,
+            last_badge: None,
+            last_tray: None,
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AgentState {
+        &self.state
+    }
+
+    /// Whether the window is focused, as last reported.
+    pub fn focused(&self) -> bool {
+        self.focused
+    }
+
+    /// Whether the ring is playing.
+    pub fn ringing(&self) -> bool {
+        self.ringing
+    }
+
+    /// The connection status.
+    pub fn connection(&self) -> ConnectionStatus {
+        self.connection
+    }
+
+    /// After a (re)start: show again every offer still within its time
+    /// (with the remaining time), drop the expired ones, publish badge and
+    /// tray.
+    pub fn start(&mut self, now: Millis) -> Vec<Effect> {
+        let mut fx = vec![Effect::Ui(UiEvent::Reset)];
+        let ids: Vec<OfferId> = self.state.offers.keys().copied().collect();
+        for id in ids {
+            let Some(p) = self.state.offers.get(&id).cloned() else { continue };
+            if p.deadline <= now {
+                self.forget_offer(id, OfferClosed::Expired, &mut fx);
+            } else {
+                self.show_offer(&p, now, &mut fx);
+            }
+        }
+        self.finish(now, &mut fx);
+        fx
+    }
+
+    /// When the engine next needs a [`Input::Tick`].
+    pub fn next_wake(&self) -> Option<Millis> {
+        let offers = self.state.offers.values().map(|p| p.deadline).min();
+        let flush = self
+            .dirty
+            .iter()
+            .filter_map(|c| self.last_notified.get(c).map(|t| Millis(t.0 + COALESCE_MS)))
+            .min();
+        [offers, flush, self.next_reminder].into_iter().flatten().min()
+    }
+
+    /// Handles one input at time `now` (local clock).
+    pub fn handle(&mut self, input: Input, now: Millis) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match input {
+            Input::Welcome { server_time } => self.skew_ms = server_time.0 - now.0,
+            Input::Snapshot { seq, snapshot } => self.apply_snapshot(seq, snapshot, now, &mut fx),
+            Input::Event(ev) => self.apply_event(ev, now, &mut fx),
+            Input::CommandResult { id, outcome } => {
+                let what = self.in_flight.remove(&id);
+                if let CommandOutcome::Error(error) = outcome {
+                    fx.push(Effect::Ui(UiEvent::CommandFailed {
+                        what: what.unwrap_or_else(|| "command".into()),
+                        error,
+                    }));
+                }
+            }
+            Input::Connection(status) => {
+                if status != self.connection {
+                    self.connection = status;
+                    fx.push(Effect::Ui(UiEvent::Connection { status }));
+                }
+            }
+            Input::Focus(focused) => {
+                self.focused = focused;
+                if focused {
+                    if let Some(c) = self.state.active {
+                        self.read_if_visible(c, &mut fx);
+                    }
+                }
+            }
+            Input::Tick => self.tick(now, &mut fx),
+            Input::Agent(action) => self.agent(action, now, &mut fx),
+            Input::Notification { key, action } => self.notification_clicked(key, action, now, &mut fx),
+        }
+        self.finish(now, &mut fx);
+        fx
+    }
+
+    // ---------------------------------------------------------------- hub
+
+    fn hub_to_local(&self, t: Millis) -> Millis {
+        Millis(t.0 - self.skew_ms)
+    }
+
+    fn apply_snapshot(&mut self, seq: Seq, snapshot: AgentSnapshot, now: Millis, fx: &mut Vec<Effect>) {
+        // Offers shown now but absent from the snapshot were resolved.
+        let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
+        let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();
+        for id in before.into_iter().filter(|id| !still.contains(id)) {
+            self.forget_offer(id, OfferClosed::Resolved, fx);
+        }
+        let old_convs: BTreeSet<ConversationId> = self.state.conversations.keys().copied().collect();
+        fx.push(Effect::Store(StoreOp::ResetHubState));
+        self.state.last_seq = seq;
+        self.state.profile = Some(snapshot.agent.clone());
+        fx.push(Effect::Store(StoreOp::PutProfile(snapshot.agent)));
+        self.state.presence = Some(snapshot.presence);
+        fx.push(Effect::Store(StoreOp::PutPresence(snapshot.presence)));
+        let mut convs = BTreeMap::new();
+        for cs in snapshot.conversations {
+            let id = cs.conversation.id;
+            let session_open = self.state.conversations.get(&id).is_some_and(|c| c.session_open);
+            let newest = cs.messages.iter().map(|m| m.id).max();
+            let view = ConversationView {
+                summary: cs.conversation,
+                unread: cs.unread,
+                last_read: cs.last_read,
+                newest_message: newest,
+                session_open,
+                messages: cs.messages.into_iter().collect(),
+            };
+            fx.push(Effect::Store(StoreOp::PutConversation(view.clone())));
+            for m in &view.messages {
+                fx.push(Effect::Store(StoreOp::PutMessage(m.clone())));
+            }
+            convs.insert(id, view);
+        }
+        for gone in old_convs.iter().filter(|c| !convs.contains_key(c)) {
+            fx.push(Effect::CloseNotification(NotificationKey::Conversation(*gone)));
+            self.state.drafts.remove(gone);
+        }
+        self.state.conversations = convs;
+        if self.state.active.is_some_and(|a| !self.state.conversations.contains_key(&a)) {
+            self.state.active = None;
+        }
+        fx.push(Effect::Store(StoreOp::PutActive(self.state.active)));
+        for (c, d) in &self.state.drafts {
+            fx.push(Effect::Store(StoreOp::PutDraft(*c, d.clone())));
+        }
+        for offer in snapshot.offers {
+            if self.state.handled_offers.contains(&offer.id) {
+                continue;
+            }
+            let pending = PendingOffer {
+                deadline: self.hub_to_local(offer.expires_at),
+                offer,
+            };
+            fx.push(Effect::Store(StoreOp::PutOffer(pending.clone())));
+            let new = !self.state.offers.contains_key(&pending.offer.id);
+            self.state.offers.insert(pending.offer.id, pending.clone());
+            if new && pending.deadline > now {
+                self.show_offer(&pending, now, fx);
+            }
+        }
+        fx.push(Effect::Ui(UiEvent::Reset));
+    }
+
+    fn apply_event(&mut self, ev: EventFrame, now: Millis, fx: &mut Vec<Effect>) {
+        if ev.seq <= self.state.last_seq {
+            // Already applied (replay overlap): dedupe by seq.
+            return;
+        }
+        self.state.last_seq = ev.seq;
+        match ev.event {
+            AgentEvent::PresenceChanged { presence, .. } => {
+                self.state.presence = Some(presence);
+                fx.push(Effect::Store(StoreOp::PutPresence(presence)));
+                fx.push(Effect::Ui(UiEvent::PresenceChanged { presence }));
+            }
+            AgentEvent::OfferCreated { offer } => {
+                if self.state.handled_offers.contains(&offer.id) || self.state.offers.contains_key(&offer.id) {
+                    return;
+                }
+                let pending = PendingOffer {
+                    deadline: self.hub_to_local(offer.expires_at),
+                    offer,
+                };
+                fx.push(Effect::Store(StoreOp::PutOffer(pending.clone())));
+                if pending.deadline <= now {
+                    // Arrived too late (e.g. replayed after a long outage).
+                    self.state.handled_offers.insert(pending.offer.id);
+                    fx.push(Effect::Store(StoreOp::OfferHandled(pending.offer.id)));
+                    return;
+                }
+                self.state.offers.insert(pending.offer.id, pending.clone());
+                self.show_offer(&pending, now, fx);
+            }
+            AgentEvent::OfferResolved { offer_id, outcome, .. } => {
+                let why = match outcome {
+                    OfferOutcome::Accepted => OfferClosed::Accepted,
+                    OfferOutcome::Rejected => OfferClosed::Rejected,
+                    _ => OfferClosed::Resolved,
+                };
+                self.forget_offer(offer_id, why, fx);
+            }
+            AgentEvent::ConversationAssigned {
+                conversation,
+                mode,
+                open_session,
+                template,
+                messages,
+            } => self.assigned(conversation, mode, open_session, template, messages, now, fx),
+            AgentEvent::ConversationRevoked { conversation_id, .. }
+            | AgentEvent::ConversationClosed { conversation_id } => {
+                self.remove_conversation(conversation_id, fx);
+            }
+            AgentEvent::MessageAdded { message } => self.message(message, now, fx),
+            AgentEvent::ReadMarkerMoved {
+                conversation_id,
+                message_id,
+                unread,
+            } => {
+                if let Some(c) = self.state.conversations.get_mut(&conversation_id) {
+                    if c.last_read.is_none_or(|r| message_id >= r) {
+                        c.last_read = Some(message_id);
+                        // The hub's count is authoritative: events are
+                        // ordered, so it covers every message applied so far.
+                        c.unread = unread;
+                        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id }));
+                    }
+                    if c.unread == 0 {
+                        self.dirty.remove(&conversation_id);
+                        fx.push(Effect::CloseNotification(NotificationKey::Conversation(conversation_id)));
+                    }
+                }
+            }
+            AgentEvent::Notice { notice, message } => {
+                let banner = Banner { notice, message, at: now };
+                self.state.banners.retain(|b| b.notice != notice);
+                self.state.banners.push(banner.clone());
+                fx.push(Effect::Store(StoreOp::PutBanners(self.state.banners.clone())));
+                if self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
+                    fx.push(Effect::Notify(OsNotification {
+                        key: NotificationKey::Notice(notice),
+                        style: NotificationStyle::Toast,
+                        title: "Switchboard".into(),
+                        body: vec![banner.message.clone()],
+                        actions: vec![NotificationAction::Open],
+                        expires_at: Some(Millis(now.0 + 10_000)),
+                        countdown: false,
+                    }));
+                }
+                fx.push(Effect::Ui(UiEvent::Banner { banner }));
+            }
+            AgentEvent::Unknown => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assigned(
+        &mut self,
+        summary: ConversationSummary,
+        mode: AssignMode,
+        open_session: bool,
+        template: NotificationTemplate,
+        messages: Vec<Message>,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
+        let id = summary.id;
+        let existing = self.state.conversations.remove(&id);
+        let mut view = existing.unwrap_or(ConversationView {
+            summary: summary.clone(),
+            unread: 0,
+            last_read: None,
+            newest_message: None,
+            session_open: false,
+            messages: VecDeque::new(),
+        });
+        view.summary = summary.clone();
+        view.session_open |= open_session;
+        for m in messages {
+            if view.newest_message.is_none_or(|n| m.id > n) {
+                if m.author == Author::Customer && view.last_read.is_none_or(|r| m.id > r) {
+                    view.unread += 1;
+                }
+                view.newest_message = Some(m.id);
+                fx.push(Effect::Store(StoreOp::PutMessage(m.clone())));
+                view.messages.push_back(m);
+            }
+        }
+        while view.messages.len() > RECENT_MESSAGES {
+            view.messages.pop_front();
+        }
+        fx.push(Effect::Store(StoreOp::PutConversation(view.clone())));
+        self.state.conversations.insert(id, view);
+        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: id }));
+        if open_session {
+            self.set_active(Some(id), fx);
+        }
+        // Notify what the agent did not decide themselves.
+        if mode != AssignMode::Accepted {
+            let title = match mode {
+                AssignMode::CaseAssignment => format!("Case assigned: {}", summary.customer.name),
+                AssignMode::AutoAccept => format!("{} conversation started: {}", channel_name(summary.channel), summary.customer.name),
+                AssignMode::OnTimeout => format!("Assigned to you: {}", summary.customer.name),
+                _ => format!("{} assigned: {}", channel_name(summary.channel), summary.customer.name),
+            };
+            let body = detail_lines(&summary, &template, Millis(now.0 + self.skew_ms));
+            let duration_ms = u64::from(template.timeout_secs.max(1)) * 1000;
+            if self.desktop_allowed(template.desktop) {
+                fx.push(Effect::Notify(OsNotification {
+                    key: NotificationKey::Conversation(id),
+                    style: NotificationStyle::Toast,
+                    title: title.clone(),
+                    body: body.clone(),
+                    actions: vec![NotificationAction::Open],
+                    expires_at: Some(Millis(now.0 + duration_ms as i64)),
+                    countdown: false,
+                }));
+                self.last_notified.insert(id, now);
+            }
+            if self.sound_allowed() {
+                fx.push(Effect::Chime);
+            }
+            fx.push(Effect::Ui(UiEvent::Toast {
+                conversation_id: id,
+                title,
+                body: body.join("\n"),
+                duration_ms,
+            }));
+        }
+    }
+
+    fn message(&mut self, message: Message, now: Millis, fx: &mut Vec<Effect>) {
+        let cid = message.conversation_id;
+        let visible = self.focused && self.state.active == Some(cid);
+        let Some(c) = self.state.conversations.get_mut(&cid) else {
+            return;
+        };
+        if c.newest_message.is_some_and(|n| message.id <= n) {
+            return;
+        }
+        c.newest_message = Some(message.id);
+        let from_customer = message.author == Author::Customer;
+        if from_customer && c.last_read.is_none_or(|r| message.id > r) {
+            c.unread += 1;
+        }
+        c.messages.push_back(message.clone());
+        while c.messages.len() > RECENT_MESSAGES {
+            c.messages.pop_front();
+        }
+        fx.push(Effect::Store(StoreOp::PutMessage(message.clone())));
+        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+        fx.push(Effect::Ui(UiEvent::MessageAdded { message }));
+        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: cid }));
+        if !from_customer {
+            return;
+        }
+        if visible {
+            self.read_if_visible(cid, fx);
+            return;
+        }
+        // Coalesce: at most one notification (and chime) per conversation
+        // per COALESCE_MS; later messages in the window update it once.
+        let recent = self.last_notified.get(&cid).is_some_and(|t| now.0 - t.0 < COALESCE_MS);
+        if recent {
+            self.dirty.insert(cid);
+        } else {
+            self.notify_messages(cid, now, fx);
+            if self.sound_allowed() {
+                fx.push(Effect::Chime);
+            }
+        }
+    }
+
+    fn notify_messages(&mut self, cid: ConversationId, now: Millis, fx: &mut Vec<Effect>) {
+        self.dirty.remove(&cid);
+        let Some(c) = self.state.conversations.get(&cid) else { return };
+        if c.unread == 0 {
+            return;
+        }
+        self.last_notified.insert(cid, now);
+        if !self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
+            return;
+        }
+        let latest = c
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.author == Author::Customer)
+            .map(|m| m.text.chars().take(200).collect::<String>())
+            .unwrap_or_default();
+        let count = if c.unread == 1 {
+            "1 new message".to_string()
+        } else {
+            format!("{} new messages", c.unread)
+        };
+        fx.push(Effect::Notify(OsNotification {
+            key: NotificationKey::Conversation(cid),
+            style: NotificationStyle::Toast,
+            title: format!("{} ({})", c.summary.customer.name, channel_name(c.summary.channel)),
+            body: vec![count, latest],
+            actions: vec![NotificationAction::Open],
+            expires_at: Some(Millis(now.0 + 10_000)),
+            countdown: false,
+        }));
+    }
+
+    fn remove_conversation(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
+        if self.state.conversations.remove(&cid).is_some() {
+            fx.push(Effect::Store(StoreOp::DeleteConversation(cid)));
+            fx.push(Effect::Ui(UiEvent::ConversationRemoved { conversation_id: cid }));
+        }
+        self.state.drafts.remove(&cid);
+        self.dirty.remove(&cid);
+        self.last_notified.remove(&cid);
+        fx.push(Effect::CloseNotification(NotificationKey::Conversation(cid)));
+        if self.state.active == Some(cid) {
+            self.set_active(None, fx);
+        }
+    }
+
+    // ------------------------------------------------------------- offers
+
+    fn show_offer(&mut self, p: &PendingOffer, now: Millis, fx: &mut Vec<Effect>) {
+        let o = &p.offer;
+        let t = &o.template;
+        let s = &o.conversation;
+        let title = match t.kind {
+            NotificationKind::Alert => format!("Incoming {} from {}", channel_name(s.channel), s.customer.name),
+            NotificationKind::Toast => format!("{}: {}", channel_name(s.channel), s.customer.name),
+        };
+        let mut body = detail_lines(s, t, Millis(now.0 + self.skew_ms));
+        if t.show_timeout {
+            body.push(format!("Respond within {}", wait_text(p.deadline.0 - now.0)));
+        }
+        let mut actions = vec![NotificationAction::Accept];
+        if t.allow_reject {
+            actions.push(NotificationAction::Reject);
+        }
+        if self.desktop_allowed(t.desktop) {
+            fx.push(Effect::Notify(OsNotification {
+                key: NotificationKey::Offer(o.id),
+                style: NotificationStyle::Alert,
+                title,
+                body,
+                actions,
+                expires_at: Some(p.deadline),
+                countdown: t.show_timeout,
+            }));
+        }
+        fx.push(Effect::Ui(UiEvent::OfferShown { offer: p.clone() }));
+    }
+
+    /// Removes an offer from the screen for good.
+    fn forget_offer(&mut self, id: OfferId, why: OfferClosed, fx: &mut Vec<Effect>) {
+        let was_pending = self.state.offers.remove(&id).is_some();
+        if self.state.handled_offers.insert(id) {
+            fx.push(Effect::Store(StoreOp::OfferHandled(id)));
+            while self.state.handled_offers.len() > HANDLED_MEMORY {
+                self.state.handled_offers.pop_first();
+            }
+        }
+        if was_pending {
+            fx.push(Effect::CloseNotification(NotificationKey::Offer(id)));
+            fx.push(Effect::Ui(UiEvent::OfferClosed { offer_id: id, why }));
+        }
+    }
+
+    // ------------------------------------------------------------- agent
+
+    fn command(&mut self, what: &str, command: Command, fx: &mut Vec<Effect>) -> CommandId {
+        self.next_id += 1;
+        let id = CommandId(format!("{}-{}", self.id_prefix, self.next_id));
+        self.in_flight.insert(id.clone(), what.to_owned());
+        fx.push(Effect::Send(CommandFrame { id: id.clone(), command }));
+        id
+    }
+
+    fn refuse(&self, what: &str, code: ErrorCode, message: &str, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Ui(UiEvent::CommandFailed {
+            what: what.into(),
+            error: ErrorBody::new(code, message),
+        }));
+    }
+
+    fn agent(&mut self, action: AgentAction, now: Millis, fx: &mut Vec<Effect>) {
+        match action {
+            AgentAction::Accept { offer_id } => self.accept(offer_id, fx),
+            AgentAction::AcceptNewest => {
+                let newest = self
+                    .state
+                    .offers
+                    .values()
+                    .max_by_key(|p| (p.offer.created_at, p.offer.id))
+                    .map(|p| p.offer.id);
+                match newest {
+                    Some(id) => self.accept(id, fx),
+                    None => self.refuse("accept", ErrorCode::NotFound, "no pending offer", fx),
+                }
+            }
+            AgentAction::Reject { offer_id, reason } => {
+                let Some(p) = self.state.offers.get(&offer_id) else {
+                    return self.refuse("reject", ErrorCode::NotFound, "no such pending offer", fx);
+                };
+                if !p.offer.template.allow_reject {
+                    return self.refuse("reject", ErrorCode::RejectNotAllowed, "this offer cannot be rejected", fx);
+                }
+                let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+                if p.offer.template.reject_reason_required && reason.is_none() {
+                    return self.refuse("reject", ErrorCode::ReasonRequired, "a reason is required to reject", fx);
+                }
+                self.command("reject", Command::RejectOffer { offer_id, reason }, fx);
+                self.forget_offer(offer_id, OfferClosed::Rejected, fx);
+            }
+            AgentAction::SetPresence { presence } => {
+                if presence == Presence::Inactive {
+                    return self.refuse("set presence", ErrorCode::InvalidPresence, "inactive is set by the system", fx);
+                }
+                self.command("set presence", Command::SetPresence { presence }, fx);
+                // A reset clears the banners that asked for it.
+                if !self.state.banners.is_empty() {
+                    self.state.banners.clear();
+                    fx.push(Effect::Store(StoreOp::PutBanners(Vec::new())));
+                }
+            }
+            AgentAction::SendMessage { conversation_id, text } => {
+                if !self.state.conversations.contains_key(&conversation_id) {
+                    return self.refuse("send", ErrorCode::NotFound, "no such conversation", fx);
+                }
+                if text.trim().is_empty() {
+                    return self.refuse("send", ErrorCode::InvalidFrame, "empty message", fx);
+                }
+                if text.len() > switchboard_protocol::MAX_MESSAGE_TEXT_BYTES {
+                    return self.refuse("send", ErrorCode::TooLarge, "message too long", fx);
+                }
+                self.command("send", Command::SendMessage { conversation_id, text }, fx);
+                if self.state.drafts.remove(&conversation_id).is_some() {
+                    fx.push(Effect::Store(StoreOp::PutDraft(conversation_id, String::new())));
+                }
+            }
+            AgentAction::Open { conversation_id } => {
+                let Some(c) = self.state.conversations.get_mut(&conversation_id) else {
+                    return self.refuse("open", ErrorCode::NotFound, "no such conversation", fx);
+                };
+                if !c.session_open {
+                    c.session_open = true;
+                    fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                }
+                self.set_active(Some(conversation_id), fx);
+                fx.push(Effect::CloseNotification(NotificationKey::Conversation(conversation_id)));
+                self.read_if_visible(conversation_id, fx);
+            }
+            AgentAction::MarkRead { conversation_id } => self.mark_read(conversation_id, fx),
+            AgentAction::Close { conversation_id } => {
+                if !self.state.conversations.contains_key(&conversation_id) {
+                    return self.refuse("close", ErrorCode::NotFound, "no such conversation", fx);
+                }
+                self.command("close", Command::CloseConversation { conversation_id }, fx);
+            }
+            AgentAction::SetDraft { conversation_id, text } => {
+                if text.is_empty() {
+                    self.state.drafts.remove(&conversation_id);
+                } else {
+                    self.state.drafts.insert(conversation_id, text.clone());
+                }
+                fx.push(Effect::Store(StoreOp::PutDraft(conversation_id, text)));
+            }
+            AgentAction::UpdateSettings { settings } => {
+                self.state.settings = settings.clone();
+                fx.push(Effect::Store(StoreOp::PutSettings(settings)));
+                self.next_reminder = None;
+                self.schedule_reminder(now);
+            }
+            AgentAction::DismissBanner { notice } => {
+                self.state.banners.retain(|b| b.notice != notice);
+                fx.push(Effect::Store(StoreOp::PutBanners(self.state.banners.clone())));
+                fx.push(Effect::CloseNotification(NotificationKey::Notice(notice)));
+            }
+        }
+    }
+
+    fn accept(&mut self, offer_id: OfferId, fx: &mut Vec<Effect>) {
+        if !self.state.offers.contains_key(&offer_id) {
+            return self.refuse("accept", ErrorCode::NotFound, "no such pending offer", fx);
+        }
+        self.command("accept", Command::AcceptOffer { offer_id }, fx);
+        self.forget_offer(offer_id, OfferClosed::Accepted, fx);
+    }
+
+    fn mark_read(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
+        let Some(c) = self.state.conversations.get_mut(&cid) else { return };
+        let Some(newest) = c.newest_message else { return };
+        if c.last_read.is_some_and(|r| r >= newest) && c.unread == 0 {
+            return;
+        }
+        // Optimistic: the hub's read_marker_moved confirms with its count.
+        c.last_read = Some(newest);
+        c.unread = 0;
+        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: cid }));
+        fx.push(Effect::CloseNotification(NotificationKey::Conversation(cid)));
+        self.dirty.remove(&cid);
+        self.command("mark read", Command::MarkRead { conversation_id: cid, message_id: newest }, fx);
+    }
+
+    fn read_if_visible(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
+        if self.focused && self.state.active == Some(cid) {
+            self.mark_read(cid, fx);
+        }
+    }
+
+    fn set_active(&mut self, active: Option<ConversationId>, fx: &mut Vec<Effect>) {
+        if self.state.active != active {
+            self.state.active = active;
+            fx.push(Effect::Store(StoreOp::PutActive(active)));
+            fx.push(Effect::Ui(UiEvent::ActiveChanged { conversation_id: active }));
+        }
+    }
+
+    fn notification_clicked(&mut self, key: NotificationKey, action: NotificationAction, now: Millis, fx: &mut Vec<Effect>) {
+        match (key, action) {
+            (NotificationKey::Offer(id), NotificationAction::Accept) => {
+                self.accept(id, fx);
+                fx.push(Effect::FocusWindow(None));
+            }
+            (NotificationKey::Offer(id), NotificationAction::Reject) => {
+                let needs_reason = self
+                    .state
+                    .offers
+                    .get(&id)
+                    .is_some_and(|p| p.offer.template.reject_reason_required);
+                if needs_reason {
+                    // A reason cannot be typed into an OS notification: bring
+                    // the in-app alert forward instead.
+                    fx.push(Effect::FocusWindow(Some(key)));
+                } else {
+                    self.agent(AgentAction::Reject { offer_id: id, reason: None }, now, fx);
+                }
+            }
+            (NotificationKey::Offer(_), NotificationAction::Open) => {
+                fx.push(Effect::FocusWindow(Some(key)));
+            }
+            (NotificationKey::Conversation(cid), _) => {
+                fx.push(Effect::FocusWindow(Some(key)));
+                if self.state.conversations.contains_key(&cid) {
+                    self.agent(AgentAction::Open { conversation_id: cid }, now, fx);
+                }
+            }
+            (NotificationKey::Notice(_), _) => fx.push(Effect::FocusWindow(Some(key))),
+        }
+    }
+
+    // -------------------------------------------------------------- time
+
+    fn tick(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let expired: Vec<OfferId> = self
+            .state
+            .offers
+            .values()
+            .filter(|p| p.deadline <= now)
+            .map(|p| p.offer.id)
+            .collect();
+        for id in expired {
+            self.forget_offer(id, OfferClosed::Expired, fx);
+        }
+        let due: Vec<ConversationId> = self
+            .dirty
+            .iter()
+            .copied()
+            .filter(|c| self.last_notified.get(c).is_none_or(|t| now.0 - t.0 >= COALESCE_MS))
+            .collect();
+        for c in due {
+            self.notify_messages(c, now, fx);
+        }
+        if let Some(at) = self.next_reminder {
+            if now >= at {
+                self.next_reminder = None;
+                if self.state.unread_total() > 0 && self.sound_allowed() {
+                    fx.push(Effect::Chime);
+                }
+            }
+        }
+    }
+
+    fn schedule_reminder(&mut self, now: Millis) {
+        if self.next_reminder.is_none() && self.state.unread_total() > 0 {
+            if let Some(secs) = self.state.settings.reminder_secs.filter(|s| *s > 0) {
+                self.next_reminder = Some(Millis(now.0 + i64::from(secs) * 1000));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ policy
+
+    fn desktop_allowed(&self, template_default: DesktopNotifications) -> bool {
+        // Unknown focus counts as unfocused: better one alert too many than
+        // a missed offer.
+        match self.state.settings.desktop_notifications.unwrap_or(template_default) {
+            DesktopNotifications::Always => true,
+            DesktopNotifications::WhenUnfocused => !self.focused,
+            DesktopNotifications::Never => false,
+        }
+    }
+
+    fn sound_allowed(&self) -> bool {
+        match self.state.settings.sound_when {
+            SoundWhen::Always => true,
+            SoundWhen::WhenUnfocused => !self.focused,
+            SoundWhen::Never => false,
+        }
+    }
+
+    /// Effects that follow from the state as a whole: ring, badge, tray,
+    /// reminder.
+    fn finish(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let alerts = self
+            .state
+            .offers
+            .values()
+            .any(|p| p.offer.template.kind == NotificationKind::Alert && p.deadline > now);
+        let ring = alerts && self.sound_allowed() && self.state.settings.volume > 0;
+        if ring != self.ringing {
+            self.ringing = ring;
+            fx.push(if ring { Effect::StartRing } else { Effect::StopRing });
+        }
+        let total = self.state.unread_total();
+        if self.last_badge != Some(total) {
+            self.last_badge = Some(total);
+            fx.push(Effect::Badge(total));
+        }
+        if total == 0 {
+            self.next_reminder = None;
+        } else {
+            self.schedule_reminder(now);
+        }
+        let mut offers: Vec<&PendingOffer> = self.state.offers.values().collect();
+        offers.sort_by_key(|p| std::cmp::Reverse((p.offer.created_at, p.offer.id)));
+        let tray = TrayMenu {
+            presence: self.state.presence,
+            unread_total: total,
+            offers: offers
+                .into_iter()
+                .map(|p| TrayOffer {
+                    offer_id: p.offer.id,
+                    label: format!(
+                        "Accept {} from {}",
+                        channel_name(p.offer.conversation.channel),
+                        p.offer.conversation.customer.name
+                    ),
+                    can_reject: p.offer.template.allow_reject,
+                })
+                .collect(),
+        };
+        if self.last_tray.as_ref() != Some(&tray) {
+            self.last_tray = Some(tray.clone());
+            fx.push(Effect::Tray(tray));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

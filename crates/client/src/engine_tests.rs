@@ -1,0 +1,614 @@
+//! Engine unit tests: no sockets, no clock, no display.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::settings::SoundWhen;
+use switchboard_protocol::{
+    AgentId, ConversationStatus, Customer, NotificationKind, Role, Scenario,
+};
+
+const T0: Millis = Millis(1_800_000_000_000);
+
+fn at(ms: i64) -> Millis {
+    Millis(T0.0 + ms)
+}
+
+fn summary(id: i64) -> ConversationSummary {
+    ConversationSummary {
+        id: ConversationId(id),
+        channel: Channel::Whatsapp,
+        queue: "Support".into(),
+        scenario: Scenario::IncomingWhatsapp,
+        customer: Customer { name: format!("Customer {id}"), phone: None, email: None },
+        comment: Some("<b>help</b>".into()),
+        created_at: at(-30_000),
+        status: ConversationStatus::Offered,
+        owner: None,
+    }
+}
+
+fn template(kind: NotificationKind) -> NotificationTemplate {
+    NotificationTemplate {
+        kind,
+        timeout_secs: 60,
+        show_timeout: true,
+        allow_reject: true,
+        reject_reason_required: false,
+        auto_accept: false,
+        auto_assign: false,
+        details: vec![DetailField::CustomerName, DetailField::Comment, DetailField::WaitTime],
+        desktop: DesktopNotifications::WhenUnfocused,
+    }
+}
+
+fn offer(id: i64, t: NotificationTemplate) -> Offer {
+    Offer {
+        id: OfferId(id),
+        conversation: summary(100 + id),
+        template: t,
+        created_at: T0,
+        expires_at: at(60_000),
+    }
+}
+
+struct Harness {
+    e: Engine,
+    seq: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let mut e = Engine::new(AgentState::default(), "t");
+        e.handle(Input::Welcome { server_time: T0 }, T0);
+        let mut h = Harness { e, seq: 0 };
+        h.ev(
+            AgentEvent::PresenceChanged {
+                presence: Presence::Available,
+                reason: switchboard_protocol::PresenceReason::Agent,
+            },
+            T0,
+        );
+        h
+    }
+
+    fn ev(&mut self, event: AgentEvent, now: Millis) -> Vec<Effect> {
+        self.seq += 1;
+        self.e.handle(Input::Event(EventFrame { seq: Seq(self.seq), at: now, event }), now)
+    }
+
+    fn offer(&mut self, o: Offer) -> Vec<Effect> {
+        self.ev(AgentEvent::OfferCreated { offer: o }, T0)
+    }
+
+    fn assign(&mut self, id: i64, mode: AssignMode, open: bool) -> Vec<Effect> {
+        let mut s = summary(id);
+        s.status = ConversationStatus::Assigned;
+        s.owner = Some(AgentId(1));
+        self.ev(
+            AgentEvent::ConversationAssigned {
+                conversation: s,
+                mode,
+                open_session: open,
+                template: template(NotificationKind::Toast),
+                messages: vec![],
+            },
+            T0,
+        )
+    }
+
+    fn customer(&mut self, conv: i64, msg: i64, now: Millis) -> Vec<Effect> {
+        self.ev(
+            AgentEvent::MessageAdded {
+                message: Message {
+                    id: MessageId(msg),
+                    conversation_id: ConversationId(conv),
+                    author: Author::Customer,
+                    text: format!("message {msg}"),
+                    sent_at: now,
+                    command_id: None,
+                },
+            },
+            now,
+        )
+    }
+
+    fn act(&mut self, action: AgentAction, now: Millis) -> Vec<Effect> {
+        self.e.handle(Input::Agent(action), now)
+    }
+
+    fn settings(&mut self, f: impl FnOnce(&mut AgentSettings)) {
+        let mut s = self.e.state().settings.clone();
+        f(&mut s);
+        self.act(AgentAction::UpdateSettings { settings: s }, T0);
+    }
+}
+
+fn notifies(fx: &[Effect]) -> Vec<&OsNotification> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sends(fx: &[Effect]) -> Vec<&Command> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(f) => Some(&f.command),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has(fx: &[Effect], want: &Effect) -> bool {
+    fx.contains(want)
+}
+
+#[test]
+fn an_alert_offer_raises_a_critical_notification_with_accept_reject_countdown_and_ring() {
+    let mut h = Harness::new();
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    let n = notifies(&fx);
+    assert_eq!(n.len(), 1);
+    let n = n[0];
+    assert_eq!(n.key, NotificationKey::Offer(OfferId(1)));
+    assert_eq!(n.style, NotificationStyle::Alert);
+    assert_eq!(n.actions, vec![NotificationAction::Accept, NotificationAction::Reject]);
+    assert!(n.countdown);
+    assert_eq!(n.expires_at, Some(at(60_000)));
+    assert_eq!(n.title, "Incoming WhatsApp from Customer 101");
+    assert!(n.body.contains(&"Customer: Customer 101".to_string()));
+    assert!(n.body.contains(&"Comment: <b>help</b>".to_string()), "text stays raw; sinks escape");
+    assert!(n.body.contains(&"Wait time: 30 s".to_string()));
+    assert!(n.body.contains(&"Respond within 60 s".to_string()));
+    assert!(has(&fx, &Effect::StartRing));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    let tray = fx.iter().find_map(|e| match e {
+        Effect::Tray(t) => Some(t.clone()),
+        _ => None,
+    });
+    let tray = tray.unwrap();
+    assert_eq!(tray.offers.len(), 1);
+    assert_eq!(tray.offers[0].label, "Accept WhatsApp from Customer 101");
+    assert!(tray.offers[0].can_reject);
+}
+
+#[test]
+fn template_decides_countdown_and_reject() {
+    let mut h = Harness::new();
+    let mut t = template(NotificationKind::Alert);
+    t.show_timeout = false;
+    t.allow_reject = false;
+    let fx = h.offer(offer(1, t));
+    let n = notifies(&fx)[0];
+    assert_eq!(n.actions, vec![NotificationAction::Accept]);
+    assert!(!n.countdown);
+    assert!(!n.body.iter().any(|l| l.starts_with("Respond within")));
+    // The deadline applies even without a countdown.
+    assert_eq!(n.expires_at, Some(at(60_000)));
+    // Reject is refused locally, nothing is sent.
+    let fx = h.act(AgentAction::Reject { offer_id: OfferId(1), reason: None }, at(1000));
+    assert!(sends(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::RejectNotAllowed)));
+}
+
+#[test]
+fn desktop_setting_always_when_unfocused_never() {
+    // Default (template: when unfocused), unfocused: shown.
+    let mut h = Harness::new();
+    assert_eq!(notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(), 1);
+    // Focused: in-app only.
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    assert!(notifies(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    // Always, focused: shown.
+    let mut h = Harness::new();
+    h.settings(|s| s.desktop_notifications = Some(DesktopNotifications::Always));
+    h.e.handle(Input::Focus(true), T0);
+    assert_eq!(notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(), 1);
+    // Never, unfocused: not shown, but the in-app alert is.
+    let mut h = Harness::new();
+    h.settings(|s| s.desktop_notifications = Some(DesktopNotifications::Never));
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    assert!(notifies(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    // The template's default applies when the agent has not chosen.
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    let mut t = template(NotificationKind::Alert);
+    t.desktop = DesktopNotifications::Always;
+    assert_eq!(notifies(&h.offer(offer(1, t))).len(), 1);
+}
+
+#[test]
+fn ring_follows_focus_and_sound_settings() {
+    let mut h = Harness::new();
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    assert!(has(&fx, &Effect::StartRing));
+    let fx = h.e.handle(Input::Focus(true), at(100));
+    assert!(has(&fx, &Effect::StopRing), "focused + when-unfocused: silence");
+    let fx = h.e.handle(Input::Focus(false), at(200));
+    assert!(has(&fx, &Effect::StartRing));
+    h.settings(|s| s.sound_when = SoundWhen::Never);
+    assert!(!h.e.ringing());
+    h.settings(|s| {
+        s.sound_when = SoundWhen::Always;
+        s.volume = 0;
+    });
+    assert!(!h.e.ringing(), "volume 0 means no ring");
+    h.settings(|s| s.volume = 50);
+    h.e.handle(Input::Focus(true), at(300));
+    assert!(h.e.ringing(), "always: rings even focused");
+}
+
+#[test]
+fn accept_sends_once_closes_the_notification_stops_the_ring_and_never_shows_again() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    let fx = h.act(AgentAction::Accept { offer_id: OfferId(1) }, at(5000));
+    assert_eq!(sends(&fx), vec![&Command::AcceptOffer { offer_id: OfferId(1) }]);
+    assert!(has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    assert!(has(&fx, &Effect::StopRing));
+    // A second accept (double click, tray after window) sends nothing.
+    let fx = h.act(AgentAction::Accept { offer_id: OfferId(1) }, at(5100));
+    assert!(sends(&fx).is_empty());
+    // The same offer replayed (new seq) is not shown again.
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    assert!(notifies(&fx).is_empty());
+    assert!(!h.e.ringing());
+}
+
+#[test]
+fn os_notification_buttons_reach_the_engine() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    let fx = h.e.handle(
+        Input::Notification { key: NotificationKey::Offer(OfferId(1)), action: NotificationAction::Accept },
+        at(1000),
+    );
+    assert_eq!(sends(&fx), vec![&Command::AcceptOffer { offer_id: OfferId(1) }]);
+    assert!(fx.iter().any(|e| matches!(e, Effect::FocusWindow(_))));
+    // Body click: bring the window forward with the in-app alert.
+    let mut t = template(NotificationKind::Alert);
+    t.reject_reason_required = true;
+    h.offer(offer(2, t));
+    let fx = h.e.handle(
+        Input::Notification { key: NotificationKey::Offer(OfferId(2)), action: NotificationAction::Open },
+        at(1000),
+    );
+    assert_eq!(fx.iter().filter(|e| matches!(e, Effect::FocusWindow(Some(_)))).count(), 1);
+    // Reject needing a reason cannot be done from the OS notification.
+    let fx = h.e.handle(
+        Input::Notification { key: NotificationKey::Offer(OfferId(2)), action: NotificationAction::Reject },
+        at(1000),
+    );
+    assert!(sends(&fx).is_empty());
+    assert!(has(&fx, &Effect::FocusWindow(Some(NotificationKey::Offer(OfferId(2))))));
+    let fx = h.act(AgentAction::Reject { offer_id: OfferId(2), reason: Some("  ".into()) }, at(1000));
+    assert!(sends(&fx).is_empty());
+    let fx = h.act(AgentAction::Reject { offer_id: OfferId(2), reason: Some("at lunch".into()) }, at(1000));
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::RejectOffer { offer_id: OfferId(2), reason: Some("at lunch".into()) }]
+    );
+}
+
+#[test]
+fn an_offer_expires_locally_at_its_deadline() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    assert_eq!(h.e.next_wake(), Some(at(60_000)));
+    let fx = h.e.handle(Input::Tick, at(59_999));
+    assert!(!has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    let fx = h.e.handle(Input::Tick, at(60_000));
+    assert!(has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    assert!(has(&fx, &Effect::StopRing));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferClosed { why: OfferClosed::Expired, .. }))));
+}
+
+#[test]
+fn deadlines_are_corrected_for_clock_skew() {
+    let mut e = Engine::new(AgentState::default(), "t");
+    // Hub clock is 5 s ahead of ours.
+    e.handle(Input::Welcome { server_time: at(5000) }, T0);
+    let o = Offer { expires_at: at(65_000), ..offer(1, template(NotificationKind::Alert)) };
+    let fx = e.handle(Input::Event(EventFrame { seq: Seq(1), at: T0, event: AgentEvent::OfferCreated { offer: o } }), T0);
+    assert_eq!(notifies(&fx)[0].expires_at, Some(at(60_000)));
+}
+
+#[test]
+fn a_restart_within_the_timeout_shows_the_offer_again_with_the_remaining_time() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.offer(offer(2, template(NotificationKind::Alert)));
+    h.act(AgentAction::Accept { offer_id: OfferId(2) }, at(1000));
+    // "Restart": a new engine over the same state, 20 s later.
+    let mut e = Engine::new(h.e.state().clone(), "t2");
+    let fx = e.start(at(20_000));
+    let n = notifies(&fx);
+    assert_eq!(n.len(), 1, "only the unhandled offer");
+    assert_eq!(n[0].key, NotificationKey::Offer(OfferId(1)));
+    assert!(n[0].body.contains(&"Respond within 40 s".to_string()));
+    assert!(has(&fx, &Effect::StartRing));
+    // After its deadline, a restart does not show it.
+    let mut e = Engine::new(h.e.state().clone(), "t3");
+    let fx = e.start(at(61_000));
+    assert!(notifies(&fx).is_empty());
+    assert!(!e.ringing());
+    assert!(e.state().offers.is_empty());
+}
+
+#[test]
+fn events_are_deduplicated_by_seq() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    let ev = EventFrame {
+        seq: Seq(h.seq + 1),
+        at: T0,
+        event: AgentEvent::MessageAdded {
+            message: Message {
+                id: MessageId(1),
+                conversation_id: ConversationId(7),
+                author: Author::Customer,
+                text: "hi".into(),
+                sent_at: T0,
+                command_id: None,
+            },
+        },
+    };
+    h.e.handle(Input::Event(ev.clone()), T0);
+    h.e.handle(Input::Event(ev.clone()), T0);
+    assert_eq!(h.e.state().unread_total(), 1);
+    assert_eq!(h.e.state().last_seq, ev.seq);
+}
+
+#[test]
+fn a_burst_of_messages_updates_one_notification_at_most_once_a_second() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, false);
+    let mut shown = 0;
+    let mut chimes = 0;
+    for i in 0..10 {
+        let fx = h.customer(7, i + 1, at(i * 50));
+        shown += notifies(&fx).len();
+        chimes += fx.iter().filter(|e| **e == Effect::Chime).count();
+    }
+    assert_eq!(shown, 1, "the first raises, the rest wait");
+    assert_eq!(chimes, 1);
+    assert_eq!(h.e.state().unread_total(), 10, "the count is exact regardless");
+    assert_eq!(h.e.next_wake(), Some(at(1000)));
+    let fx = h.e.handle(Input::Tick, at(1000));
+    let n = notifies(&fx);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].key, NotificationKey::Conversation(ConversationId(7)));
+    assert_eq!(n[0].body[0], "10 new messages");
+    assert_eq!(n[0].body[1], "message 10");
+    assert!(has(&fx, &Effect::Badge(10)) || h.e.state().unread_total() == 10);
+}
+
+#[test]
+fn a_message_in_the_visible_conversation_is_read_not_notified() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    h.e.handle(Input::Focus(true), T0);
+    let fx = h.customer(7, 1, at(10));
+    assert!(notifies(&fx).is_empty());
+    assert!(!fx.contains(&Effect::Chime));
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::MarkRead { conversation_id: ConversationId(7), message_id: MessageId(1) }]
+    );
+    assert_eq!(h.e.state().unread_total(), 0);
+    // Another conversation still notifies... only if unfocused or Always.
+    h.assign(8, AssignMode::Accepted, false);
+    let fx = h.customer(8, 2, at(20));
+    assert!(notifies(&fx).is_empty(), "focused: in-app only");
+    assert_eq!(h.e.state().unread_total(), 1);
+}
+
+#[test]
+fn toasts_for_assignments_not_decided_by_the_agent() {
+    let mut h = Harness::new();
+    let fx = h.assign(7, AssignMode::Toast, false);
+    let n = notifies(&fx);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].style, NotificationStyle::Toast);
+    assert_eq!(n[0].actions, vec![NotificationAction::Open]);
+    assert_eq!(n[0].expires_at, Some(at(60_000)));
+    assert!(fx.contains(&Effect::Chime));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::Toast { .. }))));
+    assert!(!fx.contains(&Effect::StartRing), "toasts do not ring");
+    // Clicking it opens the session.
+    let fx = h.e.handle(
+        Input::Notification { key: NotificationKey::Conversation(ConversationId(7)), action: NotificationAction::Open },
+        at(100),
+    );
+    assert!(fx.contains(&Effect::FocusWindow(Some(NotificationKey::Conversation(ConversationId(7))))));
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+    // An accepted one makes no toast, and auto-accept opens the session.
+    let fx = h.assign(8, AssignMode::Accepted, true);
+    assert!(notifies(&fx).is_empty());
+    let fx = h.assign(9, AssignMode::AutoAccept, true);
+    assert_eq!(notifies(&fx).len(), 1);
+    assert_eq!(h.e.state().active, Some(ConversationId(9)));
+}
+
+#[test]
+fn notices_become_banners_and_presence_follows_the_hub() {
+    let mut h = Harness::new();
+    let fx = h.ev(
+        AgentEvent::PresenceChanged { presence: Presence::Inactive, reason: switchboard_protocol::PresenceReason::MissedOffer },
+        T0,
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::PresenceChanged { presence: Presence::Inactive }))));
+    let fx = h.ev(AgentEvent::Notice { notice: NoticeKind::MissedOffer, message: "missed".into() }, T0);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::Banner { .. }))));
+    assert_eq!(h.e.state().banners.len(), 1);
+    assert_eq!(h.e.state().presence, Some(Presence::Inactive));
+    // Resetting presence sends the command and clears the banner.
+    let fx = h.act(AgentAction::SetPresence { presence: Presence::Available }, at(1));
+    assert_eq!(sends(&fx), vec![&Command::SetPresence { presence: Presence::Available }]);
+    assert!(h.e.state().banners.is_empty());
+    // Inactive cannot be chosen.
+    let fx = h.act(AgentAction::SetPresence { presence: Presence::Inactive }, at(2));
+    assert!(sends(&fx).is_empty());
+}
+
+#[test]
+fn reminder_chimes_while_unread_remains() {
+    let mut h = Harness::new();
+    h.settings(|s| s.reminder_secs = Some(30));
+    h.assign(7, AssignMode::Accepted, false);
+    h.customer(7, 1, at(0));
+    // Notified at once (nothing to coalesce): the next wake is the reminder.
+    assert_eq!(h.e.next_wake(), Some(at(30_000)));
+    let fx = h.e.handle(Input::Tick, at(30_000));
+    assert!(fx.contains(&Effect::Chime));
+    h.act(AgentAction::MarkRead { conversation_id: ConversationId(7) }, at(30_001));
+    assert_eq!(h.e.next_wake(), None, "nothing unread, nothing to remind");
+}
+
+#[test]
+fn drafts_and_active_session_are_persisted() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    let fx = h.act(AgentAction::SetDraft { conversation_id: ConversationId(7), text: "half a thought".into() }, T0);
+    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(ConversationId(7), "half a thought".into()))));
+    let fx = h.act(AgentAction::SendMessage { conversation_id: ConversationId(7), text: "done".into() }, T0);
+    assert_eq!(sends(&fx).len(), 1);
+    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(ConversationId(7), String::new()))));
+    assert!(h.e.state().drafts.is_empty());
+    // Closing removes everything about it.
+    let fx = h.ev(AgentEvent::ConversationClosed { conversation_id: ConversationId(7) }, T0);
+    assert!(fx.contains(&Effect::Store(StoreOp::DeleteConversation(ConversationId(7)))));
+    assert_eq!(h.e.state().active, None);
+}
+
+#[test]
+fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handled_offers() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    h.assign(8, AssignMode::Accepted, false);
+    h.act(AgentAction::SetDraft { conversation_id: ConversationId(7), text: "keep me".into() }, T0);
+    h.act(AgentAction::SetDraft { conversation_id: ConversationId(8), text: "gone".into() }, T0);
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.act(AgentAction::Accept { offer_id: OfferId(1) }, T0);
+    let mut s7 = summary(7);
+    s7.status = ConversationStatus::Assigned;
+    let snapshot = AgentSnapshot {
+        agent: AgentProfile { id: AgentId(1), username: "a".into(), display_name: "A".into(), role: Role::Agent, team: None },
+        presence: Presence::Busy,
+        conversations: vec![switchboard_protocol::ConversationState { conversation: s7, unread: 3, last_read: None, messages: vec![] }],
+        offers: vec![offer(1, template(NotificationKind::Alert)), offer(2, template(NotificationKind::Alert))],
+    };
+    let fx = h.e.handle(Input::Snapshot { seq: Seq(500), snapshot }, at(1000));
+    let st = h.e.state();
+    assert_eq!(st.last_seq, Seq(500));
+    assert_eq!(st.presence, Some(Presence::Busy));
+    assert_eq!(st.conversations.keys().copied().collect::<Vec<_>>(), vec![ConversationId(7)]);
+    assert_eq!(st.unread_total(), 3);
+    assert_eq!(st.drafts.get(&ConversationId(7)).map(String::as_str), Some("keep me"));
+    assert!(!st.drafts.contains_key(&ConversationId(8)));
+    assert_eq!(st.active, Some(ConversationId(7)));
+    let shown: Vec<_> = notifies(&fx).iter().map(|n| n.key).collect();
+    assert_eq!(shown, vec![NotificationKey::Offer(OfferId(2))]);
+}
+
+mod unread_property {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A new customer message.
+        Customer,
+        /// A new agent message.
+        AgentMsg,
+        /// The hub replays an earlier event (same seq).
+        Replay(usize),
+        /// The agent reads up to the k-th newest message.
+        Read(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => Just(Op::Customer),
+            1 => Just(Op::AgentMsg),
+            2 => (0usize..50).prop_map(Op::Replay),
+            1 => (0usize..10).prop_map(Op::Read),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn unread_count_is_exact_under_replays_and_reads(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut e = Engine::new(AgentState::default(), "p");
+            let mut s = summary(1);
+            s.status = ConversationStatus::Assigned;
+            let mut log: Vec<EventFrame> = vec![EventFrame {
+                seq: Seq(1),
+                at: T0,
+                event: AgentEvent::ConversationAssigned {
+                    conversation: s,
+                    mode: AssignMode::Accepted,
+                    open_session: false,
+                    template: template(NotificationKind::Alert),
+                    messages: vec![],
+                },
+            }];
+            e.handle(Input::Event(log[0].clone()), T0);
+            // The hub's truth.
+            let mut messages: Vec<(i64, bool)> = Vec::new();
+            let mut marker = 0i64;
+            let mut next_msg = 0i64;
+            for op in ops {
+                match op {
+                    Op::Customer | Op::AgentMsg => {
+                        next_msg += 1;
+                        let customer = matches!(op, Op::Customer);
+                        messages.push((next_msg, customer));
+                        let ev = EventFrame {
+                            seq: Seq(log.len() as u64 + 1),
+                            at: T0,
+                            event: AgentEvent::MessageAdded { message: Message {
+                                id: MessageId(next_msg),
+                                conversation_id: ConversationId(1),
+                                author: if customer { Author::Customer } else { Author::Agent { agent_id: AgentId(1) } },
+                                text: "x".into(),
+                                sent_at: T0,
+                                command_id: None,
+                            }},
+                        };
+                        log.push(ev.clone());
+                        e.handle(Input::Event(ev), T0);
+                    }
+                    Op::Replay(k) => {
+                        let ev = log[k % log.len()].clone();
+                        e.handle(Input::Event(ev), T0);
+                    }
+                    Op::Read(k) => {
+                        if messages.is_empty() { continue; }
+                        let idx = messages.len().saturating_sub(1 + k % messages.len());
+                        let m = messages[idx].0;
+                        if m <= marker { continue; }
+                        marker = m;
+                        let unread = messages.iter().filter(|(id, c)| *c && *id > marker).count() as u32;
+                        let ev = EventFrame {
+                            seq: Seq(log.len() as u64 + 1),
+                            at: T0,
+                            event: AgentEvent::ReadMarkerMoved { conversation_id: ConversationId(1), message_id: MessageId(m), unread },
+                        };
+                        log.push(ev.clone());
+                        e.handle(Input::Event(ev), T0);
+                    }
+                }
+                let truth = messages.iter().filter(|(id, c)| *c && *id > marker).count() as u32;
+                prop_assert_eq!(e.state().unread_total(), truth);
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Where the client keeps its files. Every path comes from here;
+//! `SWITCHBOARD_DATA_DIR` overrides the OS data directory (tests, portable
+//! installs).
+
+use std::path::PathBuf;
+
+/// Environment variable that overrides the data directory.
+pub const DATA_DIR_ENV: &str = "SWITCHBOARD_DATA_DIR";
+
+/// The directory for the local cache and logs.
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    directories::ProjectDirs::from("org", "Switchboard", "Switchboard")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".switchboard"))
+}
+
+/// The SQLite cache file inside `dir`.
+pub fn cache_file(dir: &std::path::Path) -> PathBuf {
+    dir.join("cache.db")
+}

@@ -1,0 +1,633 @@
+//! The imperative shell around the [`Engine`]: the WebSocket connection to
+//! the hub (hello, resume, heartbeats, reconnect with capped exponential
+//! backoff and full jitter), the local [`Store`], the durable outbox, and
+//! handing every other [`Effect`] to an [`EffectSink`] (the desktop app's
+//! adapters, or the CLI's printer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use switchboard_protocol::rest::LoginResponse;
+use switchboard_protocol::{
+    decode_server_frame, encode, ClientFrame, ClientInfo, CommandFrame, ErrorCode, Hello,
+    ResumeCursor, ResumeMode, ServerFrame, Seq, SUPPORTED_VERSIONS,
+};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::{ConnectionStatus, Effect, Engine, Input, StoreOp};
+use crate::error::ClientError;
+use crate::store::{Recovered, Store};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Frames applied per store transaction at most.
+const MAX_BATCH: usize = 1024;
+
+/// Receives the effects the runtime does not perform itself.
+pub trait EffectSink: Send + 'static {
+    /// Performs one effect. `engine` is the state after the input.
+    fn perform(&mut self, effect: Effect, engine: &Engine);
+}
+
+/// Reconnect backoff: full jitter over a capped exponential.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First step.
+    pub base: Duration,
+    /// Largest step.
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `n` (0-based): uniform in
+    /// `[0, min(cap, base * 2^n)]`.
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.min(20));
+        let ceiling = exp.min(self.cap);
+        Duration::from_millis(rng.gen_range(0..=ceiling.as_millis() as u64))
+    }
+}
+
+/// How to reach the hub.
+#[derive(Debug, Clone)]
+pub struct HubEndpoint {
+    /// `http(s)://host:port`, no trailing slash.
+    pub http_url: String,
+    /// Extra trusted root certificate (PEM), e.g. a self-signed hub.
+    pub extra_root_pem: Option<Vec<u8>>,
+}
+
+impl HubEndpoint {
+    /// An endpoint with the system trust roots only.
+    pub fn new(http_url: impl Into<String>) -> Self {
+        HubEndpoint {
+            http_url: http_url.into().trim_end_matches('/').to_owned(),
+            extra_root_pem: None,
+        }
+    }
+
+    /// The WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        let base = if let Some(rest) = self.http_url.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = self.http_url.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            self.http_url.clone()
+        };
+        format!("{base}/ws")
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &self.extra_root_pem {
+            for cert in rustls_pemfile_certs(pem)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientError::Tls(format!("bad root certificate: {e}")))?;
+            }
+        }
+        Ok(Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        ))
+    }
+
+    fn http_client(&self) -> Result<reqwest::Client, ClientError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(15));
+        if let Some(pem) = &self.extra_root_pem {
+            b = b.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).map_err(|e| ClientError::Tls(e.to_string()))?,
+            );
+        }
+        b.build().map_err(|e| ClientError::Tls(e.to_string()))
+    }
+
+    /// `POST /api/v1/login`.
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, ClientError> {
+        let resp = self
+            .http_client()?
+            .post(format!("{}/api/v1/login", self.http_url))
+            .json(&switchboard_protocol::rest::LoginRequest {
+                username: username.into(),
+                password: password.into(),
+            })
+            .send()
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        if resp.status().is_success() {
+            resp.json().await.map_err(|e| ClientError::Network(e.to_string()))
+        } else {
+            let body: switchboard_protocol::ErrorBody = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Network(e.to_string()))?;
+            Err(ClientError::Refused(body))
+        }
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Tls(format!("bad PEM: {e:?}")))
+}
+
+/// Options for [`spawn`].
+pub struct ClientOptions {
+    /// The hub.
+    pub endpoint: HubEndpoint,
+    /// Bearer token from a login.
+    pub token: String,
+    /// The cache file.
+    pub cache_path: std::path::PathBuf,
+    /// Reconnect backoff.
+    pub backoff: Backoff,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Client name for the hub's logs.
+    pub client_name: String,
+}
+
+impl ClientOptions {
+    /// Defaults for everything but the endpoint, token and cache.
+    pub fn new(endpoint: HubEndpoint, token: String, cache_path: std::path::PathBuf) -> Self {
+        ClientOptions {
+            endpoint,
+            token,
+            cache_path,
+            backoff: Backoff::default(),
+            clock: Arc::new(SystemClock),
+            client_name: "switchboard".into(),
+        }
+    }
+}
+
+type Query = Box<dyn FnOnce(&Engine) + Send>;
+
+enum Request {
+    Input(Input),
+    Query(Query),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running client.
+#[derive(Clone)]
+pub struct ClientHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl ClientHandle {
+    /// Sends an input (agent action, focus change, notification click).
+    pub async fn input(&self, input: Input) -> Result<(), ClientError> {
+        self.tx
+            .send(Request::Input(input))
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// Reads from the engine's state.
+    pub async fn query<R: Send + 'static>(&self, f: impl FnOnce(&Engine) -> R + Send + 'static) -> Result<R, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Query(Box::new(move |e| {
+                let _ = tx.send(f(e));
+            })))
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Stops the client after the current batch.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Opens the cache and starts the client; returns the handle, the task, and
+/// whether the cache had to be rebuilt.
+pub async fn spawn(
+    options: ClientOptions,
+    sink: impl EffectSink,
+) -> Result<(ClientHandle, tokio::task::JoinHandle<()>, Option<Recovered>), ClientError> {
+    let (store, recovered) = Store::open(&options.cache_path).await?;
+    let loaded = store.load().await?;
+    let prefix = format!("{:016x}", rand::thread_rng().gen::<u64>());
+    let engine = Engine::new(loaded.state, prefix);
+    let (tx, rx) = mpsc::channel(256);
+    let runtime = Runtime {
+        engine,
+        store,
+        sink: Box::new(sink),
+        options,
+        outbox: loaded.outbox,
+        rx,
+        ws: None,
+        attempt: 0,
+        reconnect_at: Instant::now(),
+        signed_out: false,
+        heartbeat: Duration::from_secs(10),
+        last_heard: Instant::now(),
+        next_nonce: 0,
+        ping: tokio::time::interval(Duration::from_secs(10)),
+    };
+    let task = tokio::spawn(runtime.run());
+    Ok((ClientHandle { tx }, task, recovered))
+}
+
+struct Runtime {
+    engine: Engine,
+    store: Store,
+    sink: Box<dyn EffectSink>,
+    options: ClientOptions,
+    /// Commands persisted and not yet answered, in order.
+    outbox: Vec<CommandFrame>,
+    rx: mpsc::Receiver<Request>,
+    ws: Option<Ws>,
+    attempt: u32,
+    reconnect_at: Instant,
+    signed_out: bool,
+    heartbeat: Duration,
+    last_heard: Instant,
+    next_nonce: u64,
+    /// Fires every heartbeat interval while connected.
+    ping: tokio::time::Interval,
+}
+
+enum Step {
+    Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
+    Request(Option<Request>),
+    Reconnect,
+    Heartbeat,
+    Wake,
+}
+
+impl Runtime {
+    fn now(&self) -> switchboard_protocol::Millis {
+        self.options.clock.now()
+    }
+
+    async fn run(mut self) {
+        let now = self.now();
+        let fx = self.engine.start(now);
+        self.perform(fx).await;
+        loop {
+            let wake = self.engine.next_wake().map(|at| {
+                let ms = (at.0 - self.now().0).max(0) as u64;
+                Instant::now() + Duration::from_millis(ms)
+            });
+            let step = tokio::select! {
+                frame = next_frame(&mut self.ws), if self.ws.is_some() => Step::Frame(frame),
+                req = self.rx.recv() => Step::Request(req),
+                _ = tokio::time::sleep_until(self.reconnect_at), if self.ws.is_none() && !self.signed_out => Step::Reconnect,
+                _ = self.ping.tick(), if self.ws.is_some() => Step::Heartbeat,
+                _ = sleep_until_opt(wake) => Step::Wake,
+            };
+            match step {
+                Step::Frame(Some(Ok(msg))) => {
+                    self.last_heard = Instant::now();
+                    let mut batch = vec![msg];
+                    // Take whatever else is already here: one transaction
+                    // and one ack for a burst.
+                    while batch.len() < MAX_BATCH {
+                        match self.ws.as_mut().and_then(|ws| ws.next().now_or_never_flat()) {
+                            Some(Ok(m)) => batch.push(m),
+                            Some(Err(e)) => {
+                                tracing::info!(error = %e, "link error");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if let Err(e) = self.frames(batch).await {
+                        tracing::warn!(error = %e, "dropping link");
+                        self.lost_link().await;
+                    }
+                }
+                Step::Frame(Some(Err(e))) => {
+                    tracing::info!(error = %e, "link lost");
+                    self.lost_link().await;
+                }
+                Step::Frame(None) => {
+                    tracing::info!("link closed by hub");
+                    self.lost_link().await;
+                }
+                Step::Request(None) => return,
+                Step::Request(Some(Request::Shutdown(done))) => {
+                    if let Some(mut ws) = self.ws.take() {
+                        let _ = ws.close(None).await;
+                    }
+                    self.store.close().await;
+                    let _ = done.send(());
+                    return;
+                }
+                Step::Request(Some(Request::Query(q))) => q(&self.engine),
+                Step::Request(Some(Request::Input(input))) => {
+                    let now = self.now();
+                    let fx = self.engine.handle(input, now);
+                    self.perform(fx).await;
+                }
+                Step::Reconnect => self.connect().await,
+                Step::Heartbeat => {
+                    if self.last_heard.elapsed() > self.heartbeat * 2 {
+                        tracing::warn!("no answer within two heartbeat intervals; link is dead");
+                        self.lost_link().await;
+                    } else {
+                        self.next_nonce += 1;
+                        let nonce = self.next_nonce;
+                        self.send(&ClientFrame::Ping { nonce }).await;
+                    }
+                }
+                Step::Wake => {
+                    let now = self.now();
+                    let fx = self.engine.handle(Input::Tick, now);
+                    self.perform(fx).await;
+                }
+            }
+        }
+    }
+
+    async fn lost_link(&mut self) {
+        self.ws = None;
+        let delay = self.options.backoff.delay(self.attempt, &mut rand::thread_rng());
+        self.attempt = self.attempt.saturating_add(1);
+        self.reconnect_at = Instant::now() + delay;
+        let now = self.now();
+        let fx = self.engine.handle(Input::Connection(ConnectionStatus::Offline), now);
+        self.perform(fx).await;
+    }
+
+    async fn send(&mut self, frame: &ClientFrame) {
+        if let Some(ws) = self.ws.as_mut() {
+            if ws.send(WsMessage::Text(encode(frame).into())).await.is_err() {
+                self.ws = None;
+            }
+        }
+    }
+
+    async fn connect(&mut self) {
+        let now = self.now();
+        let fx = self.engine.handle(Input::Connection(ConnectionStatus::Connecting), now);
+        self.perform(fx).await;
+        match tokio::time::timeout(Duration::from_secs(15), self.handshake()).await {
+            Ok(Ok(())) => {
+                self.attempt = 0;
+                // Ping at the hub's pace from now on (first tick at once).
+                self.ping = tokio::time::interval(self.heartbeat);
+                self.ping
+                    .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let now = self.now();
+                let fx = self.engine.handle(Input::Connection(ConnectionStatus::Online), now);
+                self.perform(fx).await;
+                // Everything not yet answered goes again, same ids: the hub
+                // executes each at most once.
+                for frame in self.outbox.clone() {
+                    self.send(&ClientFrame::Command(frame)).await;
+                }
+            }
+            Ok(Err(ClientError::Refused(e))) if e.code == ErrorCode::Unauthorized => {
+                tracing::warn!(message = %e.message, "hub refused the token; signed out");
+                self.ws = None;
+                self.signed_out = true;
+                let now = self.now();
+                let fx = self.engine.handle(Input::Connection(ConnectionStatus::SignedOut), now);
+                self.perform(fx).await;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, attempt = self.attempt, "connect failed");
+                self.lost_link().await;
+            }
+            Err(_) => {
+                tracing::info!(attempt = self.attempt, "connect timed out");
+                self.lost_link().await;
+            }
+        }
+    }
+
+    async fn handshake(&mut self) -> Result<(), ClientError> {
+        let url = self.options.endpoint.ws_url();
+        let connector = if url.starts_with("wss://") {
+            Some(tokio_tungstenite::Connector::Rustls(self.options.endpoint.tls_config()?))
+        } else {
+            None
+        };
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector)
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        self.ws = Some(ws);
+        self.last_heard = Instant::now();
+        let last = self.engine.state().last_seq;
+        let hello = ClientFrame::Hello(Hello {
+            versions: SUPPORTED_VERSIONS.to_vec(),
+            token: self.options.token.clone(),
+            resume: (last.0 > 0).then_some(ResumeCursor { last_seq: last }),
+            client: ClientInfo {
+                name: self.options.client_name.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        });
+        self.send(&hello).await;
+        let welcome = loop {
+            match self.read_frame().await? {
+                ServerFrame::Welcome(w) => break w,
+                ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+                other => tracing::debug!(?other, "ignored before welcome"),
+            }
+        };
+        self.heartbeat = Duration::from_millis(welcome.heartbeat_interval_ms.max(100));
+        let now = self.now();
+        let fx = self.engine.handle(Input::Welcome { server_time: welcome.server_time }, now);
+        self.perform(fx).await;
+        if let ResumeMode::FullResync { reason } = welcome.resume {
+            tracing::info!(?reason, "full resync");
+            let (seq, snapshot) = loop {
+                match self.read_frame().await? {
+                    ServerFrame::Snapshot { seq, snapshot } => break (seq, snapshot),
+                    ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+                    other => tracing::debug!(?other, "ignored before snapshot"),
+                }
+            };
+            let now = self.now();
+            let fx = self.engine.handle(Input::Snapshot { seq, snapshot }, now);
+            self.perform(fx).await;
+            self.ack().await;
+        }
+        Ok(())
+    }
+
+    async fn read_frame(&mut self) -> Result<ServerFrame, ClientError> {
+        loop {
+            let Some(ws) = self.ws.as_mut() else {
+                return Err(ClientError::Network("not connected".into()));
+            };
+            match ws.next().await {
+                Some(Ok(WsMessage::Text(t))) => match decode_server_frame(&t) {
+                    Ok(f) => return Ok(f),
+                    Err(e) => tracing::warn!(error = %e, "invalid frame from hub ignored"),
+                },
+                Some(Ok(WsMessage::Close(c))) => {
+                    return Err(match c {
+                        Some(c) if u16::from(c.code) == switchboard_protocol::close_code::UNAUTHORIZED
+                            || u16::from(c.code) == switchboard_protocol::close_code::TOKEN_REVOKED =>
+                        {
+                            ClientError::Refused(switchboard_protocol::ErrorBody::new(
+                                ErrorCode::Unauthorized,
+                                c.reason.to_string(),
+                            ))
+                        }
+                        other => ClientError::Network(format!("closed: {other:?}")),
+                    })
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ClientError::Network(e.to_string())),
+                None => return Err(ClientError::Network("closed".into())),
+            }
+        }
+    }
+
+    async fn ack(&mut self) {
+        let seq = self.engine.state().last_seq;
+        if seq.0 > 0 {
+            self.send(&ClientFrame::Ack { seq }).await;
+        }
+    }
+
+    /// Applies a burst of frames: events through the engine, one store
+    /// transaction, then the ack, then the effects.
+    async fn frames(&mut self, batch: Vec<WsMessage>) -> Result<(), ClientError> {
+        let mut fx = Vec::new();
+        let mut events = false;
+        let now = self.now();
+        for msg in batch {
+            let text = match msg {
+                WsMessage::Text(t) => t,
+                WsMessage::Close(c) => {
+                    let code = c.as_ref().map(|c| u16::from(c.code));
+                    if matches!(code, Some(4001) | Some(4004)) {
+                        self.signed_out = true;
+                        fx.extend(self.engine.handle(Input::Connection(ConnectionStatus::SignedOut), now));
+                    }
+                    self.perform(fx).await;
+                    return Err(ClientError::Network(format!("closed by hub: {code:?}")));
+                }
+                _ => continue,
+            };
+            let frame = match decode_server_frame(&text) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "invalid frame from hub ignored");
+                    continue;
+                }
+            };
+            match frame {
+                ServerFrame::Event(ev) => {
+                    events = true;
+                    fx.extend(self.engine.handle(Input::Event(ev), now));
+                }
+                ServerFrame::CommandResult { id, outcome } => {
+                    self.outbox.retain(|f| f.id != id);
+                    self.store.outbox_remove(&id).await?;
+                    fx.extend(self.engine.handle(Input::CommandResult { id, outcome }, now));
+                }
+                ServerFrame::Snapshot { seq, snapshot } => {
+                    events = true;
+                    fx.extend(self.engine.handle(Input::Snapshot { seq, snapshot }, now));
+                }
+                ServerFrame::Pong { .. } => {}
+                ServerFrame::Error(e) => tracing::warn!(code = ?e.code, message = %e.message, "hub error"),
+                ServerFrame::Welcome(_) => tracing::warn!("unexpected welcome"),
+                ServerFrame::Unknown => tracing::info!("ignoring unknown frame kind from hub"),
+            }
+        }
+        self.perform(fx).await;
+        if events {
+            self.ack().await;
+        }
+        Ok(())
+    }
+
+    /// Persists store ops (one transaction, with the last seq), puts sends
+    /// in the outbox and sends them, and hands the rest to the sink.
+    async fn perform(&mut self, fx: Vec<Effect>) {
+        let mut ops: Vec<StoreOp> = Vec::new();
+        let mut rest = Vec::with_capacity(fx.len());
+        for e in fx {
+            match e {
+                Effect::Store(op) => ops.push(op),
+                other => rest.push(other),
+            }
+        }
+        if !ops.is_empty() || !rest.is_empty() {
+            let seq: Seq = self.engine.state().last_seq;
+            if let Err(e) = self.store.apply(ops, seq).await {
+                // The hub is not acked past what we stored; after a restart
+                // it replays. Keep running on the in-memory state.
+                tracing::error!(error = %e, "writing the cache failed");
+            }
+        }
+        for e in rest {
+            match e {
+                Effect::Send(frame) => {
+                    if let Err(e) = self.store.outbox_put(&frame).await {
+                        tracing::error!(error = %e, "outbox write failed; sending anyway");
+                    }
+                    self.outbox.push(frame.clone());
+                    self.send(&ClientFrame::Command(frame)).await;
+                }
+                other => self.sink.perform(other, &self.engine),
+            }
+        }
+    }
+}
+
+async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+    match ws.as_mut() {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `now_or_never` over a stream's next item, flattened.
+trait NowOrNever {
+    fn now_or_never_flat(self) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>;
+}
+
+impl<F> NowOrNever for F
+where
+    F: std::future::Future<Output = Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>>,
+{
+    fn now_or_never_flat(self) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+        futures_util::FutureExt::now_or_never(self).flatten()
+    }
+}

@@ -1,0 +1,408 @@
+//! The local cache: one SQLite file (WAL, full fsync). It holds the last
+//! applied seq, owned conversations with unread counts and recent messages,
+//! pending offers with absolute deadlines, handled offer ids, drafts, the
+//! active session, banners, settings, and the outbox of commands not yet
+//! answered by the hub.
+//!
+//! A batch of engine [`StoreOp`]s is applied in one transaction together with
+//! the new last seq, and only then is the hub acked: a `kill -9` at any
+//! instant loses nothing the hub was told we have.
+//!
+//! A cache that cannot be opened or fails its integrity check is moved aside
+//! and rebuilt from the hub (one warning).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use switchboard_protocol::{CommandFrame, ConversationId, Message, OfferId, Seq};
+
+use crate::engine::{AgentState, ConversationView, PendingOffer, StoreOp, RECENT_MESSAGES};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE TABLE IF NOT EXISTS offers (id INTEGER PRIMARY KEY, body TEXT NOT NULL, deadline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS handled_offers (id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS drafts (conversation_id INTEGER PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, command_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+"#;
+
+/// The cache format this build writes; a different one is rebuilt.
+const FORMAT: &str = "1";
+
+/// Why the cache failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("cache database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// Moving a broken cache aside failed.
+    #[error("cannot move the broken cache aside: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored row did not decode.
+    #[error("corrupt cache row: {0}")]
+    Corrupt(String),
+}
+
+/// What happened to a broken cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Where the broken file now is.
+    pub moved_to: PathBuf,
+    /// Why it was considered broken.
+    pub reason: String,
+}
+
+/// The open cache.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// What [`Store::load`] returns.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The engine state.
+    pub state: AgentState,
+    /// Commands sent but not answered, in order.
+    pub outbox: Vec<CommandFrame>,
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+}
+
+async fn check(pool: &SqlitePool) -> Result<(), String> {
+    let ok: String = sqlx::query_scalar("PRAGMA quick_check")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    if ok != "ok" {
+        return Err(format!("integrity check: {ok}"));
+    }
+    sqlx::raw_sql(SCHEMA).execute(pool).await.map_err(|e| e.to_string())?;
+    let format: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'format'")
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    match format.as_deref() {
+        None => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('format', ?)")
+                .bind(FORMAT)
+                .execute(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Some(FORMAT) => Ok(()),
+        Some(other) => Err(format!("cache format {other}, expected {FORMAT}")),
+    }
+}
+
+impl Store {
+    /// Opens the cache at `path`, creating it; a broken one is moved aside
+    /// and a fresh one created (the hub then sends a full snapshot).
+    pub async fn open(path: &Path) -> Result<(Store, Option<Recovered>), StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let first = match connect(path).await {
+            Ok(pool) => match check(&pool).await {
+                Ok(()) => return Ok((Store { pool, path: path.to_owned() }, None)),
+                Err(reason) => {
+                    pool.close().await;
+                    reason
+                }
+            },
+            Err(e) => e.to_string(),
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let moved_to = path.with_extension(format!("corrupt-{stamp}"));
+        std::fs::rename(path, &moved_to)?;
+        for ext in ["db-wal", "db-shm"] {
+            let side = path.with_extension(ext);
+            if side.exists() {
+                let _ = std::fs::rename(&side, moved_to.with_extension(format!("{ext}-{stamp}")));
+            }
+        }
+        tracing::warn!(
+            cache = %path.display(),
+            moved_to = %moved_to.display(),
+            reason = %first,
+            "local cache unreadable; moved aside, rebuilding from the hub"
+        );
+        let pool = connect(path).await?;
+        check(&pool).await.map_err(StoreError::Corrupt)?;
+        Ok((
+            Store { pool, path: path.to_owned() },
+            Some(Recovered { moved_to, reason: first }),
+        ))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool (flushes WAL handles).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        v.map(|s| from_json(&s)).transpose()
+    }
+
+    /// A free-form value (account info for the shell).
+    pub async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.meta(&format!("app.{key}")).await
+    }
+
+    /// Sets a free-form value.
+    pub async fn set_value(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(format!("app.{key}"))
+            .bind(to_json(&value))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Loads everything.
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
+        let mut state = AgentState {
+            last_seq: Seq(self.meta::<u64>("last_seq").await?.unwrap_or(0)),
+            profile: self.meta("profile").await?,
+            presence: self.meta("presence").await?,
+            active: self.meta("active").await?.flatten(),
+            banners: self.meta("banners").await?.unwrap_or_default(),
+            settings: self.meta("settings").await?.unwrap_or_default(),
+            ..AgentState::default()
+        };
+        let rows = sqlx::query("SELECT record FROM conversations").fetch_all(&self.pool).await?;
+        let mut conversations = BTreeMap::new();
+        for r in rows {
+            let mut view: ConversationView = from_json(r.get::<&str, _>(0))?;
+            let msgs = sqlx::query(
+                "SELECT body FROM (SELECT id, body FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            )
+            .bind(view.summary.id.0)
+            .bind(RECENT_MESSAGES as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            view.messages = msgs
+                .iter()
+                .map(|m| from_json::<Message>(m.get::<&str, _>(0)))
+                .collect::<Result<VecDeque<_>, _>>()?;
+            conversations.insert(view.summary.id, view);
+        }
+        state.conversations = conversations;
+        let rows = sqlx::query("SELECT body FROM offers ORDER BY id").fetch_all(&self.pool).await?;
+        for r in rows {
+            let p: PendingOffer = from_json(r.get::<&str, _>(0))?;
+            state.offers.insert(p.offer.id, p);
+        }
+        let handled: Vec<i64> = sqlx::query_scalar("SELECT id FROM handled_offers")
+            .fetch_all(&self.pool)
+            .await?;
+        state.handled_offers = handled.into_iter().map(OfferId).collect::<BTreeSet<_>>();
+        for id in &state.handled_offers {
+            state.offers.remove(id);
+        }
+        let drafts = sqlx::query("SELECT conversation_id, text FROM drafts").fetch_all(&self.pool).await?;
+        state.drafts = drafts
+            .iter()
+            .map(|r| (ConversationId(r.get(0)), r.get::<String, _>(1)))
+            .collect();
+        let outbox = sqlx::query("SELECT body FROM outbox ORDER BY n").fetch_all(&self.pool).await?;
+        let outbox = outbox
+            .iter()
+            .map(|r| from_json::<CommandFrame>(r.get::<&str, _>(0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loaded { state, outbox })
+    }
+
+    /// Applies a batch of operations and the new last seq atomically.
+    pub fn apply(&self, ops: Vec<StoreOp>, last_seq: Seq) -> StoreFuture {
+        // A boxed `Send + 'static` future over an owned pool, so the
+        // runtime's spawned task can await it whatever it borrows.
+        let pool = self.pool.clone();
+        Box::pin(async move { apply_ops(pool, ops, last_seq).await })
+    }
+
+    /// Adds a command to the outbox (before it is sent).
+    pub fn outbox_put(&self, frame: &CommandFrame) -> StoreFuture {
+        let pool = self.pool.clone();
+        let id = frame.id.0.clone();
+        let body = to_json(frame);
+        Box::pin(async move {
+            sqlx::query("INSERT OR IGNORE INTO outbox (command_id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind(body)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Removes an answered command.
+    pub fn outbox_remove(&self, id: &switchboard_protocol::CommandId) -> StoreFuture {
+        let pool = self.pool.clone();
+        let id = id.0.clone();
+        Box::pin(async move {
+            sqlx::query("DELETE FROM outbox WHERE command_id = ?")
+                .bind(id)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// A store write, boxed so it can be awaited inside spawned tasks.
+pub type StoreFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
+
+async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result<(), StoreError> {
+    {
+        let mut tx = pool.begin().await?;
+        let mut touched: BTreeSet<i64> = BTreeSet::new();
+        for op in ops {
+            match op {
+                StoreOp::ResetHubState => {
+                    // (Separate statements: `raw_sql` futures are not
+                    // provably `Send` inside a spawned task.)
+                    sqlx::query("DELETE FROM conversations").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM messages").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM offers").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM drafts").execute(&mut *tx).await?;
+                }
+                StoreOp::PutProfile(p) => put_meta(&mut *tx, "profile", to_json(&p)).await?,
+                StoreOp::PutPresence(p) => put_meta(&mut *tx, "presence", to_json(&p)).await?,
+                StoreOp::PutActive(a) => put_meta(&mut *tx, "active", to_json(&a)).await?,
+                StoreOp::PutBanners(b) => put_meta(&mut *tx, "banners", to_json(&b)).await?,
+                StoreOp::PutSettings(s) => put_meta(&mut *tx, "settings", to_json(&s)).await?,
+                StoreOp::PutConversation(c) => {
+                    sqlx::query("INSERT INTO conversations (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record")
+                        .bind(c.summary.id.0)
+                        .bind(to_json(&c))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StoreOp::DeleteConversation(id) => {
+                    sqlx::query("DELETE FROM conversations WHERE id = ?")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM messages WHERE conversation_id = ?")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM drafts WHERE conversation_id = ?")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StoreOp::PutMessage(m) => {
+                    sqlx::query("INSERT OR REPLACE INTO messages (id, conversation_id, body) VALUES (?, ?, ?)")
+                        .bind(m.id.0)
+                        .bind(m.conversation_id.0)
+                        .bind(to_json(&m))
+                        .execute(&mut *tx)
+                        .await?;
+                    touched.insert(m.conversation_id.0);
+                }
+                StoreOp::PutOffer(p) => {
+                    sqlx::query("INSERT OR REPLACE INTO offers (id, body, deadline) VALUES (?, ?, ?)")
+                        .bind(p.offer.id.0)
+                        .bind(to_json(&p))
+                        .bind(p.deadline.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StoreOp::OfferHandled(id) => {
+                    sqlx::query("DELETE FROM offers WHERE id = ?").bind(id.0).execute(&mut *tx).await?;
+                    sqlx::query("INSERT OR IGNORE INTO handled_offers (id) VALUES (?)")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StoreOp::PutDraft(c, text) => {
+                    if text.is_empty() {
+                        sqlx::query("DELETE FROM drafts WHERE conversation_id = ?")
+                            .bind(c.0)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        sqlx::query("INSERT INTO drafts (conversation_id, text) VALUES (?, ?) ON CONFLICT(conversation_id) DO UPDATE SET text = excluded.text")
+                            .bind(c.0)
+                            .bind(text)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+        // Keep only recent history per conversation touched.
+        for c in touched {
+            sqlx::query(
+                "DELETE FROM messages WHERE conversation_id = ?1 AND id < (SELECT MIN(id) FROM (SELECT id FROM messages WHERE conversation_id = ?1 ORDER BY id DESC LIMIT ?2))",
+            )
+            .bind(c)
+            .bind(RECENT_MESSAGES as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM handled_offers WHERE id < (SELECT MAX(id) FROM handled_offers) - 100000")
+            .execute(&mut *tx)
+            .await?;
+        put_meta(&mut *tx, "last_seq", last_seq.0.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+}
+
+async fn put_meta(
+    conn: &mut sqlx::SqliteConnection,
+    key: &'static str,
+    value: String,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
