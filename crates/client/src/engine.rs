@@ -470,18 +470,33 @@ fn wait_text(ms: i64) -> String {
 }
 
 /// The lines a template asks for.
-pub fn detail_lines(summary: &ConversationSummary, template: &NotificationTemplate, hub_now: Millis) -> Vec<String> {
+pub fn detail_lines(
+    summary: &ConversationSummary,
+    template: &NotificationTemplate,
+    hub_now: Millis,
+) -> Vec<String> {
     template
         .details
         .iter()
         .filter_map(|d| match d {
             DetailField::CustomerName => Some(format!("Customer: {}", summary.customer.name)),
             DetailField::Comment => summary.comment.as_ref().map(|c| format!("Comment: {c}")),
-            DetailField::WaitTime => Some(format!("Wait time: {}", wait_text(hub_now.0 - summary.created_at.0))),
+            DetailField::WaitTime => Some(format!(
+                "Wait time: {}",
+                wait_text(hub_now.0 - summary.created_at.0)
+            )),
             DetailField::Channel => Some(format!("Channel: {}", channel_name(summary.channel))),
             DetailField::Queue => Some(format!("Queue: {}", summary.queue)),
-            DetailField::Phone => summary.customer.phone.as_ref().map(|p| format!("Phone: {p}")),
-            DetailField::Email => summary.customer.email.as_ref().map(|e| format!("Email: {e}")),
+            DetailField::Phone => summary
+                .customer
+                .phone
+                .as_ref()
+                .map(|p| format!("Phone: {p}")),
+            DetailField::Email => summary
+                .customer
+                .email
+                .as_ref()
+                .map(|e| format!("Email: {e}")),
         })
         .collect()
 }
@@ -534,7 +549,9 @@ impl Engine {
         let mut fx = vec![Effect::Ui(UiEvent::Reset)];
         let ids: Vec<OfferId> = self.state.offers.keys().copied().collect();
         for id in ids {
-            let Some(p) = self.state.offers.get(&id).cloned() else { continue };
+            let Some(p) = self.state.offers.get(&id).cloned() else {
+                continue;
+            };
             if p.deadline <= now {
                 self.forget_offer(id, OfferClosed::Expired, &mut fx);
             } else {
@@ -553,7 +570,10 @@ impl Engine {
             .iter()
             .filter_map(|c| self.last_notified.get(c).map(|t| Millis(t.0 + COALESCE_MS)))
             .min();
-        [offers, flush, self.next_reminder].into_iter().flatten().min()
+        [offers, flush, self.next_reminder]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Handles one input at time `now` (local clock).
@@ -588,7 +608,9 @@ impl Engine {
             }
             Input::Tick => self.tick(now, &mut fx),
             Input::Agent(action) => self.agent(action, now, &mut fx),
-            Input::Notification { key, action } => self.notification_clicked(key, action, now, &mut fx),
+            Input::Notification { key, action } => {
+                self.notification_clicked(key, action, now, &mut fx)
+            }
         }
         self.finish(now, &mut fx);
         fx
@@ -600,14 +622,21 @@ impl Engine {
         Millis(t.0 - self.skew_ms)
     }
 
-    fn apply_snapshot(&mut self, seq: Seq, snapshot: AgentSnapshot, now: Millis, fx: &mut Vec<Effect>) {
+    fn apply_snapshot(
+        &mut self,
+        seq: Seq,
+        snapshot: AgentSnapshot,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
         // Offers shown now but absent from the snapshot were resolved.
         let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
         let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();
         for id in before.into_iter().filter(|id| !still.contains(id)) {
             self.forget_offer(id, OfferClosed::Resolved, fx);
         }
-        let old_convs: BTreeSet<ConversationId> = self.state.conversations.keys().copied().collect();
+        let old_convs: BTreeSet<ConversationId> =
+            self.state.conversations.keys().copied().collect();
         fx.push(Effect::Store(StoreOp::ResetHubState));
         self.state.last_seq = seq;
         self.state.profile = Some(snapshot.agent.clone());
@@ -617,7 +646,11 @@ impl Engine {
         let mut convs = BTreeMap::new();
         for cs in snapshot.conversations {
             let id = cs.conversation.id;
-            let session_open = self.state.conversations.get(&id).is_some_and(|c| c.session_open);
+            let session_open = self
+                .state
+                .conversations
+                .get(&id)
+                .is_some_and(|c| c.session_open);
             let newest = cs.messages.iter().map(|m| m.id).max();
             let view = ConversationView {
                 summary: cs.conversation,
@@ -634,11 +667,17 @@ impl Engine {
             convs.insert(id, view);
         }
         for gone in old_convs.iter().filter(|c| !convs.contains_key(c)) {
-            fx.push(Effect::CloseNotification(NotificationKey::Conversation(*gone)));
+            fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+                *gone,
+            )));
             self.state.drafts.remove(gone);
         }
         self.state.conversations = convs;
-        if self.state.active.is_some_and(|a| !self.state.conversations.contains_key(&a)) {
+        if self
+            .state
+            .active
+            .is_some_and(|a| !self.state.conversations.contains_key(&a))
+        {
             self.state.active = None;
         }
         fx.push(Effect::Store(StoreOp::PutActive(self.state.active)));
@@ -676,7 +715,9 @@ impl Engine {
                 fx.push(Effect::Ui(UiEvent::PresenceChanged { presence }));
             }
             AgentEvent::OfferCreated { offer } => {
-                if self.state.handled_offers.contains(&offer.id) || self.state.offers.contains_key(&offer.id) {
+                if self.state.handled_offers.contains(&offer.id)
+                    || self.state.offers.contains_key(&offer.id)
+                {
                     return;
                 }
                 let pending = PendingOffer {
@@ -693,7 +734,9 @@ impl Engine {
                 self.state.offers.insert(pending.offer.id, pending.clone());
                 self.show_offer(&pending, now, fx);
             }
-            AgentEvent::OfferResolved { offer_id, outcome, .. } => {
+            AgentEvent::OfferResolved {
+                offer_id, outcome, ..
+            } => {
                 let why = match outcome {
                     OfferOutcome::Accepted => OfferClosed::Accepted,
                     OfferOutcome::Rejected => OfferClosed::Rejected,
@@ -707,8 +750,18 @@ impl Engine {
                 open_session,
                 template,
                 messages,
-            } => self.assigned(conversation, mode, open_session, template, messages, now, fx),
-            AgentEvent::ConversationRevoked { conversation_id, .. }
+            } => self.assigned(
+                conversation,
+                mode,
+                open_session,
+                template,
+                messages,
+                now,
+                fx,
+            ),
+            AgentEvent::ConversationRevoked {
+                conversation_id, ..
+            }
             | AgentEvent::ConversationClosed { conversation_id } => {
                 self.remove_conversation(conversation_id, fx);
             }
@@ -729,15 +782,23 @@ impl Engine {
                     }
                     if c.unread == 0 {
                         self.dirty.remove(&conversation_id);
-                        fx.push(Effect::CloseNotification(NotificationKey::Conversation(conversation_id)));
+                        fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+                            conversation_id,
+                        )));
                     }
                 }
             }
             AgentEvent::Notice { notice, message } => {
-                let banner = Banner { notice, message, at: now };
+                let banner = Banner {
+                    notice,
+                    message,
+                    at: now,
+                };
                 self.state.banners.retain(|b| b.notice != notice);
                 self.state.banners.push(banner.clone());
-                fx.push(Effect::Store(StoreOp::PutBanners(self.state.banners.clone())));
+                fx.push(Effect::Store(StoreOp::PutBanners(
+                    self.state.banners.clone(),
+                )));
                 if self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
                     fx.push(Effect::Notify(OsNotification {
                         key: NotificationKey::Notice(notice),
@@ -793,7 +854,9 @@ impl Engine {
         }
         fx.push(Effect::Store(StoreOp::PutConversation(view.clone())));
         self.state.conversations.insert(id, view);
-        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: id }));
+        fx.push(Effect::Ui(UiEvent::ConversationChanged {
+            conversation_id: id,
+        }));
         if open_session {
             self.set_active(Some(id), fx);
         }
@@ -801,9 +864,17 @@ impl Engine {
         if mode != AssignMode::Accepted {
             let title = match mode {
                 AssignMode::CaseAssignment => format!("Case assigned: {}", summary.customer.name),
-                AssignMode::AutoAccept => format!("{} conversation started: {}", channel_name(summary.channel), summary.customer.name),
+                AssignMode::AutoAccept => format!(
+                    "{} conversation started: {}",
+                    channel_name(summary.channel),
+                    summary.customer.name
+                ),
                 AssignMode::OnTimeout => format!("Assigned to you: {}", summary.customer.name),
-                _ => format!("{} assigned: {}", channel_name(summary.channel), summary.customer.name),
+                _ => format!(
+                    "{} assigned: {}",
+                    channel_name(summary.channel),
+                    summary.customer.name
+                ),
             };
             let body = detail_lines(&summary, &template, Millis(now.0 + self.skew_ms));
             let duration_ms = u64::from(template.timeout_secs.max(1)) * 1000;
@@ -852,7 +923,9 @@ impl Engine {
         fx.push(Effect::Store(StoreOp::PutMessage(message.clone())));
         fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
         fx.push(Effect::Ui(UiEvent::MessageAdded { message }));
-        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: cid }));
+        fx.push(Effect::Ui(UiEvent::ConversationChanged {
+            conversation_id: cid,
+        }));
         if !from_customer {
             return;
         }
@@ -862,7 +935,10 @@ impl Engine {
         }
         // Coalesce: at most one notification (and chime) per conversation
         // per COALESCE_MS; later messages in the window update it once.
-        let recent = self.last_notified.get(&cid).is_some_and(|t| now.0 - t.0 < COALESCE_MS);
+        let recent = self
+            .last_notified
+            .get(&cid)
+            .is_some_and(|t| now.0 - t.0 < COALESCE_MS);
         if recent {
             self.dirty.insert(cid);
         } else {
@@ -875,7 +951,9 @@ impl Engine {
 
     fn notify_messages(&mut self, cid: ConversationId, now: Millis, fx: &mut Vec<Effect>) {
         self.dirty.remove(&cid);
-        let Some(c) = self.state.conversations.get(&cid) else { return };
+        let Some(c) = self.state.conversations.get(&cid) else {
+            return;
+        };
         if c.unread == 0 {
             return;
         }
@@ -898,7 +976,11 @@ impl Engine {
         fx.push(Effect::Notify(OsNotification {
             key: NotificationKey::Conversation(cid),
             style: NotificationStyle::Toast,
-            title: format!("{} ({})", c.summary.customer.name, channel_name(c.summary.channel)),
+            title: format!(
+                "{} ({})",
+                c.summary.customer.name,
+                channel_name(c.summary.channel)
+            ),
             body: vec![count, latest],
             actions: vec![NotificationAction::Open],
             expires_at: Some(Millis(now.0 + 10_000)),
@@ -909,12 +991,16 @@ impl Engine {
     fn remove_conversation(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
         if self.state.conversations.remove(&cid).is_some() {
             fx.push(Effect::Store(StoreOp::DeleteConversation(cid)));
-            fx.push(Effect::Ui(UiEvent::ConversationRemoved { conversation_id: cid }));
+            fx.push(Effect::Ui(UiEvent::ConversationRemoved {
+                conversation_id: cid,
+            }));
         }
         self.state.drafts.remove(&cid);
         self.dirty.remove(&cid);
         self.last_notified.remove(&cid);
-        fx.push(Effect::CloseNotification(NotificationKey::Conversation(cid)));
+        fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+            cid,
+        )));
         if self.state.active == Some(cid) {
             self.set_active(None, fx);
         }
@@ -927,12 +1013,19 @@ impl Engine {
         let t = &o.template;
         let s = &o.conversation;
         let title = match t.kind {
-            NotificationKind::Alert => format!("Incoming {} from {}", channel_name(s.channel), s.customer.name),
+            NotificationKind::Alert => format!(
+                "Incoming {} from {}",
+                channel_name(s.channel),
+                s.customer.name
+            ),
             NotificationKind::Toast => format!("{}: {}", channel_name(s.channel), s.customer.name),
         };
         let mut body = detail_lines(s, t, Millis(now.0 + self.skew_ms));
         if t.show_timeout {
-            body.push(format!("Respond within {}", wait_text(p.deadline.0 - now.0)));
+            body.push(format!(
+                "Respond within {}",
+                wait_text(p.deadline.0 - now.0)
+            ));
         }
         let mut actions = vec![NotificationAction::Accept];
         if t.allow_reject {
@@ -973,7 +1066,10 @@ impl Engine {
         self.next_id += 1;
         let id = CommandId(format!("{}-{}", self.id_prefix, self.next_id));
         self.in_flight.insert(id.clone(), what.to_owned());
-        fx.push(Effect::Send(CommandFrame { id: id.clone(), command }));
+        fx.push(Effect::Send(CommandFrame {
+            id: id.clone(),
+            command,
+        }));
         id
     }
 
@@ -1004,18 +1100,35 @@ impl Engine {
                     return self.refuse("reject", ErrorCode::NotFound, "no such pending offer", fx);
                 };
                 if !p.offer.template.allow_reject {
-                    return self.refuse("reject", ErrorCode::RejectNotAllowed, "this offer cannot be rejected", fx);
+                    return self.refuse(
+                        "reject",
+                        ErrorCode::RejectNotAllowed,
+                        "this offer cannot be rejected",
+                        fx,
+                    );
                 }
-                let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+                let reason = reason
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty());
                 if p.offer.template.reject_reason_required && reason.is_none() {
-                    return self.refuse("reject", ErrorCode::ReasonRequired, "a reason is required to reject", fx);
+                    return self.refuse(
+                        "reject",
+                        ErrorCode::ReasonRequired,
+                        "a reason is required to reject",
+                        fx,
+                    );
                 }
                 self.command("reject", Command::RejectOffer { offer_id, reason }, fx);
                 self.forget_offer(offer_id, OfferClosed::Rejected, fx);
             }
             AgentAction::SetPresence { presence } => {
                 if presence == Presence::Inactive {
-                    return self.refuse("set presence", ErrorCode::InvalidPresence, "inactive is set by the system", fx);
+                    return self.refuse(
+                        "set presence",
+                        ErrorCode::InvalidPresence,
+                        "inactive is set by the system",
+                        fx,
+                    );
                 }
                 self.command("set presence", Command::SetPresence { presence }, fx);
                 // A reset clears the banners that asked for it.
@@ -1024,7 +1137,10 @@ impl Engine {
                     fx.push(Effect::Store(StoreOp::PutBanners(Vec::new())));
                 }
             }
-            AgentAction::SendMessage { conversation_id, text } => {
+            AgentAction::SendMessage {
+                conversation_id,
+                text,
+            } => {
                 if !self.state.conversations.contains_key(&conversation_id) {
                     return self.refuse("send", ErrorCode::NotFound, "no such conversation", fx);
                 }
@@ -1034,9 +1150,19 @@ impl Engine {
                 if text.len() > switchboard_protocol::MAX_MESSAGE_TEXT_BYTES {
                     return self.refuse("send", ErrorCode::TooLarge, "message too long", fx);
                 }
-                self.command("send", Command::SendMessage { conversation_id, text }, fx);
+                self.command(
+                    "send",
+                    Command::SendMessage {
+                        conversation_id,
+                        text,
+                    },
+                    fx,
+                );
                 if self.state.drafts.remove(&conversation_id).is_some() {
-                    fx.push(Effect::Store(StoreOp::PutDraft(conversation_id, String::new())));
+                    fx.push(Effect::Store(StoreOp::PutDraft(
+                        conversation_id,
+                        String::new(),
+                    )));
                 }
             }
             AgentAction::Open { conversation_id } => {
@@ -1048,7 +1174,9 @@ impl Engine {
                     fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
                 }
                 self.set_active(Some(conversation_id), fx);
-                fx.push(Effect::CloseNotification(NotificationKey::Conversation(conversation_id)));
+                fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+                    conversation_id,
+                )));
                 self.read_if_visible(conversation_id, fx);
             }
             AgentAction::MarkRead { conversation_id } => self.mark_read(conversation_id, fx),
@@ -1058,7 +1186,10 @@ impl Engine {
                 }
                 self.command("close", Command::CloseConversation { conversation_id }, fx);
             }
-            AgentAction::SetDraft { conversation_id, text } => {
+            AgentAction::SetDraft {
+                conversation_id,
+                text,
+            } => {
                 if text.is_empty() {
                     self.state.drafts.remove(&conversation_id);
                 } else {
@@ -1074,7 +1205,9 @@ impl Engine {
             }
             AgentAction::DismissBanner { notice } => {
                 self.state.banners.retain(|b| b.notice != notice);
-                fx.push(Effect::Store(StoreOp::PutBanners(self.state.banners.clone())));
+                fx.push(Effect::Store(StoreOp::PutBanners(
+                    self.state.banners.clone(),
+                )));
                 fx.push(Effect::CloseNotification(NotificationKey::Notice(notice)));
             }
         }
@@ -1089,8 +1222,12 @@ impl Engine {
     }
 
     fn mark_read(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
-        let Some(c) = self.state.conversations.get_mut(&cid) else { return };
-        let Some(newest) = c.newest_message else { return };
+        let Some(c) = self.state.conversations.get_mut(&cid) else {
+            return;
+        };
+        let Some(newest) = c.newest_message else {
+            return;
+        };
         if c.last_read.is_some_and(|r| r >= newest) && c.unread == 0 {
             return;
         }
@@ -1098,10 +1235,21 @@ impl Engine {
         c.last_read = Some(newest);
         c.unread = 0;
         fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
-        fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id: cid }));
-        fx.push(Effect::CloseNotification(NotificationKey::Conversation(cid)));
+        fx.push(Effect::Ui(UiEvent::ConversationChanged {
+            conversation_id: cid,
+        }));
+        fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+            cid,
+        )));
         self.dirty.remove(&cid);
-        self.command("mark read", Command::MarkRead { conversation_id: cid, message_id: newest }, fx);
+        self.command(
+            "mark read",
+            Command::MarkRead {
+                conversation_id: cid,
+                message_id: newest,
+            },
+            fx,
+        );
     }
 
     fn read_if_visible(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
@@ -1114,11 +1262,19 @@ impl Engine {
         if self.state.active != active {
             self.state.active = active;
             fx.push(Effect::Store(StoreOp::PutActive(active)));
-            fx.push(Effect::Ui(UiEvent::ActiveChanged { conversation_id: active }));
+            fx.push(Effect::Ui(UiEvent::ActiveChanged {
+                conversation_id: active,
+            }));
         }
     }
 
-    fn notification_clicked(&mut self, key: NotificationKey, action: NotificationAction, now: Millis, fx: &mut Vec<Effect>) {
+    fn notification_clicked(
+        &mut self,
+        key: NotificationKey,
+        action: NotificationAction,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
         match (key, action) {
             (NotificationKey::Offer(id), NotificationAction::Accept) => {
                 self.accept(id, fx);
@@ -1135,7 +1291,14 @@ impl Engine {
                     // the in-app alert forward instead.
                     fx.push(Effect::FocusWindow(Some(key)));
                 } else {
-                    self.agent(AgentAction::Reject { offer_id: id, reason: None }, now, fx);
+                    self.agent(
+                        AgentAction::Reject {
+                            offer_id: id,
+                            reason: None,
+                        },
+                        now,
+                        fx,
+                    );
                 }
             }
             (NotificationKey::Offer(_), NotificationAction::Open) => {
@@ -1144,7 +1307,13 @@ impl Engine {
             (NotificationKey::Conversation(cid), _) => {
                 fx.push(Effect::FocusWindow(Some(key)));
                 if self.state.conversations.contains_key(&cid) {
-                    self.agent(AgentAction::Open { conversation_id: cid }, now, fx);
+                    self.agent(
+                        AgentAction::Open {
+                            conversation_id: cid,
+                        },
+                        now,
+                        fx,
+                    );
                 }
             }
             (NotificationKey::Notice(_), _) => fx.push(Effect::FocusWindow(Some(key))),
@@ -1168,7 +1337,11 @@ impl Engine {
             .dirty
             .iter()
             .copied()
-            .filter(|c| self.last_notified.get(c).is_none_or(|t| now.0 - t.0 >= COALESCE_MS))
+            .filter(|c| {
+                self.last_notified
+                    .get(c)
+                    .is_none_or(|t| now.0 - t.0 >= COALESCE_MS)
+            })
             .collect();
         for c in due {
             self.notify_messages(c, now, fx);
@@ -1196,7 +1369,12 @@ impl Engine {
     fn desktop_allowed(&self, template_default: DesktopNotifications) -> bool {
         // Unknown focus counts as unfocused: better one alert too many than
         // a missed offer.
-        match self.state.settings.desktop_notifications.unwrap_or(template_default) {
+        match self
+            .state
+            .settings
+            .desktop_notifications
+            .unwrap_or(template_default)
+        {
             DesktopNotifications::Always => true,
             DesktopNotifications::WhenUnfocused => !self.focused,
             DesktopNotifications::Never => false,
@@ -1222,7 +1400,11 @@ impl Engine {
         let ring = alerts && self.sound_allowed() && self.state.settings.volume > 0;
         if ring != self.ringing {
             self.ringing = ring;
-            fx.push(if ring { Effect::StartRing } else { Effect::StopRing });
+            fx.push(if ring {
+                Effect::StartRing
+            } else {
+                Effect::StopRing
+            });
         }
         let total = self.state.unread_total();
         if self.last_badge != Some(total) {

@@ -20,7 +20,11 @@ fn summary(id: i64) -> ConversationSummary {
         channel: Channel::Whatsapp,
         queue: "Support".into(),
         scenario: Scenario::IncomingWhatsapp,
-        customer: Customer { name: format!("Customer {id}"), phone: None, email: None },
+        customer: Customer {
+            name: format!("Customer {id}"),
+            phone: None,
+            email: None,
+        },
         comment: Some("<b>help</b>".into()),
         created_at: at(-30_000),
         status: ConversationStatus::Offered,
@@ -37,7 +41,11 @@ fn template(kind: NotificationKind) -> NotificationTemplate {
         reject_reason_required: false,
         auto_accept: false,
         auto_assign: false,
-        details: vec![DetailField::CustomerName, DetailField::Comment, DetailField::WaitTime],
+        details: vec![
+            DetailField::CustomerName,
+            DetailField::Comment,
+            DetailField::WaitTime,
+        ],
         desktop: DesktopNotifications::WhenUnfocused,
     }
 }
@@ -74,7 +82,14 @@ impl Harness {
 
     fn ev(&mut self, event: AgentEvent, now: Millis) -> Vec<Effect> {
         self.seq += 1;
-        self.e.handle(Input::Event(EventFrame { seq: Seq(self.seq), at: now, event }), now)
+        self.e.handle(
+            Input::Event(EventFrame {
+                seq: Seq(self.seq),
+                at: now,
+                event,
+            }),
+            now,
+        )
     }
 
     fn offer(&mut self, o: Offer) -> Vec<Effect> {
@@ -155,16 +170,24 @@ fn an_alert_offer_raises_a_critical_notification_with_accept_reject_countdown_an
     let n = n[0];
     assert_eq!(n.key, NotificationKey::Offer(OfferId(1)));
     assert_eq!(n.style, NotificationStyle::Alert);
-    assert_eq!(n.actions, vec![NotificationAction::Accept, NotificationAction::Reject]);
+    assert_eq!(
+        n.actions,
+        vec![NotificationAction::Accept, NotificationAction::Reject]
+    );
     assert!(n.countdown);
     assert_eq!(n.expires_at, Some(at(60_000)));
     assert_eq!(n.title, "Incoming WhatsApp from Customer 101");
     assert!(n.body.contains(&"Customer: Customer 101".to_string()));
-    assert!(n.body.contains(&"Comment: <b>help</b>".to_string()), "text stays raw; sinks escape");
+    assert!(
+        n.body.contains(&"Comment: <b>help</b>".to_string()),
+        "text stays raw; sinks escape"
+    );
     assert!(n.body.contains(&"Wait time: 30 s".to_string()));
     assert!(n.body.contains(&"Respond within 60 s".to_string()));
     assert!(has(&fx, &Effect::StartRing));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
     let tray = fx.iter().find_map(|e| match e {
         Effect::Tray(t) => Some(t.clone()),
         _ => None,
@@ -189,7 +212,13 @@ fn template_decides_countdown_and_reject() {
     // The deadline applies even without a countdown.
     assert_eq!(n.expires_at, Some(at(60_000)));
     // Reject is refused locally, nothing is sent.
-    let fx = h.act(AgentAction::Reject { offer_id: OfferId(1), reason: None }, at(1000));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(1),
+            reason: None,
+        },
+        at(1000),
+    );
     assert!(sends(&fx).is_empty());
     assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::RejectNotAllowed)));
 }
@@ -198,24 +227,34 @@ fn template_decides_countdown_and_reject() {
 fn desktop_setting_always_when_unfocused_never() {
     // Default (template: when unfocused), unfocused: shown.
     let mut h = Harness::new();
-    assert_eq!(notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(), 1);
+    assert_eq!(
+        notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(),
+        1
+    );
     // Focused: in-app only.
     let mut h = Harness::new();
     h.e.handle(Input::Focus(true), T0);
     let fx = h.offer(offer(1, template(NotificationKind::Alert)));
     assert!(notifies(&fx).is_empty());
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
     // Always, focused: shown.
     let mut h = Harness::new();
     h.settings(|s| s.desktop_notifications = Some(DesktopNotifications::Always));
     h.e.handle(Input::Focus(true), T0);
-    assert_eq!(notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(), 1);
+    assert_eq!(
+        notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).len(),
+        1
+    );
     // Never, unfocused: not shown, but the in-app alert is.
     let mut h = Harness::new();
     h.settings(|s| s.desktop_notifications = Some(DesktopNotifications::Never));
     let fx = h.offer(offer(1, template(NotificationKind::Alert)));
     assert!(notifies(&fx).is_empty());
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
     // The template's default applies when the agent has not chosen.
     let mut h = Harness::new();
     h.e.handle(Input::Focus(true), T0);
@@ -230,7 +269,10 @@ fn ring_follows_focus_and_sound_settings() {
     let fx = h.offer(offer(1, template(NotificationKind::Alert)));
     assert!(has(&fx, &Effect::StartRing));
     let fx = h.e.handle(Input::Focus(true), at(100));
-    assert!(has(&fx, &Effect::StopRing), "focused + when-unfocused: silence");
+    assert!(
+        has(&fx, &Effect::StopRing),
+        "focused + when-unfocused: silence"
+    );
     let fx = h.e.handle(Input::Focus(false), at(200));
     assert!(has(&fx, &Effect::StartRing));
     h.settings(|s| s.sound_when = SoundWhen::Never);
@@ -249,12 +291,30 @@ fn ring_follows_focus_and_sound_settings() {
 fn accept_sends_once_closes_the_notification_stops_the_ring_and_never_shows_again() {
     let mut h = Harness::new();
     h.offer(offer(1, template(NotificationKind::Alert)));
-    let fx = h.act(AgentAction::Accept { offer_id: OfferId(1) }, at(5000));
-    assert_eq!(sends(&fx), vec![&Command::AcceptOffer { offer_id: OfferId(1) }]);
-    assert!(has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    let fx = h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        at(5000),
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::AcceptOffer {
+            offer_id: OfferId(1)
+        }]
+    );
+    assert!(has(
+        &fx,
+        &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))
+    ));
     assert!(has(&fx, &Effect::StopRing));
     // A second accept (double click, tray after window) sends nothing.
-    let fx = h.act(AgentAction::Accept { offer_id: OfferId(1) }, at(5100));
+    let fx = h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        at(5100),
+    );
     assert!(sends(&fx).is_empty());
     // The same offer replayed (new seq) is not shown again.
     let fx = h.offer(offer(1, template(NotificationKind::Alert)));
@@ -267,33 +327,70 @@ fn os_notification_buttons_reach_the_engine() {
     let mut h = Harness::new();
     h.offer(offer(1, template(NotificationKind::Alert)));
     let fx = h.e.handle(
-        Input::Notification { key: NotificationKey::Offer(OfferId(1)), action: NotificationAction::Accept },
+        Input::Notification {
+            key: NotificationKey::Offer(OfferId(1)),
+            action: NotificationAction::Accept,
+        },
         at(1000),
     );
-    assert_eq!(sends(&fx), vec![&Command::AcceptOffer { offer_id: OfferId(1) }]);
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::AcceptOffer {
+            offer_id: OfferId(1)
+        }]
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::FocusWindow(_))));
     // Body click: bring the window forward with the in-app alert.
     let mut t = template(NotificationKind::Alert);
     t.reject_reason_required = true;
     h.offer(offer(2, t));
     let fx = h.e.handle(
-        Input::Notification { key: NotificationKey::Offer(OfferId(2)), action: NotificationAction::Open },
+        Input::Notification {
+            key: NotificationKey::Offer(OfferId(2)),
+            action: NotificationAction::Open,
+        },
         at(1000),
     );
-    assert_eq!(fx.iter().filter(|e| matches!(e, Effect::FocusWindow(Some(_)))).count(), 1);
+    assert_eq!(
+        fx.iter()
+            .filter(|e| matches!(e, Effect::FocusWindow(Some(_))))
+            .count(),
+        1
+    );
     // Reject needing a reason cannot be done from the OS notification.
     let fx = h.e.handle(
-        Input::Notification { key: NotificationKey::Offer(OfferId(2)), action: NotificationAction::Reject },
+        Input::Notification {
+            key: NotificationKey::Offer(OfferId(2)),
+            action: NotificationAction::Reject,
+        },
         at(1000),
     );
     assert!(sends(&fx).is_empty());
-    assert!(has(&fx, &Effect::FocusWindow(Some(NotificationKey::Offer(OfferId(2))))));
-    let fx = h.act(AgentAction::Reject { offer_id: OfferId(2), reason: Some("  ".into()) }, at(1000));
+    assert!(has(
+        &fx,
+        &Effect::FocusWindow(Some(NotificationKey::Offer(OfferId(2))))
+    ));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(2),
+            reason: Some("  ".into()),
+        },
+        at(1000),
+    );
     assert!(sends(&fx).is_empty());
-    let fx = h.act(AgentAction::Reject { offer_id: OfferId(2), reason: Some("at lunch".into()) }, at(1000));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(2),
+            reason: Some("at lunch".into()),
+        },
+        at(1000),
+    );
     assert_eq!(
         sends(&fx),
-        vec![&Command::RejectOffer { offer_id: OfferId(2), reason: Some("at lunch".into()) }]
+        vec![&Command::RejectOffer {
+            offer_id: OfferId(2),
+            reason: Some("at lunch".into())
+        }]
     );
 }
 
@@ -303,20 +400,47 @@ fn an_offer_expires_locally_at_its_deadline() {
     h.offer(offer(1, template(NotificationKind::Alert)));
     assert_eq!(h.e.next_wake(), Some(at(60_000)));
     let fx = h.e.handle(Input::Tick, at(59_999));
-    assert!(!has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    assert!(!has(
+        &fx,
+        &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))
+    ));
     let fx = h.e.handle(Input::Tick, at(60_000));
-    assert!(has(&fx, &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))));
+    assert!(has(
+        &fx,
+        &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))
+    ));
     assert!(has(&fx, &Effect::StopRing));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::OfferClosed { why: OfferClosed::Expired, .. }))));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Ui(UiEvent::OfferClosed {
+            why: OfferClosed::Expired,
+            ..
+        })
+    )));
 }
 
 #[test]
 fn deadlines_are_corrected_for_clock_skew() {
     let mut e = Engine::new(AgentState::default(), "t");
     // Hub clock is 5 s ahead of ours.
-    e.handle(Input::Welcome { server_time: at(5000) }, T0);
-    let o = Offer { expires_at: at(65_000), ..offer(1, template(NotificationKind::Alert)) };
-    let fx = e.handle(Input::Event(EventFrame { seq: Seq(1), at: T0, event: AgentEvent::OfferCreated { offer: o } }), T0);
+    e.handle(
+        Input::Welcome {
+            server_time: at(5000),
+        },
+        T0,
+    );
+    let o = Offer {
+        expires_at: at(65_000),
+        ..offer(1, template(NotificationKind::Alert))
+    };
+    let fx = e.handle(
+        Input::Event(EventFrame {
+            seq: Seq(1),
+            at: T0,
+            event: AgentEvent::OfferCreated { offer: o },
+        }),
+        T0,
+    );
     assert_eq!(notifies(&fx)[0].expires_at, Some(at(60_000)));
 }
 
@@ -325,7 +449,12 @@ fn a_restart_within_the_timeout_shows_the_offer_again_with_the_remaining_time() 
     let mut h = Harness::new();
     h.offer(offer(1, template(NotificationKind::Alert)));
     h.offer(offer(2, template(NotificationKind::Alert)));
-    h.act(AgentAction::Accept { offer_id: OfferId(2) }, at(1000));
+    h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(2),
+        },
+        at(1000),
+    );
     // "Restart": a new engine over the same state, 20 s later.
     let mut e = Engine::new(h.e.state().clone(), "t2");
     let fx = e.start(at(20_000));
@@ -379,7 +508,11 @@ fn a_burst_of_messages_updates_one_notification_at_most_once_a_second() {
     }
     assert_eq!(shown, 1, "the first raises, the rest wait");
     assert_eq!(chimes, 1);
-    assert_eq!(h.e.state().unread_total(), 10, "the count is exact regardless");
+    assert_eq!(
+        h.e.state().unread_total(),
+        10,
+        "the count is exact regardless"
+    );
     assert_eq!(h.e.next_wake(), Some(at(1000)));
     let fx = h.e.handle(Input::Tick, at(1000));
     let n = notifies(&fx);
@@ -400,7 +533,10 @@ fn a_message_in_the_visible_conversation_is_read_not_notified() {
     assert!(!fx.contains(&Effect::Chime));
     assert_eq!(
         sends(&fx),
-        vec![&Command::MarkRead { conversation_id: ConversationId(7), message_id: MessageId(1) }]
+        vec![&Command::MarkRead {
+            conversation_id: ConversationId(7),
+            message_id: MessageId(1)
+        }]
     );
     assert_eq!(h.e.state().unread_total(), 0);
     // Another conversation still notifies... only if unfocused or Always.
@@ -420,14 +556,23 @@ fn toasts_for_assignments_not_decided_by_the_agent() {
     assert_eq!(n[0].actions, vec![NotificationAction::Open]);
     assert_eq!(n[0].expires_at, Some(at(60_000)));
     assert!(fx.contains(&Effect::Chime));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::Toast { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::Toast { .. }))));
     assert!(!fx.contains(&Effect::StartRing), "toasts do not ring");
     // Clicking it opens the session.
     let fx = h.e.handle(
-        Input::Notification { key: NotificationKey::Conversation(ConversationId(7)), action: NotificationAction::Open },
+        Input::Notification {
+            key: NotificationKey::Conversation(ConversationId(7)),
+            action: NotificationAction::Open,
+        },
         at(100),
     );
-    assert!(fx.contains(&Effect::FocusWindow(Some(NotificationKey::Conversation(ConversationId(7))))));
+    assert!(
+        fx.contains(&Effect::FocusWindow(Some(NotificationKey::Conversation(
+            ConversationId(7)
+        ))))
+    );
     assert_eq!(h.e.state().active, Some(ConversationId(7)));
     // An accepted one makes no toast, and auto-accept opens the session.
     let fx = h.assign(8, AssignMode::Accepted, true);
@@ -441,20 +586,51 @@ fn toasts_for_assignments_not_decided_by_the_agent() {
 fn notices_become_banners_and_presence_follows_the_hub() {
     let mut h = Harness::new();
     let fx = h.ev(
-        AgentEvent::PresenceChanged { presence: Presence::Inactive, reason: switchboard_protocol::PresenceReason::MissedOffer },
+        AgentEvent::PresenceChanged {
+            presence: Presence::Inactive,
+            reason: switchboard_protocol::PresenceReason::MissedOffer,
+        },
         T0,
     );
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::PresenceChanged { presence: Presence::Inactive }))));
-    let fx = h.ev(AgentEvent::Notice { notice: NoticeKind::MissedOffer, message: "missed".into() }, T0);
-    assert!(fx.iter().any(|e| matches!(e, Effect::Ui(UiEvent::Banner { .. }))));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Ui(UiEvent::PresenceChanged {
+            presence: Presence::Inactive
+        })
+    )));
+    let fx = h.ev(
+        AgentEvent::Notice {
+            notice: NoticeKind::MissedOffer,
+            message: "missed".into(),
+        },
+        T0,
+    );
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::Banner { .. }))));
     assert_eq!(h.e.state().banners.len(), 1);
     assert_eq!(h.e.state().presence, Some(Presence::Inactive));
     // Resetting presence sends the command and clears the banner.
-    let fx = h.act(AgentAction::SetPresence { presence: Presence::Available }, at(1));
-    assert_eq!(sends(&fx), vec![&Command::SetPresence { presence: Presence::Available }]);
+    let fx = h.act(
+        AgentAction::SetPresence {
+            presence: Presence::Available,
+        },
+        at(1),
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::SetPresence {
+            presence: Presence::Available
+        }]
+    );
     assert!(h.e.state().banners.is_empty());
     // Inactive cannot be chosen.
-    let fx = h.act(AgentAction::SetPresence { presence: Presence::Inactive }, at(2));
+    let fx = h.act(
+        AgentAction::SetPresence {
+            presence: Presence::Inactive,
+        },
+        at(2),
+    );
     assert!(sends(&fx).is_empty());
 }
 
@@ -468,7 +644,12 @@ fn reminder_chimes_while_unread_remains() {
     assert_eq!(h.e.next_wake(), Some(at(30_000)));
     let fx = h.e.handle(Input::Tick, at(30_000));
     assert!(fx.contains(&Effect::Chime));
-    h.act(AgentAction::MarkRead { conversation_id: ConversationId(7) }, at(30_001));
+    h.act(
+        AgentAction::MarkRead {
+            conversation_id: ConversationId(7),
+        },
+        at(30_001),
+    );
     assert_eq!(h.e.next_wake(), None, "nothing unread, nothing to remind");
 }
 
@@ -476,15 +657,42 @@ fn reminder_chimes_while_unread_remains() {
 fn drafts_and_active_session_are_persisted() {
     let mut h = Harness::new();
     h.assign(7, AssignMode::Accepted, true);
-    let fx = h.act(AgentAction::SetDraft { conversation_id: ConversationId(7), text: "half a thought".into() }, T0);
-    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(ConversationId(7), "half a thought".into()))));
-    let fx = h.act(AgentAction::SendMessage { conversation_id: ConversationId(7), text: "done".into() }, T0);
+    let fx = h.act(
+        AgentAction::SetDraft {
+            conversation_id: ConversationId(7),
+            text: "half a thought".into(),
+        },
+        T0,
+    );
+    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(
+        ConversationId(7),
+        "half a thought".into()
+    ))));
+    let fx = h.act(
+        AgentAction::SendMessage {
+            conversation_id: ConversationId(7),
+            text: "done".into(),
+        },
+        T0,
+    );
     assert_eq!(sends(&fx).len(), 1);
-    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(ConversationId(7), String::new()))));
+    assert!(fx.contains(&Effect::Store(StoreOp::PutDraft(
+        ConversationId(7),
+        String::new()
+    ))));
     assert!(h.e.state().drafts.is_empty());
     // Closing removes everything about it.
-    let fx = h.ev(AgentEvent::ConversationClosed { conversation_id: ConversationId(7) }, T0);
-    assert!(fx.contains(&Effect::Store(StoreOp::DeleteConversation(ConversationId(7)))));
+    let fx = h.ev(
+        AgentEvent::ConversationClosed {
+            conversation_id: ConversationId(7),
+        },
+        T0,
+    );
+    assert!(
+        fx.contains(&Effect::Store(StoreOp::DeleteConversation(ConversationId(
+            7
+        ))))
+    );
     assert_eq!(h.e.state().active, None);
 }
 
@@ -493,25 +701,68 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
     let mut h = Harness::new();
     h.assign(7, AssignMode::Accepted, true);
     h.assign(8, AssignMode::Accepted, false);
-    h.act(AgentAction::SetDraft { conversation_id: ConversationId(7), text: "keep me".into() }, T0);
-    h.act(AgentAction::SetDraft { conversation_id: ConversationId(8), text: "gone".into() }, T0);
+    h.act(
+        AgentAction::SetDraft {
+            conversation_id: ConversationId(7),
+            text: "keep me".into(),
+        },
+        T0,
+    );
+    h.act(
+        AgentAction::SetDraft {
+            conversation_id: ConversationId(8),
+            text: "gone".into(),
+        },
+        T0,
+    );
     h.offer(offer(1, template(NotificationKind::Alert)));
-    h.act(AgentAction::Accept { offer_id: OfferId(1) }, T0);
+    h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        T0,
+    );
     let mut s7 = summary(7);
     s7.status = ConversationStatus::Assigned;
     let snapshot = AgentSnapshot {
-        agent: AgentProfile { id: AgentId(1), username: "a".into(), display_name: "A".into(), role: Role::Agent, team: None },
+        agent: AgentProfile {
+            id: AgentId(1),
+            username: "a".into(),
+            display_name: "A".into(),
+            role: Role::Agent,
+            team: None,
+        },
         presence: Presence::Busy,
-        conversations: vec![switchboard_protocol::ConversationState { conversation: s7, unread: 3, last_read: None, messages: vec![] }],
-        offers: vec![offer(1, template(NotificationKind::Alert)), offer(2, template(NotificationKind::Alert))],
+        conversations: vec![switchboard_protocol::ConversationState {
+            conversation: s7,
+            unread: 3,
+            last_read: None,
+            messages: vec![],
+        }],
+        offers: vec![
+            offer(1, template(NotificationKind::Alert)),
+            offer(2, template(NotificationKind::Alert)),
+        ],
     };
-    let fx = h.e.handle(Input::Snapshot { seq: Seq(500), snapshot }, at(1000));
+    let fx = h.e.handle(
+        Input::Snapshot {
+            seq: Seq(500),
+            snapshot,
+        },
+        at(1000),
+    );
     let st = h.e.state();
     assert_eq!(st.last_seq, Seq(500));
     assert_eq!(st.presence, Some(Presence::Busy));
-    assert_eq!(st.conversations.keys().copied().collect::<Vec<_>>(), vec![ConversationId(7)]);
+    assert_eq!(
+        st.conversations.keys().copied().collect::<Vec<_>>(),
+        vec![ConversationId(7)]
+    );
     assert_eq!(st.unread_total(), 3);
-    assert_eq!(st.drafts.get(&ConversationId(7)).map(String::as_str), Some("keep me"));
+    assert_eq!(
+        st.drafts.get(&ConversationId(7)).map(String::as_str),
+        Some("keep me")
+    );
     assert!(!st.drafts.contains_key(&ConversationId(8)));
     assert_eq!(st.active, Some(ConversationId(7)));
     let shown: Vec<_> = notifies(&fx).iter().map(|n| n.key).collect();

@@ -12,7 +12,7 @@ use rand::Rng;
 use switchboard_protocol::rest::LoginResponse;
 use switchboard_protocol::{
     decode_server_frame, encode, ClientFrame, ClientInfo, CommandFrame, ErrorCode, Hello,
-    ResumeCursor, ResumeMode, ServerFrame, Seq, SUPPORTED_VERSIONS,
+    ResumeCursor, ResumeMode, Seq, ServerFrame, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -124,7 +124,11 @@ impl HubEndpoint {
     }
 
     /// `POST /api/v1/login`.
-    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, ClientError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResponse, ClientError> {
         let resp = self
             .http_client()?
             .post(format!("{}/api/v1/login", self.http_url))
@@ -136,7 +140,9 @@ impl HubEndpoint {
             .await
             .map_err(|e| ClientError::Network(e.to_string()))?;
         if resp.status().is_success() {
-            resp.json().await.map_err(|e| ClientError::Network(e.to_string()))
+            resp.json()
+                .await
+                .map_err(|e| ClientError::Network(e.to_string()))
         } else {
             let body: switchboard_protocol::ErrorBody = resp
                 .json()
@@ -147,7 +153,9 @@ impl HubEndpoint {
     }
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ClientError> {
+fn rustls_pemfile_certs(
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ClientError> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
@@ -187,7 +195,7 @@ impl ClientOptions {
 type Query = Box<dyn FnOnce(&Engine) + Send>;
 
 enum Request {
-    Input(Input),
+    Input(Box<Input>),
     Query(Query),
     Shutdown(oneshot::Sender<()>),
 }
@@ -202,13 +210,16 @@ impl ClientHandle {
     /// Sends an input (agent action, focus change, notification click).
     pub async fn input(&self, input: Input) -> Result<(), ClientError> {
         self.tx
-            .send(Request::Input(input))
+            .send(Request::Input(Box::new(input)))
             .await
             .map_err(|_| ClientError::Stopped)
     }
 
     /// Reads from the engine's state.
-    pub async fn query<R: Send + 'static>(&self, f: impl FnOnce(&Engine) -> R + Send + 'static) -> Result<R, ClientError> {
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<R, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Query(Box::new(move |e| {
@@ -314,7 +325,11 @@ impl Runtime {
                     // Take whatever else is already here: one transaction
                     // and one ack for a burst.
                     while batch.len() < MAX_BATCH {
-                        match self.ws.as_mut().and_then(|ws| ws.next().now_or_never_flat()) {
+                        match self
+                            .ws
+                            .as_mut()
+                            .and_then(|ws| ws.next().now_or_never_flat())
+                        {
                             Some(Ok(m)) => batch.push(m),
                             Some(Err(e)) => {
                                 tracing::info!(error = %e, "link error");
@@ -348,7 +363,7 @@ impl Runtime {
                 Step::Request(Some(Request::Query(q))) => q(&self.engine),
                 Step::Request(Some(Request::Input(input))) => {
                     let now = self.now();
-                    let fx = self.engine.handle(input, now);
+                    let fx = self.engine.handle(*input, now);
                     self.perform(fx).await;
                 }
                 Step::Reconnect => self.connect().await,
@@ -373,17 +388,26 @@ impl Runtime {
 
     async fn lost_link(&mut self) {
         self.ws = None;
-        let delay = self.options.backoff.delay(self.attempt, &mut rand::thread_rng());
+        let delay = self
+            .options
+            .backoff
+            .delay(self.attempt, &mut rand::thread_rng());
         self.attempt = self.attempt.saturating_add(1);
         self.reconnect_at = Instant::now() + delay;
         let now = self.now();
-        let fx = self.engine.handle(Input::Connection(ConnectionStatus::Offline), now);
+        let fx = self
+            .engine
+            .handle(Input::Connection(ConnectionStatus::Offline), now);
         self.perform(fx).await;
     }
 
     async fn send(&mut self, frame: &ClientFrame) {
         if let Some(ws) = self.ws.as_mut() {
-            if ws.send(WsMessage::Text(encode(frame).into())).await.is_err() {
+            if ws
+                .send(WsMessage::Text(encode(frame).into()))
+                .await
+                .is_err()
+            {
                 self.ws = None;
             }
         }
@@ -391,7 +415,9 @@ impl Runtime {
 
     async fn connect(&mut self) {
         let now = self.now();
-        let fx = self.engine.handle(Input::Connection(ConnectionStatus::Connecting), now);
+        let fx = self
+            .engine
+            .handle(Input::Connection(ConnectionStatus::Connecting), now);
         self.perform(fx).await;
         match tokio::time::timeout(Duration::from_secs(15), self.handshake()).await {
             Ok(Ok(())) => {
@@ -401,7 +427,9 @@ impl Runtime {
                 self.ping
                     .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let now = self.now();
-                let fx = self.engine.handle(Input::Connection(ConnectionStatus::Online), now);
+                let fx = self
+                    .engine
+                    .handle(Input::Connection(ConnectionStatus::Online), now);
                 self.perform(fx).await;
                 // Everything not yet answered goes again, same ids: the hub
                 // executes each at most once.
@@ -414,7 +442,9 @@ impl Runtime {
                 self.ws = None;
                 self.signed_out = true;
                 let now = self.now();
-                let fx = self.engine.handle(Input::Connection(ConnectionStatus::SignedOut), now);
+                let fx = self
+                    .engine
+                    .handle(Input::Connection(ConnectionStatus::SignedOut), now);
                 self.perform(fx).await;
             }
             Ok(Err(e)) => {
@@ -431,13 +461,16 @@ impl Runtime {
     async fn handshake(&mut self) -> Result<(), ClientError> {
         let url = self.options.endpoint.ws_url();
         let connector = if url.starts_with("wss://") {
-            Some(tokio_tungstenite::Connector::Rustls(self.options.endpoint.tls_config()?))
+            Some(tokio_tungstenite::Connector::Rustls(
+                self.options.endpoint.tls_config()?,
+            ))
         } else {
             None
         };
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector)
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector)
+                .await
+                .map_err(|e| ClientError::Network(e.to_string()))?;
         self.ws = Some(ws);
         self.last_heard = Instant::now();
         let last = self.engine.state().last_seq;
@@ -460,7 +493,12 @@ impl Runtime {
         };
         self.heartbeat = Duration::from_millis(welcome.heartbeat_interval_ms.max(100));
         let now = self.now();
-        let fx = self.engine.handle(Input::Welcome { server_time: welcome.server_time }, now);
+        let fx = self.engine.handle(
+            Input::Welcome {
+                server_time: welcome.server_time,
+            },
+            now,
+        );
         self.perform(fx).await;
         if let ResumeMode::FullResync { reason } = welcome.resume {
             tracing::info!(?reason, "full resync");
@@ -491,8 +529,11 @@ impl Runtime {
                 },
                 Some(Ok(WsMessage::Close(c))) => {
                     return Err(match c {
-                        Some(c) if u16::from(c.code) == switchboard_protocol::close_code::UNAUTHORIZED
-                            || u16::from(c.code) == switchboard_protocol::close_code::TOKEN_REVOKED =>
+                        Some(c)
+                            if u16::from(c.code)
+                                == switchboard_protocol::close_code::UNAUTHORIZED
+                                || u16::from(c.code)
+                                    == switchboard_protocol::close_code::TOKEN_REVOKED =>
                         {
                             ClientError::Refused(switchboard_protocol::ErrorBody::new(
                                 ErrorCode::Unauthorized,
@@ -529,7 +570,10 @@ impl Runtime {
                     let code = c.as_ref().map(|c| u16::from(c.code));
                     if matches!(code, Some(4001) | Some(4004)) {
                         self.signed_out = true;
-                        fx.extend(self.engine.handle(Input::Connection(ConnectionStatus::SignedOut), now));
+                        fx.extend(
+                            self.engine
+                                .handle(Input::Connection(ConnectionStatus::SignedOut), now),
+                        );
                     }
                     self.perform(fx).await;
                     return Err(ClientError::Network(format!("closed by hub: {code:?}")));
@@ -551,14 +595,19 @@ impl Runtime {
                 ServerFrame::CommandResult { id, outcome } => {
                     self.outbox.retain(|f| f.id != id);
                     self.store.outbox_remove(&id).await?;
-                    fx.extend(self.engine.handle(Input::CommandResult { id, outcome }, now));
+                    fx.extend(
+                        self.engine
+                            .handle(Input::CommandResult { id, outcome }, now),
+                    );
                 }
                 ServerFrame::Snapshot { seq, snapshot } => {
                     events = true;
                     fx.extend(self.engine.handle(Input::Snapshot { seq, snapshot }, now));
                 }
                 ServerFrame::Pong { .. } => {}
-                ServerFrame::Error(e) => tracing::warn!(code = ?e.code, message = %e.message, "hub error"),
+                ServerFrame::Error(e) => {
+                    tracing::warn!(code = ?e.code, message = %e.message, "hub error")
+                }
                 ServerFrame::Welcome(_) => tracing::warn!("unexpected welcome"),
                 ServerFrame::Unknown => tracing::info!("ignoring unknown frame kind from hub"),
             }
@@ -604,7 +653,9 @@ impl Runtime {
     }
 }
 
-async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+async fn next_frame(
+    ws: &mut Option<Ws>,
+) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
     match ws.as_mut() {
         Some(ws) => ws.next().await,
         None => std::future::pending().await,
@@ -625,7 +676,9 @@ trait NowOrNever {
 
 impl<F> NowOrNever for F
 where
-    F: std::future::Future<Output = Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>>,
+    F: std::future::Future<
+        Output = Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    >,
 {
     fn now_or_never_flat(self) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
         futures_util::FutureExt::now_or_never(self).flatten()

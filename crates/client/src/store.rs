@@ -105,7 +105,10 @@ async fn check(pool: &SqlitePool) -> Result<(), String> {
     if ok != "ok" {
         return Err(format!("integrity check: {ok}"));
     }
-    sqlx::raw_sql(SCHEMA).execute(pool).await.map_err(|e| e.to_string())?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(pool)
+        .await
+        .map_err(|e| e.to_string())?;
     let format: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'format'")
         .fetch_optional(pool)
         .await
@@ -133,7 +136,15 @@ impl Store {
         }
         let first = match connect(path).await {
             Ok(pool) => match check(&pool).await {
-                Ok(()) => return Ok((Store { pool, path: path.to_owned() }, None)),
+                Ok(()) => {
+                    return Ok((
+                        Store {
+                            pool,
+                            path: path.to_owned(),
+                        },
+                        None,
+                    ))
+                }
                 Err(reason) => {
                     pool.close().await;
                     reason
@@ -162,8 +173,14 @@ impl Store {
         let pool = connect(path).await?;
         check(&pool).await.map_err(StoreError::Corrupt)?;
         Ok((
-            Store { pool, path: path.to_owned() },
-            Some(Recovered { moved_to, reason: first }),
+            Store {
+                pool,
+                path: path.to_owned(),
+            },
+            Some(Recovered {
+                moved_to,
+                reason: first,
+            }),
         ))
     }
 
@@ -211,7 +228,9 @@ impl Store {
             settings: self.meta("settings").await?.unwrap_or_default(),
             ..AgentState::default()
         };
-        let rows = sqlx::query("SELECT record FROM conversations").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT record FROM conversations")
+            .fetch_all(&self.pool)
+            .await?;
         let mut conversations = BTreeMap::new();
         for r in rows {
             let mut view: ConversationView = from_json(r.get::<&str, _>(0))?;
@@ -229,7 +248,9 @@ impl Store {
             conversations.insert(view.summary.id, view);
         }
         state.conversations = conversations;
-        let rows = sqlx::query("SELECT body FROM offers ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT body FROM offers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         for r in rows {
             let p: PendingOffer = from_json(r.get::<&str, _>(0))?;
             state.offers.insert(p.offer.id, p);
@@ -241,12 +262,16 @@ impl Store {
         for id in &state.handled_offers {
             state.offers.remove(id);
         }
-        let drafts = sqlx::query("SELECT conversation_id, text FROM drafts").fetch_all(&self.pool).await?;
+        let drafts = sqlx::query("SELECT conversation_id, text FROM drafts")
+            .fetch_all(&self.pool)
+            .await?;
         state.drafts = drafts
             .iter()
             .map(|r| (ConversationId(r.get(0)), r.get::<String, _>(1)))
             .collect();
-        let outbox = sqlx::query("SELECT body FROM outbox ORDER BY n").fetch_all(&self.pool).await?;
+        let outbox = sqlx::query("SELECT body FROM outbox ORDER BY n")
+            .fetch_all(&self.pool)
+            .await?;
         let outbox = outbox
             .iter()
             .map(|r| from_json::<CommandFrame>(r.get::<&str, _>(0)))
@@ -292,7 +317,8 @@ impl Store {
 }
 
 /// A store write, boxed so it can be awaited inside spawned tasks.
-pub type StoreFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
+pub type StoreFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
 async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result<(), StoreError> {
     {
@@ -303,16 +329,20 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
                 StoreOp::ResetHubState => {
                     // (Separate statements: `raw_sql` futures are not
                     // provably `Send` inside a spawned task.)
-                    sqlx::query("DELETE FROM conversations").execute(&mut *tx).await?;
-                    sqlx::query("DELETE FROM messages").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM conversations")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM messages")
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM offers").execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM drafts").execute(&mut *tx).await?;
                 }
-                StoreOp::PutProfile(p) => put_meta(&mut *tx, "profile", to_json(&p)).await?,
-                StoreOp::PutPresence(p) => put_meta(&mut *tx, "presence", to_json(&p)).await?,
-                StoreOp::PutActive(a) => put_meta(&mut *tx, "active", to_json(&a)).await?,
-                StoreOp::PutBanners(b) => put_meta(&mut *tx, "banners", to_json(&b)).await?,
-                StoreOp::PutSettings(s) => put_meta(&mut *tx, "settings", to_json(&s)).await?,
+                StoreOp::PutProfile(p) => put_meta(&mut tx, "profile", to_json(&p)).await?,
+                StoreOp::PutPresence(p) => put_meta(&mut tx, "presence", to_json(&p)).await?,
+                StoreOp::PutActive(a) => put_meta(&mut tx, "active", to_json(&a)).await?,
+                StoreOp::PutBanners(b) => put_meta(&mut tx, "banners", to_json(&b)).await?,
+                StoreOp::PutSettings(s) => put_meta(&mut tx, "settings", to_json(&s)).await?,
                 StoreOp::PutConversation(c) => {
                     sqlx::query("INSERT INTO conversations (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record")
                         .bind(c.summary.id.0)
@@ -344,15 +374,20 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
                     touched.insert(m.conversation_id.0);
                 }
                 StoreOp::PutOffer(p) => {
-                    sqlx::query("INSERT OR REPLACE INTO offers (id, body, deadline) VALUES (?, ?, ?)")
-                        .bind(p.offer.id.0)
-                        .bind(to_json(&p))
-                        .bind(p.deadline.0)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO offers (id, body, deadline) VALUES (?, ?, ?)",
+                    )
+                    .bind(p.offer.id.0)
+                    .bind(to_json(&p))
+                    .bind(p.deadline.0)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 StoreOp::OfferHandled(id) => {
-                    sqlx::query("DELETE FROM offers WHERE id = ?").bind(id.0).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM offers WHERE id = ?")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("INSERT OR IGNORE INTO handled_offers (id) VALUES (?)")
                         .bind(id.0)
                         .execute(&mut *tx)
@@ -384,14 +419,15 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM handled_offers WHERE id < (SELECT MAX(id) FROM handled_offers) - 100000")
-            .execute(&mut *tx)
-            .await?;
-        put_meta(&mut *tx, "last_seq", last_seq.0.to_string()).await?;
+        sqlx::query(
+            "DELETE FROM handled_offers WHERE id < (SELECT MAX(id) FROM handled_offers) - 100000",
+        )
+        .execute(&mut *tx)
+        .await?;
+        put_meta(&mut tx, "last_seq", last_seq.0.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }
-
 }
 
 async fn put_meta(

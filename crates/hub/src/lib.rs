@@ -26,6 +26,8 @@ pub mod rest;
 pub mod routing;
 pub mod server;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod ws;
 
 pub use config::HubConfig;

@@ -646,10 +646,15 @@ async fn full_resync_without_cursor_beyond_retention_or_ahead() {
         message_id: last,
     })
     .await;
-    a1.wait_event("marker", |e| {
-        matches!(e, AgentEvent::ReadMarkerMoved { .. })
-    })
-    .await;
+    let marker = a1
+        .wait_event("marker", |e| {
+            matches!(e, AgentEvent::ReadMarkerMoved { .. })
+        })
+        .await;
+    assert!(
+        matches!(marker, AgentEvent::ReadMarkerMoved { unread: 0, .. }),
+        "{marker:?}"
+    );
     a1.close().await;
     let (_a1, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
     let (_, s) = snap.unwrap();

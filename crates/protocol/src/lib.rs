@@ -135,7 +135,9 @@ pub struct Millis(pub i64);
 
 /// A client-chosen command id (1 to 64 bytes). A command sent again with the
 /// same id is not executed twice; the first result is returned.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct CommandId(pub String);
 
@@ -812,7 +814,9 @@ pub enum RevokeReason {
 }
 
 /// Banners shown at the top of the agent's screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// An offer timed out unanswered; presence is now inactive.

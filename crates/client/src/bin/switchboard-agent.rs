@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use switchboard_client::engine::{Effect, Engine, NotificationKey, UiEvent};
-use switchboard_client::{paths, spawn, AgentAction, ClientOptions, EffectSink, HubEndpoint, Input};
+use switchboard_client::{
+    paths, spawn, AgentAction, ClientOptions, EffectSink, HubEndpoint, Input,
+};
 use switchboard_protocol::OfferId;
 use tokio::sync::mpsc;
 
@@ -74,13 +76,15 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
     let args = Args::parse();
     let mut endpoint = HubEndpoint::new(&args.hub);
     if let Some(ca) = &args.ca_cert {
-        endpoint.extra_root_pem = Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
+        endpoint.extra_root_pem =
+            Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
     }
     let login = endpoint
         .login(&args.user, &args.password)
@@ -93,7 +97,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut options = ClientOptions::new(endpoint, login.token, paths::cache_file(&dir));
     options.client_name = "switchboard-agent".into();
-    let (client, task, recovered) = spawn(options, printer).await.context("starting the client")?;
+    let (client, task, recovered) = spawn(options, printer)
+        .await
+        .context("starting the client")?;
     if let Some(r) = recovered {
         println!(
             "{}",
@@ -104,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
     let c2 = client.clone();
     tokio::spawn(async move {
         while let Some(offer_id) = accept_rx.recv().await {
-            let _ = c2.input(Input::Agent(AgentAction::Accept { offer_id })).await;
+            let _ = c2
+                .input(Input::Agent(AgentAction::Accept { offer_id }))
+                .await;
         }
     });
     tokio::select! {

@@ -1,0 +1,745 @@
+//! Client engine integration tests against the real hub over loopback, with
+//! real SQLite caches.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use switchboard_client::engine::{ConnectionStatus, Effect, NotificationKey, OfferClosed, UiEvent};
+use switchboard_client::store::Store;
+use switchboard_client::{AgentAction, Input};
+use switchboard_protocol::{
+    Channel, Command, ConversationStatus, ErrorCode, NoticeKind, Presence, Seq,
+};
+
+fn offer_key(e: &Effect) -> Option<switchboard_protocol::OfferId> {
+    match e {
+        Effect::Notify(n) => match n.key {
+            NotificationKey::Offer(id) => Some(id),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn offer_notification_then_accept_opens_the_session() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("c.db"),
+    )
+    .await;
+    a1.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    let conv = hub
+        .ingress(
+            Channel::Sms,
+            "t1",
+            "Ann <img src=x onerror=alert(1)>",
+            "hello",
+        )
+        .await;
+    let n = a1
+        .wait_effect("offer notification", |e| offer_key(e).is_some())
+        .await;
+    let offer_id = offer_key(&n).unwrap();
+    let Effect::Notify(n) = n else { unreachable!() };
+    assert_eq!(
+        n.title, "Incoming SMS from Ann <img src=x onerror=alert(1)>",
+        "raw text; sinks escape"
+    );
+    a1.wait_effect("ring", |e| *e == Effect::StartRing).await;
+    a1.act(AgentAction::Accept { offer_id }).await;
+    a1.wait_effect("ring stops", |e| *e == Effect::StopRing)
+        .await;
+    a1.wait_effect("notification closed", |e| {
+        *e == Effect::CloseNotification(NotificationKey::Offer(offer_id))
+    })
+    .await;
+    let cid = conv.conversation_id;
+    a1.wait_state("session open and active", move |e| {
+        e.state().active == Some(cid)
+            && e.state()
+                .conversations
+                .get(&cid)
+                .is_some_and(|c| c.session_open)
+    })
+    .await;
+    let summary = hub.hub().conversation(cid).await.unwrap();
+    assert_eq!(summary.status, ConversationStatus::Assigned);
+    assert_eq!(summary.owner, Some(hub.agent_id("a1").await));
+    // Messages both ways.
+    hub.ingress(Channel::Sms, "t1", "Ann", "second").await;
+    a1.wait_state("unread 2", move |e| {
+        e.state()
+            .conversations
+            .get(&cid)
+            .is_some_and(|c| c.unread == 2)
+    })
+    .await;
+    a1.act(AgentAction::SendMessage {
+        conversation_id: cid,
+        text: "Hi Ann".into(),
+    })
+    .await;
+    a1.wait_state("own message echoed", move |e| {
+        e.state().conversations[&cid]
+            .messages
+            .iter()
+            .any(|m| m.text == "Hi Ann")
+    })
+    .await;
+    a1.handle.input(Input::Focus(true)).await.unwrap();
+    a1.wait_state("read when focused on it", move |e| {
+        e.state().conversations[&cid].unread == 0
+    })
+    .await;
+    a1.stop().await;
+}
+
+#[tokio::test]
+async fn a_missed_offer_is_rerouted_and_the_agent_sees_inactive_with_a_banner() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let a2 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a2").await,
+        &dir.path().join("a2.db"),
+    )
+    .await;
+    a1.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    a2.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    hub.ingress(Channel::Chat, "miss", "Dan", "hello").await;
+    let first = a1.wait_effect("offer", |e| offer_key(e).is_some()).await;
+    // Nobody answers within the 2 s template timeout.
+    a1.wait_effect("offer gone", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::OfferClosed {
+                why: OfferClosed::Expired | OfferClosed::Resolved,
+                ..
+            })
+        )
+    })
+    .await;
+    a1.wait_state("inactive + banner", |e| {
+        e.state().presence == Some(Presence::Inactive)
+            && e.state()
+                .banners
+                .iter()
+                .any(|b| b.notice == NoticeKind::MissedOffer)
+    })
+    .await;
+    assert!(!a1.handle.query(|e| e.ringing()).await.unwrap());
+    let second = a2
+        .wait_effect("rerouted offer", |e| offer_key(e).is_some())
+        .await;
+    assert_ne!(offer_key(&first), offer_key(&second));
+    // Resetting presence clears the banner.
+    a1.act(AgentAction::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    a1.wait_state("available", |e| {
+        e.state().presence == Some(Presence::Available) && e.state().banners.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reject_needs_its_reason_and_sets_do_not_disturb() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    hub.ingress(Channel::Sms, "rej", "Hal", "hi").await;
+    let offer_id = offer_key(&a1.wait_effect("offer", |e| offer_key(e).is_some()).await).unwrap();
+    a1.act(AgentAction::Reject {
+        offer_id,
+        reason: None,
+    })
+    .await;
+    a1.wait_effect("refused locally", |e| {
+        matches!(e, Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::ReasonRequired)
+    })
+    .await;
+    assert!(
+        a1.handle.query(|e| e.ringing()).await.unwrap(),
+        "still pending"
+    );
+    a1.act(AgentAction::Reject {
+        offer_id,
+        reason: Some("on a call".into()),
+    })
+    .await;
+    a1.wait_state("dnd + banner", |e| {
+        e.state().presence == Some(Presence::DoNotDisturb)
+            && e.state()
+                .banners
+                .iter()
+                .any(|b| b.notice == NoticeKind::RejectedOffer)
+    })
+    .await;
+    assert!(!a1.handle.query(|e| e.ringing()).await.unwrap());
+}
+
+#[tokio::test]
+async fn max_sessions_shows_a_banner_and_do_not_disturb() {
+    let hub = TestHub::start_with(|c| {
+        c.agents
+            .iter_mut()
+            .find(|a| a.username == "a1")
+            .unwrap()
+            .capacity = 20;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    a1.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    for i in 0..11 {
+        hub.ingress(Channel::Whatsapp, &format!("wa{i}"), "Ivy", "hi")
+            .await;
+    }
+    a1.wait_state("ten sessions, banner, dnd", |e| {
+        e.state().conversations.len() == 10
+            && e.state().presence == Some(Presence::DoNotDisturb)
+            && e.state()
+                .banners
+                .iter()
+                .any(|b| b.notice == NoticeKind::MaxSessions)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconnects_resume_with_zero_lost_and_zero_duplicated_events() {
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        proxy.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "flood", "Rae", "m0")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    for round in 0..3 {
+        for i in 0..100 {
+            hub.ingress(Channel::Whatsapp, "flood", "Rae", &format!("r{round}-{i}"))
+                .await;
+            if i == 50 {
+                proxy.cut();
+            }
+        }
+    }
+    let a1_id = hub.agent_id("a1").await;
+    let hub_last = hub.hub().last_seq(a1_id).await.unwrap();
+    a1.wait_state("caught up", move |e| e.state().last_seq == hub_last)
+        .await;
+    let (unread, ids) = a1
+        .handle
+        .query(move |e| {
+            let c = &e.state().conversations[&conv];
+            (
+                c.unread,
+                c.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(unread, 301, "every customer message once");
+    let truth: Vec<_> = hub
+        .hub()
+        .conversation_messages(None, conv, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        ids,
+        truth[truth.len() - ids.len()..],
+        "the same messages, in order, no duplicates"
+    );
+    assert!(
+        a1.effects.count(|e| matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )) >= 3
+    );
+    // The cache on disk agrees.
+    a1.stop().await;
+    let (store, _) = Store::open(&dir.path().join("a1.db")).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.state.last_seq, hub_last);
+    assert_eq!(loaded.state.conversations[&conv].unread, 301);
+}
+
+#[tokio::test]
+async fn a_half_open_link_is_noticed_within_two_heartbeats() {
+    let hub = TestHub::start_with(|c| c.protocol.heartbeat_interval_ms = 300).await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        proxy.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    a1.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let offline_before = a1.effects.count(|e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )
+    });
+    assert_eq!(offline_before, 0, "pings keep a healthy link up");
+    proxy.set(BLACKHOLE);
+    let t = std::time::Instant::now();
+    a1.wait_effect("offline", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )
+    })
+    .await;
+    let took = t.elapsed();
+    // Two intervals of silence, checked at the next ping tick: < 3 intervals
+    // plus scheduling slack.
+    assert!(took < Duration::from_millis(1300), "noticed after {took:?}");
+    proxy.set(PASS);
+    proxy.cut();
+    let online = |e: &Effect| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while a1.effects.count(online) < 2 {
+        assert!(std::time::Instant::now() < deadline, "did not reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_typed_offline_is_delivered_exactly_once_even_across_a_restart() {
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(proxy.endpoint(), token.clone(), &cache).await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "out", "Oli", "hi")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    // Network goes down.
+    proxy.set(DOWN);
+    proxy.cut();
+    a1.wait_effect("offline", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )
+    })
+    .await;
+    a1.act(AgentAction::SendMessage {
+        conversation_id: conv,
+        text: "typed offline".into(),
+    })
+    .await;
+    a1.act(AgentAction::SendMessage {
+        conversation_id: conv,
+        text: "and restarted".into(),
+    })
+    .await;
+    // The app is closed while offline; the outbox is on disk.
+    a1.stop().await;
+    {
+        let (store, _) = Store::open(&cache).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        assert_eq!(loaded.outbox.len(), 2);
+        assert!(
+            matches!(&loaded.outbox[0].command, Command::SendMessage { text, .. } if text == "typed offline")
+        );
+        store.close().await;
+    }
+    let a1 = TestClient::start(proxy.endpoint(), token.clone(), &cache).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.set(PASS);
+    a1.wait_state("both echoed", move |e| {
+        let m = &e.state().conversations[&conv].messages;
+        m.iter().any(|m| m.text == "typed offline") && m.iter().any(|m| m.text == "and restarted")
+    })
+    .await;
+    // A cut right after sending, before the result, makes the client resend
+    // the same command id: still once.
+    a1.act(AgentAction::SendMessage {
+        conversation_id: conv,
+        text: "racing the cut".into(),
+    })
+    .await;
+    proxy.cut();
+    a1.wait_state("echoed", move |e| {
+        e.state().conversations[&conv]
+            .messages
+            .iter()
+            .any(|m| m.text == "racing the cut")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = hub
+        .hub()
+        .conversation_messages(None, conv, None)
+        .await
+        .unwrap();
+    for text in ["typed offline", "and restarted", "racing the cut"] {
+        assert_eq!(
+            msgs.iter().filter(|m| m.text == text).count(),
+            1,
+            "{text} exactly once"
+        );
+    }
+    let order: Vec<_> = msgs.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        order,
+        ["hi", "typed offline", "and restarted", "racing the cut"]
+    );
+    a1.stop().await;
+    let (store, _) = Store::open(&cache).await.unwrap();
+    assert!(
+        store.load().await.unwrap().outbox.is_empty(),
+        "answered commands leave the outbox"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_within_the_timeout_shows_the_offer_again_and_never_a_handled_one() {
+    let hub = TestHub::start_with(|c| {
+        c.queues[0]
+            .templates
+            .get_mut(&switchboard_protocol::Scenario::IncomingSms)
+            .unwrap()
+            .timeout_secs = Some(20);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    hub.ingress(Channel::Sms, "o1", "Pat", "one").await;
+    let first = offer_key(&a1.wait_effect("offer", |e| offer_key(e).is_some()).await).unwrap();
+    a1.stop().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    let again = a1
+        .wait_effect("offer again", |e| offer_key(e) == Some(first))
+        .await;
+    let Effect::Notify(n) = again else {
+        unreachable!()
+    };
+    let line = n
+        .body
+        .iter()
+        .find(|l| l.starts_with("Respond within"))
+        .unwrap()
+        .clone();
+    let secs: i64 = line
+        .trim_start_matches("Respond within ")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!(
+        (15..=19).contains(&secs),
+        "remaining time, not a fresh timeout: {line}"
+    );
+    assert!(a1.effects.all().contains(&Effect::StartRing));
+    a1.act(AgentAction::Accept { offer_id: first }).await;
+    a1.wait_effect("closed", |e| {
+        *e == Effect::CloseNotification(NotificationKey::Offer(first))
+    })
+    .await;
+    a1.stop().await;
+    let a1 = TestClient::start(hub.endpoint(), token, &cache).await;
+    a1.wait_effect("online", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        a1.effects.count(|e| offer_key(e).is_some()),
+        0,
+        "a handled offer is never shown again"
+    );
+    assert!(!a1.effects.all().contains(&Effect::StartRing));
+}
+
+#[tokio::test]
+async fn a_corrupted_cache_is_moved_aside_and_rebuilt_from_the_hub() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "cc", "Cat", "hello")
+        .await
+        .conversation_id;
+    hub.ingress(Channel::Whatsapp, "cc", "Cat", "again").await;
+    a1.wait_state("two unread", move |e| {
+        e.state()
+            .conversations
+            .get(&conv)
+            .is_some_and(|c| c.unread == 2)
+    })
+    .await;
+    a1.stop().await;
+    // Scribble over the file (and drop the WAL).
+    let _ = std::fs::remove_file(cache.with_extension("db-wal"));
+    let _ = std::fs::remove_file(cache.with_extension("db-shm"));
+    std::fs::write(
+        &cache,
+        b"this is not a database \x00\x01\x02 garbage garbage garbage",
+    )
+    .unwrap();
+    let a1 = TestClient::start(hub.endpoint(), token, &cache).await;
+    let recovered = a1.recovered.clone().expect("recovery reported");
+    assert!(
+        recovered.moved_to.exists(),
+        "the broken file is kept for inspection"
+    );
+    a1.wait_state("rebuilt from the hub", move |e| {
+        e.state()
+            .conversations
+            .get(&conv)
+            .is_some_and(|c| c.unread == 2 && c.messages.len() == 2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_client_survives_a_hub_restart_and_is_signed_out_when_revoked() {
+    let mut hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "hr", "Hub", "before")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    hub.restart().await;
+    hub.ingress(Channel::Whatsapp, "hr", "Hub", "after").await;
+    a1.wait_state("after restart", move |e| {
+        e.state().conversations[&conv].unread == 2
+    })
+    .await;
+    let id = hub.agent_id("a1").await;
+    hub.hub().revoke_agent_tokens(id).await.unwrap();
+    a1.wait_effect("signed out", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::SignedOut
+            })
+        )
+    })
+    .await;
+}
+
+fn spawn_agent(hub: &TestHub, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard-agent"))
+        .args([
+            "--hub",
+            &hub.running().http_url(),
+            "--user",
+            "a1",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("SWITCHBOARD_PASSWORD", switchboard_hub::testkit::PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn switchboard-agent")
+}
+
+async fn stored_seq(cache: &std::path::Path) -> Option<Seq> {
+    let (store, _) = Store::open(cache).await.ok()?;
+    let seq = store.load().await.ok().map(|l| l.state.last_seq);
+    store.close().await;
+    seq
+}
+
+#[tokio::test]
+async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() {
+    use rand::Rng;
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = switchboard_client::paths::cache_file(dir.path());
+    let mut child = spawn_agent(&hub, dir.path());
+    let mut convs = Vec::new();
+    for i in 0..3 {
+        convs.push(
+            hub.ingress(Channel::Whatsapp, &format!("k{i}"), "Kim", "open")
+                .await
+                .conversation_id,
+        );
+    }
+    let flood = {
+        let url = hub.running().http_url();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..600 {
+                let thread = format!("k{}", i % 3);
+                let r = http
+                    .post(format!("{url}/api/v1/ingress/messages"))
+                    .bearer_auth(switchboard_hub::testkit::INGRESS)
+                    .json(&serde_json::json!({"channel":"whatsapp","thread":thread,"customer_name":"Kim","text":format!("f{i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                if i % 10 == 9 {
+                    // Paced so that the kills land inside the flood.
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        })
+    };
+    let mut kills = 0;
+    while !flood.is_finished() || kills < 5 {
+        let pause = rand::thread_rng().gen_range(30..300);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        child = spawn_agent(&hub, dir.path());
+    }
+    assert!(kills >= 5);
+    flood.await.unwrap();
+    let a1 = hub.agent_id("a1").await;
+    let hub_last = hub.hub().last_seq(a1).await.unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while stored_seq(&cache).await != Some(hub_last) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "client did not catch up after {kills} kills"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (store, _) = Store::open(&cache).await.unwrap();
+    let state = store.load().await.unwrap().state;
+    for conv in convs {
+        let truth = hub
+            .hub()
+            .conversation_messages(None, conv, None)
+            .await
+            .unwrap()
+            .len() as u32;
+        assert_eq!(truth, 201);
+        assert_eq!(
+            state.conversations[&conv].unread, truth,
+            "exact unread after {kills} kill -9s"
+        );
+    }
+    assert_eq!(state.last_seq, hub_last);
+}
