@@ -21,3 +21,25 @@ pub fn data_dir() -> PathBuf {
 pub fn cache_file(dir: &std::path::Path) -> PathBuf {
     dir.join("cache.db")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_override_wins_and_the_cache_lives_inside() {
+        // Only this test touches the variable in this test binary.
+        std::env::set_var(super::DATA_DIR_ENV, "/tmp/sb-test-dir");
+        assert_eq!(
+            super::data_dir(),
+            std::path::PathBuf::from("/tmp/sb-test-dir")
+        );
+        assert_eq!(
+            super::cache_file(&super::data_dir()),
+            std::path::PathBuf::from("/tmp/sb-test-dir/cache.db")
+        );
+        std::env::remove_var(super::DATA_DIR_ENV);
+        assert_ne!(
+            super::data_dir(),
+            std::path::PathBuf::from("/tmp/sb-test-dir")
+        );
+    }
+}

@@ -684,3 +684,40 @@ where
         futures_util::FutureExt::now_or_never(self).flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_is_full_jitter_over_a_capped_exponential() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(2),
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for attempt in 0..12u32 {
+            let ceiling = (100u64 << attempt).min(2000);
+            let samples: Vec<u64> = (0..200)
+                .map(|_| b.delay(attempt, &mut rng).as_millis() as u64)
+                .collect();
+            assert!(samples.iter().all(|d| *d <= ceiling), "attempt {attempt}");
+            // Jittered: spread over the range, not a fixed step.
+            let max = *samples.iter().max().unwrap_or(&0);
+            let min = *samples.iter().min().unwrap_or(&0);
+            assert!(
+                max > ceiling / 2 && min < ceiling / 2,
+                "attempt {attempt}: {min}..{max}"
+            );
+        }
+        // Huge attempt counts do not overflow.
+        assert!(b.delay(u32::MAX, &mut rng) <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn ws_url_follows_the_http_scheme() {
+        assert_eq!(HubEndpoint::new("http://h:1/").ws_url(), "ws://h:1/ws");
+        assert_eq!(HubEndpoint::new("https://h").ws_url(), "wss://h/ws");
+    }
+}

@@ -127,6 +127,20 @@ async fn check(pool: &SqlitePool) -> Result<(), String> {
     }
 }
 
+/// SQLite reads a non-empty file shorter than one page as an empty database
+/// and would silently overwrite it; check the header ourselves.
+fn header_problem(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; 16];
+    let n = f.read(&mut header).ok()?;
+    if n == 0 {
+        return None;
+    }
+    (n < 16 || &header != b"SQLite format 3\0")
+        .then(|| "not a SQLite database (bad header)".to_owned())
+}
+
 impl Store {
     /// Opens the cache at `path`, creating it; a broken one is moved aside
     /// and a fresh one created (the hub then sends a full snapshot).
@@ -134,23 +148,26 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let first = match connect(path).await {
-            Ok(pool) => match check(&pool).await {
-                Ok(()) => {
-                    return Ok((
-                        Store {
-                            pool,
-                            path: path.to_owned(),
-                        },
-                        None,
-                    ))
-                }
-                Err(reason) => {
-                    pool.close().await;
-                    reason
-                }
+        let first = match header_problem(path) {
+            Some(reason) => reason,
+            None => match connect(path).await {
+                Ok(pool) => match check(&pool).await {
+                    Ok(()) => {
+                        return Ok((
+                            Store {
+                                pool,
+                                path: path.to_owned(),
+                            },
+                            None,
+                        ))
+                    }
+                    Err(reason) => {
+                        pool.close().await;
+                        reason
+                    }
+                },
+                Err(e) => e.to_string(),
             },
-            Err(e) => e.to_string(),
         };
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -189,8 +206,14 @@ impl Store {
         &self.path
     }
 
-    /// Closes the pool (flushes WAL handles).
+    /// Folds the WAL into the database file and closes the pool.
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint at close failed");
+        }
         self.pool.close().await;
     }
 

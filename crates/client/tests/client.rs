@@ -743,3 +743,97 @@ async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() 
     }
     assert_eq!(state.last_seq, hub_last);
 }
+
+#[tokio::test]
+async fn a_gap_beyond_the_hubs_retention_is_healed_by_a_full_resync() {
+    let hub = TestHub::start_with(|c| c.protocol.event_retention = 10).await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        proxy.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "gap", "Gil", "m0")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    a1.act(AgentAction::SetDraft {
+        conversation_id: conv,
+        text: "local draft".into(),
+    })
+    .await;
+    proxy.set(DOWN);
+    proxy.cut();
+    a1.wait_effect("offline", |e| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )
+    })
+    .await;
+    for i in 1..=150 {
+        hub.ingress(Channel::Whatsapp, "gap", "Gil", &format!("m{i}"))
+            .await;
+    }
+    let before = a1.effects.count(|e| *e == Effect::Ui(UiEvent::Reset));
+    proxy.set(PASS);
+    a1.wait_state("resynced", move |e| {
+        e.state().conversations[&conv].unread == 151
+    })
+    .await;
+    assert!(
+        a1.effects.count(|e| *e == Effect::Ui(UiEvent::Reset)) > before,
+        "a snapshot replaced the state"
+    );
+    let draft = a1
+        .handle
+        .query(move |e| e.state().drafts.get(&conv).cloned())
+        .await
+        .unwrap();
+    assert_eq!(
+        draft.as_deref(),
+        Some("local draft"),
+        "local-only state survives a resync"
+    );
+}
+
+#[tokio::test]
+async fn damaged_cache_files_of_every_shape_are_recovered() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    // A real cache with a page scribbled over, a short garbage file, and a
+    // file from some other program.
+    let good = dir.path().join("good.db");
+    {
+        let (store, rec) = Store::open(&good).await.unwrap();
+        assert!(rec.is_none());
+        store.apply(vec![], Seq(9)).await.unwrap();
+        store.close().await;
+    }
+    let mut bytes = std::fs::read(&good).unwrap();
+    assert!(bytes.len() > 4096, "checkpointed into the file");
+    for b in bytes.iter_mut().skip(100).take(3000) {
+        *b = 0xA5;
+    }
+    std::fs::write(&good, &bytes).unwrap();
+    let short = dir.path().join("short.db");
+    std::fs::write(&short, b"garbage").unwrap();
+    let other = dir.path().join("other.db");
+    std::fs::write(&other, vec![0x42u8; 10_000]).unwrap();
+    for path in [good, short, other] {
+        let (store, rec) = Store::open(&path).await.unwrap();
+        let rec = rec.unwrap_or_else(|| panic!("{} not detected", path.display()));
+        assert!(rec.moved_to.exists());
+        // The fresh cache works.
+        store.apply(vec![], Seq(3)).await.unwrap();
+        assert_eq!(store.load().await.unwrap().state.last_seq, Seq(3));
+    }
+}
