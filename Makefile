@@ -1,5 +1,5 @@
 # Thin wrapper over scripts/dev, which is what CI runs.
-.PHONY: run test lint schema
+.PHONY: run test lint schema bindings e2e screenshots
 run:
 	bash scripts/dev run
 test:
@@ -8,3 +8,9 @@ lint:
 	bash scripts/dev lint
 schema:
 	bash scripts/dev schema
+bindings:
+	bash scripts/dev bindings
+e2e:
+	bash scripts/dev e2e
+screenshots:
+	bash scripts/dev screenshots

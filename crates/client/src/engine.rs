@@ -41,6 +41,7 @@ pub struct ConversationView {
 }
 
 /// An offer waiting for the agent, with its deadline on the local clock.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingOffer {
     /// The offer.
@@ -50,6 +51,7 @@ pub struct PendingOffer {
 }
 
 /// A banner at the top of the window.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Banner {
     /// Which.
@@ -146,6 +148,7 @@ pub struct OsNotification {
 }
 
 /// Connection state, for the UI.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
@@ -160,6 +163,7 @@ pub enum ConnectionStatus {
 }
 
 /// Why an offer left the screen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OfferClosed {
@@ -174,6 +178,7 @@ pub enum OfferClosed {
 }
 
 /// Events for the UI.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UiEvent {
@@ -225,6 +230,7 @@ pub enum UiEvent {
         /// Body.
         body: String,
         /// How long it stays, ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         duration_ms: u64,
     },
     /// The conversation in front changed.
@@ -326,6 +332,7 @@ pub enum Effect {
 
 /// What the agent can do (from the window, tray, OS notification or a
 /// shortcut).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AgentAction {

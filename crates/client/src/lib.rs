@@ -20,8 +20,10 @@ pub mod engine;
 pub mod error;
 pub mod paths;
 pub mod runtime;
+pub mod session;
 pub mod settings;
 pub mod store;
+pub mod view;
 
 pub use engine::{AgentAction, AgentState, Effect, Engine, Input};
 pub use error::ClientError;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_protocol::DesktopNotifications;
 
 /// When sounds play.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SoundWhen {
@@ -17,6 +18,7 @@ pub enum SoundWhen {
 }
 
 /// Which bundled tone rings.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tone {
@@ -30,6 +32,7 @@ pub enum Tone {
 }
 
 /// Light / dark / follow the OS.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThemeChoice {
@@ -43,6 +46,7 @@ pub enum ThemeChoice {
 }
 
 /// Everything the agent can set.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentSettings {

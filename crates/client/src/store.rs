@@ -105,10 +105,14 @@ async fn check(pool: &SqlitePool) -> Result<(), String> {
     if ok != "ok" {
         return Err(format!("integrity check: {ok}"));
     }
-    sqlx::raw_sql(SCHEMA)
-        .execute(pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Statement by statement: `raw_sql` futures are not provably `Send`
+    // for all lifetimes, which spawned tasks need.
+    for stmt in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        sqlx::query(stmt)
+            .execute(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let format: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'format'")
         .fetch_optional(pool)
         .await

@@ -158,6 +158,11 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     Ok(pool)
 }
 
+/// Splits a migration into statements (no `;` inside our literals).
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
@@ -177,7 +182,11 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let mut tx = pool.begin().await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        // Statement by statement: `raw_sql` futures are not provably
+        // `Send` for all lifetimes, which spawned tasks need.
+        for stmt in statements(sql) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))",
         )

@@ -68,8 +68,9 @@ macro_rules! id_type {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
         )]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(transparent)]
-        pub struct $name(pub i64);
+        pub struct $name(#[cfg_attr(feature = "ts", ts(type = "number"))] pub i64);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +99,7 @@ id_type!(
 
 /// Per-agent event sequence number. Strictly increasing, starting at 1; 0
 /// means "nothing yet".
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug,
     Clone,
@@ -113,9 +115,10 @@ id_type!(
     JsonSchema,
 )]
 #[serde(transparent)]
-pub struct Seq(pub u64);
+pub struct Seq(#[cfg_attr(feature = "ts", ts(type = "number"))] pub u64);
 
 /// Milliseconds since the Unix epoch (UTC).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug,
     Clone,
@@ -131,10 +134,11 @@ pub struct Seq(pub u64);
     JsonSchema,
 )]
 #[serde(transparent)]
-pub struct Millis(pub i64);
+pub struct Millis(#[cfg_attr(feature = "ts", ts(type = "number"))] pub i64);
 
 /// A client-chosen command id (1 to 64 bytes). A command sent again with the
 /// same id is not executed twice; the first result is returned.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
@@ -431,6 +435,7 @@ pub enum AgentEvent {
 }
 
 /// Agent presence.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
@@ -495,6 +500,7 @@ pub enum PresenceReason {
 }
 
 /// Communication channel of a conversation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -554,6 +560,7 @@ impl Channel {
 }
 
 /// Why a work item reaches an agent; each queue has a template per scenario.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -598,6 +605,7 @@ impl Scenario {
 }
 
 /// Toast (information, disappears) or alert (Accept / Reject, countdown).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
@@ -609,6 +617,7 @@ pub enum NotificationKind {
 }
 
 /// A detail the notification shows, chosen by the admin's template.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DetailField {
@@ -629,6 +638,7 @@ pub enum DetailField {
 }
 
 /// How a notification looks and behaves; set per queue and scenario.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationTemplate {
     /// Toast or alert.
@@ -656,6 +666,7 @@ pub struct NotificationTemplate {
 }
 
 /// When OS-level desktop notifications are raised.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DesktopNotifications {
@@ -669,6 +680,7 @@ pub enum DesktopNotifications {
 }
 
 /// The customer side of a conversation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Customer {
     /// Display name (customer-supplied: untrusted text).
@@ -682,6 +694,7 @@ pub struct Customer {
 }
 
 /// Lifecycle of a conversation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
@@ -696,6 +709,7 @@ pub enum ConversationStatus {
 }
 
 /// What an agent needs to know about a conversation to list and notify it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConversationSummary {
     /// Id.
@@ -721,6 +735,7 @@ pub struct ConversationSummary {
 }
 
 /// Who wrote a message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Author {
@@ -736,6 +751,7 @@ pub enum Author {
 }
 
 /// One message in a conversation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     /// Id; increasing within the hub.
@@ -754,6 +770,7 @@ pub struct Message {
 }
 
 /// A work item proposed to one agent.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Offer {
     /// Id.
@@ -814,6 +831,7 @@ pub enum RevokeReason {
 }
 
 /// Banners shown at the top of the agent's screen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
@@ -828,6 +846,7 @@ pub enum NoticeKind {
 }
 
 /// Role of a user.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -863,6 +882,7 @@ impl Role {
 }
 
 /// Who is signed in.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentProfile {
     /// Id.
@@ -937,6 +957,7 @@ pub enum CommandReply {
 }
 
 /// A machine-readable error with a human-readable message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// Closed set of codes.
@@ -956,6 +977,7 @@ impl ErrorBody {
 }
 
 /// The closed set of error codes, shared by WebSocket and REST.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

@@ -1,0 +1,125 @@
+//! What the UI shows, computed from the engine's state. Pure functions: the
+//! desktop shell only serializes these.
+
+use serde::{Deserialize, Serialize};
+use switchboard_protocol::{
+    AgentProfile, Author, Channel, ConversationId, ConversationSummary, Message, Millis, Presence,
+};
+
+use crate::engine::{Banner, ConnectionStatus, Engine, PendingOffer};
+use crate::settings::AgentSettings;
+
+/// One line of the conversation list.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRow {
+    /// Id.
+    pub id: ConversationId,
+    /// Channel.
+    pub channel: Channel,
+    /// Customer name (untrusted text).
+    pub customer_name: String,
+    /// Unread customer messages.
+    pub unread: u32,
+    /// Preview of the newest message (untrusted text).
+    pub last_text: Option<String>,
+    /// When the newest message arrived.
+    pub last_at: Option<Millis>,
+    /// Whether a session is open for it.
+    pub session_open: bool,
+    /// Whether the composer holds a draft.
+    pub has_draft: bool,
+}
+
+/// Everything the main window renders.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppView {
+    /// Who is signed in.
+    pub profile: Option<AgentProfile>,
+    /// Presence.
+    pub presence: Option<Presence>,
+    /// Connection.
+    pub connection: ConnectionStatus,
+    /// Total unread (the bubble).
+    pub unread_total: u32,
+    /// Owned conversations, most recent activity first.
+    pub conversations: Vec<ConversationRow>,
+    /// The conversation in front.
+    pub active: Option<ConversationId>,
+    /// Pending offers, newest first.
+    pub offers: Vec<PendingOffer>,
+    /// Banners.
+    pub banners: Vec<Banner>,
+    /// Settings.
+    pub settings: AgentSettings,
+}
+
+/// One conversation with its history and draft.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationDetail {
+    /// The conversation.
+    pub summary: ConversationSummary,
+    /// Recent history, oldest first.
+    pub messages: Vec<Message>,
+    /// Composer draft.
+    pub draft: String,
+    /// Unread customer messages.
+    pub unread: u32,
+}
+
+/// The main window's view of the engine.
+pub fn app_view(engine: &Engine) -> AppView {
+    let st = engine.state();
+    let mut conversations: Vec<ConversationRow> = st
+        .conversations
+        .values()
+        .map(|c| {
+            let last = c.messages.back();
+            ConversationRow {
+                id: c.summary.id,
+                channel: c.summary.channel,
+                customer_name: c.summary.customer.name.clone(),
+                unread: c.unread,
+                last_text: last.map(|m| {
+                    let prefix = if matches!(m.author, Author::Customer) {
+                        ""
+                    } else {
+                        "You: "
+                    };
+                    format!("{prefix}{}", m.text.chars().take(120).collect::<String>())
+                }),
+                last_at: last.map(|m| m.sent_at).or(Some(c.summary.created_at)),
+                session_open: c.session_open,
+                has_draft: st.drafts.contains_key(&c.summary.id),
+            }
+        })
+        .collect();
+    conversations.sort_by_key(|r| std::cmp::Reverse((r.last_at, r.id)));
+    let mut offers: Vec<PendingOffer> = st.offers.values().cloned().collect();
+    offers.sort_by_key(|p| std::cmp::Reverse((p.offer.created_at, p.offer.id)));
+    AppView {
+        profile: st.profile.clone(),
+        presence: st.presence,
+        connection: engine.connection(),
+        unread_total: st.unread_total(),
+        conversations,
+        active: st.active,
+        offers,
+        banners: st.banners.clone(),
+        settings: st.settings.clone(),
+    }
+}
+
+/// One conversation, if the agent owns it.
+pub fn conversation_detail(engine: &Engine, id: ConversationId) -> Option<ConversationDetail> {
+    let st = engine.state();
+    let c = st.conversations.get(&id)?;
+    Some(ConversationDetail {
+        summary: c.summary.clone(),
+        messages: c.messages.iter().cloned().collect(),
+        draft: st.drafts.get(&id).cloned().unwrap_or_default(),
+        unread: c.unread,
+    })
+}

@@ -1,0 +1,18 @@
+//! Build script: Tauri codegen and the app command manifest.
+
+fn main() {
+    // Defining the app manifest makes Tauri check the app's own commands
+    // against the capabilities too (otherwise every command is allowed).
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "app_view",
+            "conversation",
+            "last_login",
+            "sign_in",
+            "start_demo",
+            "sign_out",
+            "act",
+        ]),
+    ))
+    .expect("tauri-build failed");
+}

@@ -1,0 +1,103 @@
+//! Switchboard desktop shell (Tauri 2). Thin adapters only: commands call
+//! one [`shell::Shell`] operation each, the engine's effects are performed
+//! by [`sink::DesktopSink`], and every event reaches the UI through
+//! [`events::emit`]. All behaviour lives in `switchboard-client`.
+
+pub mod bindings;
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod models;
+pub mod shell;
+pub mod sink;
+
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{Manager, WindowEvent};
+use tauri_plugin_window_state::StateFlags;
+
+use crate::shell::Shell;
+
+/// Runs the desktop app.
+pub fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tao=warn".into()),
+        )
+        .init();
+    let data_dir = switchboard_client::paths::data_dir();
+    let demo = std::env::args().any(|a| a == "--demo");
+    tracing::info!(data_dir = %data_dir.display(), "starting");
+    tauri::Builder::default()
+        // A second launch focuses the first window instead.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            sink::show_main_window(app);
+        }))
+        // Remember size and position, but never force the window visible:
+        // a start at login stays in the tray.
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
+                .build(),
+        )
+        .manage(Shell::new(data_dir))
+        .invoke_handler(tauri::generate_handler![
+            commands::app_view,
+            commands::conversation,
+            commands::last_login,
+            commands::sign_in,
+            commands::start_demo,
+            commands::sign_out,
+            commands::act,
+        ])
+        .setup(move |app| {
+            if demo {
+                // `switchboard --demo`: start the embedded demo hub at once.
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    let shell = handle.state::<Shell>();
+                    if let Err(e) = shell.start_demo(&handle).await {
+                        tracing::error!(error = %e, "demo failed to start");
+                    }
+                });
+            }
+            let open = MenuItem::with_id(app, "open", "Open Switchboard", true, None::<&str>)?;
+            let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+            let menu = Menu::with_items(app, &[&open, &quit])?;
+            let mut tray = TrayIconBuilder::with_id("main").menu(&menu).on_menu_event(
+                |app, event| match event.id().as_ref() {
+                    "open" => sink::show_main_window(app),
+                    "quit" => app.exit(0),
+                    _ => {}
+                },
+            );
+            if let Some(icon) = app.default_window_icon() {
+                tray = tray.icon(icon.clone());
+            }
+            if let Err(e) = tray.build(app) {
+                // No tray host: closing the window must then quit, not hide.
+                tracing::warn!(error = %e, "no system tray; closing the window will quit");
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| match event {
+            WindowEvent::Focused(focused) => {
+                let app = window.app_handle().clone();
+                let focused = *focused;
+                tauri::async_runtime::spawn(async move {
+                    app.state::<Shell>().focus(focused).await;
+                });
+            }
+            // Close to tray: agents keep receiving offers.
+            WindowEvent::CloseRequested { api, .. }
+                if window.app_handle().tray_by_id("main").is_some() =>
+            {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+            _ => {}
+        })
+        .run(tauri::generate_context!())?;
+    Ok(())
+}

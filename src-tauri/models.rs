@@ -1,0 +1,84 @@
+//! Types that exist only at the IPC boundary.
+
+use serde::{Deserialize, Serialize};
+use switchboard_client::engine::{NotificationKey, UiEvent};
+use switchboard_protocol::AgentProfile;
+use ts_rs::TS;
+
+/// The sign-in form.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct SignInRequest {
+    /// `http(s)://host:port` of the hub.
+    pub hub_url: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// What the sign-in form is pre-filled with (never a password).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+pub struct LastLogin {
+    /// Last hub URL.
+    pub hub_url: String,
+    /// Last user name.
+    pub username: String,
+}
+
+/// Which part of a notification brought the window forward.
+#[derive(Debug, Clone, Copy, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FocusTarget {
+    /// An offer's in-app alert.
+    Offer {
+        /// The offer.
+        #[ts(type = "number")]
+        id: i64,
+    },
+    /// A conversation.
+    Conversation {
+        /// The conversation.
+        #[ts(type = "number")]
+        id: i64,
+    },
+    /// The banners.
+    Banners,
+}
+
+impl From<NotificationKey> for FocusTarget {
+    fn from(k: NotificationKey) -> Self {
+        match k {
+            NotificationKey::Offer(id) => FocusTarget::Offer { id: id.0 },
+            NotificationKey::Conversation(id) => FocusTarget::Conversation { id: id.0 },
+            NotificationKey::Notice(_) => FocusTarget::Banners,
+        }
+    }
+}
+
+/// Everything the shell tells the UI, on one event channel.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShellEvent {
+    /// From the engine.
+    Ui {
+        /// The engine's event.
+        event: UiEvent,
+    },
+    /// A session started.
+    SignedIn {
+        /// Who.
+        profile: AgentProfile,
+    },
+    /// The session ended.
+    SignedOut,
+    /// The local cache was unreadable and is being rebuilt from the hub.
+    CacheRecovered {
+        /// Where the broken file was moved.
+        moved_to: String,
+    },
+    /// The window was brought forward for this.
+    Focus {
+        /// What to show.
+        target: Option<FocusTarget>,
+    },
+}

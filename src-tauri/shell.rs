@@ -1,0 +1,185 @@
+//! The shell's managed state: the signed-in session and the embedded demo
+//! hub. Each operation here is what one command calls.
+
+use std::path::PathBuf;
+
+use switchboard_client::session::{self, Session};
+use switchboard_client::view::{self, AppView, ConversationDetail};
+use switchboard_client::{AgentAction, ClientHandle, HubEndpoint, Input};
+use switchboard_hub::{demo, RunningHub};
+use switchboard_protocol::{AgentProfile, ConversationId};
+use tauri::{AppHandle, Manager};
+use tokio::sync::Mutex;
+
+use crate::error::{IpcError, IpcErrorCode};
+use crate::events::emit;
+use crate::models::{LastLogin, ShellEvent, SignInRequest};
+use crate::sink::DesktopSink;
+
+/// Managed by Tauri (`app.manage`).
+pub struct Shell {
+    data_dir: PathBuf,
+    session: Mutex<Option<Session>>,
+    demo: Mutex<Option<RunningHub>>,
+}
+
+fn invalid(msg: &str) -> IpcError {
+    IpcError::new(IpcErrorCode::InvalidInput, msg)
+}
+
+impl Shell {
+    /// State rooted at the app's data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Shell {
+            data_dir,
+            session: Mutex::new(None),
+            demo: Mutex::new(None),
+        }
+    }
+
+    fn last_login_path(&self) -> PathBuf {
+        self.data_dir.join("last-login.json")
+    }
+
+    /// The sign-in form's defaults.
+    pub fn last_login(&self) -> LastLogin {
+        std::fs::read(self.last_login_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The running client, if signed in.
+    pub async fn client(&self) -> Result<ClientHandle, IpcError> {
+        self.session
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.handle.clone())
+            .ok_or_else(|| IpcError::new(IpcErrorCode::NotSignedIn, "not signed in"))
+    }
+
+    /// Signs in to a hub.
+    pub async fn sign_in(
+        &self,
+        app: &AppHandle,
+        req: SignInRequest,
+    ) -> Result<AgentProfile, IpcError> {
+        let url = req.hub_url.trim().trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("the hub URL must start with http:// or https://"));
+        }
+        if req.username.trim().is_empty() || req.password.is_empty() {
+            return Err(invalid("user name and password are required"));
+        }
+        self.sign_out(app).await;
+        let session = session::sign_in(
+            HubEndpoint::new(&url),
+            req.username.trim(),
+            &req.password,
+            &self.data_dir,
+            "switchboard-desktop",
+            DesktopSink::new(app.clone()),
+        )
+        .await?;
+        let last = LastLogin {
+            hub_url: url,
+            username: req.username.trim().to_owned(),
+        };
+        if let Err(e) = std::fs::create_dir_all(&self.data_dir).and_then(|_| {
+            std::fs::write(
+                self.last_login_path(),
+                serde_json::to_vec(&last).unwrap_or_default(),
+            )
+        }) {
+            tracing::warn!(error = %e, "could not remember the last login");
+        }
+        let focused = app
+            .get_webview_window("main")
+            .and_then(|w| w.is_focused().ok())
+            .unwrap_or(false);
+        let _ = session.handle.input(Input::Focus(focused)).await;
+        if let Some(r) = &session.recovered {
+            emit(
+                app,
+                ShellEvent::CacheRecovered {
+                    moved_to: r.moved_to.display().to_string(),
+                },
+            );
+        }
+        let profile = session.profile.clone();
+        *self.session.lock().await = Some(session);
+        emit(
+            app,
+            ShellEvent::SignedIn {
+                profile: profile.clone(),
+            },
+        );
+        Ok(profile)
+    }
+
+    /// Starts the embedded demo hub on loopback and signs in to it.
+    pub async fn start_demo(&self, app: &AppHandle) -> Result<AgentProfile, IpcError> {
+        let url = {
+            let mut demo_hub = self.demo.lock().await;
+            if demo_hub.is_none() {
+                let config = demo::demo_config(
+                    self.data_dir.join("demo-hub.db"),
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                );
+                let mut running = switchboard_hub::start(config)
+                    .await
+                    .map_err(|e| IpcError::new(IpcErrorCode::Internal, format!("demo hub: {e}")))?;
+                let sim =
+                    demo::spawn_simulator(running.hub.clone(), 8.0, running.shutdown_signal());
+                running.adopt(sim);
+                *demo_hub = Some(running);
+            }
+            demo_hub.as_ref().map(|h| h.http_url()).unwrap_or_default()
+        };
+        self.sign_in(
+            app,
+            SignInRequest {
+                hub_url: url,
+                username: demo::DEMO_USER.into(),
+                password: demo::DEMO_PASSWORD.into(),
+            },
+        )
+        .await
+    }
+
+    /// Ends the session (the cache stays for the next sign-in).
+    pub async fn sign_out(&self, app: &AppHandle) {
+        if let Some(s) = self.session.lock().await.take() {
+            s.handle.shutdown().await;
+            let _ = s.task.await;
+            emit(app, ShellEvent::SignedOut);
+        }
+    }
+
+    /// The main window's view.
+    pub async fn app_view(&self) -> Result<AppView, IpcError> {
+        Ok(self.client().await?.query(view::app_view).await?)
+    }
+
+    /// One conversation.
+    pub async fn conversation(&self, id: ConversationId) -> Result<ConversationDetail, IpcError> {
+        self.client()
+            .await?
+            .query(move |e| view::conversation_detail(e, id))
+            .await?
+            .ok_or_else(|| IpcError::new(IpcErrorCode::InvalidInput, "no such conversation"))
+    }
+
+    /// An agent action.
+    pub async fn act(&self, action: AgentAction) -> Result<(), IpcError> {
+        Ok(self.client().await?.input(Input::Agent(action)).await?)
+    }
+
+    /// Window focus changed.
+    pub async fn focus(&self, focused: bool) {
+        if let Ok(c) = self.client().await {
+            let _ = c.input(Input::Focus(focused)).await;
+        }
+    }
+}

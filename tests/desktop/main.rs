@@ -1,0 +1,208 @@
+//! Desktop end-to-end tests: the real app window (tauri-driver +
+//! WebKitWebDriver under Xvfb and a private D-Bus session) against a real
+//! hub. Every customer-supplied string carries hostile markup.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use switchboard_protocol::{Author, Channel};
+
+const WHY: &str = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`";
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
+    let _ = WHY;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.text_until("[data-testid=unread-total]", |t| t == "0")
+        .await;
+
+    // An offer with hostile text everywhere the customer controls.
+    let name = format!("Mallory {HOSTILE}");
+    let c1 = hub
+        .ingress(
+            Channel::Sms,
+            "e2e-1",
+            &name,
+            &format!("comment {HOSTILE}"),
+            &format!("hello {HOSTILE}"),
+        )
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    assert_eq!(app.text("[data-testid=offer-customer]").await, name);
+    assert!(app
+        .text("[data-testid=offer-comment]")
+        .await
+        .contains(HOSTILE));
+    assert!(app
+        .text("[data-testid=countdown]")
+        .await
+        .starts_with("Respond within"));
+    app.assert_inert().await;
+    app.screenshot("offer-light").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    assert_eq!(app.text("[data-testid=chat-title]").await, name);
+    app.text_until("[data-testid=history]", |t| t.contains(HOSTILE))
+        .await;
+
+    // Reply from the window; the hub has it once.
+    app.fill("[data-testid=composer]", "Hello from the window")
+        .await;
+    app.click("[data-testid=send]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let msgs = hub
+            .running
+            .hub
+            .conversation_messages(None, c1.conversation_id, None)
+            .await
+            .unwrap();
+        let mine: Vec<_> = msgs
+            .iter()
+            .filter(|m| matches!(m.author, Author::Agent { .. }))
+            .collect();
+        if mine.len() == 1 {
+            assert_eq!(mine[0].text, "Hello from the window");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reply never reached the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A second conversation comes to the front; the first collects unread.
+    let c2 = hub
+        .ingress(Channel::Whatsapp, "e2e-2", "Bob", "second", "hi there")
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.text_until("[data-testid=chat-title]", |t| t == "Bob")
+        .await;
+    for i in 0..3 {
+        hub.ingress(
+            Channel::Sms,
+            "e2e-1",
+            &name,
+            "",
+            &format!("more {i} {HOSTILE}"),
+        )
+        .await;
+    }
+    let row1 = format!("[data-testid=unread-{}]", c1.conversation_id);
+    app.text_until(&row1, |t| t == "3").await;
+    app.text_until("[data-testid=unread-total]", |t| t == "3")
+        .await;
+    app.fill("[data-testid=composer]", "draft that survives a restart")
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await; // debounce + store
+    app.assert_inert().await;
+    app.screenshot("main-light").await;
+
+    // Dark theme from the settings.
+    app.click("[data-testid=open-settings]").await;
+    app.el("[data-testid=setting-theme]").await;
+    app.js("const s = document.querySelector('[data-testid=setting-theme]'); s.value = 'dark'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+    app.click("[data-testid=save-settings]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while app
+        .js("return document.documentElement.dataset.theme")
+        .await
+        != "dark"
+    {
+        assert!(std::time::Instant::now() < deadline, "theme did not switch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("main-dark").await;
+    app.quit().await;
+
+    // Restart: same sessions, unread counts, active conversation and draft.
+    let app = App::launch(&desk).await;
+    assert_eq!(
+        app.el("input[name=username]")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a1"),
+        "the sign-in form remembers the user"
+    );
+    app.sign_in(&hub.url(), "a1").await;
+    app.text_until(&row1, |t| t == "3").await;
+    app.text_until("[data-testid=unread-total]", |t| t == "3")
+        .await;
+    app.el(&format!(
+        "[data-testid=conversation-{}]",
+        c2.conversation_id
+    ))
+    .await;
+    assert_eq!(app.text("[data-testid=chat-title]").await, "Bob");
+    let draft = app
+        .el("[data-testid=composer]")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(draft.as_deref(), Some("draft that survives a restart"));
+    assert_eq!(
+        app.js("return document.documentElement.dataset.theme")
+            .await,
+        "dark"
+    );
+    app.assert_inert().await;
+    app.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn sign_in_refusals_and_reject_with_a_reason() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.screenshot("sign-in-light").await;
+    app.fill("input[name=hub]", &hub.url()).await;
+    app.fill("input[name=username]", "a1").await;
+    app.fill("input[name=password]", "wrong").await;
+    app.click("[data-testid=sign-in]").await;
+    assert!(app
+        .text("[data-testid=signin-error]")
+        .await
+        .contains("wrong user name or password"));
+    app.sign_in(&hub.url(), "a1").await;
+    // SMS requires a reason to reject (testkit template).
+    hub.ingress(
+        Channel::Sms,
+        "rej",
+        &format!("Eve {HOSTILE}"),
+        HOSTILE,
+        "hi",
+    )
+    .await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=reject]").await;
+    app.el("[data-testid=reject-reason]").await;
+    app.fill("[data-testid=reject-reason]", "on another call")
+        .await;
+    app.click("[data-testid=reject]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    app.el("[data-testid=banner-rejected_offer]").await;
+    app.text_until("[data-testid=presence]", |_| true).await;
+    let presence = app
+        .js("return document.querySelector('[data-testid=presence]').value")
+        .await;
+    assert_eq!(presence, "do_not_disturb");
+    app.assert_inert().await;
+    app.click("[data-testid=reset-presence]").await;
+    app.gone("[data-testid=banner-rejected_offer]").await;
+    app.quit().await;
+}

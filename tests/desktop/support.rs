@@ -1,0 +1,290 @@
+//! Desktop end-to-end support: a real hub in-process, tauri-driver +
+//! WebKitWebDriver driving the real app window, with HOME, XDG dirs and the
+//! data dir isolated per test. Run under `xvfb-run -a dbus-run-session`
+//! (see `scripts/dev test`).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use switchboard_hub::testkit::{base_config, INGRESS, PASSWORD};
+use switchboard_hub::RunningHub;
+use switchboard_protocol::rest::{IngressMessage, IngressResponse};
+use switchboard_protocol::Channel;
+
+pub const PATIENCE: Duration = Duration::from_secs(20);
+pub const HOSTILE: &str = r#"<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"#;
+
+pub fn init() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("info,sqlx=warn")
+        .try_init();
+}
+
+pub struct Hub {
+    pub running: RunningHub,
+    pub dir: tempfile::TempDir,
+}
+
+impl Hub {
+    pub async fn start() -> Hub {
+        init();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = base_config(dir.path());
+        // Plenty of time for a person (or a driver) to answer.
+        for t in config.queues[0].templates.values_mut() {
+            t.timeout_secs = Some(120);
+        }
+        let running = switchboard_hub::start(config).await.unwrap();
+        Hub { running, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.running.http_url()
+    }
+
+    pub async fn ingress(
+        &self,
+        channel: Channel,
+        thread: &str,
+        name: &str,
+        comment: &str,
+        text: &str,
+    ) -> IngressResponse {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/ingress/messages", self.url()))
+            .bearer_auth(INGRESS)
+            .json(&IngressMessage {
+                channel,
+                thread: thread.into(),
+                customer_name: name.into(),
+                phone: None,
+                email: None,
+                comment: Some(comment.into()),
+                queue: None,
+                scenario: None,
+                text: text.into(),
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(p) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from("tauri-driver")
+}
+
+/// An isolated desktop: its own HOME, XDG dirs and app data dir.
+pub struct Desk {
+    pub root: tempfile::TempDir,
+}
+
+impl Desk {
+    pub fn new() -> Desk {
+        let root = tempfile::tempdir().unwrap();
+        for d in [
+            "home", "config", "data", "cache", "state", "runtime", "app-data",
+        ] {
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                root.path().join("runtime"),
+                std::fs::Permissions::from_mode(0o700),
+            );
+        }
+        Desk { root }
+    }
+
+    pub fn app_data(&self) -> PathBuf {
+        self.root.path().join("app-data")
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        let r = self.root.path();
+        cmd.env("HOME", r.join("home"))
+            .env("XDG_CONFIG_HOME", r.join("config"))
+            .env("XDG_DATA_HOME", r.join("data"))
+            .env("XDG_CACHE_HOME", r.join("cache"))
+            .env("XDG_STATE_HOME", r.join("state"))
+            .env("SWITCHBOARD_DATA_DIR", self.app_data())
+            .env("RUST_LOG", "info,sqlx=warn")
+            // WebKit in a container: no GPU, no sandbox namespaces.
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    }
+}
+
+/// tauri-driver with the app under it.
+pub struct App {
+    driver: Child,
+    pub client: Client,
+}
+
+impl App {
+    pub async fn launch(desk: &Desk) -> App {
+        let port = free_port();
+        let native = free_port();
+        let mut cmd = Command::new(tauri_driver());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        desk.env(&mut cmd);
+        let driver = cmd
+            .spawn()
+            .expect("tauri-driver (cargo install tauri-driver) must be on PATH or in TAURI_DRIVER");
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": env!("CARGO_BIN_EXE_switchboard") }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let client = loop {
+            let mut b =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            b.capabilities(caps.clone());
+            match b.connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("webdriver session: {e}"),
+            }
+        };
+        App { driver, client }
+    }
+
+    pub async fn el(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    pub async fn gone(&self, css: &str) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while self.client.find(Locator::Css(css)).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} did not go away"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.el(css).await.text().await.unwrap()
+    }
+
+    /// Waits until the element's text satisfies `pred`.
+    pub async fn text_until(&self, css: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if pred(&t) {
+                        return t;
+                    }
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "{css} never matched");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.el(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.el(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    pub async fn js(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Nothing a customer wrote ever ran or became markup.
+    pub async fn assert_inert(&self) {
+        let v = self
+            .js("return { imgs: document.querySelectorAll('img').length, scripts: document.querySelectorAll('body script').length, xss: window.__xss === undefined ? null : window.__xss }")
+            .await;
+        assert_eq!(v["imgs"], 0, "{v}");
+        assert_eq!(v["scripts"], 0, "{v}");
+        assert!(v["xss"].is_null(), "customer text executed: {v}");
+    }
+
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // Let WebKitWebDriver and the app go.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    pub async fn sign_in(&self, hub_url: &str, user: &str) {
+        self.fill("input[name=hub]", hub_url).await;
+        self.fill("input[name=username]", user).await;
+        self.fill("input[name=password]", PASSWORD).await;
+        self.click("[data-testid=sign-in]").await;
+        self.text_until("[data-testid=connection]", |t| {
+            t.eq_ignore_ascii_case("online")
+        })
+        .await;
+    }
+}
+
+/// Where screenshots go: `docs/screenshots` with UPDATE_SCREENSHOTS=1,
+/// else the build directory.
+pub fn screenshot_dir() -> PathBuf {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        std::env::temp_dir().join("switchboard-screenshots")
+    }
+}

@@ -1,0 +1,118 @@
+import { describe, it, expect, beforeEach, vi } from "vitest";
+import { render, screen, fireEvent } from "@testing-library/svelte";
+import { act } from "../test/mock-api";
+import { HOSTILE, offer, detail, rows } from "../test/fixtures";
+import OfferAlert from "./OfferAlert.svelte";
+import ConversationList from "./ConversationList.svelte";
+import ChatPanel from "./ChatPanel.svelte";
+import SignIn from "./SignIn.svelte";
+import { countdown, waited } from "../lib/format";
+
+declare global {
+  interface Window {
+    __xss?: number;
+  }
+}
+
+function assertInert(container: HTMLElement) {
+  expect(container.querySelector("img")).toBeNull();
+  expect(container.querySelector("script")).toBeNull();
+  expect(window.__xss).toBeUndefined();
+}
+
+beforeEach(() => {
+  act.mockClear();
+  delete window.__xss;
+});
+
+describe("OfferAlert", () => {
+  it("shows the template's details as text, with countdown, and accepts", async () => {
+    const { container } = render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+    expect(screen.getByTestId("offer-customer").textContent).toBe(`Ada ${HOSTILE}`);
+    expect(screen.getByTestId("offer-comment").textContent).toContain(HOSTILE);
+    expect(screen.getByTestId("countdown").textContent).toBe("Respond within 1:00");
+    assertInert(container);
+    expect(document.activeElement).toBe(screen.getByTestId("accept"));
+    await fireEvent.click(screen.getByTestId("accept"));
+    expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
+  });
+
+  it("hides the countdown and Reject when the template says so", () => {
+    render(OfferAlert, { offer: offer({ show_timeout: false, allow_reject: false }), now: 1_000_000_000 });
+    expect(screen.queryByTestId("countdown")).toBeNull();
+    expect(screen.queryByTestId("reject")).toBeNull();
+  });
+
+  it("asks for a reason when the template requires one", async () => {
+    render(OfferAlert, { offer: offer({ reject_reason_required: true }), now: 1_000_000_000 });
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).not.toHaveBeenCalled();
+    const input = screen.getByTestId("reject-reason") as HTMLInputElement;
+    expect((screen.getByTestId("reject") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.input(input, { target: { value: "on a call" } });
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "on a call" });
+  });
+
+  it("rejects without a reason when none is required", async () => {
+    render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: null });
+  });
+});
+
+describe("ConversationList", () => {
+  it("shows unread counts and opens a conversation", async () => {
+    const { container } = render(ConversationList, { rows: rows(), active: 70 });
+    expect(screen.getByTestId("unread-70").textContent).toBe("3");
+    expect(screen.queryByTestId("unread-71")).toBeNull();
+    expect(screen.getByTestId("conversation-70").getAttribute("aria-current")).toBe("true");
+    assertInert(container);
+    await fireEvent.click(screen.getByTestId("conversation-71"));
+    expect(act).toHaveBeenCalledWith({ action: "open", conversation_id: 71 });
+  });
+});
+
+describe("ChatPanel", () => {
+  it("renders hostile messages as text and restores the draft", () => {
+    const { container } = render(ChatPanel, { detail: detail() });
+    const msgs = screen.getAllByTestId("message");
+    expect(msgs).toHaveLength(2);
+    expect(msgs[0].textContent).toContain(HOSTILE);
+    assertInert(container);
+    expect((screen.getByTestId("composer") as HTMLTextAreaElement).value).toBe("half a thought");
+  });
+
+  it("sends with Enter and saves drafts as you type", async () => {
+    vi.useFakeTimers();
+    render(ChatPanel, { detail: detail() });
+    const composer = screen.getByTestId("composer") as HTMLTextAreaElement;
+    await fireEvent.input(composer, { target: { value: "draft 2" } });
+    vi.advanceTimersByTime(350);
+    expect(act).toHaveBeenCalledWith({ action: "set_draft", conversation_id: 70, text: "draft 2" });
+    await fireEvent.keyDown(composer, { key: "Enter" });
+    expect(act).toHaveBeenCalledWith({ action: "send_message", conversation_id: 70, text: "draft 2" });
+    expect(composer.value).toBe("");
+    vi.useRealTimers();
+  });
+});
+
+describe("SignIn", () => {
+  it("pre-fills the last login and shows the hub's refusal", async () => {
+    render(SignIn);
+    await vi.waitFor(() => expect((document.querySelector("input[name=hub]") as HTMLInputElement).value).toBe("http://hub.test:1"));
+    await fireEvent.input(document.querySelector("input[name=password]") as HTMLInputElement, { target: { value: "x" } });
+    await fireEvent.click(screen.getByTestId("sign-in"));
+    await vi.waitFor(() => expect(screen.getByTestId("signin-error").textContent).toBe("wrong user name or password"));
+  });
+});
+
+describe("format", () => {
+  it("counts down and shows wait times", () => {
+    expect(countdown(61_000, 0)).toBe("1:01");
+    expect(countdown(4_200, 0)).toBe("5 s");
+    expect(countdown(0, 5_000)).toBe("0 s");
+    expect(waited(0, 45_000)).toBe("45 s");
+    expect(waited(0, 125 * 60_000)).toBe("2 h 5 min");
+  });
+});

@@ -1,0 +1,17 @@
+// The only door to Rust: the generated typed commands and the one event
+// channel. Components use this module (and tests mock it).
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { commands, EVENT, type ShellEvent, type IpcError } from "../bindings/commands";
+
+export { commands };
+export type { ShellEvent, IpcError };
+
+export function onShellEvent(handler: (e: ShellEvent) => void): Promise<UnlistenFn> {
+  return listen<ShellEvent>(EVENT, (e) => handler(e.payload));
+}
+
+/** A readable message from whatever a command rejected with. */
+export function errorMessage(e: unknown): string {
+  if (e && typeof e === "object" && "message" in e) return String((e as IpcError).message);
+  return String(e);
+}

@@ -1,0 +1,51 @@
+// Pure presentation helpers (no business rules).
+import type { Channel } from "../bindings/Channel";
+import type { Presence } from "../bindings/Presence";
+
+const CHANNELS: Record<Channel, string> = {
+  chat: "Chat",
+  sms: "SMS",
+  whatsapp: "WhatsApp",
+  facebook: "Facebook",
+  voice: "Call",
+  case: "Case",
+};
+
+export function channelLabel(c: Channel): string {
+  return CHANNELS[c] ?? c;
+}
+
+const PRESENCES: Record<Presence, string> = {
+  available: "Available",
+  busy: "Busy",
+  do_not_disturb: "Do not disturb",
+  away: "Away",
+  offline: "Appear offline",
+  inactive: "Inactive",
+};
+
+export function presenceLabel(p: Presence | null | undefined): string {
+  return p ? PRESENCES[p] : "Unknown";
+}
+
+/** Presences an agent may choose (inactive is set by the system). */
+export const SELECTABLE_PRESENCES: Presence[] = ["available", "busy", "do_not_disturb", "away", "offline"];
+
+/** "45 s", "2:05" — the time left until `deadline` (ms since epoch). */
+export function countdown(deadline: number, now: number): string {
+  const s = Math.max(0, Math.ceil((deadline - now) / 1000));
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** Wait time since `since` (ms since epoch). */
+export function waited(since: number, now: number): string {
+  const s = Math.max(0, Math.floor((now - since) / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}

@@ -1,0 +1,103 @@
+// Reactive UI state: a mirror of the engine's view, refreshed on events.
+// No decisions are made here; the engine decides, this only reflects it.
+import { commands, onShellEvent, errorMessage, type ShellEvent } from "./api";
+import type { AppView } from "../bindings/AppView";
+import type { ConversationDetail } from "../bindings/ConversationDetail";
+import type { AgentAction } from "../bindings/AgentAction";
+
+export type Toast = { id: number; conversationId: number; title: string; body: string; until: number };
+
+class UiState {
+  signedIn = $state(false);
+  view = $state<AppView | null>(null);
+  detail = $state<ConversationDetail | null>(null);
+  error = $state<string | null>(null);
+  notice = $state<string | null>(null);
+  toasts = $state<Toast[]>([]);
+  /** Screen-reader announcements (assertive for offers). */
+  announcement = $state("");
+  now = $state(Date.now());
+  private nextToast = 1;
+
+  async refresh() {
+    try {
+      this.view = await commands.appView();
+      this.signedIn = true;
+      const active = this.view.active;
+      this.detail = active == null ? null : await commands.conversation(active);
+    } catch (e) {
+      const err = e as { code?: string };
+      if (err?.code === "not_signed_in") {
+        this.signedIn = false;
+        this.view = null;
+        this.detail = null;
+      } else {
+        this.error = errorMessage(e);
+      }
+    }
+  }
+
+  async act(action: AgentAction) {
+    try {
+      await commands.act(action);
+    } catch (e) {
+      this.error = errorMessage(e);
+    }
+  }
+
+  handle(e: ShellEvent) {
+    switch (e.type) {
+      case "signed_in":
+        this.signedIn = true;
+        break;
+      case "signed_out":
+        this.signedIn = false;
+        this.view = null;
+        this.detail = null;
+        return;
+      case "cache_recovered":
+        this.notice = "The local cache was unreadable and has been rebuilt from the hub.";
+        break;
+      case "ui": {
+        const ev = e.event;
+        if (ev.type === "offer_shown") {
+          const c = ev.offer.offer.conversation;
+          this.announcement = `Incoming ${c.channel} from ${c.customer.name}`;
+        } else if (ev.type === "toast") {
+          const id = this.nextToast++;
+          this.toasts = [
+            ...this.toasts,
+            { id, conversationId: ev.conversation_id, title: ev.title, body: ev.body, until: Date.now() + ev.duration_ms },
+          ];
+        } else if (ev.type === "command_failed") {
+          this.error = `${ev.what}: ${ev.error.message}`;
+        } else if (ev.type === "banner") {
+          this.announcement = ev.banner.message;
+        }
+        break;
+      }
+      case "focus":
+        break;
+    }
+    void this.refresh();
+  }
+
+  tick() {
+    this.now = Date.now();
+    if (this.toasts.some((t) => t.until <= this.now)) {
+      this.toasts = this.toasts.filter((t) => t.until > this.now);
+    }
+  }
+
+  dismissToast(id: number) {
+    this.toasts = this.toasts.filter((t) => t.id !== id);
+  }
+
+  async start() {
+    await onShellEvent((e) => this.handle(e));
+    await this.refresh();
+    setInterval(() => this.tick(), 500);
+  }
+}
+
+export const ui = new UiState();

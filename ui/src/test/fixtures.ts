@@ -1,0 +1,62 @@
+import type { PendingOffer } from "../bindings/PendingOffer";
+import type { ConversationDetail } from "../bindings/ConversationDetail";
+import type { ConversationRow } from "../bindings/ConversationRow";
+import type { NotificationTemplate } from "../bindings/NotificationTemplate";
+
+export const HOSTILE = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
+
+export function template(over: Partial<NotificationTemplate> = {}): NotificationTemplate {
+  return {
+    kind: "alert",
+    timeout_secs: 60,
+    show_timeout: true,
+    allow_reject: true,
+    reject_reason_required: false,
+    auto_accept: false,
+    auto_assign: false,
+    details: ["customer_name", "comment", "wait_time"],
+    desktop: "when_unfocused",
+    ...over,
+  };
+}
+
+export function offer(over: Partial<NotificationTemplate> = {}, deadline = 1_000_060_000): PendingOffer {
+  return {
+    deadline,
+    offer: {
+      id: 7,
+      created_at: 1_000_000_000,
+      expires_at: deadline,
+      template: template(over),
+      conversation: {
+        id: 70,
+        channel: "whatsapp",
+        queue: "Support",
+        scenario: "incoming_whatsapp",
+        customer: { name: `Ada ${HOSTILE}` },
+        comment: `Please help ${HOSTILE}`,
+        created_at: 1_000_000_000 - 30_000,
+        status: "offered",
+      },
+    },
+  };
+}
+
+export function detail(): ConversationDetail {
+  return {
+    summary: { ...offer().offer.conversation, status: "assigned", owner: 1 },
+    messages: [
+      { id: 1, conversation_id: 70, author: { kind: "customer" }, text: `hi ${HOSTILE}`, sent_at: 1_000_000_000 },
+      { id: 2, conversation_id: 70, author: { kind: "agent", agent_id: 1 }, text: "Hello Ada", sent_at: 1_000_001_000 },
+    ],
+    draft: "half a thought",
+    unread: 1,
+  };
+}
+
+export function rows(): ConversationRow[] {
+  return [
+    { id: 70, channel: "whatsapp", customer_name: `Ada ${HOSTILE}`, unread: 3, last_text: HOSTILE, last_at: 2, session_open: true, has_draft: true },
+    { id: 71, channel: "sms", customer_name: "Ben", unread: 0, last_text: null, last_at: 1, session_open: false, has_draft: false },
+  ];
+}

@@ -1,0 +1,21 @@
+import { vi } from "vitest";
+
+export const act = vi.fn(async (_action: unknown) => null);
+
+vi.mock("../lib/api", () => ({
+  commands: {
+    act: (action: unknown) => act(action),
+    appView: vi.fn(async () => {
+      throw { code: "not_signed_in", message: "not signed in" };
+    }),
+    conversation: vi.fn(),
+    lastLogin: vi.fn(async () => ({ hub_url: "http://hub.test:1", username: "ada" })),
+    signIn: vi.fn(async () => {
+      throw { code: "unauthorized", message: "wrong user name or password" };
+    }),
+    startDemo: vi.fn(),
+    signOut: vi.fn(),
+  },
+  onShellEvent: vi.fn(async () => () => {}),
+  errorMessage: (e: { message?: string }) => e?.message ?? String(e),
+}));
