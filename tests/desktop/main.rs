@@ -52,6 +52,14 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
     assert_eq!(app.text("[data-testid=chat-title]").await, name);
     app.text_until("[data-testid=history]", |t| t.contains(HOSTILE))
         .await;
+    // Opening it reads it (the first message was unread until now).
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c1.conversation_id
+    ))
+    .await;
+    app.text_until("[data-testid=unread-total]", |t| t == "0")
+        .await;
 
     // Reply from the window; the hub has it once.
     app.fill("[data-testid=composer]", "Hello from the window")
@@ -82,12 +90,17 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
 
     // A second conversation comes to the front; the first collects unread.
     let c2 = hub
-        .ingress(Channel::Whatsapp, "e2e-2", "Bob", "second", "hi there")
+        .ingress(Channel::Chat, "e2e-2", "Bob", "second", "hi there")
         .await;
     app.el("[data-testid=offer-alert]").await;
     app.click("[data-testid=accept]").await;
     app.text_until("[data-testid=chat-title]", |t| t == "Bob")
         .await;
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c2.conversation_id
+    ))
+    .await;
     for i in 0..3 {
         hub.ingress(
             Channel::Sms,

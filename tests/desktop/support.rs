@@ -140,7 +140,23 @@ impl Desk {
 /// tauri-driver with the app under it.
 pub struct App {
     driver: Child,
+    native_port: u16,
     pub client: Client,
+}
+
+impl Drop for App {
+    /// A failed test must not leave the app running: the next launch would
+    /// only focus it (single instance).
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = Command::new("pkill")
+            .args(["-f", &format!("WebKitWebDriver.*{}", self.native_port)])
+            .status();
+        let _ = Command::new("pkill")
+            .args(["-f", env!("CARGO_BIN_EXE_switchboard")])
+            .status();
+    }
 }
 
 impl App {
@@ -181,21 +197,31 @@ impl App {
                 Err(e) => panic!("webdriver session: {e}"),
             }
         };
-        App { driver, client }
+        App {
+            driver,
+            native_port: native,
+            client,
+        }
     }
 
     pub async fn el(&self, css: &str) -> Element {
-        self.client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        bounded(
+            &format!("find {css}"),
+            self.client
+                .wait()
+                .at_most(PATIENCE)
+                .for_element(Locator::Css(css)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
     pub async fn gone(&self, css: &str) {
         let deadline = std::time::Instant::now() + PATIENCE;
-        while self.client.find(Locator::Css(css)).await.is_ok() {
+        while bounded("find", self.client.find(Locator::Css(css)))
+            .await
+            .is_ok()
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "{css} did not go away"
@@ -205,21 +231,33 @@ impl App {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.el(css).await.text().await.unwrap()
+        let e = self.el(css).await;
+        bounded("text", e.text()).await.unwrap()
     }
 
     /// Waits until the element's text satisfies `pred`.
     pub async fn text_until(&self, css: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {
-            if let Ok(e) = self.client.find(Locator::Css(css)).await {
-                if let Ok(t) = e.text().await {
+            if let Ok(e) = bounded("find", self.client.find(Locator::Css(css))).await {
+                if let Ok(t) = bounded("text", e.text()).await {
                     if pred(&t) {
                         return t;
                     }
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "{css} never matched");
+            if std::time::Instant::now() > deadline {
+                let last = match self.client.find(Locator::Css(css)).await {
+                    Ok(e) => e.text().await.unwrap_or_default(),
+                    Err(_) => "<missing>".into(),
+                };
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), self.screenshot("failure")).await;
+                panic!(
+                    "{css} never matched; last text {last:?}; see {}/failure.png",
+                    screenshot_dir().display()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -252,17 +290,34 @@ impl App {
         assert!(v["xss"].is_null(), "customer text executed: {v}");
     }
 
+    /// Captures the virtual screen (the real window as X11 draws it) with
+    /// ImageMagick's `import`; WebDriver screenshots hang now and then under
+    /// Xvfb.
     pub async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
+        step(&format!("screenshot {name}"));
+        // Let a just-finished transition settle.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        let status = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::process::Command::new("import")
+                .args(["-window", "root", "-crop", "1180x760+0+0", "+repage"])
+                .arg(&path)
+                .status(),
+        )
+        .await;
+        match status {
+            Ok(Ok(s)) if s.success() => {}
+            other => panic!("screenshot {name} failed: {other:?}"),
+        }
     }
 
-    pub async fn quit(mut self) {
-        let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+    pub async fn quit(self) {
+        step("quit");
+        let _ = tokio::time::timeout(PATIENCE, self.client.clone().close()).await;
+        drop(self);
         // Let WebKitWebDriver and the app go.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -276,6 +331,20 @@ impl App {
             t.eq_ignore_ascii_case("online")
         })
         .await;
+    }
+}
+
+/// Logs a test step (shown with --nocapture and on failure).
+pub fn step(what: &str) {
+    eprintln!("[e2e] {what}");
+}
+
+/// A WebDriver call that must answer within the patience; a hang is a
+/// failure with a name, not a stuck CI run.
+pub async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE + Duration::from_secs(5), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("webdriver call hung: {what}"),
     }
 }
 

@@ -243,6 +243,10 @@ pub enum UiEvent {
         /// The status.
         status: ConnectionStatus,
     },
+    /// The agent's settings changed.
+    SettingsChanged,
+    /// The banners changed (dismissed, cleared by a presence reset).
+    BannersChanged,
     /// Something the agent asked for was refused.
     CommandFailed {
         /// What the agent tried.
@@ -1142,6 +1146,7 @@ impl Engine {
                 if !self.state.banners.is_empty() {
                     self.state.banners.clear();
                     fx.push(Effect::Store(StoreOp::PutBanners(Vec::new())));
+                    fx.push(Effect::Ui(UiEvent::BannersChanged));
                 }
             }
             AgentAction::SendMessage {
@@ -1184,7 +1189,9 @@ impl Engine {
                 fx.push(Effect::CloseNotification(NotificationKey::Conversation(
                     conversation_id,
                 )));
-                self.read_if_visible(conversation_id, fx);
+                // Opening is the agent looking at it, whatever the (often
+                // unreliable) focus events said.
+                self.mark_read(conversation_id, fx);
             }
             AgentAction::MarkRead { conversation_id } => self.mark_read(conversation_id, fx),
             AgentAction::Close { conversation_id } => {
@@ -1207,6 +1214,7 @@ impl Engine {
             AgentAction::UpdateSettings { settings } => {
                 self.state.settings = settings.clone();
                 fx.push(Effect::Store(StoreOp::PutSettings(settings)));
+                fx.push(Effect::Ui(UiEvent::SettingsChanged));
                 self.next_reminder = None;
                 self.schedule_reminder(now);
             }
@@ -1216,6 +1224,7 @@ impl Engine {
                     self.state.banners.clone(),
                 )));
                 fx.push(Effect::CloseNotification(NotificationKey::Notice(notice)));
+                fx.push(Effect::Ui(UiEvent::BannersChanged));
             }
         }
     }

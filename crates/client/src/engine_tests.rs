@@ -863,3 +863,28 @@ mod unread_property {
         }
     }
 }
+
+#[test]
+fn opening_a_conversation_reads_it_even_without_focus_events() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, false);
+    h.customer(7, 1, at(0));
+    h.customer(7, 2, at(10));
+    assert_eq!(h.e.state().unread_total(), 2);
+    assert!(!h.e.focused());
+    let fx = h.act(
+        AgentAction::Open {
+            conversation_id: ConversationId(7),
+        },
+        at(20),
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::MarkRead {
+            conversation_id: ConversationId(7),
+            message_id: MessageId(2)
+        }]
+    );
+    assert_eq!(h.e.state().unread_total(), 0);
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+}

@@ -68,7 +68,7 @@ conversation_id: ConversationId | null, } | { "type": "connection",
 /**
  * The status.
  */
-status: ConnectionStatus, } | { "type": "command_failed", 
+status: ConnectionStatus, } | { "type": "settings_changed" } | { "type": "banners_changed" } | { "type": "command_failed", 
 /**
  * What the agent tried.
  */
