@@ -219,3 +219,45 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
     app.gone("[data-testid=banner-rejected_offer]").await;
     app.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn try_the_demo_brings_live_traffic_and_a_second_launch_focuses_the_first() {
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.click("[data-testid=try-demo]").await;
+    app.text_until("[data-testid=connection]", |t| {
+        t.eq_ignore_ascii_case("online")
+    })
+    .await;
+    // The embedded simulator offers work within a few of its ticks.
+    let offer = app
+        .el_within("[data-testid=offer-alert]", Duration::from_secs(60))
+        .await;
+    drop(offer);
+    app.click("[data-testid=accept]").await;
+    app.el("[data-testid=chat-title]").await;
+    // A second launch does not start a second app: it exits and the
+    // first keeps working.
+    let mut second = desk
+        .command(env!("CARGO_BIN_EXE_switchboard"))
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            assert!(status.success(), "second instance exited with {status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a second instance kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.text_until("[data-testid=connection]", |t| {
+        t.eq_ignore_ascii_case("online")
+    })
+    .await;
+    app.quit().await;
+}

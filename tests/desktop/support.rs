@@ -122,6 +122,14 @@ impl Desk {
         self.root.path().join("app-data")
     }
 
+    /// A command in this desktop's environment.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        self.env(&mut cmd);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        cmd
+    }
+
     fn env(&self, cmd: &mut Command) {
         let r = self.root.path();
         cmd.env("HOME", r.join("home"))
@@ -210,6 +218,18 @@ impl App {
             self.client
                 .wait()
                 .at_most(PATIENCE)
+                .for_element(Locator::Css(css)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    pub async fn el_within(&self, css: &str, patience: Duration) -> Element {
+        bounded(
+            &format!("find {css}"),
+            self.client
+                .wait()
+                .at_most(patience)
                 .for_element(Locator::Css(css)),
         )
         .await
@@ -342,7 +362,7 @@ pub fn step(what: &str) {
 /// A WebDriver call that must answer within the patience; a hang is a
 /// failure with a name, not a stuck CI run.
 pub async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(PATIENCE + Duration::from_secs(5), f).await {
+    match tokio::time::timeout(Duration::from_secs(90), f).await {
         Ok(v) => v,
         Err(_) => panic!("webdriver call hung: {what}"),
     }

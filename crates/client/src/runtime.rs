@@ -153,6 +153,43 @@ impl HubEndpoint {
     }
 }
 
+impl HubEndpoint {
+    /// `GET /api/v1/conversations/{id}/messages`: history of a conversation
+    /// the agent owns (a look-up beyond what the cache keeps).
+    pub async fn history(
+        &self,
+        token: &str,
+        conversation: switchboard_protocol::ConversationId,
+        after: Option<switchboard_protocol::MessageId>,
+    ) -> Result<Vec<switchboard_protocol::Message>, ClientError> {
+        let mut url = format!(
+            "{}/api/v1/conversations/{}/messages",
+            self.http_url, conversation
+        );
+        if let Some(a) = after {
+            url.push_str(&format!("?after={a}"));
+        }
+        let resp = self
+            .http_client()?
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        if resp.status().is_success() {
+            resp.json()
+                .await
+                .map_err(|e| ClientError::Network(e.to_string()))
+        } else {
+            let body: switchboard_protocol::ErrorBody = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Network(e.to_string()))?;
+            Err(ClientError::Refused(body))
+        }
+    }
+}
+
 fn rustls_pemfile_certs(
     pem: &[u8],
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ClientError> {

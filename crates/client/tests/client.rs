@@ -837,3 +837,65 @@ async fn damaged_cache_files_of_every_shape_are_recovered() {
         assert_eq!(store.load().await.unwrap().state.last_seq, Seq(3));
     }
 }
+
+#[tokio::test]
+async fn rest_look_up_of_history_for_the_owner_only() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "h", "Hal", "one")
+        .await
+        .conversation_id;
+    hub.ingress(Channel::Whatsapp, "h", "Hal", "two").await;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    let token = hub.token("a1").await;
+    let all = hub.endpoint().history(&token, conv, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    let after = hub
+        .endpoint()
+        .history(&token, conv, Some(all[0].id))
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    let other = hub.token("a2").await;
+    match hub.endpoint().history(&other, conv, None).await {
+        Err(switchboard_client::ClientError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::Forbidden)
+        }
+        other => panic!("{other:?}"),
+    }
+    // The CLI prints it too.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-agent"))
+        .args([
+            "--hub",
+            &hub.running().http_url(),
+            "--user",
+            "a1",
+            "--history",
+            &conv.0.to_string(),
+        ])
+        .env("SWITCHBOARD_PASSWORD", switchboard_hub::testkit::PASSWORD)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().count(), 2);
+    assert!(lines.contains("\"text\":\"two\""));
+}

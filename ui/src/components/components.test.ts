@@ -6,6 +6,7 @@ import OfferAlert from "./OfferAlert.svelte";
 import ConversationList from "./ConversationList.svelte";
 import ChatPanel from "./ChatPanel.svelte";
 import SignIn from "./SignIn.svelte";
+import Toasts from "./Toasts.svelte";
 import { countdown, waited } from "../lib/format";
 
 declare global {
@@ -114,5 +115,17 @@ describe("format", () => {
     expect(countdown(0, 5_000)).toBe("0 s");
     expect(waited(0, 45_000)).toBe("45 s");
     expect(waited(0, 125 * 60_000)).toBe("2 h 5 min");
+  });
+});
+
+describe("Toasts", () => {
+  it("shows the toast as text and opens its conversation when clicked", async () => {
+    const { container } = render(Toasts, {
+      toasts: [{ id: 1, conversationId: 70, title: `Assigned: ${HOSTILE}`, body: "Queue: Support", until: Date.now() + 10_000 }],
+    });
+    expect(screen.getByTestId("toast").textContent).toContain(HOSTILE);
+    assertInert(container);
+    await fireEvent.click(screen.getByTestId("toast"));
+    expect(act).toHaveBeenCalledWith({ action: "open", conversation_id: 70 });
   });
 });

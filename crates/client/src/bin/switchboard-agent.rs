@@ -39,6 +39,9 @@ struct Args {
     /// Behave as if the window were focused.
     #[arg(long)]
     focused: bool,
+    /// Print the history of this conversation (REST look-up) and exit.
+    #[arg(long, value_name = "CONVERSATION_ID")]
+    history: Option<i64>,
 }
 
 struct Printer {
@@ -90,6 +93,16 @@ async fn main() -> anyhow::Result<()> {
         .login(&args.user, &args.password)
         .await
         .context("signing in")?;
+    if let Some(id) = args.history {
+        let messages = endpoint
+            .history(&login.token, switchboard_protocol::ConversationId(id), None)
+            .await
+            .context("looking up the history")?;
+        for m in messages {
+            println!("{}", serde_json::to_string(&m)?);
+        }
+        return Ok(());
+    }
     let dir = args.data_dir.clone().unwrap_or_else(paths::data_dir);
     let (accept_tx, mut accept_rx) = mpsc::unbounded_channel();
     let printer = Printer {
