@@ -172,6 +172,18 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
             .await,
         "dark"
     );
+    // Keyboard: Alt+ArrowUp moves to the session above (the busier one),
+    // and opening it reads it.
+    app.keys(&format!(
+        "{}{}",
+        char::from(fantoccini::key::Key::Alt),
+        char::from(fantoccini::key::Key::Up)
+    ))
+    .await;
+    app.text_until("[data-testid=chat-title]", |t| t.starts_with("Mallory"))
+        .await;
+    app.text_until("[data-testid=unread-total]", |t| t == "0")
+        .await;
     app.assert_inert().await;
     app.quit().await;
 }
@@ -217,6 +229,18 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
     app.assert_inert().await;
     app.click("[data-testid=reset-presence]").await;
     app.gone("[data-testid=banner-rejected_offer]").await;
+    // Keyboard: the alert takes focus on its Accept button; Enter accepts.
+    hub.ingress(Channel::Sms, "kb", "Kay", "by keyboard", "hello")
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    let focused = app
+        .js("return document.activeElement && document.activeElement.dataset.testid")
+        .await;
+    assert_eq!(focused, "accept");
+    app.keys(&char::from(fantoccini::key::Key::Enter).to_string())
+        .await;
+    app.gone("[data-testid=offer-alert]").await;
+    assert_eq!(app.text("[data-testid=chat-title]").await, "Kay");
     app.quit().await;
 }
 

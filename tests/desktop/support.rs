@@ -296,6 +296,16 @@ impl App {
         e.send_keys(text).await.unwrap();
     }
 
+    /// Types into whatever has keyboard focus (modifier keys stay down for
+    /// the rest of the string, per WebDriver).
+    pub async fn keys(&self, keys: &str) {
+        step(&format!("keys {keys:?}"));
+        let active = bounded("active element", self.client.active_element())
+            .await
+            .unwrap();
+        bounded("send_keys", active.send_keys(keys)).await.unwrap();
+    }
+
     pub async fn js(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.unwrap()
     }

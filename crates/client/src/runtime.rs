@@ -137,19 +137,8 @@ impl HubEndpoint {
                 password: password.into(),
             })
             .send()
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
-        if resp.status().is_success() {
-            resp.json()
-                .await
-                .map_err(|e| ClientError::Network(e.to_string()))
-        } else {
-            let body: switchboard_protocol::ErrorBody = resp
-                .json()
-                .await
-                .map_err(|e| ClientError::Network(e.to_string()))?;
-            Err(ClientError::Refused(body))
-        }
+            .await;
+        answer(resp).await
     }
 }
 
@@ -169,24 +158,26 @@ impl HubEndpoint {
         if let Some(a) = after {
             url.push_str(&format!("?after={a}"));
         }
-        let resp = self
-            .http_client()?
-            .get(url)
-            .bearer_auth(token)
-            .send()
+        let resp = self.http_client()?.get(url).bearer_auth(token).send().await;
+        answer(resp).await
+    }
+}
+
+/// A REST answer: the body on success, the hub's `{code, message}` else.
+async fn answer<T: serde::de::DeserializeOwned>(
+    resp: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, ClientError> {
+    let resp = resp.map_err(|e| ClientError::Network(e.to_string()))?;
+    if resp.status().is_success() {
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))
+    } else {
+        let body: switchboard_protocol::ErrorBody = resp
+            .json()
             .await
             .map_err(|e| ClientError::Network(e.to_string()))?;
-        if resp.status().is_success() {
-            resp.json()
-                .await
-                .map_err(|e| ClientError::Network(e.to_string()))
-        } else {
-            let body: switchboard_protocol::ErrorBody = resp
-                .json()
-                .await
-                .map_err(|e| ClientError::Network(e.to_string()))?;
-            Err(ClientError::Refused(body))
-        }
+        Err(ClientError::Refused(body))
     }
 }
 
