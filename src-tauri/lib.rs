@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod models;
+pub mod notify;
 pub mod shell;
 pub mod sink;
 
@@ -52,6 +53,19 @@ pub fn run() -> anyhow::Result<()> {
             commands::act,
         ])
         .setup(move |app| {
+            // OS notifications: the engine's Notify/Close effects go to the
+            // notifier; button clicks come back as engine inputs.
+            let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
+            app.manage(sink::Notifier(notify::spawn(clicked_tx)));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                while let Some((key, action)) = clicked_rx.recv().await {
+                    handle
+                        .state::<Shell>()
+                        .notification_clicked(key, action)
+                        .await;
+                }
+            });
             if demo {
                 // `switchboard --demo`: start the embedded demo hub at once.
                 let handle = app.handle().clone();

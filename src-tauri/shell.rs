@@ -176,6 +176,17 @@ impl Shell {
         Ok(self.client().await?.input(Input::Agent(action)).await?)
     }
 
+    /// A desktop notification button or body was clicked.
+    pub async fn notification_clicked(
+        &self,
+        key: switchboard_client::engine::NotificationKey,
+        action: switchboard_client::engine::NotificationAction,
+    ) {
+        if let Ok(c) = self.client().await {
+            let _ = c.input(Input::Notification { key, action }).await;
+        }
+    }
+
     /// Window focus changed.
     pub async fn focus(&self, focused: bool) {
         if let Ok(c) = self.client().await {

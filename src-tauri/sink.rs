@@ -6,6 +6,10 @@ use tauri::{AppHandle, Manager};
 
 use crate::events::emit;
 use crate::models::ShellEvent;
+use crate::notify::NotifyCommand;
+
+/// The managed sender to the OS notification adapter.
+pub struct Notifier(pub tokio::sync::mpsc::UnboundedSender<NotifyCommand>);
 
 /// The desktop's effect adapter.
 pub struct DesktopSink {
@@ -25,6 +29,14 @@ pub fn show_main_window(app: &AppHandle) {
         let _ = w.show();
         let _ = w.unminimize();
         let _ = w.set_focus();
+    }
+}
+
+impl DesktopSink {
+    fn notify(&self, cmd: NotifyCommand) {
+        if let Some(n) = self.app.try_state::<Notifier>() {
+            let _ = n.0.send(cmd);
+        }
     }
 }
 
@@ -51,14 +63,13 @@ impl EffectSink for DesktopSink {
                     let _ = w.set_title(&title);
                 }
             }
-            // OS notifications, sound and the tray come with the native
-            // integration; until then the in-app alert carries them.
-            Effect::Notify(_)
-            | Effect::CloseNotification(_)
-            | Effect::StartRing
-            | Effect::StopRing
-            | Effect::Chime
-            | Effect::Tray(_) => tracing::debug!(?effect, "native effect not wired yet"),
+            Effect::Notify(n) => self.notify(NotifyCommand::Show(n)),
+            Effect::CloseNotification(k) => self.notify(NotifyCommand::Close(k)),
+            // Sound and the tray's live menu come with the rest of the
+            // native integration; the in-app alert carries offers meanwhile.
+            Effect::StartRing | Effect::StopRing | Effect::Chime | Effect::Tray(_) => {
+                tracing::debug!(?effect, "native effect not wired yet")
+            }
             Effect::Send(_) | Effect::Store(_) => {}
         }
     }

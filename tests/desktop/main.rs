@@ -285,3 +285,75 @@ async fn try_the_demo_brings_live_traffic_and_a_second_launch_focuses_the_first(
     .await;
     app.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {
+    let hub = Hub::start().await;
+    let server = NotifyServer::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    // Desktop notifications "Always" (the window may well have focus here).
+    app.click("[data-testid=open-settings]").await;
+    app.el("[data-testid=setting-desktop]").await;
+    app.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+    app.click("[data-testid=save-settings]").await;
+    app.gone("[data-testid=save-settings]").await;
+    let name = format!("Nina {HOSTILE}");
+    let c = hub
+        .ingress(Channel::Sms, "os-1", &name, &format!("why {HOSTILE}"), "hi")
+        .await;
+    let n = server
+        .wait("an alert with buttons", |n| {
+            n.actions.iter().any(|a| a == "accept")
+        })
+        .await;
+    assert_eq!(
+        n.actions,
+        ["accept", "Accept", "reject", "Reject", "default", "Open"]
+    );
+    assert_eq!(n.urgency, Some(2), "alerts are critical");
+    assert_eq!(
+        n.timeout, 0,
+        "alerts stay until resolved; the app applies the deadline"
+    );
+    assert_eq!(n.summary, format!("Incoming SMS from {name}"));
+    assert!(n.body.contains("&lt;img src=x onerror="), "{}", n.body);
+    assert!(
+        !n.body.contains("<img") && !n.body.contains("<script"),
+        "{}",
+        n.body
+    );
+    assert!(n.body.contains("Respond within"));
+    // Click Accept in the OS notification.
+    server.invoke(n.id, "accept").await;
+    app.text_until("[data-testid=chat-title]", |t| t == name)
+        .await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while hub
+        .running
+        .hub
+        .conversation(c.conversation_id)
+        .await
+        .unwrap()
+        .owner
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub never saw the accept"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.wait_closed(n.id).await;
+    // A second offer resolved in the window closes its OS notification.
+    hub.ingress(Channel::Sms, "os-2", "Otto", "", "hello").await;
+    let n2 = server
+        .wait("second alert", |n| n.summary.contains("Otto"))
+        .await;
+    app.click("[data-testid=accept]").await;
+    server.wait_closed(n2.id).await;
+    app.assert_inert().await;
+    app.quit().await;
+}

@@ -387,3 +387,151 @@ pub fn screenshot_dir() -> PathBuf {
         std::env::temp_dir().join("switchboard-screenshots")
     }
 }
+
+/// One `Notify` call the test notification server received.
+#[derive(Debug, Clone)]
+pub struct Notified {
+    pub id: u32,
+    pub replaces: u32,
+    pub summary: String,
+    pub body: String,
+    pub actions: Vec<String>,
+    pub urgency: Option<u8>,
+    pub timeout: i32,
+}
+
+#[derive(Default)]
+struct Recorded {
+    notified: Vec<Notified>,
+    closed: Vec<u32>,
+}
+
+struct NotifyIface {
+    rec: std::sync::Arc<std::sync::Mutex<Recorded>>,
+    next: u32,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl NotifyIface {
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["actions".into(), "body".into(), "body-markup".into()]
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &mut self,
+        _app_name: String,
+        replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+        expire_timeout: i32,
+    ) -> u32 {
+        let id = if replaces_id != 0 {
+            replaces_id
+        } else {
+            self.next += 1;
+            self.next
+        };
+        let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok());
+        self.rec.lock().unwrap().notified.push(Notified {
+            id,
+            replaces: replaces_id,
+            summary,
+            body,
+            actions,
+            urgency,
+            timeout: expire_timeout,
+        });
+        id
+    }
+
+    fn close_notification(&mut self, id: u32) {
+        self.rec.lock().unwrap().closed.push(id);
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "switchboard-test".into(),
+            "switchboard".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// A test implementation of `org.freedesktop.Notifications` on the
+/// session bus: records every call and clicks buttons on demand.
+pub struct NotifyServer {
+    conn: zbus::Connection,
+    rec: std::sync::Arc<std::sync::Mutex<Recorded>>,
+}
+
+const NOTIFY_PATH: &str = "/org/freedesktop/Notifications";
+
+impl NotifyServer {
+    pub async fn start() -> NotifyServer {
+        let rec = std::sync::Arc::new(std::sync::Mutex::new(Recorded::default()));
+        let iface = NotifyIface {
+            rec: rec.clone(),
+            next: 0,
+        };
+        let conn = zbus::connection::Builder::session()
+            .unwrap()
+            .name("org.freedesktop.Notifications")
+            .unwrap()
+            .serve_at(NOTIFY_PATH, iface)
+            .unwrap()
+            .build()
+            .await
+            .expect("own org.freedesktop.Notifications on the session bus");
+        NotifyServer { conn, rec }
+    }
+
+    pub async fn wait(&self, what: &str, pred: impl Fn(&Notified) -> bool) -> Notified {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(n) = self.rec.lock().unwrap().notified.iter().find(|n| pred(n)) {
+                return n.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no notification: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_closed(&self, id: u32) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !self.rec.lock().unwrap().closed.contains(&id) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "notification {id} never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks a button (or the body: "default").
+    pub async fn invoke(&self, id: u32, action: &str) {
+        let iface = self
+            .conn
+            .object_server()
+            .interface::<_, NotifyIface>(NOTIFY_PATH)
+            .await
+            .unwrap();
+        NotifyIface::action_invoked(iface.signal_emitter(), id, action)
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,273 @@
+//! OS-native desktop notifications (adapter). The engine decides what to
+//! show; this only shows, replaces and closes, and turns button clicks back
+//! into engine inputs.
+//!
+//! Linux: the freedesktop `org.freedesktop.Notifications` service over
+//! D-Bus (zbus) — one signal stream carries every action, and any
+//! notification can be closed by id when the offer is resolved elsewhere.
+//! Windows and macOS: notify-rust, compile-gated (not buildable here).
+//! No notification daemon is a normal case: one log line, and the in-app
+//! alert carries the offer.
+
+use std::collections::HashMap;
+
+use switchboard_client::engine::{
+    NotificationAction, NotificationKey, NotificationStyle, OsNotification,
+};
+use tokio::sync::mpsc;
+
+/// What the notifier is asked to do.
+#[derive(Debug)]
+pub enum NotifyCommand {
+    /// Show or replace.
+    Show(OsNotification),
+    /// Close.
+    Close(NotificationKey),
+}
+
+/// A click on a notification.
+pub type Clicked = (NotificationKey, NotificationAction);
+
+/// Escapes text for freedesktop body markup (`& < >`).
+pub fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // Controls other than newline and tab confuse some daemons.
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The D-Bus action keys for our actions ("default" is the body click).
+pub fn action_key(a: NotificationAction) -> &'static str {
+    match a {
+        NotificationAction::Accept => "accept",
+        NotificationAction::Reject => "reject",
+        NotificationAction::Open => "default",
+    }
+}
+
+fn action_from_key(k: &str) -> Option<NotificationAction> {
+    match k {
+        "accept" => Some(NotificationAction::Accept),
+        "reject" => Some(NotificationAction::Reject),
+        "default" | "open" => Some(NotificationAction::Open),
+        _ => None,
+    }
+}
+
+fn label(a: NotificationAction) -> &'static str {
+    match a {
+        NotificationAction::Accept => "Accept",
+        NotificationAction::Reject => "Reject",
+        NotificationAction::Open => "Open",
+    }
+}
+
+/// Starts the notifier task; returns the command sender. Clicks arrive on
+/// `clicked`.
+pub fn spawn(clicked: mpsc::UnboundedSender<Clicked>) -> mpsc::UnboundedSender<NotifyCommand> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tauri::async_runtime::spawn(platform::run(rx, clicked));
+    tx
+}
+
+#[cfg(target_os = "linux")]
+mod platform {
+    use super::*;
+    use futures_util::StreamExt;
+    use zbus::zvariant::Value;
+
+    #[zbus::proxy(
+        interface = "org.freedesktop.Notifications",
+        default_service = "org.freedesktop.Notifications",
+        default_path = "/org/freedesktop/Notifications"
+    )]
+    trait Notifications {
+        #[allow(clippy::too_many_arguments)]
+        fn notify(
+            &self,
+            app_name: &str,
+            replaces_id: u32,
+            app_icon: &str,
+            summary: &str,
+            body: &str,
+            actions: &[&str],
+            hints: HashMap<&str, Value<'_>>,
+            expire_timeout: i32,
+        ) -> zbus::Result<u32>;
+        fn close_notification(&self, id: u32) -> zbus::Result<()>;
+        fn get_capabilities(&self) -> zbus::Result<Vec<String>>;
+        #[zbus(signal)]
+        fn action_invoked(&self, id: u32, action_key: String) -> zbus::Result<()>;
+        #[zbus(signal)]
+        fn notification_closed(&self, id: u32, reason: u32) -> zbus::Result<()>;
+    }
+
+    async fn connect() -> zbus::Result<(NotificationsProxy<'static>, Vec<String>)> {
+        let conn = zbus::Connection::session().await?;
+        let proxy = NotificationsProxy::new(&conn).await?;
+        let caps = proxy.get_capabilities().await?;
+        Ok((proxy, caps))
+    }
+
+    pub async fn run(
+        mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
+        clicked: mpsc::UnboundedSender<Clicked>,
+    ) {
+        let (proxy, caps) = match connect().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "no desktop notification service; alerts stay in the window");
+                while rx.recv().await.is_some() {}
+                return;
+            }
+        };
+        let actions_ok = caps.iter().any(|c| c == "actions");
+        let markup = caps.iter().any(|c| c == "body-markup");
+        if !actions_ok {
+            tracing::warn!(
+                "the notification service has no buttons; accept and reject in the window or tray"
+            );
+        }
+        tracing::info!(?caps, "desktop notifications ready");
+        let mut by_key: HashMap<NotificationKey, u32> = HashMap::new();
+        let mut by_id: HashMap<u32, NotificationKey> = HashMap::new();
+        let mut invoked = match proxy.receive_action_invoked().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for notification actions");
+                return;
+            }
+        };
+        let mut closed = proxy.receive_notification_closed().await.ok();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => return,
+                    Some(NotifyCommand::Show(n)) => {
+                        let replaces = by_key.get(&n.key).copied().unwrap_or(0);
+                        let body = n.body.join("\n");
+                        let body = if markup { escape_markup(&body) } else { body };
+                        let mut actions: Vec<&str> = Vec::new();
+                        if actions_ok {
+                            for a in &n.actions {
+                                actions.push(action_key(*a));
+                                actions.push(label(*a));
+                            }
+                            if !n.actions.contains(&NotificationAction::Open) {
+                                actions.push("default");
+                                actions.push("Open");
+                            }
+                        }
+                        let mut hints: HashMap<&str, Value<'_>> = HashMap::new();
+                        let critical = n.style == NotificationStyle::Alert;
+                        hints.insert("urgency", Value::U8(if critical { 2 } else { 1 }));
+                        hints.insert("category", Value::from(if critical { "im" } else { "im.received" }));
+                        hints.insert("desktop-entry", Value::from("switchboard"));
+                        // Our own deadline rules: alerts stay until the
+                        // engine closes them; toasts expire on their own.
+                        let timeout = match (n.style, n.expires_at) {
+                            (NotificationStyle::Alert, _) => 0,
+                            (_, Some(at)) => {
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map(|d| d.as_millis() as i64)
+                                    .unwrap_or(0);
+                                (at.0 - now).clamp(1000, 60_000) as i32
+                            }
+                            _ => -1,
+                        };
+                        // The summary is plain text in the spec; keep it so.
+                        match proxy.notify("Switchboard", replaces, "", &n.title, &body, &actions, hints, timeout).await {
+                            Ok(id) => {
+                                by_key.insert(n.key, id);
+                                by_id.insert(id, n.key);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "showing a notification failed"),
+                        }
+                    }
+                    Some(NotifyCommand::Close(key)) => {
+                        if let Some(id) = by_key.remove(&key) {
+                            by_id.remove(&id);
+                            if let Err(e) = proxy.close_notification(id).await {
+                                tracing::debug!(error = %e, "closing a notification failed");
+                            }
+                        }
+                    }
+                },
+                Some(sig) = invoked.next() => {
+                    if let Ok(args) = sig.args() {
+                        if let (Some(key), Some(action)) = (by_id.get(&args.id).copied(), action_from_key(&args.action_key)) {
+                            let _ = clicked.send((key, action));
+                        }
+                    }
+                }
+                Some(sig) = async { match closed.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                    if let Ok(args) = sig.args() {
+                        if let Some(key) = by_id.remove(&args.id) {
+                            by_key.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod platform {
+    //! Windows (toast XML via notify-rust, which escapes text and button
+    //! labels) and macOS (mac-notification-sys). Kept small: it cannot be
+    //! built on the Linux CI.
+    use super::*;
+
+    pub async fn run(
+        mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
+        _clicked: mpsc::UnboundedSender<Clicked>,
+    ) {
+        while let Some(cmd) = rx.recv().await {
+            if let NotifyCommand::Show(n) = cmd {
+                let body = n.body.join("\n");
+                let _ = tauri::async_runtime::spawn_blocking(move || {
+                    notify_rust::Notification::new()
+                        .summary(&n.title)
+                        .body(&body)
+                        .appname("Switchboard")
+                        .show()
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped_and_controls_dropped() {
+        assert_eq!(
+            escape_markup("<img src=x onerror=alert(1)> & <b>\u{0}x\ny"),
+            "&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;x\ny"
+        );
+    }
+
+    #[test]
+    fn action_keys_round_trip() {
+        for a in [
+            NotificationAction::Accept,
+            NotificationAction::Reject,
+            NotificationAction::Open,
+        ] {
+            assert_eq!(action_from_key(action_key(a)), Some(a));
+        }
+        assert_eq!(action_from_key("evil"), None);
+    }
+}
