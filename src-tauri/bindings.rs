@@ -73,6 +73,11 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             args: vec![("action", AgentAction::name(cfg))],
             ret: "null".into(),
         },
+        Cmd {
+            name: "system_theme",
+            args: vec![],
+            ret: "boolean | null".into(),
+        },
     ]
 }
 
@@ -94,7 +99,7 @@ fn commands_ts(cfg: &Config) -> String {
                 .map(|a| a.1.clone())
                 .chain(std::iter::once(c.ret.clone()))
         })
-        .filter(|t| t != "number" && t != "null")
+        .filter(|t| t != "number" && t != "null" && t != "boolean | null")
         .chain(["IpcError".to_owned(), "ShellEvent".to_owned()])
         .collect();
     types.sort();

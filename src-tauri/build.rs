@@ -12,6 +12,7 @@ fn main() {
             "start_demo",
             "sign_out",
             "act",
+            "system_theme",
         ]),
     ))
     .expect("tauri-build failed");

@@ -9,6 +9,7 @@ use tauri::{AppHandle, State};
 use crate::error::IpcError;
 use crate::models::{LastLogin, SignInRequest};
 use crate::shell::Shell;
+use crate::theme::SystemTheme;
 
 /// The main window's state.
 #[tauri::command]
@@ -58,4 +59,10 @@ pub async fn sign_out(app: AppHandle, shell: State<'_, Shell>) -> Result<(), Ipc
 #[tauri::command]
 pub async fn act(shell: State<'_, Shell>, action: AgentAction) -> Result<(), IpcError> {
     shell.act(action).await
+}
+
+/// The operating system's light/dark preference, when known.
+#[tauri::command]
+pub async fn system_theme(theme: State<'_, SystemTheme>) -> Result<Option<bool>, IpcError> {
+    Ok(*theme.0.lock().unwrap_or_else(|e| e.into_inner()))
 }

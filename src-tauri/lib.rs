@@ -11,6 +11,7 @@ pub mod models;
 pub mod notify;
 pub mod shell;
 pub mod sink;
+pub mod theme;
 
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -43,6 +44,7 @@ pub fn run() -> anyhow::Result<()> {
                 .build(),
         )
         .manage(Shell::new(data_dir))
+        .manage(theme::SystemTheme::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_view,
             commands::conversation,
@@ -51,12 +53,14 @@ pub fn run() -> anyhow::Result<()> {
             commands::start_demo,
             commands::sign_out,
             commands::act,
+            commands::system_theme,
         ])
         .setup(move |app| {
             // OS notifications: the engine's Notify/Close effects go to the
             // notifier; button clicks come back as engine inputs.
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             app.manage(sink::Notifier(notify::spawn(clicked_tx)));
+            theme::watch(app.handle().clone());
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 while let Some((key, action)) = clicked_rx.recv().await {

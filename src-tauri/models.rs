@@ -76,6 +76,11 @@ pub enum ShellEvent {
         /// Where the broken file was moved.
         moved_to: String,
     },
+    /// The operating system's light/dark preference changed.
+    SystemTheme {
+        /// `true` dark, `false` light, `None` no preference.
+        dark: Option<bool>,
+    },
     /// The window was brought forward for this.
     Focus {
         /// What to show.

@@ -357,3 +357,37 @@ async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {
     app.assert_inert().await;
     app.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_window_follows_the_portal_color_scheme_live() {
+    let portal = Portal::start(1).await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    let theme = || app.js("return document.documentElement.dataset.theme");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while theme().await != "dark" {
+        assert!(std::time::Instant::now() < deadline, "did not start dark");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("sign-in-dark").await;
+    portal.set(2).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while theme().await != "light" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not follow the change to light"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    portal.set(1).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while theme().await != "dark" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not follow the change back to dark"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.quit().await;
+}

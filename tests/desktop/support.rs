@@ -139,6 +139,8 @@ impl Desk {
             .env("XDG_STATE_HOME", r.join("state"))
             .env("SWITCHBOARD_DATA_DIR", self.app_data())
             .env("RUST_LOG", "info,sqlx=warn")
+            // No accessibility bus on the private test bus.
+            .env("NO_AT_BRIDGE", "1")
             // WebKit in a container: no GPU, no sandbox namespaces.
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
@@ -533,5 +535,83 @@ impl NotifyServer {
         NotifyIface::action_invoked(iface.signal_emitter(), id, action)
             .await
             .unwrap();
+    }
+}
+
+struct PortalIface {
+    scheme: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl PortalIface {
+    fn read_one(
+        &self,
+        namespace: String,
+        key: String,
+    ) -> zbus::fdo::Result<zbus::zvariant::OwnedValue> {
+        if namespace == "org.freedesktop.appearance" && key == "color-scheme" {
+            Ok(zbus::zvariant::OwnedValue::from(
+                self.scheme.load(std::sync::atomic::Ordering::SeqCst),
+            ))
+        } else {
+            Err(zbus::fdo::Error::Failed("not found".into()))
+        }
+    }
+
+    #[zbus(signal)]
+    async fn setting_changed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        namespace: &str,
+        key: &str,
+        value: zbus::zvariant::Value<'_>,
+    ) -> zbus::Result<()>;
+}
+
+/// A test XDG desktop portal serving `org.freedesktop.appearance
+/// color-scheme` (1 dark, 2 light) and announcing changes.
+pub struct Portal {
+    conn: zbus::Connection,
+    scheme: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
+
+impl Portal {
+    pub async fn start(scheme: u32) -> Portal {
+        let scheme = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(scheme));
+        let conn = zbus::connection::Builder::session()
+            .unwrap()
+            .name("org.freedesktop.portal.Desktop")
+            .unwrap()
+            .serve_at(
+                PORTAL_PATH,
+                PortalIface {
+                    scheme: scheme.clone(),
+                },
+            )
+            .unwrap()
+            .build()
+            .await
+            .expect("own org.freedesktop.portal.Desktop on the session bus");
+        Portal { conn, scheme }
+    }
+
+    pub async fn set(&self, value: u32) {
+        self.scheme
+            .store(value, std::sync::atomic::Ordering::SeqCst);
+        let iface = self
+            .conn
+            .object_server()
+            .interface::<_, PortalIface>(PORTAL_PATH)
+            .await
+            .unwrap();
+        PortalIface::setting_changed(
+            iface.signal_emitter(),
+            "org.freedesktop.appearance",
+            "color-scheme",
+            zbus::zvariant::Value::U32(value),
+        )
+        .await
+        .unwrap();
     }
 }

@@ -18,7 +18,11 @@ profile: AgentProfile, } | { "type": "signed_out" } | { "type": "cache_recovered
 /**
  * Where the broken file was moved.
  */
-moved_to: string, } | { "type": "focus", 
+moved_to: string, } | { "type": "system_theme", 
+/**
+ * `true` dark, `false` light, `None` no preference.
+ */
+dark: boolean | null, } | { "type": "focus", 
 /**
  * What to show.
  */

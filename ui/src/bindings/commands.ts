@@ -22,4 +22,5 @@ export const commands = {
   startDemo: (): Promise<AgentProfile> => invoke<AgentProfile>("start_demo"),
   signOut: (): Promise<null> => invoke<null>("sign_out"),
   act: (action: AgentAction): Promise<null> => invoke<null>("act", { action }),
+  systemTheme: (): Promise<boolean | null> => invoke<boolean | null>("system_theme"),
 };

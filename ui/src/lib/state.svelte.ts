@@ -16,6 +16,8 @@ class UiState {
   toasts = $state<Toast[]>([]);
   /** Screen-reader announcements (assertive for offers). */
   announcement = $state("");
+  /** The OS preference from the shell (XDG portal on Linux), if known. */
+  systemDark = $state<boolean | null>(null);
   now = $state(Date.now());
   private nextToast = 1;
 
@@ -76,6 +78,9 @@ class UiState {
         }
         break;
       }
+      case "system_theme":
+        this.systemDark = e.dark;
+        return;
       case "focus":
         break;
     }
@@ -95,6 +100,11 @@ class UiState {
 
   async start() {
     await onShellEvent((e) => this.handle(e));
+    try {
+      this.systemDark = await commands.systemTheme();
+    } catch {
+      // Unknown: the webview's prefers-color-scheme decides.
+    }
     await this.refresh();
     setInterval(() => this.tick(), 500);
   }

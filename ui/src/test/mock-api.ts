@@ -15,6 +15,7 @@ vi.mock("../lib/api", () => ({
     }),
     startDemo: vi.fn(),
     signOut: vi.fn(),
+    systemTheme: vi.fn(async () => null),
   },
   onShellEvent: vi.fn(async () => () => {}),
   errorMessage: (e: { message?: string }) => e?.message ?? String(e),

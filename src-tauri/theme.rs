@@ -1,0 +1,121 @@
+//! The OS light/dark preference. On Linux the window toolkit reads the
+//! portal only at window creation and WebKitGTK may report light to CSS, so
+//! we read `org.freedesktop.appearance color-scheme` from the XDG desktop
+//! portal ourselves and watch `SettingChanged`. Elsewhere the UI's
+//! `prefers-color-scheme` is reliable and this reports nothing.
+
+use std::sync::Mutex;
+
+use tauri::{AppHandle, Manager};
+
+use crate::events::emit;
+use crate::models::ShellEvent;
+
+/// The last system preference seen (`Some(true)` = dark), managed state.
+#[derive(Default)]
+pub struct SystemTheme(pub Mutex<Option<bool>>);
+
+/// Portal `color-scheme`: 1 prefers dark, 2 prefers light, 0 no preference.
+pub fn dark_from_color_scheme(v: u32) -> Option<bool> {
+    match v {
+        1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    }
+}
+
+fn publish(app: &AppHandle, dark: Option<bool>) {
+    if let Some(state) = app.try_state::<SystemTheme>() {
+        *state.0.lock().unwrap_or_else(|e| e.into_inner()) = dark;
+    }
+    emit(app, ShellEvent::SystemTheme { dark });
+}
+
+/// Starts watching the system theme.
+pub fn watch(app: AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = platform::watch(&app).await {
+            tracing::info!(error = %e, "no desktop portal; the window follows the toolkit's theme");
+        }
+    });
+}
+
+#[cfg(target_os = "linux")]
+mod platform {
+    use super::*;
+    use futures_util::StreamExt;
+    use zbus::zvariant::{OwnedValue, Value};
+
+    #[zbus::proxy(
+        interface = "org.freedesktop.portal.Settings",
+        default_service = "org.freedesktop.portal.Desktop",
+        default_path = "/org/freedesktop/portal/desktop"
+    )]
+    trait Settings {
+        fn read_one(&self, namespace: &str, key: &str) -> zbus::Result<OwnedValue>;
+        fn read(&self, namespace: &str, key: &str) -> zbus::Result<OwnedValue>;
+        #[zbus(signal)]
+        fn setting_changed(
+            &self,
+            namespace: String,
+            key: String,
+            value: OwnedValue,
+        ) -> zbus::Result<()>;
+    }
+
+    /// Unwraps nested variants (the old `Read` wraps the value twice).
+    fn as_u32(v: &Value<'_>) -> Option<u32> {
+        match v {
+            Value::U32(n) => Some(*n),
+            Value::Value(inner) => as_u32(inner),
+            _ => None,
+        }
+    }
+
+    pub async fn watch(app: &AppHandle) -> zbus::Result<()> {
+        let conn = zbus::Connection::session().await?;
+        let proxy = SettingsProxy::new(&conn).await?;
+        let mut changes = proxy.receive_setting_changed().await?;
+        let initial = match proxy
+            .read_one("org.freedesktop.appearance", "color-scheme")
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                proxy
+                    .read("org.freedesktop.appearance", "color-scheme")
+                    .await?
+            }
+        };
+        publish(app, as_u32(&initial).and_then(dark_from_color_scheme));
+        while let Some(sig) = changes.next().await {
+            if let Ok(args) = sig.args() {
+                if args.namespace == "org.freedesktop.appearance" && args.key == "color-scheme" {
+                    publish(app, as_u32(&args.value).and_then(dark_from_color_scheme));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod platform {
+    use super::*;
+
+    pub async fn watch(_app: &AppHandle) -> Result<(), std::io::Error> {
+        // Tauri's ThemeChanged reaches the webview's prefers-color-scheme.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn color_scheme_values() {
+        assert_eq!(super::dark_from_color_scheme(1), Some(true));
+        assert_eq!(super::dark_from_color_scheme(2), Some(false));
+        assert_eq!(super::dark_from_color_scheme(0), None);
+        assert_eq!(super::dark_from_color_scheme(7), None);
+    }
+}
