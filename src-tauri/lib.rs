@@ -3,6 +3,7 @@
 //! by [`sink::DesktopSink`], and every event reaches the UI through
 //! [`events::emit`]. All behaviour lives in `switchboard-client`.
 
+pub mod autostart;
 pub mod bindings;
 pub mod commands;
 pub mod error;
@@ -30,6 +31,9 @@ pub fn run() -> anyhow::Result<()> {
         .init();
     let data_dir = switchboard_client::paths::data_dir();
     let demo = std::env::args().any(|a| a == "--demo");
+    // A login start stays in the tray: the window is created hidden
+    // (tauri.conf.json) and shown here unless started with --hidden.
+    let hidden = std::env::args().any(|a| a == autostart::HIDDEN_ARG);
     tracing::info!(data_dir = %data_dir.display(), "starting");
     tauri::Builder::default()
         // A second launch focuses the first window instead.
@@ -43,6 +47,7 @@ pub fn run() -> anyhow::Result<()> {
                 .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
                 .build(),
         )
+        .plugin(platform_plugins())
         .manage(Shell::new(data_dir))
         .manage(theme::SystemTheme::default())
         .invoke_handler(tauri::generate_handler![
@@ -93,9 +98,16 @@ pub fn run() -> anyhow::Result<()> {
             if let Some(icon) = app.default_window_icon() {
                 tray = tray.icon(icon.clone());
             }
-            if let Err(e) = tray.build(app) {
-                // No tray host: closing the window must then quit, not hide.
-                tracing::warn!(error = %e, "no system tray; closing the window will quit");
+            let tray_ok = match tray.build(app) {
+                Ok(_) => true,
+                Err(e) => {
+                    // No tray host: closing the window must then quit, not hide.
+                    tracing::warn!(error = %e, "no system tray; closing the window will quit");
+                    false
+                }
+            };
+            if !hidden || !tray_ok {
+                sink::show_main_window(app.handle());
             }
             Ok(())
         })
@@ -118,4 +130,20 @@ pub fn run() -> anyhow::Result<()> {
         })
         .run(tauri::generate_context!())?;
     Ok(())
+}
+
+/// Plugins only some platforms need.
+#[cfg(target_os = "linux")]
+fn platform_plugins() -> tauri::plugin::TauriPlugin<tauri::Wry> {
+    // Nothing extra on Linux (autostart is written by `autostart.rs`).
+    tauri::plugin::Builder::new("switchboard-platform").build()
+}
+
+/// Plugins only some platforms need.
+#[cfg(not(target_os = "linux"))]
+fn platform_plugins() -> tauri::plugin::TauriPlugin<tauri::Wry> {
+    tauri_plugin_autostart::init(
+        tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+        Some(vec![autostart::HIDDEN_ARG]),
+    )
 }

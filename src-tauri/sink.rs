@@ -70,6 +70,11 @@ impl EffectSink for DesktopSink {
             Effect::StartRing | Effect::StopRing | Effect::Chime | Effect::Tray(_) => {
                 tracing::debug!(?effect, "native effect not wired yet")
             }
+            Effect::StartAtLogin(on) => {
+                if let Err(e) = crate::autostart::set(&self.app, on) {
+                    tracing::warn!(error = %e, "could not change start at login");
+                }
+            }
             Effect::Send(_) | Effect::Store(_) => {}
         }
     }

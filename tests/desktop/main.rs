@@ -391,3 +391,102 @@ async fn the_window_follows_the_portal_color_scheme_live() {
     }
     app.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let entry = desk
+        .root
+        .path()
+        .join("config/autostart/switchboard.desktop");
+    assert!(!entry.exists());
+    app.click("[data-testid=open-settings]").await;
+    app.click("[data-testid=setting-autostart]").await;
+    app.click("[data-testid=save-settings]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !entry.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no autostart entry at {}",
+            entry.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let exe = env!("CARGO_BIN_EXE_switchboard");
+    assert!(
+        text.contains(&format!("Exec=\"{exe}\" --hidden\n")),
+        "{text}"
+    );
+    app.click("[data-testid=open-settings]").await;
+    app.click("[data-testid=setting-autostart]").await;
+    app.click("[data-testid=save-settings]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while entry.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "autostart entry not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.quit().await;
+}
+
+/// The app's top-level windows as X11 lists them.
+fn x11_windows() -> String {
+    let out = std::process::Command::new("xwininfo")
+        .args(["-root", "-tree"])
+        .output()
+        .expect("xwininfo (x11-utils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn a_login_start_stays_in_the_tray_without_a_window_flash() {
+    let desk = Desk::new();
+    let main_window = |tree: &str| {
+        tree.lines().any(|l| {
+            l.contains("\"Switchboard\": (\"switchboard\" \"Switchboard\")")
+                && l.contains("1180x760")
+        })
+    };
+    let mut hidden = desk
+        .command(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--hidden")
+        .spawn()
+        .unwrap();
+    // Poll for the whole start-up: the window must never appear.
+    let mut saw_tray = false;
+    for _ in 0..40 {
+        let tree = x11_windows();
+        assert!(
+            !main_window(&tree),
+            "the window flashed on a login start:\n{tree}"
+        );
+        saw_tray |= tree.contains("tray-icon");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(saw_tray, "the tray icon is there instead");
+    hidden.kill().unwrap();
+    hidden.wait().unwrap();
+    // A normal start shows it.
+    let mut normal = desk
+        .command(env!("CARGO_BIN_EXE_switchboard"))
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !main_window(&x11_windows()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a normal start shows no window"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    normal.kill().unwrap();
+    normal.wait().unwrap();
+}

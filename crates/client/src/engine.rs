@@ -330,6 +330,8 @@ pub enum Effect {
     Ui(UiEvent),
     /// Send a command to the hub (via the durable outbox).
     Send(CommandFrame),
+    /// Register (or remove) the app to start at login.
+    StartAtLogin(bool),
     /// Persist.
     Store(StoreOp),
 }
@@ -1212,6 +1214,9 @@ impl Engine {
                 fx.push(Effect::Store(StoreOp::PutDraft(conversation_id, text)));
             }
             AgentAction::UpdateSettings { settings } => {
+                if settings.start_at_login != self.state.settings.start_at_login {
+                    fx.push(Effect::StartAtLogin(settings.start_at_login));
+                }
                 self.state.settings = settings.clone();
                 fx.push(Effect::Store(StoreOp::PutSettings(settings)));
                 fx.push(Effect::Ui(UiEvent::SettingsChanged));

@@ -888,3 +888,30 @@ fn opening_a_conversation_reads_it_even_without_focus_events() {
     assert_eq!(h.e.state().unread_total(), 0);
     assert_eq!(h.e.state().active, Some(ConversationId(7)));
 }
+
+#[test]
+fn start_at_login_changes_become_an_effect_once() {
+    let mut h = Harness::new();
+    let mut s = h.e.state().settings.clone();
+    s.start_at_login = true;
+    let fx = h.act(
+        AgentAction::UpdateSettings {
+            settings: s.clone(),
+        },
+        T0,
+    );
+    assert!(fx.contains(&Effect::StartAtLogin(true)));
+    let fx = h.act(
+        AgentAction::UpdateSettings {
+            settings: s.clone(),
+        },
+        T0,
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::StartAtLogin(_))),
+        "no change, no effect"
+    );
+    s.start_at_login = false;
+    let fx = h.act(AgentAction::UpdateSettings { settings: s }, T0);
+    assert!(fx.contains(&Effect::StartAtLogin(false)));
+}

@@ -17,6 +17,13 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".switchboard"))
 }
 
+/// The XDG autostart entry (`$XDG_CONFIG_HOME/autostart`, else
+/// `~/.config/autostart`) on Linux.
+pub fn autostart_entry() -> Option<PathBuf> {
+    directories::BaseDirs::new()
+        .map(|d| d.config_dir().join("autostart").join("switchboard.desktop"))
+}
+
 /// The SQLite cache file inside `dir`.
 pub fn cache_file(dir: &std::path::Path) -> PathBuf {
     dir.join("cache.db")

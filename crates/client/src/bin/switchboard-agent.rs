@@ -68,6 +68,7 @@ impl EffectSink for Printer {
                 json!({"effect": "ui", "event": {"type": "connection", "status": status}, "last_seq": engine.state().last_seq})
             }
             Effect::Ui(e) => json!({"effect": "ui", "event": e}),
+            Effect::StartAtLogin(on) => json!({"effect": "start_at_login", "enabled": on}),
             Effect::Send(_) | Effect::Store(_) => return,
         };
         println!("{line}");

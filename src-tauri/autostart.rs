@@ -1,0 +1,78 @@
+//! Start at login. Linux: an XDG autostart entry written here, because the
+//! usual helper writes the `Exec` path unquoted (a path with a space breaks)
+//! and ignores `XDG_CONFIG_HOME`. Windows and macOS: tauri-plugin-autostart,
+//! compile-gated. The app starts with `--hidden`: straight to the tray.
+
+/// The argument a login start passes.
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// Quotes one `Exec` argument per the Desktop Entry spec, then escapes the
+/// backslashes again for the file's string encoding.
+pub fn quote_exec_arg(arg: &str) -> String {
+    let mut q = String::from("\"");
+    for c in arg.chars() {
+        if matches!(c, '"' | '`' | '$' | '\\') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q.replace('\\', "\\\\")
+}
+
+/// The autostart entry for the executable at `exe`.
+pub fn desktop_entry(exe: &str) -> String {
+    format!(
+        "[Desktop Entry]\nType=Application\nName=Switchboard\nComment=Desktop client for contact-centre agents\nExec={} {HIDDEN_ARG}\nIcon=switchboard\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
+        quote_exec_arg(exe)
+    )
+}
+
+/// Registers or removes the login start.
+#[cfg(target_os = "linux")]
+pub fn set(_app: &tauri::AppHandle, enabled: bool) -> std::io::Result<()> {
+    let Some(path) = switchboard_client::paths::autostart_entry() else {
+        return Err(std::io::Error::other("no home directory"));
+    };
+    if enabled {
+        let exe = std::env::current_exe()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, desktop_entry(&exe.to_string_lossy()))
+    } else {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Registers or removes the login start.
+#[cfg(not(target_os = "linux"))]
+pub fn set(app: &tauri::AppHandle, enabled: bool) -> std::io::Result<()> {
+    use tauri_plugin_autostart::ManagerExt;
+    let m = app.autolaunch();
+    let r = if enabled { m.enable() } else { m.disable() };
+    r.map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_paths_with_spaces_and_specials_are_quoted() {
+        assert_eq!(
+            quote_exec_arg("/opt/Switch board/switchboard"),
+            "\"/opt/Switch board/switchboard\""
+        );
+        assert_eq!(quote_exec_arg("/a/$b`c\"d"), "\"/a/\\\\$b\\\\`c\\\\\"d\"");
+        let entry = desktop_entry("/home/ada/My Apps/switchboard");
+        assert!(
+            entry.contains("Exec=\"/home/ada/My Apps/switchboard\" --hidden\n"),
+            "{entry}"
+        );
+        assert!(entry.starts_with("[Desktop Entry]\nType=Application\n"));
+    }
+}
