@@ -21,6 +21,9 @@ use tauri_plugin_window_state::StateFlags;
 
 use crate::shell::Shell;
 
+/// Accepts the newest offer from anywhere on the desktop.
+pub const ACCEPT_SHORTCUT: &str = "CommandOrControl+Shift+A";
+
 /// Runs the desktop app.
 pub fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -48,6 +51,22 @@ pub fn run() -> anyhow::Result<()> {
                 .build(),
         )
         .plugin(platform_plugins())
+        .plugin(
+            tauri_plugin_global_shortcut::Builder::new()
+                .with_handler(|app, _shortcut, event| {
+                    if event.state == tauri_plugin_global_shortcut::ShortcutState::Pressed {
+                        let app = app.clone();
+                        tauri::async_runtime::spawn(async move {
+                            sink::show_main_window(&app);
+                            let shell = app.state::<Shell>();
+                            if let Err(e) = shell.act(switchboard_client::AgentAction::AcceptNewest).await {
+                                tracing::debug!(error = %e, "shortcut: nothing to accept");
+                            }
+                        });
+                    }
+                })
+                .build(),
+        )
         .manage(Shell::new(data_dir))
         .manage(theme::SystemTheme::default())
         .invoke_handler(tauri::generate_handler![
@@ -66,6 +85,14 @@ pub fn run() -> anyhow::Result<()> {
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             app.manage(sink::Notifier(notify::spawn(clicked_tx)));
             theme::watch(app.handle().clone());
+            {
+                use tauri_plugin_global_shortcut::GlobalShortcutExt;
+                // Some desktops (Wayland) refuse global grabs: the window's
+                // Alt+A and the tray still accept.
+                if let Err(e) = app.global_shortcut().register(ACCEPT_SHORTCUT) {
+                    tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
+                }
+            }
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 while let Some((key, action)) = clicked_rx.recv().await {

@@ -490,3 +490,31 @@ async fn a_login_start_stays_in_the_tray_without_a_window_flash() {
     normal.kill().unwrap();
     normal.wait().unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_global_shortcut_accepts_the_newest_offer() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let c = hub.ingress(Channel::Sms, "sc", "Sasha", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    // Pressed on the X server, as from any other application.
+    let status = std::process::Command::new("xdotool")
+        .args(["key", "--clearmodifiers", "ctrl+shift+a"])
+        .status()
+        .expect("xdotool");
+    assert!(status.success());
+    app.gone("[data-testid=offer-alert]").await;
+    assert_eq!(app.text("[data-testid=chat-title]").await, "Sasha");
+    let owner = hub
+        .running
+        .hub
+        .conversation(c.conversation_id)
+        .await
+        .unwrap()
+        .owner;
+    assert!(owner.is_some());
+    app.quit().await;
+}
