@@ -518,3 +518,73 @@ async fn the_global_shortcut_accepts_the_newest_offer() {
     assert!(owner.is_some());
     app.quit().await;
 }
+
+/// Kills the wrapped process when dropped (also when a test panics).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dunstctl(args: &[&str]) -> String {
+    let out = std::process::Command::new("dunstctl")
+        .args(args)
+        .output()
+        .expect("dunstctl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn smoke_test_against_the_real_dunst() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let _dunst = KillOnDrop(desk.command("dunst").spawn().expect("dunst"));
+    // dunst owns the name once it is up.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while dunstctl(&["count", "displayed"]).parse::<u32>().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dunst did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.click("[data-testid=open-settings]").await;
+    app.el("[data-testid=setting-desktop]").await;
+    app.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+    app.click("[data-testid=save-settings]").await;
+    app.gone("[data-testid=save-settings]").await;
+    hub.ingress(
+        Channel::Chat,
+        "dunst",
+        &format!("Dora {HOSTILE}"),
+        HOSTILE,
+        "hi",
+    )
+    .await;
+    app.el("[data-testid=offer-alert]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while dunstctl(&["count", "displayed"]) != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dunst shows no notification"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Accepting in the window closes it in dunst.
+    app.click("[data-testid=accept]").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while dunstctl(&["count", "displayed"]) != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notification stayed after accepting"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.quit().await;
+}
