@@ -126,15 +126,12 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
     app.el("[data-testid=setting-theme]").await;
     app.js("const s = document.querySelector('[data-testid=setting-theme]'); s.value = 'dark'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
     app.click("[data-testid=save-settings]").await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while app
-        .js("return document.documentElement.dataset.theme")
-        .await
-        != "dark"
-    {
-        assert!(std::time::Instant::now() < deadline, "theme did not switch");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("theme did not switch", || async {
+        app.js("return document.documentElement.dataset.theme")
+            .await
+            == "dark"
+    })
+    .await;
     app.screenshot("main-dark").await;
     app.quit().await;
 
@@ -330,22 +327,16 @@ async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {
     server.invoke(n.id, "accept").await;
     app.text_until("[data-testid=chat-title]", |t| t == name)
         .await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while hub
-        .running
-        .hub
-        .conversation(c.conversation_id)
-        .await
-        .unwrap()
-        .owner
-        .is_none()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hub never saw the accept"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the hub never saw the accept", || async {
+        hub.running
+            .hub
+            .conversation(c.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
     server.wait_closed(n.id).await;
     // A second offer resolved in the window closes its OS notification.
     hub.ingress(Channel::Sms, "os-2", "Otto", "", "hello").await;
@@ -365,30 +356,18 @@ async fn the_window_follows_the_portal_color_scheme_live() {
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     let theme = || app.js("return document.documentElement.dataset.theme");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while theme().await != "dark" {
-        assert!(std::time::Instant::now() < deadline, "did not start dark");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("did not start dark", || async { theme().await == "dark" }).await;
     app.screenshot("sign-in-dark").await;
     portal.set(2).await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while theme().await != "light" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not follow the change to light"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("did not follow the change to light", || async {
+        theme().await == "light"
+    })
+    .await;
     portal.set(1).await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while theme().await != "dark" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not follow the change back to dark"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("did not follow the change back to dark", || async {
+        theme().await == "dark"
+    })
+    .await;
     app.quit().await;
 }
 
@@ -407,15 +386,11 @@ async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {
     app.click("[data-testid=open-settings]").await;
     app.click("[data-testid=setting-autostart]").await;
     app.click("[data-testid=save-settings]").await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !entry.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no autostart entry at {}",
-            entry.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        &format!("no autostart entry at {}", entry.display()),
+        || async { entry.exists() },
+    )
+    .await;
     let text = std::fs::read_to_string(&entry).unwrap();
     let exe = env!("CARGO_BIN_EXE_switchboard");
     assert!(
@@ -425,14 +400,7 @@ async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {
     app.click("[data-testid=open-settings]").await;
     app.click("[data-testid=setting-autostart]").await;
     app.click("[data-testid=save-settings]").await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while entry.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "autostart entry not removed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("autostart entry not removed", || async { !entry.exists() }).await;
     app.quit().await;
 }
 
@@ -479,14 +447,10 @@ async fn a_login_start_stays_in_the_tray_without_a_window_flash() {
         .command(env!("CARGO_BIN_EXE_switchboard"))
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !main_window(&x11_windows()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a normal start shows no window"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    eventually("a normal start shows no window", || async {
+        main_window(&x11_windows())
+    })
+    .await;
     normal.kill().unwrap();
     normal.wait().unwrap();
 }
@@ -544,14 +508,10 @@ async fn smoke_test_against_the_real_dunst() {
     let desk = Desk::new();
     let _dunst = KillOnDrop(desk.command("dunst").spawn().expect("dunst"));
     // dunst owns the name once it is up.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while dunstctl(&["count", "displayed"]).parse::<u32>().is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dunst did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("dunst did not come up", || async {
+        dunstctl(&["count", "displayed"]).parse::<u32>().is_ok()
+    })
+    .await;
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
     app.click("[data-testid=open-settings]").await;
@@ -568,23 +528,15 @@ async fn smoke_test_against_the_real_dunst() {
     )
     .await;
     app.el("[data-testid=offer-alert]").await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while dunstctl(&["count", "displayed"]) != "1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dunst shows no notification"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("dunst shows no notification", || async {
+        dunstctl(&["count", "displayed"]) == "1"
+    })
+    .await;
     // Accepting in the window closes it in dunst.
     app.click("[data-testid=accept]").await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while dunstctl(&["count", "displayed"]) != "0" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the notification stayed after accepting"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the notification stayed after accepting", || async {
+        dunstctl(&["count", "displayed"]) == "0"
+    })
+    .await;
     app.quit().await;
 }

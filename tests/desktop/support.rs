@@ -366,6 +366,20 @@ impl App {
     }
 }
 
+/// Polls `condition` until it holds, failing with `what` after the
+/// patience.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Logs a test step (shown with --nocapture and on failure).
 pub fn step(what: &str) {
     eprintln!("[e2e] {what}");
