@@ -7,7 +7,10 @@ use std::path::Path;
 
 use switchboard_client::view::{AppView, ConversationDetail};
 use switchboard_client::AgentAction;
-use switchboard_protocol::AgentProfile;
+use switchboard_protocol::rest::{
+    Account, Contact, Customer360, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+};
+use switchboard_protocol::{AgentProfile, ConversationSummary};
 use ts_rs::{Config, TS};
 
 use crate::error::IpcError;
@@ -78,6 +81,36 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             args: vec![],
             ret: "boolean | null".into(),
         },
+        Cmd {
+            name: "search_records",
+            args: vec![("query", RecordSearch::name(cfg))],
+            ret: format!("Array<{}>", Contact::name(cfg)),
+        },
+        Cmd {
+            name: "customer_360",
+            args: vec![("id", "number".into())],
+            ret: Customer360::name(cfg),
+        },
+        Cmd {
+            name: "create_contact",
+            args: vec![("contact", NewContact::name(cfg))],
+            ret: Contact::name(cfg),
+        },
+        Cmd {
+            name: "create_account",
+            args: vec![("account", NewAccount::name(cfg))],
+            ret: Account::name(cfg),
+        },
+        Cmd {
+            name: "link_record",
+            args: vec![("id", "number".into()), ("link", LinkRequest::name(cfg))],
+            ret: ConversationSummary::name(cfg),
+        },
+        Cmd {
+            name: "team_directory",
+            args: vec![],
+            ret: TeamDirectory::name(cfg),
+        },
     ]
 }
 
@@ -98,6 +131,13 @@ fn commands_ts(cfg: &Config) -> String {
                 .iter()
                 .map(|a| a.1.clone())
                 .chain(std::iter::once(c.ret.clone()))
+        })
+        // `Array<T>` imports `T`.
+        .map(|t| {
+            t.strip_prefix("Array<")
+                .and_then(|x| x.strip_suffix('>'))
+                .map(str::to_owned)
+                .unwrap_or(t)
         })
         .filter(|t| t != "number" && t != "null" && t != "boolean | null")
         .chain(["IpcError".to_owned(), "ShellEvent".to_owned()])
@@ -158,6 +198,12 @@ pub fn export(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     SignInRequest::export_all(&cfg)?;
     LastLogin::export_all(&cfg)?;
     AgentProfile::export_all(&cfg)?;
+    Customer360::export_all(&cfg)?;
+    RecordSearch::export_all(&cfg)?;
+    NewContact::export_all(&cfg)?;
+    NewAccount::export_all(&cfg)?;
+    LinkRequest::export_all(&cfg)?;
+    TeamDirectory::export_all(&cfg)?;
     std::fs::write(dir.join("commands.ts"), commands_ts(&cfg))?;
     Ok(())
 }

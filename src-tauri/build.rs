@@ -13,6 +13,12 @@ fn main() {
             "sign_out",
             "act",
             "system_theme",
+            "search_records",
+            "customer_360",
+            "create_contact",
+            "create_account",
+            "link_record",
+            "team_directory",
         ]),
     ))
     .expect("tauri-build failed");

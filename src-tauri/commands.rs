@@ -3,7 +3,10 @@
 
 use switchboard_client::view::{AppView, ConversationDetail};
 use switchboard_client::AgentAction;
-use switchboard_protocol::{AgentProfile, ConversationId};
+use switchboard_protocol::rest::{
+    Account, Contact, Customer360, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+};
+use switchboard_protocol::{AgentProfile, ContactId, ConversationId, ConversationSummary};
 use tauri::{AppHandle, State};
 
 use crate::error::IpcError;
@@ -65,4 +68,53 @@ pub async fn act(shell: State<'_, Shell>, action: AgentAction) -> Result<(), Ipc
 #[tauri::command]
 pub async fn system_theme(theme: State<'_, SystemTheme>) -> Result<Option<bool>, IpcError> {
     Ok(*theme.0.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Customer records matching a search.
+#[tauri::command]
+pub async fn search_records(
+    shell: State<'_, Shell>,
+    query: RecordSearch,
+) -> Result<Vec<Contact>, IpcError> {
+    shell.search_records(query).await
+}
+
+/// Customer 360 of a contact.
+#[tauri::command]
+pub async fn customer_360(shell: State<'_, Shell>, id: i64) -> Result<Customer360, IpcError> {
+    shell.customer_360(ContactId(id)).await
+}
+
+/// Quick create of a contact.
+#[tauri::command]
+pub async fn create_contact(
+    shell: State<'_, Shell>,
+    contact: NewContact,
+) -> Result<Contact, IpcError> {
+    shell.create_contact(contact).await
+}
+
+/// Quick create of an account.
+#[tauri::command]
+pub async fn create_account(
+    shell: State<'_, Shell>,
+    account: NewAccount,
+) -> Result<Account, IpcError> {
+    shell.create_account(account).await
+}
+
+/// Links a conversation to a record or case.
+#[tauri::command]
+pub async fn link_record(
+    shell: State<'_, Shell>,
+    id: i64,
+    link: LinkRequest,
+) -> Result<ConversationSummary, IpcError> {
+    shell.link_record(ConversationId(id), link).await
+}
+
+/// Teammates and queues, for transfer, escalation and requests.
+#[tauri::command]
+pub async fn team_directory(shell: State<'_, Shell>) -> Result<TeamDirectory, IpcError> {
+    shell.team_directory().await
 }

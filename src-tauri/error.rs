@@ -22,6 +22,9 @@ pub enum IpcErrorCode {
     InvalidInput,
     /// The hub refused for another reason.
     Refused,
+    /// The hub refused because the thing changed or needs a confirmation
+    /// (e.g. linking to a case other than the assigned one).
+    Conflict,
     /// Something failed inside the app.
     Internal,
 }
@@ -53,6 +56,7 @@ impl From<ClientError> for IpcError {
                 ErrorCode::Unauthorized => IpcErrorCode::Unauthorized,
                 ErrorCode::RateLimited => IpcErrorCode::RateLimited,
                 ErrorCode::InvalidFrame => IpcErrorCode::InvalidInput,
+                ErrorCode::Conflict => IpcErrorCode::Conflict,
                 _ => IpcErrorCode::Refused,
             },
             ClientError::Network(_) => IpcErrorCode::HubUnreachable,

@@ -78,6 +78,12 @@ pub fn run() -> anyhow::Result<()> {
             commands::sign_out,
             commands::act,
             commands::system_theme,
+            commands::search_records,
+            commands::customer_360,
+            commands::create_contact,
+            commands::create_account,
+            commands::link_record,
+            commands::team_directory,
         ])
         .setup(move |app| {
             // OS notifications: the engine's Notify/Close effects go to the

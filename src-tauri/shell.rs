@@ -171,6 +171,70 @@ impl Shell {
             .ok_or_else(|| IpcError::new(IpcErrorCode::InvalidInput, "no such conversation"))
     }
 
+    /// The hub endpoint and token of the session, for REST look-ups.
+    async fn rest(&self) -> Result<(HubEndpoint, String), IpcError> {
+        self.session
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| (s.endpoint.clone(), s.token.clone()))
+            .ok_or_else(|| IpcError::new(IpcErrorCode::NotSignedIn, "not signed in"))
+    }
+
+    /// Customer records matching a search.
+    pub async fn search_records(
+        &self,
+        query: switchboard_protocol::rest::RecordSearch,
+    ) -> Result<Vec<switchboard_protocol::rest::Contact>, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.search_records(&token, &query).await?)
+    }
+
+    /// Customer 360 of a contact.
+    pub async fn customer_360(
+        &self,
+        id: switchboard_protocol::ContactId,
+    ) -> Result<switchboard_protocol::rest::Customer360, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.customer_360(&token, id).await?)
+    }
+
+    /// Quick create of a contact.
+    pub async fn create_contact(
+        &self,
+        contact: switchboard_protocol::rest::NewContact,
+    ) -> Result<switchboard_protocol::rest::Contact, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.create_contact(&token, &contact).await?)
+    }
+
+    /// Quick create of an account.
+    pub async fn create_account(
+        &self,
+        account: switchboard_protocol::rest::NewAccount,
+    ) -> Result<switchboard_protocol::rest::Account, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.create_account(&token, &account).await?)
+    }
+
+    /// Links a conversation to a record or case.
+    pub async fn link_record(
+        &self,
+        id: ConversationId,
+        link: switchboard_protocol::rest::LinkRequest,
+    ) -> Result<switchboard_protocol::ConversationSummary, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.link_conversation(&token, id, &link).await?)
+    }
+
+    /// Teammates and queues.
+    pub async fn team_directory(
+        &self,
+    ) -> Result<switchboard_protocol::rest::TeamDirectory, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.team_directory(&token).await?)
+    }
+
     /// An agent action.
     pub async fn act(&self, action: AgentAction) -> Result<(), IpcError> {
         Ok(self.client().await?.input(Input::Agent(action)).await?)

@@ -70,6 +70,8 @@ impl Hub {
                 queue: None,
                 scenario: None,
                 text: text.into(),
+                transcript: Vec::new(),
+                case_id: None,
             })
             .send()
             .await

@@ -10,7 +10,8 @@ use switchboard_protocol::{
     AgentEvent, AgentProfile, AgentSnapshot, AssignMode, Author, Channel, Command, CommandFrame,
     CommandId, CommandOutcome, ConversationId, ConversationSummary, DesktopNotifications,
     DetailField, ErrorBody, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
-    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence, Seq,
+    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOrigin, OfferOutcome, Presence,
+    RequestKind, RevokeReason, Scenario, Seq, TransferTarget,
 };
 
 use crate::settings::{AgentSettings, SoundWhen};
@@ -186,8 +187,9 @@ pub enum UiEvent {
     Reset,
     /// Show the in-app alert.
     OfferShown {
-        /// The offer and its local deadline.
-        offer: PendingOffer,
+        /// The offer and its local deadline (boxed: the other events are
+        /// small).
+        offer: Box<PendingOffer>,
     },
     /// Remove the in-app alert.
     OfferClosed {
@@ -265,6 +267,8 @@ pub struct TrayOffer {
     pub label: String,
     /// Whether Reject is offered.
     pub can_reject: bool,
+    /// Whether a reject must give a reason (the tray then opens the window).
+    pub reject_needs_reason: bool,
 }
 
 /// What the tray menu shows.
@@ -309,6 +313,9 @@ pub enum StoreOp {
 
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq)]
+// Effects live for one batch; a store op carrying a conversation record is
+// the common case, so boxing it would only add allocations.
+#[allow(clippy::large_enum_variant)]
 pub enum Effect {
     /// Show or replace a desktop notification.
     Notify(OsNotification),
@@ -400,6 +407,48 @@ pub enum AgentAction {
         /// Which.
         notice: NoticeKind,
     },
+    /// Transfer an owned conversation to an agent or a queue.
+    Transfer {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Where to.
+        target: TransferTarget,
+        /// A note for the receiver.
+        note: Option<String>,
+    },
+    /// Escalate an owned conversation to a supervisor (a named one, or the
+    /// team's first connected one).
+    Escalate {
+        /// Which.
+        conversation_id: ConversationId,
+        /// The supervisor, if chosen.
+        supervisor_id: Option<switchboard_protocol::AgentId>,
+        /// A note for the supervisor.
+        note: Option<String>,
+    },
+    /// Ask an agent to join as a consultant.
+    Consult {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Who.
+        agent_id: switchboard_protocol::AgentId,
+    },
+    /// Ask an agent to take the conversation over.
+    RequestAssign {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Who.
+        agent_id: switchboard_protocol::AgentId,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// Ask an agent to discuss the conversation (ownership stays).
+    RequestDiscuss {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Who.
+        agent_id: switchboard_protocol::AgentId,
+    },
 }
 
 /// An input to the engine.
@@ -479,6 +528,102 @@ fn wait_text(ms: i64) -> String {
         format!("{s} s")
     } else {
         format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+/// An assignment event, unpacked.
+struct Assignment {
+    summary: ConversationSummary,
+    mode: AssignMode,
+    open_session: bool,
+    template: NotificationTemplate,
+    messages: Vec<Message>,
+    origin: OfferOrigin,
+}
+
+fn clean(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// What an offer is, in one line: the OS notification title, the tray
+/// item and the toast title ("Transfer from Ana: Ada Lovelace").
+pub fn offer_headline(origin: &OfferOrigin, s: &ConversationSummary) -> String {
+    let customer = &s.customer.name;
+    match origin {
+        OfferOrigin::Transfer { from, .. } => format!("Transfer from {}: {customer}", from.name),
+        OfferOrigin::Escalation { from, .. } => {
+            format!("Escalation from {}: {customer}", from.name)
+        }
+        OfferOrigin::BotEscalation { .. } => format!("Escalated from a bot: {customer}"),
+        OfferOrigin::Consult { from } => format!("{} asks you to consult: {customer}", from.name),
+        OfferOrigin::AssignRequest { from, .. } => {
+            format!("{} asks you to take over: {customer}", from.name)
+        }
+        OfferOrigin::DiscussRequest { from } => {
+            format!("{} asks to discuss: {customer}", from.name)
+        }
+        OfferOrigin::AssignToMe { .. } => format!("Assign to me? {customer}"),
+        OfferOrigin::TeamMessage { .. } => {
+            format!("Team {}: {customer}", channel_name(s.channel))
+        }
+        OfferOrigin::NewConversation | OfferOrigin::Unknown => {
+            if s.scenario == Scenario::IncomingCall {
+                let what = if s.channel == Channel::Whatsapp {
+                    "WhatsApp call"
+                } else {
+                    "call"
+                };
+                format!("Incoming {what} from {customer}")
+            } else {
+                format!("Incoming {} from {customer}", channel_name(s.channel))
+            }
+        }
+    }
+}
+
+/// The tray item of an offer: "Accept WhatsApp from Ada" for a new
+/// conversation, "Accept: Transfer from Ana: Ada" for anything else.
+pub fn tray_label(origin: &OfferOrigin, s: &ConversationSummary) -> String {
+    match origin {
+        OfferOrigin::NewConversation | OfferOrigin::Unknown
+            if s.scenario != Scenario::IncomingCall =>
+        {
+            format!(
+                "Accept {} from {}",
+                channel_name(s.channel),
+                s.customer.name
+            )
+        }
+        _ => format!("Accept: {}", offer_headline(origin, s)),
+    }
+}
+
+/// Extra notification lines an origin brings: the sender's note or
+/// reason, the idle time, the team message, the end of a bot transcript.
+pub fn origin_lines(origin: &OfferOrigin) -> Vec<String> {
+    match origin {
+        OfferOrigin::Transfer { note: Some(n), .. }
+        | OfferOrigin::Escalation { note: Some(n), .. } => vec![format!("Note: {n}")],
+        OfferOrigin::AssignRequest {
+            reason: Some(r), ..
+        } => vec![format!("Reason: {r}")],
+        OfferOrigin::AssignToMe { owner, idle_secs } => vec![format!(
+            "{} has not answered the customer for {}",
+            owner.name,
+            wait_text(i64::from(*idle_secs) * 1000)
+        )],
+        OfferOrigin::TeamMessage { preview, messages } => {
+            let mut lines = vec![preview.clone()];
+            if *messages > 1 {
+                lines.push(format!("{messages} messages, no owner yet"));
+            }
+            lines
+        }
+        OfferOrigin::BotEscalation { transcript } => {
+            let skip = transcript.len().saturating_sub(3);
+            transcript.iter().skip(skip).cloned().collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -763,20 +908,80 @@ impl Engine {
                 open_session,
                 template,
                 messages,
+                origin,
             } => self.assigned(
-                conversation,
-                mode,
-                open_session,
-                template,
-                messages,
+                Assignment {
+                    summary: conversation,
+                    mode,
+                    open_session,
+                    template,
+                    messages,
+                    origin,
+                },
                 now,
                 fx,
             ),
             AgentEvent::ConversationRevoked {
-                conversation_id, ..
-            }
-            | AgentEvent::ConversationClosed { conversation_id } => {
+                conversation_id,
+                reason,
+            } => {
+                let name = self
+                    .state
+                    .conversations
+                    .get(&conversation_id)
+                    .map(|c| c.summary.customer.name.clone());
                 self.remove_conversation(conversation_id, fx);
+                let text = match reason {
+                    RevokeReason::TakenOver => Some("was taken over by a teammate"),
+                    RevokeReason::Reassigned => Some("was reassigned by a supervisor"),
+                    RevokeReason::DisconnectedGrace => Some("was rerouted while you were away"),
+                    _ => None,
+                };
+                if let (Some(name), Some(text)) = (name, text) {
+                    self.info_toast(
+                        conversation_id,
+                        format!("Conversation with {name} {text}"),
+                        Vec::new(),
+                        now,
+                        fx,
+                    );
+                }
+            }
+            AgentEvent::ConversationClosed { conversation_id } => {
+                self.remove_conversation(conversation_id, fx);
+            }
+            AgentEvent::ConversationUpdated { conversation } => {
+                let id = conversation.id;
+                if let Some(c) = self.state.conversations.get_mut(&id) {
+                    c.summary = conversation;
+                    fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                    fx.push(Effect::Ui(UiEvent::ConversationChanged {
+                        conversation_id: id,
+                    }));
+                }
+            }
+            AgentEvent::RequestAnswered {
+                conversation_id,
+                request,
+                by,
+                accepted,
+                reason,
+            } => {
+                let what = match request {
+                    RequestKind::Consult => "consult request",
+                    RequestKind::Assign => "assign request",
+                    RequestKind::Discuss => "discuss request",
+                    RequestKind::Unknown => "request",
+                };
+                let title = match (accepted, &reason) {
+                    (true, _) => format!("{} accepted your {what}", by.name),
+                    (false, Some(_)) => format!("{} rejected your {what}", by.name),
+                    (false, None) => format!("{} did not answer your {what}", by.name),
+                };
+                let body = reason
+                    .map(|r| vec![format!("Reason: {r}")])
+                    .unwrap_or_default();
+                self.info_toast(conversation_id, title, body, now, fx);
             }
             AgentEvent::MessageAdded { message } => self.message(message, now, fx),
             AgentEvent::ReadMarkerMoved {
@@ -829,17 +1034,49 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn assigned(
+    /// A toast that only informs: OS notification (per the agent's
+    /// setting), chime, in-app toast. Clicking it opens the conversation if
+    /// it is still here.
+    fn info_toast(
         &mut self,
-        summary: ConversationSummary,
-        mode: AssignMode,
-        open_session: bool,
-        template: NotificationTemplate,
-        messages: Vec<Message>,
+        conversation_id: ConversationId,
+        title: String,
+        body: Vec<String>,
         now: Millis,
         fx: &mut Vec<Effect>,
     ) {
+        let duration_ms: u64 = 10_000;
+        if self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
+            fx.push(Effect::Notify(OsNotification {
+                key: NotificationKey::Conversation(conversation_id),
+                style: NotificationStyle::Toast,
+                title: title.clone(),
+                body: body.clone(),
+                actions: vec![NotificationAction::Open],
+                expires_at: Some(Millis(now.0 + duration_ms as i64)),
+                countdown: false,
+            }));
+        }
+        if self.sound_allowed() {
+            fx.push(Effect::Chime);
+        }
+        fx.push(Effect::Ui(UiEvent::Toast {
+            conversation_id,
+            title,
+            body: body.join("\n"),
+            duration_ms,
+        }));
+    }
+
+    fn assigned(&mut self, a: Assignment, now: Millis, fx: &mut Vec<Effect>) {
+        let Assignment {
+            summary,
+            mode,
+            open_session,
+            template,
+            messages,
+            origin,
+        } = a;
         let id = summary.id;
         let existing = self.state.conversations.remove(&id);
         let mut view = existing.unwrap_or(ConversationView {
@@ -874,8 +1111,16 @@ impl Engine {
             self.set_active(Some(id), fx);
         }
         // Notify what the agent did not decide themselves.
-        if mode != AssignMode::Accepted {
-            let title = match mode {
+        if !matches!(mode, AssignMode::Accepted | AssignMode::Joined) {
+            let title = match (&origin, mode) {
+                (OfferOrigin::NewConversation | OfferOrigin::Unknown, _)
+                | (_, AssignMode::Supervisor) => None,
+                _ => Some(offer_headline(&origin, &summary)),
+            };
+            let title = title.unwrap_or_else(|| match mode {
+                AssignMode::Supervisor => {
+                    format!("Assigned to you by a supervisor: {}", summary.customer.name)
+                }
                 AssignMode::CaseAssignment => format!("Case assigned: {}", summary.customer.name),
                 AssignMode::AutoAccept => format!(
                     "{} conversation started: {}",
@@ -888,8 +1133,9 @@ impl Engine {
                     channel_name(summary.channel),
                     summary.customer.name
                 ),
-            };
-            let body = detail_lines(&summary, &template, Millis(now.0 + self.skew_ms));
+            });
+            let mut body = detail_lines(&summary, &template, Millis(now.0 + self.skew_ms));
+            body.extend(origin_lines(&origin));
             let duration_ms = u64::from(template.timeout_secs.max(1)) * 1000;
             if self.desktop_allowed(template.desktop) {
                 fx.push(Effect::Notify(OsNotification {
@@ -1025,15 +1271,14 @@ impl Engine {
         let o = &p.offer;
         let t = &o.template;
         let s = &o.conversation;
-        let title = match t.kind {
-            NotificationKind::Alert => format!(
-                "Incoming {} from {}",
-                channel_name(s.channel),
-                s.customer.name
-            ),
-            NotificationKind::Toast => format!("{}: {}", channel_name(s.channel), s.customer.name),
+        let title = match (&o.origin, t.kind) {
+            (OfferOrigin::NewConversation | OfferOrigin::Unknown, NotificationKind::Toast) => {
+                format!("{}: {}", channel_name(s.channel), s.customer.name)
+            }
+            (origin, _) => offer_headline(origin, s),
         };
         let mut body = detail_lines(s, t, Millis(now.0 + self.skew_ms));
+        body.extend(origin_lines(&o.origin));
         if t.show_timeout {
             body.push(format!(
                 "Respond within {}",
@@ -1055,7 +1300,9 @@ impl Engine {
                 countdown: t.show_timeout,
             }));
         }
-        fx.push(Effect::Ui(UiEvent::OfferShown { offer: p.clone() }));
+        fx.push(Effect::Ui(UiEvent::OfferShown {
+            offer: Box::new(p.clone()),
+        }));
     }
 
     /// Removes an offer from the screen for good.
@@ -1123,7 +1370,9 @@ impl Engine {
                 let reason = reason
                     .map(|r| r.trim().to_owned())
                     .filter(|r| !r.is_empty());
-                if p.offer.template.reject_reason_required && reason.is_none() {
+                let needs_reason =
+                    p.offer.template.reject_reason_required || p.offer.origin.reason_required();
+                if needs_reason && reason.is_none() {
                     return self.refuse(
                         "reject",
                         ErrorCode::ReasonRequired,
@@ -1223,6 +1472,87 @@ impl Engine {
                 self.next_reminder = None;
                 self.schedule_reminder(now);
             }
+            AgentAction::Transfer {
+                conversation_id,
+                target,
+                note,
+            } => {
+                if self.owned_or_refuse("transfer", conversation_id, fx) {
+                    self.command(
+                        "transfer",
+                        Command::TransferConversation {
+                            conversation_id,
+                            target,
+                            note: clean(note),
+                        },
+                        fx,
+                    );
+                }
+            }
+            AgentAction::Escalate {
+                conversation_id,
+                supervisor_id,
+                note,
+            } => {
+                if self.owned_or_refuse("escalate", conversation_id, fx) {
+                    self.command(
+                        "escalate",
+                        Command::EscalateConversation {
+                            conversation_id,
+                            supervisor_id,
+                            note: clean(note),
+                        },
+                        fx,
+                    );
+                }
+            }
+            AgentAction::Consult {
+                conversation_id,
+                agent_id,
+            } => {
+                if self.owned_or_refuse("consult", conversation_id, fx) {
+                    self.command(
+                        "consult",
+                        Command::Consult {
+                            conversation_id,
+                            agent_id,
+                        },
+                        fx,
+                    );
+                }
+            }
+            AgentAction::RequestAssign {
+                conversation_id,
+                agent_id,
+                reason,
+            } => {
+                if self.owned_or_refuse("assign request", conversation_id, fx) {
+                    self.command(
+                        "assign request",
+                        Command::RequestAssign {
+                            conversation_id,
+                            agent_id,
+                            reason: clean(reason),
+                        },
+                        fx,
+                    );
+                }
+            }
+            AgentAction::RequestDiscuss {
+                conversation_id,
+                agent_id,
+            } => {
+                if self.owned_or_refuse("discuss request", conversation_id, fx) {
+                    self.command(
+                        "discuss request",
+                        Command::RequestDiscuss {
+                            conversation_id,
+                            agent_id,
+                        },
+                        fx,
+                    );
+                }
+            }
             AgentAction::DismissBanner { notice } => {
                 self.state.banners.retain(|b| b.notice != notice);
                 fx.push(Effect::Store(StoreOp::PutBanners(
@@ -1230,6 +1560,24 @@ impl Engine {
                 )));
                 fx.push(Effect::CloseNotification(NotificationKey::Notice(notice)));
                 fx.push(Effect::Ui(UiEvent::BannersChanged));
+            }
+        }
+    }
+
+    /// Whether this agent owns the conversation; refuses (with a UI
+    /// message) otherwise. Consultants and discussion partners do not hand
+    /// a conversation on.
+    fn owned_or_refuse(&self, what: &str, cid: ConversationId, fx: &mut Vec<Effect>) -> bool {
+        let me = self.state.profile.as_ref().map(|p| p.id);
+        match self.state.conversations.get(&cid) {
+            Some(c) if c.summary.owner.is_some() && c.summary.owner == me => true,
+            Some(_) => {
+                self.refuse(what, ErrorCode::Forbidden, "only the owner can do this", fx);
+                false
+            }
+            None => {
+                self.refuse(what, ErrorCode::NotFound, "no such conversation", fx);
+                false
             }
         }
     }
@@ -1302,11 +1650,9 @@ impl Engine {
                 fx.push(Effect::FocusWindow(None));
             }
             (NotificationKey::Offer(id), NotificationAction::Reject) => {
-                let needs_reason = self
-                    .state
-                    .offers
-                    .get(&id)
-                    .is_some_and(|p| p.offer.template.reject_reason_required);
+                let needs_reason = self.state.offers.get(&id).is_some_and(|p| {
+                    p.offer.template.reject_reason_required || p.offer.origin.reason_required()
+                });
                 if needs_reason {
                     // A reason cannot be typed into an OS notification: bring
                     // the in-app alert forward instead.
@@ -1446,12 +1792,10 @@ impl Engine {
                 .into_iter()
                 .map(|p| TrayOffer {
                     offer_id: p.offer.id,
-                    label: format!(
-                        "Accept {} from {}",
-                        channel_name(p.offer.conversation.channel),
-                        p.offer.conversation.customer.name
-                    ),
+                    label: tray_label(&p.offer.origin, &p.offer.conversation),
                     can_reject: p.offer.template.allow_reject,
+                    reject_needs_reason: p.offer.template.reject_reason_required
+                        || p.offer.origin.reason_required(),
                 })
                 .collect(),
         };

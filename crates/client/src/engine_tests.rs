@@ -29,6 +29,9 @@ fn summary(id: i64) -> ConversationSummary {
         created_at: at(-30_000),
         status: ConversationStatus::Offered,
         owner: None,
+        identification: None,
+        link: None,
+        participants: vec![],
     }
 }
 
@@ -57,6 +60,7 @@ fn offer(id: i64, t: NotificationTemplate) -> Offer {
         template: t,
         created_at: T0,
         expires_at: at(60_000),
+        origin: OfferOrigin::NewConversation,
     }
 }
 
@@ -107,6 +111,7 @@ impl Harness {
                 open_session: open,
                 template: template(NotificationKind::Toast),
                 messages: vec![],
+                origin: OfferOrigin::NewConversation,
             },
             T0,
         )
@@ -809,6 +814,7 @@ mod unread_property {
                     open_session: false,
                     template: template(NotificationKind::Alert),
                     messages: vec![],
+                    origin: OfferOrigin::NewConversation,
                 },
             }];
             e.handle(Input::Event(log[0].clone()), T0);
@@ -914,4 +920,490 @@ fn start_at_login_changes_become_an_effect_once() {
     s.start_at_login = false;
     let fx = h.act(AgentAction::UpdateSettings { settings: s }, T0);
     assert!(fx.contains(&Effect::StartAtLogin(false)));
+}
+
+// ------------------------------------------------- agent workflows (issue 6)
+
+fn ana() -> switchboard_protocol::AgentRef {
+    switchboard_protocol::AgentRef {
+        id: AgentId(7),
+        name: "Ana".into(),
+    }
+}
+
+fn offer_from(id: i64, origin: OfferOrigin, t: NotificationTemplate) -> Offer {
+    Offer {
+        origin,
+        ..offer(id, t)
+    }
+}
+
+fn signed_in_as_owner(h: &mut Harness) {
+    h.e.handle(
+        Input::Snapshot {
+            seq: Seq(h.seq),
+            snapshot: AgentSnapshot {
+                agent: AgentProfile {
+                    id: AgentId(1),
+                    username: "me".into(),
+                    display_name: "Me".into(),
+                    role: Role::Agent,
+                    team: None,
+                },
+                presence: Presence::Available,
+                conversations: vec![],
+                offers: vec![],
+            },
+        },
+        T0,
+    );
+}
+
+fn toasts(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Ui(UiEvent::Toast { title, .. }) => Some(title.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_transfer_alert_names_the_sender_in_the_os_notification_tray_and_note() {
+    let mut h = Harness::new();
+    let fx = h.offer(offer_from(
+        1,
+        OfferOrigin::Transfer {
+            from: ana(),
+            note: Some("VIP".into()),
+        },
+        template(NotificationKind::Alert),
+    ));
+    let n = notifies(&fx)[0];
+    assert_eq!(n.title, "Transfer from Ana: Customer 101");
+    assert!(n.body.contains(&"Note: VIP".to_string()), "{:?}", n.body);
+    assert_eq!(n.style, NotificationStyle::Alert);
+    assert!(has(&fx, &Effect::StartRing));
+    let tray = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Tray(t) => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        tray.offers[0].label,
+        "Accept: Transfer from Ana: Customer 101"
+    );
+    // The in-app alert carries the origin.
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Ui(UiEvent::OfferShown { offer }) if matches!(offer.offer.origin, OfferOrigin::Transfer { .. })
+    )));
+}
+
+#[test]
+fn a_bot_escalation_shows_the_end_of_the_transcript() {
+    let mut h = Harness::new();
+    let transcript: Vec<String> = (1..=5).map(|i| format!("Bot line {i}")).collect();
+    let fx = h.offer(offer_from(
+        1,
+        OfferOrigin::BotEscalation { transcript },
+        template(NotificationKind::Alert),
+    ));
+    let n = notifies(&fx)[0];
+    assert_eq!(n.title, "Escalated from a bot: Customer 101");
+    let tail = [
+        "Bot line 3".to_string(),
+        "Bot line 4".to_string(),
+        "Bot line 5".to_string(),
+    ];
+    assert!(n.body.windows(3).any(|w| w == tail), "{:?}", n.body);
+    assert!(!n.body.contains(&"Bot line 2".to_string()));
+}
+
+#[test]
+fn an_escalation_and_requests_get_their_own_titles() {
+    let cases = [
+        (
+            OfferOrigin::Escalation {
+                from: ana(),
+                note: None,
+            },
+            "Escalation from Ana: Customer 101",
+        ),
+        (
+            OfferOrigin::Consult { from: ana() },
+            "Ana asks you to consult: Customer 101",
+        ),
+        (
+            OfferOrigin::DiscussRequest { from: ana() },
+            "Ana asks to discuss: Customer 101",
+        ),
+        (
+            OfferOrigin::AssignToMe {
+                owner: ana(),
+                idle_secs: 120,
+            },
+            "Assign to me? Customer 101",
+        ),
+        (
+            OfferOrigin::TeamMessage {
+                preview: "hi".into(),
+                messages: 1,
+            },
+            "Team WhatsApp: Customer 101",
+        ),
+    ];
+    for (origin, title) in cases {
+        let mut h = Harness::new();
+        let fx = h.offer(offer_from(1, origin, template(NotificationKind::Alert)));
+        assert_eq!(notifies(&fx)[0].title, title);
+    }
+}
+
+#[test]
+fn assign_to_me_says_how_long_the_owner_has_been_idle() {
+    let mut h = Harness::new();
+    let fx = h.offer(offer_from(
+        1,
+        OfferOrigin::AssignToMe {
+            owner: ana(),
+            idle_secs: 120,
+        },
+        template(NotificationKind::Alert),
+    ));
+    assert!(notifies(&fx)[0]
+        .body
+        .contains(&"Ana has not answered the customer for 2 min 0 s".to_string()));
+}
+
+#[test]
+fn an_assign_or_discuss_request_cannot_be_rejected_without_a_reason() {
+    let mut h = Harness::new();
+    // Even if a template said otherwise, the origin requires a reason.
+    h.offer(offer_from(
+        1,
+        OfferOrigin::AssignRequest {
+            from: ana(),
+            reason: None,
+        },
+        template(NotificationKind::Alert),
+    ));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(1),
+            reason: Some("  ".into()),
+        },
+        T0,
+    );
+    assert!(sends(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::ReasonRequired
+    )));
+    // The OS notification's Reject brings the window forward for the reason.
+    let fx = h.e.handle(
+        Input::Notification {
+            key: NotificationKey::Offer(OfferId(1)),
+            action: NotificationAction::Reject,
+        },
+        T0,
+    );
+    assert!(has(
+        &fx,
+        &Effect::FocusWindow(Some(NotificationKey::Offer(OfferId(1))))
+    ));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(1),
+            reason: Some("busy".into()),
+        },
+        T0,
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::RejectOffer {
+            offer_id: OfferId(1),
+            reason: Some("busy".into())
+        }]
+    );
+    // The tray knows a reason is needed.
+    let mut h = Harness::new();
+    let fx = h.offer(offer_from(
+        2,
+        OfferOrigin::DiscussRequest { from: ana() },
+        template(NotificationKind::Alert),
+    ));
+    let tray = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Tray(t) => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(tray.offers[0].reject_needs_reason);
+}
+
+#[test]
+fn the_requester_is_told_the_outcome_with_the_reason() {
+    let mut h = Harness::new();
+    h.assign(5, AssignMode::Accepted, true);
+    let fx = h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(5),
+            request: RequestKind::Assign,
+            by: ana(),
+            accepted: false,
+            reason: Some("too busy".into()),
+        },
+        T0,
+    );
+    assert_eq!(toasts(&fx), ["Ana rejected your assign request"]);
+    let n = notifies(&fx)[0];
+    assert_eq!(n.style, NotificationStyle::Toast);
+    assert_eq!(n.body, ["Reason: too busy"]);
+    let fx = h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(5),
+            request: RequestKind::Discuss,
+            by: ana(),
+            accepted: true,
+            reason: None,
+        },
+        T0,
+    );
+    assert_eq!(toasts(&fx), ["Ana accepted your discuss request"]);
+}
+
+#[test]
+fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
+    let mut h = Harness::new();
+    let mut s = summary(9);
+    s.status = ConversationStatus::Assigned;
+    let fx = h.ev(
+        AgentEvent::ConversationAssigned {
+            conversation: s.clone(),
+            mode: AssignMode::Toast,
+            open_session: false,
+            template: template(NotificationKind::Toast),
+            messages: vec![],
+            origin: OfferOrigin::Transfer {
+                from: ana(),
+                note: None,
+            },
+        },
+        T0,
+    );
+    assert_eq!(toasts(&fx), ["Transfer from Ana: Customer 9"]);
+    let mut s2 = summary(10);
+    s2.status = ConversationStatus::Assigned;
+    let fx = h.ev(
+        AgentEvent::ConversationAssigned {
+            conversation: s2,
+            mode: AssignMode::Supervisor,
+            open_session: false,
+            template: template(NotificationKind::Toast),
+            messages: vec![],
+            origin: OfferOrigin::NewConversation,
+        },
+        T0,
+    );
+    assert_eq!(
+        toasts(&fx),
+        ["Assigned to you by a supervisor: Customer 10"]
+    );
+    // Joining as a consultant was the agent's own decision: no toast.
+    let mut s3 = summary(11);
+    s3.status = ConversationStatus::Assigned;
+    let fx = h.ev(
+        AgentEvent::ConversationAssigned {
+            conversation: s3,
+            mode: AssignMode::Joined,
+            open_session: true,
+            template: template(NotificationKind::Toast),
+            messages: vec![],
+            origin: OfferOrigin::Consult { from: ana() },
+        },
+        T0,
+    );
+    assert!(toasts(&fx).is_empty());
+    assert_eq!(h.e.state().active, Some(ConversationId(11)));
+}
+
+#[test]
+fn the_old_owner_is_told_when_a_teammate_takes_over() {
+    let mut h = Harness::new();
+    h.assign(5, AssignMode::Accepted, true);
+    let fx = h.ev(
+        AgentEvent::ConversationRevoked {
+            conversation_id: ConversationId(5),
+            reason: RevokeReason::TakenOver,
+        },
+        T0,
+    );
+    assert_eq!(
+        toasts(&fx),
+        ["Conversation with Customer 5 was taken over by a teammate"]
+    );
+    assert!(!h.e.state().conversations.contains_key(&ConversationId(5)));
+    // The agent's own transfer needs no toast.
+    h.assign(6, AssignMode::Accepted, true);
+    let fx = h.ev(
+        AgentEvent::ConversationRevoked {
+            conversation_id: ConversationId(6),
+            reason: RevokeReason::Transferred,
+        },
+        T0,
+    );
+    assert!(toasts(&fx).is_empty());
+}
+
+#[test]
+fn an_incoming_whatsapp_call_rings_and_opens_the_session_on_accept() {
+    let mut h = Harness::new();
+    let mut o = offer(1, template(NotificationKind::Alert));
+    o.conversation.scenario = Scenario::IncomingCall;
+    let fx = h.offer(o);
+    assert_eq!(
+        notifies(&fx)[0].title,
+        "Incoming WhatsApp call from Customer 101"
+    );
+    assert!(has(&fx, &Effect::StartRing));
+    let fx = h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        T0,
+    );
+    assert!(has(&fx, &Effect::StopRing));
+    h.ev(
+        AgentEvent::OfferResolved {
+            offer_id: OfferId(1),
+            conversation_id: ConversationId(101),
+            outcome: OfferOutcome::Accepted,
+        },
+        T0,
+    );
+    h.assign(101, AssignMode::Accepted, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(101)));
+}
+
+#[test]
+fn identification_and_links_update_the_conversation_and_its_record() {
+    let mut h = Harness::new();
+    h.assign(5, AssignMode::Accepted, true);
+    let mut s = h.e.state().conversations[&ConversationId(5)]
+        .summary
+        .clone();
+    s.link = Some(switchboard_protocol::RecordLink {
+        contact_id: switchboard_protocol::ContactId(3),
+        case_id: None,
+    });
+    let fx = h.ev(
+        AgentEvent::ConversationUpdated {
+            conversation: s.clone(),
+        },
+        T0,
+    );
+    assert_eq!(h.e.state().conversations[&ConversationId(5)].summary, s);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Store(StoreOp::PutConversation(v)) if v.summary.link == s.link
+    )));
+}
+
+#[test]
+fn only_the_owner_transfers_escalates_or_asks() {
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    h.assign(5, AssignMode::Accepted, true);
+    let fx = h.act(
+        AgentAction::Transfer {
+            conversation_id: ConversationId(5),
+            target: TransferTarget::Queue { queue: "Q".into() },
+            note: Some("  ".into()),
+        },
+        T0,
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::TransferConversation {
+            conversation_id: ConversationId(5),
+            target: TransferTarget::Queue { queue: "Q".into() },
+            note: None
+        }]
+    );
+    let fx = h.act(
+        AgentAction::RequestAssign {
+            conversation_id: ConversationId(5),
+            agent_id: AgentId(2),
+            reason: Some("shift ends".into()),
+        },
+        T0,
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::RequestAssign {
+            conversation_id: ConversationId(5),
+            agent_id: AgentId(2),
+            reason: Some("shift ends".into())
+        }]
+    );
+    // A conversation joined as a consultant (owner someone else).
+    let mut s = summary(6);
+    s.status = ConversationStatus::Assigned;
+    s.owner = Some(AgentId(9));
+    h.ev(
+        AgentEvent::ConversationAssigned {
+            conversation: s,
+            mode: AssignMode::Joined,
+            open_session: true,
+            template: template(NotificationKind::Toast),
+            messages: vec![],
+            origin: OfferOrigin::Consult { from: ana() },
+        },
+        T0,
+    );
+    for action in [
+        AgentAction::Escalate {
+            conversation_id: ConversationId(6),
+            supervisor_id: None,
+            note: None,
+        },
+        AgentAction::Consult {
+            conversation_id: ConversationId(6),
+            agent_id: AgentId(2),
+        },
+        AgentAction::RequestDiscuss {
+            conversation_id: ConversationId(6),
+            agent_id: AgentId(2),
+        },
+    ] {
+        let fx = h.act(action, T0);
+        assert!(sends(&fx).is_empty());
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::Forbidden
+        )));
+    }
+}
+
+#[test]
+fn request_offers_come_back_after_a_restart_with_their_origin() {
+    let mut h = Harness::new();
+    h.offer(offer_from(
+        1,
+        OfferOrigin::AssignRequest {
+            from: ana(),
+            reason: Some("why".into()),
+        },
+        template(NotificationKind::Alert),
+    ));
+    let state = h.e.state().clone();
+    let mut e = Engine::new(state, "t2");
+    let fx = e.start(at(1_000));
+    let n = notifies(&fx)[0];
+    assert_eq!(n.title, "Ana asks you to take over: Customer 101");
+    assert!(n.body.contains(&"Reason: why".to_string()));
 }

@@ -163,6 +163,110 @@ impl HubEndpoint {
     }
 }
 
+/// Customer 360 and the team directory over REST (the hub keeps the
+/// customer store; nothing here is cached).
+impl HubEndpoint {
+    fn get_json(&self, token: &str, path: &str) -> Result<reqwest::RequestBuilder, ClientError> {
+        Ok(self
+            .http_client()?
+            .get(format!("{}{path}", self.http_url))
+            .bearer_auth(token))
+    }
+
+    fn post_json<B: serde::Serialize>(
+        &self,
+        token: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        Ok(self
+            .http_client()?
+            .post(format!("{}{path}", self.http_url))
+            .bearer_auth(token)
+            .json(body))
+    }
+
+    /// `GET /api/v1/records/search`.
+    pub async fn search_records(
+        &self,
+        token: &str,
+        query: &switchboard_protocol::rest::RecordSearch,
+    ) -> Result<Vec<switchboard_protocol::rest::Contact>, ClientError> {
+        let resp = self
+            .get_json(token, "/api/v1/records/search")?
+            .query(query)
+            .send()
+            .await;
+        answer(resp).await
+    }
+
+    /// `GET /api/v1/records/contacts/{id}`.
+    pub async fn customer_360(
+        &self,
+        token: &str,
+        contact: switchboard_protocol::ContactId,
+    ) -> Result<switchboard_protocol::rest::Customer360, ClientError> {
+        let resp = self
+            .get_json(token, &format!("/api/v1/records/contacts/{contact}"))?
+            .send()
+            .await;
+        answer(resp).await
+    }
+
+    /// `POST /api/v1/records/contacts`.
+    pub async fn create_contact(
+        &self,
+        token: &str,
+        contact: &switchboard_protocol::rest::NewContact,
+    ) -> Result<switchboard_protocol::rest::Contact, ClientError> {
+        let resp = self
+            .post_json(token, "/api/v1/records/contacts", contact)?
+            .send()
+            .await;
+        answer(resp).await
+    }
+
+    /// `POST /api/v1/records/accounts`.
+    pub async fn create_account(
+        &self,
+        token: &str,
+        account: &switchboard_protocol::rest::NewAccount,
+    ) -> Result<switchboard_protocol::rest::Account, ClientError> {
+        let resp = self
+            .post_json(token, "/api/v1/records/accounts", account)?
+            .send()
+            .await;
+        answer(resp).await
+    }
+
+    /// `POST /api/v1/conversations/{id}/link`.
+    pub async fn link_conversation(
+        &self,
+        token: &str,
+        conversation: switchboard_protocol::ConversationId,
+        link: &switchboard_protocol::rest::LinkRequest,
+    ) -> Result<switchboard_protocol::ConversationSummary, ClientError> {
+        let resp = self
+            .post_json(
+                token,
+                &format!("/api/v1/conversations/{conversation}/link"),
+                link,
+            )?
+            .send()
+            .await;
+        answer(resp).await
+    }
+
+    /// `GET /api/v1/team`.
+    pub async fn team_directory(
+        &self,
+        token: &str,
+    ) -> Result<switchboard_protocol::rest::TeamDirectory, ClientError> {
+        let resp = self.get_json(token, "/api/v1/team")?.send().await;
+        answer(resp).await
+    }
+}
+
 /// A REST answer: the body on success, the hub's `{code, message}` else.
 async fn answer<T: serde::de::DeserializeOwned>(
     resp: Result<reqwest::Response, reqwest::Error>,

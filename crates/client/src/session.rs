@@ -19,6 +19,10 @@ pub struct Session {
     pub task: tokio::task::JoinHandle<()>,
     /// Set when the cache had to be rebuilt.
     pub recovered: Option<Recovered>,
+    /// The hub, for REST look-ups (Customer 360, team directory).
+    pub endpoint: HubEndpoint,
+    /// The session's bearer token, for those look-ups.
+    pub token: String,
 }
 
 /// The cache of one account on one hub, so that two users (or two hubs) on
@@ -58,7 +62,7 @@ pub async fn sign_in(
 ) -> Result<Session, ClientError> {
     let login = endpoint.login(username, password).await?;
     let cache = account_cache(data_dir, &endpoint, username);
-    let mut options = ClientOptions::new(endpoint, login.token, cache);
+    let mut options = ClientOptions::new(endpoint.clone(), login.token.clone(), cache);
     options.client_name = client_name.to_owned();
     let (handle, task, recovered) = spawn(options, sink).await?;
     Ok(Session {
@@ -66,6 +70,8 @@ pub async fn sign_in(
         handle,
         task,
         recovered,
+        endpoint,
+        token: login.token,
     })
 }
 

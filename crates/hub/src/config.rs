@@ -266,6 +266,14 @@ pub struct QueueConfig {
     /// Per-scenario overrides of the default notification templates.
     #[serde(default)]
     pub templates: BTreeMap<Scenario, TemplateOverride>,
+    /// Team-owned: every team member is notified of a new conversation's
+    /// messages until one accepts it (instead of routing to one agent).
+    #[serde(default)]
+    pub team_owned: bool,
+    /// Ask teammates "Assign to me?" when the owner has not answered the
+    /// customer within this many seconds.
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u32>,
 }
 
 /// The default presences that can receive work.

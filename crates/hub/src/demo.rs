@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use switchboard_protocol::rest::IngressMessage;
+use switchboard_protocol::rest::{IngressMessage, NewContact};
 use switchboard_protocol::{Author, Channel, NotificationKind, Scenario};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -82,6 +82,8 @@ pub fn demo_config(database: PathBuf, listen: SocketAddr) -> HubConfig {
         channels: Channel::ALL.to_vec(),
         allowed_presences: crate::config::default_allowed_presences(),
         templates,
+        team_owned: false,
+        idle_timeout_secs: None,
     });
     config
 }
@@ -125,6 +127,14 @@ pub fn spawn_simulator(
 ) -> JoinHandle<()> {
     let period = Duration::from_secs_f64(60.0 / rate_per_minute.clamp(0.1, 60_000.0));
     tokio::spawn(async move {
+        let records = demo_records();
+        let seed: Vec<_> = records
+            .iter()
+            .map(|(c, a, k)| (c.clone(), *a, *k))
+            .collect();
+        if let Err(e) = hub.seed_records(&seed).await {
+            tracing::warn!(error = %e, "seeding demo records failed");
+        }
         let mut thread_counter = 0u64;
         loop {
             tokio::select! {
@@ -161,6 +171,8 @@ fn new_customer(n: u64) -> IngressMessage {
     .choose(&mut rng)
     .unwrap_or(&Channel::Chat);
     let opener = OPENERS.choose(&mut rng).copied().unwrap_or("Hello");
+    // Now and then a chat reaches a person only after the bot gave up.
+    let bot = channel == Channel::Chat && rng.gen_bool(0.25);
     let text = match channel {
         Channel::Voice => String::new(),
         Channel::Case => format!("Case: {opener}"),
@@ -174,9 +186,71 @@ fn new_customer(n: u64) -> IngressMessage {
         email: Some(email.into()),
         comment: Some(opener.into()),
         queue: None,
-        scenario: None,
+        scenario: bot.then_some(Scenario::BotEscalation),
         text,
+        transcript: if bot {
+            vec![
+                "Bot: Hi! How can I help you today?".into(),
+                format!("Customer: {opener}"),
+                "Bot: Let me get you a person who can help.".into(),
+            ]
+        } else {
+            Vec::new()
+        },
+        case_id: None,
     }
+}
+
+/// The demo's customer records, chosen so the screen pop shows all three
+/// cases: Maria García matches one contact (with an account and open
+/// cases), Wei Chen's phone and email match two contacts, everyone else
+/// matches none.
+pub fn demo_records() -> Vec<(NewContact, Option<&'static str>, &'static [&'static str])> {
+    let contact = |first: &str, last: &str, phone: &str, email: &str, city: &str| NewContact {
+        first_name: first.into(),
+        last_name: last.into(),
+        email: Some(email.into()),
+        phone: Some(phone.into()),
+        address: Some("1 Main Street".into()),
+        city: Some(city.into()),
+        state: Some("CA".into()),
+        account_id: None,
+    };
+    vec![
+        (
+            contact(
+                "Maria",
+                "García",
+                "+34 600 111 222",
+                "maria.garcia@example.com",
+                "Madrid",
+            ),
+            Some("Contoso Retail"),
+            &["Late delivery of order 48213", "Refund for damaged item"][..],
+        ),
+        (
+            contact(
+                "Wei",
+                "Chen",
+                "+86 138 0013 8000",
+                "wei.chen@example.com",
+                "Shanghai",
+            ),
+            Some("Fabrikam"),
+            &["Billing question"][..],
+        ),
+        (
+            contact(
+                "Wei",
+                "Chen (household)",
+                "+86 138 0013 8000",
+                "wei.chen@example.com",
+                "Beijing",
+            ),
+            None,
+            &[][..],
+        ),
+    ]
 }
 
 /// A follow-up in an open conversation, preferring ones where an agent
@@ -207,6 +281,8 @@ async fn pick_follow_up(hub: &Hub) -> Option<IngressMessage> {
         comment: None,
         queue: Some(c.queue.clone()),
         scenario: None,
+        transcript: Vec::new(),
+        case_id: None,
         text: FOLLOW_UPS
             .choose(&mut rand::thread_rng())
             .copied()

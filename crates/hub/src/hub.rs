@@ -15,8 +15,9 @@ use switchboard_protocol::{
     AgentEvent, AgentId, AgentProfile, AgentSnapshot, AssignMode, Author, Channel, Command,
     CommandId, CommandReply, ConversationId, ConversationState, ConversationStatus,
     ConversationSummary, Customer, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
-    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOutcome, Presence, PresenceReason,
-    ResumeMode, ResyncReason, RevokeReason, Role, Scenario, Seq, MAX_MESSAGE_TEXT_BYTES,
+    NotificationKind, NotificationTemplate, Offer, OfferId, OfferOrigin, OfferOutcome, Presence,
+    PresenceReason, ResumeMode, ResyncReason, RevokeReason, Role, Scenario, Seq,
+    MAX_MESSAGE_TEXT_BYTES,
 };
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
@@ -58,6 +59,18 @@ pub struct Session {
     pub expires_at: Millis,
 }
 
+/// Per-queue behaviour beyond templates.
+#[derive(Debug, Clone, Copy, Default)]
+struct QueueOptions {
+    team_owned: bool,
+    idle_timeout_secs: Option<u32>,
+}
+
+#[path = "handoff.rs"]
+mod handoff;
+#[path = "records.rs"]
+mod records;
+
 /// A persisted timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TimerKind {
@@ -65,6 +78,9 @@ enum TimerKind {
     OfferTimeout,
     /// A disconnected owner's grace period; `ref_id` is the conversation.
     DisconnectedGrace,
+    /// The owner has not answered the customer in time; `ref_id` is the
+    /// conversation, `agent_id` the owner.
+    OwnerIdle,
 }
 
 impl TimerKind {
@@ -72,6 +88,7 @@ impl TimerKind {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
             TimerKind::DisconnectedGrace => "disconnected_grace",
+            TimerKind::OwnerIdle => "owner_idle",
         }
     }
 }
@@ -228,6 +245,10 @@ impl Hub {
                 &q.channels,
                 &q.allowed_presences,
                 &q.templates,
+                QueueOptions {
+                    team_owned: q.team_owned,
+                    idle_timeout_secs: q.idle_timeout_secs,
+                },
             )
             .await?;
         }
@@ -558,6 +579,68 @@ impl Hub {
                 w.route_waiting().await?;
                 CommandReply::Done
             }
+            Command::TransferConversation {
+                conversation_id,
+                target,
+                note,
+            } => {
+                w.transfer(agent, conversation_id, target, note).await?;
+                w.route_waiting().await?;
+                CommandReply::Done
+            }
+            Command::EscalateConversation {
+                conversation_id,
+                supervisor_id,
+                note,
+            } => {
+                w.escalate(agent, conversation_id, supervisor_id, note)
+                    .await?;
+                w.route_waiting().await?;
+                CommandReply::Done
+            }
+            Command::Consult {
+                conversation_id,
+                agent_id,
+            } => {
+                w.ask(agent, conversation_id, agent_id, |from| {
+                    OfferOrigin::Consult { from }
+                })
+                .await?;
+                CommandReply::Done
+            }
+            Command::RequestAssign {
+                conversation_id,
+                agent_id,
+                reason,
+            } => {
+                let reason = reason
+                    .map(|r| truncate(r.trim(), 500))
+                    .filter(|r| !r.is_empty());
+                w.ask(agent, conversation_id, agent_id, |from| {
+                    OfferOrigin::AssignRequest { from, reason }
+                })
+                .await?;
+                CommandReply::Done
+            }
+            Command::RequestDiscuss {
+                conversation_id,
+                agent_id,
+            } => {
+                w.ask(agent, conversation_id, agent_id, |from| {
+                    OfferOrigin::DiscussRequest { from }
+                })
+                .await?;
+                CommandReply::Done
+            }
+            Command::AssignConversation {
+                conversation_id,
+                agent_id,
+            } => {
+                w.supervisor_assign(agent, conversation_id, agent_id)
+                    .await?;
+                w.route_waiting().await?;
+                CommandReply::Done
+            }
             Command::Unknown => {
                 return Err(HubError::invalid("unknown command kind"));
             }
@@ -626,6 +709,12 @@ impl Hub {
             Some(id) => (ConversationId(id), false),
             None => (w.create_conversation(&m).await?, true),
         };
+        if created {
+            for line in m.transcript.iter().take(200) {
+                w.insert_message(conv, &Author::System, &truncate(line, 2000), None)
+                    .await?;
+            }
+        }
         if !m.text.is_empty() {
             w.customer_message(conv, &m.text).await?;
         }
@@ -700,6 +789,7 @@ impl Hub {
             match kind.as_str() {
                 "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await?,
                 "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await?,
+                "owner_idle" => w.owner_idle(ConversationId(ref_id), agent).await?,
                 other => tracing::warn!(kind = other, "unknown timer kind dropped"),
             }
             self.commit(w).await?;
@@ -764,6 +854,10 @@ impl Hub {
             &spec.channels,
             &spec.allowed_presences,
             &overrides,
+            QueueOptions {
+                team_owned: spec.team_owned,
+                idle_timeout_secs: spec.idle_timeout_secs,
+            },
         )
         .await?;
         w.route_waiting().await?;
@@ -773,7 +867,7 @@ impl Hub {
     /// Every queue with its effective templates.
     pub async fn admin_queues(&self) -> HubResult<Vec<QueueSpec>> {
         let rows = sqlx::query(
-            "SELECT q.name, t.name, q.channels, q.allowed_presences, q.templates FROM queues q JOIN teams t ON t.id = q.team_id ORDER BY q.id",
+            "SELECT q.name, t.name, q.channels, q.allowed_presences, q.templates, q.team_owned, q.idle_timeout_secs FROM queues q JOIN teams t ON t.id = q.team_id ORDER BY q.id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -789,6 +883,8 @@ impl Hub {
                         .iter()
                         .map(|s| (*s, effective_template(&overrides, *s)))
                         .collect(),
+                    team_owned: r.get(5),
+                    idle_timeout_secs: r.get::<Option<i64>, _>(6).map(|v| v as u32),
                 })
             })
             .collect()
@@ -917,18 +1013,22 @@ impl Work<'_> {
         channels: &[Channel],
         allowed: &[Presence],
         templates: &BTreeMap<Scenario, TemplateOverride>,
+        options: QueueOptions,
     ) -> HubResult<()> {
         let team_id = self.team_id(team).await?;
         sqlx::query(
-            "INSERT INTO queues (name, team_id, channels, allowed_presences, templates) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO queues (name, team_id, channels, allowed_presences, templates, team_owned, idle_timeout_secs) VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET team_id = excluded.team_id, channels = excluded.channels,
-               allowed_presences = excluded.allowed_presences, templates = excluded.templates",
+               allowed_presences = excluded.allowed_presences, templates = excluded.templates,
+               team_owned = excluded.team_owned, idle_timeout_secs = excluded.idle_timeout_secs",
         )
         .bind(name)
         .bind(team_id)
         .bind(json(&channels))
         .bind(json(&allowed))
         .bind(json(templates))
+        .bind(options.team_owned)
+        .bind(options.idle_timeout_secs.map(i64::from))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -1080,9 +1180,29 @@ impl Work<'_> {
             )));
         };
         let scenario = m.scenario.unwrap_or(m.channel.incoming_scenario());
+        let identification = self.identify(m).await?;
+        let origin = (scenario == Scenario::BotEscalation).then(|| OfferOrigin::BotEscalation {
+            transcript: m
+                .transcript
+                .iter()
+                .take(50)
+                .map(|l| truncate(l, 500))
+                .collect(),
+        });
+        let case_id = match m.case_id {
+            Some(c) => self.case_contact(c).await?.map(|_| c.0),
+            None => None,
+        };
+        let contact_id = match (&identification, m.case_id) {
+            (_, Some(c)) => self.case_contact(c).await?.map(|x| x.0),
+            (Some(switchboard_protocol::Identification::One { contact_id }), None) => {
+                Some(contact_id.0)
+            }
+            _ => None,
+        };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (channel, thread, queue_id, scenario, customer_name, customer_phone, customer_email, comment, status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+            "INSERT INTO conversations (channel, thread, queue_id, scenario, customer_name, customer_phone, customer_email, comment, status, created_at, identification, route_origin, case_id, contact_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(wire(&m.channel))
         .bind(&m.thread)
@@ -1093,6 +1213,10 @@ impl Work<'_> {
         .bind(m.email.as_deref().map(|s| truncate(s, 254)))
         .bind(m.comment.as_deref().map(|s| truncate(s, 2000)))
         .bind(self.now.0)
+        .bind(identification.as_ref().map(json))
+        .bind(origin.as_ref().map(json))
+        .bind(case_id)
+        .bind(contact_id)
         .fetch_one(&mut *self.tx)
         .await?;
         tracing::info!(
@@ -1142,8 +1266,21 @@ impl Work<'_> {
             .await?;
         let summary = load_summary(&mut self.tx, conv).await?;
         if let (ConversationStatus::Assigned, Some(owner)) = (summary.status, summary.owner) {
+            for p in &summary.participants {
+                self.append(
+                    *p,
+                    AgentEvent::MessageAdded {
+                        message: message.clone(),
+                    },
+                )
+                .await?;
+            }
             self.append(owner, AgentEvent::MessageAdded { message })
                 .await?;
+            self.start_idle_timer(conv, owner).await?;
+        } else if summary.status == ConversationStatus::Offered && self.team_owned(conv).await? {
+            // Nobody owns it yet: every teammate hears of each message.
+            self.team_notify(conv).await?;
         }
         Ok(())
     }
@@ -1164,7 +1301,7 @@ impl Work<'_> {
         if text.trim().is_empty() {
             return Err(HubError::invalid("empty message"));
         }
-        self.owned(agent, conv).await?;
+        let summary = self.member(agent, conv).await?;
         let message = self
             .insert_message(
                 conv,
@@ -1173,6 +1310,23 @@ impl Work<'_> {
                 Some(command_id),
             )
             .await?;
+        if summary.owner == Some(agent) {
+            // The owner answered: no "Assign to me?" for this wait.
+            self.delete_timer(TimerKind::OwnerIdle, conv.0).await?;
+            self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::AssignToMe { .. }))
+                .await?;
+        }
+        // Everyone in the conversation sees every agent's message.
+        let members = summary.owner.into_iter().chain(summary.participants);
+        for m in members.filter(|m| *m != agent) {
+            self.append(
+                m,
+                AgentEvent::MessageAdded {
+                    message: message.clone(),
+                },
+            )
+            .await?;
+        }
         self.append(
             agent,
             AgentEvent::MessageAdded {
@@ -1206,7 +1360,7 @@ impl Work<'_> {
         conv: ConversationId,
         message: MessageId,
     ) -> HubResult<()> {
-        self.owned(agent, conv).await?;
+        self.member(agent, conv).await?;
         let belongs: Option<i64> =
             sqlx::query_scalar("SELECT id FROM messages WHERE id = ? AND conversation_id = ?")
                 .bind(message.0)
@@ -1249,7 +1403,12 @@ impl Work<'_> {
     }
 
     async fn close(&mut self, agent: AgentId, conv: ConversationId) -> HubResult<()> {
-        self.owned(agent, conv).await?;
+        let summary = self.member(agent, conv).await?;
+        if summary.owner != Some(agent) {
+            // A consultant closing its tab leaves; the conversation goes on.
+            return self.leave(conv, agent, RevokeReason::LeftConsult).await;
+        }
+        self.end_membership(conv, &summary).await?;
         sqlx::query("UPDATE conversations SET status = 'closed', closed_at = ? WHERE id = ?")
             .bind(self.now.0)
             .bind(conv.0)
@@ -1267,32 +1426,22 @@ impl Work<'_> {
         Ok(())
     }
 
-    async fn load_offer(
-        &mut self,
-        offer: OfferId,
-    ) -> HubResult<
-        Option<(
-            AgentId,
-            ConversationId,
-            NotificationTemplate,
-            String,
-            Millis,
-        )>,
-    > {
+    async fn load_offer(&mut self, offer: OfferId) -> HubResult<Option<OfferRow>> {
         let row = sqlx::query(
-            "SELECT agent_id, conversation_id, template, status, expires_at FROM offers WHERE id = ?",
+            "SELECT agent_id, conversation_id, template, status, expires_at, origin FROM offers WHERE id = ?",
         )
         .bind(offer.0)
         .fetch_optional(&mut *self.tx)
         .await?;
         row.map(|r| {
-            Ok((
-                AgentId(r.get(0)),
-                ConversationId(r.get(1)),
-                unjson(r.get::<&str, _>(2))?,
-                r.get(3),
-                Millis(r.get(4)),
-            ))
+            Ok(OfferRow {
+                agent: AgentId(r.get(0)),
+                conv: ConversationId(r.get(1)),
+                template: unjson(r.get::<&str, _>(2))?,
+                status: r.get(3),
+                expires_at: Millis(r.get(4)),
+                origin: origin_of(r.get(5))?,
+            })
         })
         .transpose()
     }
@@ -1316,14 +1465,11 @@ impl Work<'_> {
     }
 
     /// A pending offer owned by `agent`, or the right refusal.
-    async fn pending_offer(
-        &mut self,
-        agent: AgentId,
-        offer: OfferId,
-    ) -> HubResult<(ConversationId, NotificationTemplate)> {
-        let Some((owner, conv, template, status, expires)) = self.load_offer(offer).await? else {
+    async fn pending_offer(&mut self, agent: AgentId, offer: OfferId) -> HubResult<OfferRow> {
+        let Some(row) = self.load_offer(offer).await? else {
             return Err(HubError::not_found("no such offer"));
         };
+        let (owner, status, expires) = (row.agent, row.status.clone(), row.expires_at);
         if owner != agent {
             // Another agent's offer: indistinguishable from a missing one.
             return Err(HubError::not_found("no such offer"));
@@ -1336,11 +1482,15 @@ impl Work<'_> {
         if expires <= self.now {
             return Err(HubError::conflict("offer has expired"));
         }
-        Ok((conv, template))
+        Ok(row)
     }
 
     async fn accept(&mut self, agent: AgentId, offer: OfferId) -> HubResult<CommandReply> {
-        let (conv, template) = self.pending_offer(agent, offer).await?;
+        let row = self.pending_offer(agent, offer).await?;
+        if row.origin.is_request() {
+            return self.accept_request(agent, offer, row).await;
+        }
+        let (conv, template) = (row.conv, row.template);
         self.resolve_offer(offer, "accepted", None).await?;
         self.append(
             agent,
@@ -1352,7 +1502,14 @@ impl Work<'_> {
         )
         .await?;
         let conversation = self
-            .assign(conv, agent, AssignMode::Accepted, true, template)
+            .assign(
+                conv,
+                agent,
+                AssignMode::Accepted,
+                true,
+                template,
+                row.origin,
+            )
             .await?;
         Ok(CommandReply::OfferAccepted { conversation })
     }
@@ -1363,7 +1520,8 @@ impl Work<'_> {
         offer: OfferId,
         reason: Option<String>,
     ) -> HubResult<CommandReply> {
-        let (conv, template) = self.pending_offer(agent, offer).await?;
+        let row = self.pending_offer(agent, offer).await?;
+        let (conv, template) = (row.conv, row.template.clone());
         if !template.allow_reject {
             return Err(HubError::refused(
                 ErrorCode::RejectNotAllowed,
@@ -1373,11 +1531,17 @@ impl Work<'_> {
         let reason = reason
             .map(|r| truncate(r.trim(), 500))
             .filter(|r| !r.is_empty());
-        if template.reject_reason_required && reason.is_none() {
+        if (template.reject_reason_required || row.origin.reason_required()) && reason.is_none() {
             return Err(HubError::refused(
                 ErrorCode::ReasonRequired,
                 "a reason is required to reject",
             ));
+        }
+        if row.origin.is_request() {
+            // Declining a request costs nothing and moves nothing.
+            self.decline_request(offer, row, OfferOutcome::Rejected, reason)
+                .await?;
+            return Ok(CommandReply::Done);
         }
         self.decline_and_reroute(
             offer,
@@ -1437,12 +1601,18 @@ impl Work<'_> {
     }
 
     async fn offer_timed_out(&mut self, offer: OfferId) -> HubResult<()> {
-        let Some((agent, conv, template, status, _)) = self.load_offer(offer).await? else {
+        let Some(row) = self.load_offer(offer).await? else {
             return Ok(());
         };
-        if status != "pending" {
+        if row.status != "pending" {
             return Ok(());
         }
+        if row.origin.is_request() {
+            return self
+                .decline_request(offer, row, OfferOutcome::TimedOut, None)
+                .await;
+        }
+        let (agent, conv, template, origin) = (row.agent, row.conv, row.template, row.origin);
         if self.hub.links.is_connected(agent) {
             // Seen and ignored: missed. Inactive, no new work until reset.
             tracing::info!(offer = %offer, agent = %agent, "offer missed; rerouting");
@@ -1463,7 +1633,7 @@ impl Work<'_> {
                 },
             )
             .await?;
-            self.assign(conv, agent, AssignMode::OnTimeout, false, template)
+            self.assign(conv, agent, AssignMode::OnTimeout, false, template, origin)
                 .await?;
             let due = Millis(self.now.0 + self.hub.grace_ms());
             self.add_timer(TimerKind::DisconnectedGrace, conv.0, agent, due, true)
@@ -1515,6 +1685,11 @@ impl Work<'_> {
         let allowed: Vec<Presence> = unjson(row.get::<&str, _>(4))?;
         let overrides: BTreeMap<Scenario, TemplateOverride> = unjson(row.get::<&str, _>(5))?;
         let template = effective_template(&overrides, scenario);
+        if self.team_owned(conv).await? {
+            self.set_status(conv, ConversationStatus::Offered, None)
+                .await?;
+            return self.team_notify(conv).await;
+        }
         let mut passed_over: HashSet<AgentId> = HashSet::new();
         loop {
             let candidates: Vec<Candidate> = self
@@ -1600,36 +1775,57 @@ impl Work<'_> {
         } else {
             None
         };
+        let origin: Option<String> =
+            sqlx::query_scalar("SELECT route_origin FROM conversations WHERE id = ?")
+                .bind(conv.0)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let origin = origin_of(origin)?;
         if let Some((mode, open)) = assign_mode {
-            self.assign(conv, agent, mode, open, template).await?;
+            self.assign(conv, agent, mode, open, template, origin)
+                .await?;
             return Ok(());
         }
+        self.set_status(conv, ConversationStatus::Offered, None)
+            .await?;
+        self.offer_to(conv, agent, template, origin).await?;
+        Ok(())
+    }
+
+    /// Creates a pending offer with its deadline timer and tells the agent.
+    async fn offer_to(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        template: NotificationTemplate,
+        origin: OfferOrigin,
+    ) -> HubResult<OfferId> {
         let expires = Millis(self.now.0 + template.timeout_secs as i64 * 1000);
         let offer_id: i64 = sqlx::query_scalar(
-            "INSERT INTO offers (conversation_id, agent_id, template, status, created_at, expires_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id",
+            "INSERT INTO offers (conversation_id, agent_id, template, status, created_at, expires_at, origin) VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
         )
         .bind(conv.0)
         .bind(agent.0)
         .bind(json(&template))
         .bind(self.now.0)
         .bind(expires.0)
+        .bind(json(&origin))
         .fetch_one(&mut *self.tx)
         .await?;
-        self.set_status(conv, ConversationStatus::Offered, None)
-            .await?;
         let offer = Offer {
             id: OfferId(offer_id),
             conversation: load_summary(&mut self.tx, conv).await?,
             template,
             created_at: self.now,
             expires_at: expires,
+            origin,
         };
         self.add_timer(TimerKind::OfferTimeout, offer_id, agent, expires, true)
             .await?;
         self.append(agent, AgentEvent::OfferCreated { offer })
             .await?;
         tracing::info!(conversation = %conv, agent = %agent, offer = offer_id, "offered");
-        Ok(())
+        Ok(OfferId(offer_id))
     }
 
     async fn assign(
@@ -1639,8 +1835,13 @@ impl Work<'_> {
         mode: AssignMode,
         open_session: bool,
         template: NotificationTemplate,
+        origin: OfferOrigin,
     ) -> HubResult<ConversationSummary> {
         self.set_status(conv, ConversationStatus::Assigned, Some(agent))
+            .await?;
+        sqlx::query("UPDATE conversations SET route_origin = NULL WHERE id = ?")
+            .bind(conv.0)
+            .execute(&mut *self.tx)
             .await?;
         let conversation = load_summary(&mut self.tx, conv).await?;
         let messages = recent_messages(&mut self.tx, conv).await?;
@@ -1652,6 +1853,7 @@ impl Work<'_> {
                 open_session,
                 template,
                 messages,
+                origin,
             },
         )
         .await?;
@@ -1670,6 +1872,25 @@ impl Work<'_> {
             self.route(ConversationId(id)).await?;
         }
         Ok(())
+    }
+}
+
+/// A stored offer.
+#[derive(Debug, Clone)]
+struct OfferRow {
+    agent: AgentId,
+    conv: ConversationId,
+    template: NotificationTemplate,
+    status: String,
+    expires_at: Millis,
+    origin: OfferOrigin,
+}
+
+/// An offer origin column (NULL in rows written before origins existed).
+fn origin_of(text: Option<String>) -> HubResult<OfferOrigin> {
+    match text {
+        Some(t) => unjson(&t),
+        None => Ok(OfferOrigin::NewConversation),
     }
 }
 
@@ -1710,7 +1931,7 @@ async fn load_summary(
 ) -> HubResult<ConversationSummary> {
     let row = sqlx::query(
         "SELECT c.channel, q.name, c.scenario, c.customer_name, c.customer_phone, c.customer_email,
-                c.comment, c.created_at, c.status, c.owner_id
+                c.comment, c.created_at, c.status, c.owner_id, c.identification, c.contact_id, c.case_id
          FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
     )
     .bind(conv.0)
@@ -1719,7 +1940,28 @@ async fn load_summary(
     let Some(r) = row else {
         return Err(HubError::not_found("no such conversation"));
     };
+    let participants: Vec<i64> = sqlx::query_scalar(
+        "SELECT agent_id FROM conversation_participants WHERE conversation_id = ? ORDER BY agent_id",
+    )
+    .bind(conv.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let identification = match r.get::<Option<&str>, _>(10) {
+        Some(text) => Some(unjson(text)?),
+        None => None,
+    };
+    let link = r
+        .get::<Option<i64>, _>(11)
+        .map(|c| switchboard_protocol::RecordLink {
+            contact_id: switchboard_protocol::ContactId(c),
+            case_id: r
+                .get::<Option<i64>, _>(12)
+                .map(switchboard_protocol::CaseId),
+        });
     Ok(ConversationSummary {
+        identification,
+        link,
+        participants: participants.into_iter().map(AgentId).collect(),
         id: conv,
         channel: unwire(r.get::<&str, _>(0))?,
         queue: r.get(1),
@@ -1776,8 +2018,11 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
         .fetch_one(&mut *conn)
         .await?;
     let conv_ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE owner_id = ? AND status = 'assigned' ORDER BY id",
+        "SELECT id FROM conversations WHERE status = 'assigned' AND (owner_id = ?
+           OR id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?))
+         ORDER BY id",
     )
+    .bind(agent.0)
     .bind(agent.0)
     .fetch_all(&mut *conn)
     .await?;
@@ -1806,7 +2051,7 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
         });
     }
     let offer_rows = sqlx::query(
-        "SELECT id, conversation_id, template, created_at, expires_at FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
+        "SELECT id, conversation_id, template, created_at, expires_at, origin FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
     )
     .bind(agent.0)
     .fetch_all(&mut *conn)
@@ -1819,6 +2064,7 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
             template: unjson(r.get::<&str, _>(2))?,
             created_at: Millis(r.get(3)),
             expires_at: Millis(r.get(4)),
+            origin: origin_of(r.get(5))?,
         });
     }
     Ok(AgentSnapshot {

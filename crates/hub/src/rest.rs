@@ -13,11 +13,13 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use switchboard_protocol::rest::{
-    AgentSpec, AgentStatus, IngressMessage, IngressResponse, LoginRequest, LoginResponse,
-    PresenceRequest, QueueSpec, RevokeResponse,
+    Account, AgentSpec, AgentStatus, Contact, Customer360, IngressMessage, IngressResponse,
+    LinkRequest, LoginRequest, LoginResponse, NewAccount, NewContact, PresenceRequest, QueueSpec,
+    RecordSearch, RevokeResponse,
 };
 use switchboard_protocol::{
-    AgentId, AgentProfile, ConversationId, ErrorBody, ErrorCode, Message, MessageId, Role,
+    AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary, ErrorBody, ErrorCode,
+    Message, MessageId, Role,
 };
 
 use crate::error::HubError;
@@ -300,4 +302,65 @@ pub async fn upsert_queue(
     require(&session.profile, true)?;
     state.hub.admin_upsert_queue(&spec).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/records/search?last_name=…` (any agent): contacts matching
+/// every given field.
+pub async fn search_records(
+    State(state): State<AppState>,
+    Authed(_session): Authed,
+    Query(q): Query<RecordSearch>,
+) -> ApiResult<Vec<Contact>> {
+    Ok(Json(state.hub.search_records(&q).await?))
+}
+
+/// `GET /api/v1/records/contacts/{id}` (any agent): Customer 360.
+pub async fn customer_360(
+    State(state): State<AppState>,
+    Authed(_session): Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<Customer360> {
+    Ok(Json(state.hub.customer_360(ContactId(id)).await?))
+}
+
+/// `POST /api/v1/records/contacts` (any agent): quick create.
+pub async fn create_contact(
+    State(state): State<AppState>,
+    Authed(_session): Authed,
+    Body(c): Body<NewContact>,
+) -> ApiResult<Contact> {
+    Ok(Json(state.hub.create_contact(&c).await?))
+}
+
+/// `POST /api/v1/records/accounts` (any agent): quick create.
+pub async fn create_account(
+    State(state): State<AppState>,
+    Authed(_session): Authed,
+    Body(a): Body<NewAccount>,
+) -> ApiResult<Account> {
+    Ok(Json(state.hub.create_account(&a).await?))
+}
+
+/// `POST /api/v1/conversations/{id}/link` (owner, participant or
+/// supervisor).
+pub async fn link_conversation(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<i64>,
+    Body(link): Body<LinkRequest>,
+) -> ApiResult<ConversationSummary> {
+    Ok(Json(
+        state
+            .hub
+            .link_conversation(&session.profile, ConversationId(id), &link)
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/team` (any agent): teammates and queues.
+pub async fn team(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> ApiResult<switchboard_protocol::rest::TeamDirectory> {
+    Ok(Json(state.hub.team_directory(&session.profile).await?))
 }

@@ -37,6 +37,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logout", post(rest::logout))
         .route("/api/v1/me", get(rest::me))
         .route("/api/v1/conversations/{id}/messages", get(rest::messages))
+        .route(
+            "/api/v1/conversations/{id}/link",
+            post(rest::link_conversation),
+        )
+        .route("/api/v1/team", get(rest::team))
+        .route("/api/v1/records/search", get(rest::search_records))
+        .route("/api/v1/records/contacts", post(rest::create_contact))
+        .route("/api/v1/records/contacts/{id}", get(rest::customer_360))
+        .route("/api/v1/records/accounts", post(rest::create_account))
         .route("/api/v1/ingress/messages", post(rest::ingress))
         .route(
             "/api/v1/ingress/conversations/{id}/messages",

@@ -11,9 +11,10 @@ use sqlx::SqlitePool;
 
 /// Schema migrations, applied in order; never edit an applied one, add a new
 /// one instead.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE teams (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -121,7 +122,72 @@ CREATE TABLE timers (
 );
 CREATE INDEX timers_due ON timers(due_at);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_lc TEXT NOT NULL,
+    phone TEXT,
+    address TEXT,
+    city TEXT,
+    state TEXT
+);
+CREATE INDEX accounts_name ON accounts(name_lc);
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    first_lc TEXT NOT NULL,
+    last_lc TEXT NOT NULL,
+    email TEXT,
+    email_lc TEXT,
+    phone TEXT,
+    phone_norm TEXT,
+    address TEXT,
+    address_lc TEXT,
+    city TEXT,
+    city_lc TEXT,
+    state TEXT,
+    state_lc TEXT,
+    account_id INTEGER REFERENCES accounts(id)
+);
+CREATE INDEX contacts_phone ON contacts(phone_norm);
+CREATE INDEX contacts_email ON contacts(email_lc);
+CREATE INDEX contacts_first ON contacts(first_lc);
+CREATE INDEX contacts_last ON contacts(last_lc);
+CREATE INDEX contacts_address ON contacts(address_lc);
+CREATE INDEX contacts_city ON contacts(city_lc);
+CREATE INDEX contacts_state ON contacts(state_lc);
+CREATE INDEX contacts_account ON contacts(account_id);
+CREATE TABLE cases (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    title TEXT NOT NULL,
+    open INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX cases_contact ON cases(contact_id, open);
+CREATE TABLE conversation_participants (
+    conversation_id INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+) WITHOUT ROWID;
+CREATE INDEX participants_agent ON conversation_participants(agent_id);
+ALTER TABLE conversations ADD COLUMN identification TEXT;
+ALTER TABLE conversations ADD COLUMN contact_id INTEGER;
+ALTER TABLE conversations ADD COLUMN case_id INTEGER;
+ALTER TABLE conversations ADD COLUMN route_origin TEXT;
+CREATE INDEX conversations_contact ON conversations(contact_id, created_at);
+ALTER TABLE offers ADD COLUMN origin TEXT;
+CREATE INDEX offers_conversation ON offers(conversation_id, status);
+ALTER TABLE queues ADD COLUMN team_owned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queues ADD COLUMN idle_timeout_secs INTEGER
+"#,
+    ),
+];
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -74,6 +74,8 @@ pub fn base_config(dir: &std::path::Path) -> HubConfig {
         channels: Channel::ALL.to_vec(),
         allowed_presences: vec![Presence::Available, Presence::Busy],
         templates,
+        team_owned: false,
+        idle_timeout_secs: None,
     });
     c
 }

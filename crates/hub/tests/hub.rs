@@ -377,6 +377,8 @@ async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision()
             queue: Some("Q".into()),
             scenario: Some(Scenario::WorkItemAssignment),
             text: "please follow up".into(),
+            transcript: Vec::new(),
+            case_id: None,
         })
         .await;
     let ev = a1.wait_event("toast", |e| assigned_mode(e).is_some()).await;
@@ -1164,6 +1166,8 @@ async fn admin_api_adds_agents_and_queues_that_route_at_once() {
         queue: Some("Night".into()),
         scenario: None,
         text: "late".into(),
+        transcript: Vec::new(),
+        case_id: None,
     })
     .await;
     let o = n.wait_offer().await;

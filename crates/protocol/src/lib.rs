@@ -96,6 +96,18 @@ id_type!(
     /// An offer of a work item to one agent.
     OfferId
 );
+id_type!(
+    /// A contact (customer record) in the hub's customer store.
+    ContactId
+);
+id_type!(
+    /// An account (company) in the hub's customer store.
+    AccountId
+);
+id_type!(
+    /// A case (service request) in the hub's customer store.
+    CaseId
+);
 
 /// Per-agent event sequence number. Strictly increasing, starting at 1; 0
 /// means "nothing yet".
@@ -256,6 +268,67 @@ pub enum Command {
         /// The conversation.
         conversation_id: ConversationId,
     },
+    /// Hand an owned conversation to another agent or to a queue. The
+    /// conversation leaves the sender at once; the target gets an offer
+    /// whose origin is `transfer`.
+    TransferConversation {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Where it goes.
+        target: TransferTarget,
+        /// A note for the receiver (shown in the alert).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Escalate an owned conversation to a supervisor of the agent's team
+    /// (a named one, or the first connected one).
+    EscalateConversation {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The supervisor; by default the first connected supervisor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supervisor_id: Option<AgentId>,
+        /// A note for the supervisor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Ask another agent to join an owned conversation as a consultant
+    /// (ownership stays with the sender).
+    Consult {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Who is asked.
+        agent_id: AgentId,
+    },
+    /// Ask a named agent to take over an owned conversation. The agent
+    /// accepts (ownership moves) or rejects with a reason; the requester
+    /// is told the outcome.
+    RequestAssign {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Who is asked.
+        agent_id: AgentId,
+        /// Why (shown to the receiver).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Ask a named agent to discuss an owned conversation: on accept the
+    /// agent joins; ownership stays with the requester. A reject needs a
+    /// reason; the requester is told the outcome.
+    RequestDiscuss {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Who is asked.
+        agent_id: AgentId,
+    },
+    /// Supervisor: assign a conversation of the team to a named agent
+    /// outright (no decision); the new owner is notified.
+    AssignConversation {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The new owner.
+        agent_id: AgentId,
+    },
     /// A command kind this version does not know.
     #[serde(other)]
     #[schemars(skip)]
@@ -394,6 +467,10 @@ pub enum AgentEvent {
         template: NotificationTemplate,
         /// Recent history, oldest first.
         messages: Vec<Message>,
+        /// Why it reached the agent (transfer, escalation, request ...); a
+        /// new conversation when absent.
+        #[serde(default)]
+        origin: OfferOrigin,
     },
     /// A conversation was taken away from the agent.
     ConversationRevoked {
@@ -420,6 +497,26 @@ pub enum AgentEvent {
     ConversationClosed {
         /// The conversation.
         conversation_id: ConversationId,
+    },
+    /// An owned (or joined) conversation changed without changing hands:
+    /// customer identification, record link, participants.
+    ConversationUpdated {
+        /// The conversation as it is now.
+        conversation: ConversationSummary,
+    },
+    /// A request this agent made (consult, assign, discuss) was answered.
+    RequestAnswered {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// What was asked.
+        request: RequestKind,
+        /// Who answered.
+        by: AgentRef,
+        /// Accepted (true) or rejected / timed out (false).
+        accepted: bool,
+        /// The reject reason, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A banner for the agent (missed offer, reject, max sessions).
     Notice {
@@ -732,6 +829,15 @@ pub struct ConversationSummary {
     /// Owning agent, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<AgentId>,
+    /// Customer identification, for channels that carry a phone or email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification: Option<Identification>,
+    /// The record (and case) the conversation is linked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<RecordLink>,
+    /// Agents who joined without owning it (consult, discuss).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<AgentId>,
 }
 
 /// Who wrote a message.
@@ -783,6 +889,195 @@ pub struct Offer {
     pub created_at: Millis,
     /// Deadline (hub clock); after it the offer times out.
     pub expires_at: Millis,
+    /// Why the offer reaches the agent (a new conversation unless said
+    /// otherwise; older hubs do not send it).
+    #[serde(default)]
+    pub origin: OfferOrigin,
+}
+
+/// An agent named in an offer or an answer.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentRef {
+    /// Id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+}
+
+/// Why an offer reaches an agent. Routing offers (a new conversation,
+/// transfer, escalation, bot escalation) are rerouted when declined;
+/// requests (consult, assign, discuss, "assign to me?", team message) are
+/// not, and declining them costs the agent nothing.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OfferOrigin {
+    /// A new conversation routed from its queue.
+    #[default]
+    NewConversation,
+    /// Transferred by another agent (to this agent or to its queue).
+    Transfer {
+        /// Who transferred it.
+        from: AgentRef,
+        /// The sender's note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Escalated to this supervisor.
+    Escalation {
+        /// Who escalated it.
+        from: AgentRef,
+        /// The sender's note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Escalated from a bot; the bot's transcript comes along.
+    BotEscalation {
+        /// The bot conversation, oldest line first (untrusted text).
+        transcript: Vec<String>,
+    },
+    /// Asked to join as a consultant; ownership stays with `from`.
+    Consult {
+        /// The owner asking.
+        from: AgentRef,
+    },
+    /// Asked to take the conversation over.
+    AssignRequest {
+        /// The owner asking.
+        from: AgentRef,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Asked to discuss; ownership stays with `from`.
+    DiscussRequest {
+        /// The owner asking.
+        from: AgentRef,
+    },
+    /// The owner has not answered the customer in time: "Assign to me?"
+    AssignToMe {
+        /// The current owner.
+        owner: AgentRef,
+        /// How long the customer has waited for an answer, in seconds.
+        idle_secs: u32,
+    },
+    /// A customer wrote in a team-owned conversation nobody owns yet; the
+    /// first teammate to accept owns it.
+    TeamMessage {
+        /// The newest customer message (first 200 characters).
+        preview: String,
+        /// Customer messages so far.
+        messages: u32,
+    },
+    /// An origin this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+impl OfferOrigin {
+    /// Whether this is a request between agents (declining costs nothing
+    /// and reroutes nothing) rather than a routed work item.
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self,
+            OfferOrigin::Consult { .. }
+                | OfferOrigin::AssignRequest { .. }
+                | OfferOrigin::DiscussRequest { .. }
+                | OfferOrigin::AssignToMe { .. }
+                | OfferOrigin::TeamMessage { .. }
+        )
+    }
+
+    /// The request kind whose requester is told the outcome, if any.
+    pub fn answered_request(&self) -> Option<(RequestKind, &AgentRef)> {
+        match self {
+            OfferOrigin::Consult { from } => Some((RequestKind::Consult, from)),
+            OfferOrigin::AssignRequest { from, .. } => Some((RequestKind::Assign, from)),
+            OfferOrigin::DiscussRequest { from } => Some((RequestKind::Discuss, from)),
+            _ => None,
+        }
+    }
+
+    /// Whether a reject must carry a reason whatever the template says
+    /// (assign and discuss requests, as in the reference).
+    pub fn reason_required(&self) -> bool {
+        matches!(
+            self,
+            OfferOrigin::AssignRequest { .. } | OfferOrigin::DiscussRequest { .. }
+        )
+    }
+}
+
+/// A request between agents whose outcome the requester is told.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// Join as a consultant.
+    Consult,
+    /// Take the conversation over.
+    Assign,
+    /// Discuss it.
+    Discuss,
+    /// A kind this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+/// Where a transfer goes.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// A named agent (offered to them; rerouted in the queue if declined).
+    Agent {
+        /// The agent.
+        agent_id: AgentId,
+    },
+    /// A queue (routed like a new item, with the transfer template).
+    Queue {
+        /// The queue's name.
+        queue: String,
+    },
+}
+
+/// The result of matching a conversation's customer against the contacts
+/// (by phone for SMS, WhatsApp and voice; by email for chat).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Identification {
+    /// No record matches: "No records found".
+    #[serde(rename = "none")]
+    NoMatch,
+    /// Exactly one: the screen pop opens its Customer 360.
+    One {
+        /// The contact.
+        contact_id: ContactId,
+    },
+    /// Several: "One or more records found. Select a record or create new."
+    Several {
+        /// The candidates (at most 20).
+        contact_ids: Vec<ContactId>,
+    },
+    /// A result this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+/// The record (and case) a conversation is linked to.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RecordLink {
+    /// The contact.
+    pub contact_id: ContactId,
+    /// The case, if any (the conversation's assigned case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<CaseId>,
 }
 
 /// How an offer ended.
@@ -818,6 +1113,15 @@ pub enum AssignMode {
     CaseAssignment,
     /// The offer timed out while the agent was disconnected.
     OnTimeout,
+    /// Assigned outright by a supervisor.
+    Supervisor,
+    /// Joined as a consultant or for a discussion; the owner is someone
+    /// else.
+    Joined,
+    /// A mode this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// Why a conversation was taken away.
@@ -828,6 +1132,18 @@ pub enum RevokeReason {
     DisconnectedGrace,
     /// Reassigned by a supervisor.
     Reassigned,
+    /// The agent transferred or escalated it.
+    Transferred,
+    /// A teammate took it over ("Assign to me?" or an accepted assign
+    /// request).
+    TakenOver,
+    /// The agent's consult or discussion ended (the owner closed or handed
+    /// the conversation on).
+    LeftConsult,
+    /// A reason this version does not know.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// Banners shown at the top of the agent's screen.

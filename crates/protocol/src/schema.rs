@@ -72,5 +72,37 @@ pub fn schema_documents() -> Vec<SchemaDocument> {
             file_name: "rest-revoke-response.json",
             schema: schema_for!(rest::RevokeResponse),
         },
+        SchemaDocument {
+            file_name: "rest-record-search.json",
+            schema: schema_for!(rest::RecordSearch),
+        },
+        SchemaDocument {
+            file_name: "rest-contact.json",
+            schema: schema_for!(rest::Contact),
+        },
+        SchemaDocument {
+            file_name: "rest-account.json",
+            schema: schema_for!(rest::Account),
+        },
+        SchemaDocument {
+            file_name: "rest-customer-360.json",
+            schema: schema_for!(rest::Customer360),
+        },
+        SchemaDocument {
+            file_name: "rest-new-contact.json",
+            schema: schema_for!(rest::NewContact),
+        },
+        SchemaDocument {
+            file_name: "rest-new-account.json",
+            schema: schema_for!(rest::NewAccount),
+        },
+        SchemaDocument {
+            file_name: "rest-link-request.json",
+            schema: schema_for!(rest::LinkRequest),
+        },
+        SchemaDocument {
+            file_name: "rest-team-directory.json",
+            schema: schema_for!(rest::TeamDirectory),
+        },
     ]
 }

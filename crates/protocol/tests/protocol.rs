@@ -17,6 +17,11 @@ fn summary() -> ConversationSummary {
         created_at: Millis(1_700_000_000_000),
         status: ConversationStatus::Offered,
         owner: None,
+        identification: Some(Identification::Several {
+            contact_ids: vec![ContactId(1), ContactId(2)],
+        }),
+        link: None,
+        participants: vec![],
     }
 }
 
@@ -74,6 +79,35 @@ fn every_client_frame() -> Vec<ClientFrame> {
         cmd(Command::CloseConversation {
             conversation_id: ConversationId(7),
         }),
+        cmd(Command::TransferConversation {
+            conversation_id: ConversationId(7),
+            target: TransferTarget::Agent {
+                agent_id: AgentId(2),
+            },
+            note: Some("billing".into()),
+        }),
+        cmd(Command::EscalateConversation {
+            conversation_id: ConversationId(7),
+            supervisor_id: None,
+            note: None,
+        }),
+        cmd(Command::Consult {
+            conversation_id: ConversationId(7),
+            agent_id: AgentId(2),
+        }),
+        cmd(Command::RequestAssign {
+            conversation_id: ConversationId(7),
+            agent_id: AgentId(2),
+            reason: Some("leaving".into()),
+        }),
+        cmd(Command::RequestDiscuss {
+            conversation_id: ConversationId(7),
+            agent_id: AgentId(2),
+        }),
+        cmd(Command::AssignConversation {
+            conversation_id: ConversationId(7),
+            agent_id: AgentId(2),
+        }),
     ]
 }
 
@@ -84,6 +118,13 @@ fn every_server_frame() -> Vec<ServerFrame> {
         template: template(),
         created_at: Millis(1),
         expires_at: Millis(60_001),
+        origin: OfferOrigin::Transfer {
+            from: AgentRef {
+                id: AgentId(3),
+                name: "Ana".into(),
+            },
+            note: Some("VIP".into()),
+        },
     };
     let message = Message {
         id: MessageId(3),
@@ -150,6 +191,9 @@ fn every_server_frame() -> Vec<ServerFrame> {
                 open_session: true,
                 template: template(),
                 messages: vec![message.clone()],
+                origin: OfferOrigin::BotEscalation {
+                    transcript: vec!["Bot: hello".into()],
+                },
             },
         ),
         ev(
@@ -177,6 +221,25 @@ fn every_server_frame() -> Vec<ServerFrame> {
             8,
             AgentEvent::ConversationClosed {
                 conversation_id: ConversationId(7),
+            },
+        ),
+        ev(
+            10,
+            AgentEvent::ConversationUpdated {
+                conversation: summary(),
+            },
+        ),
+        ev(
+            11,
+            AgentEvent::RequestAnswered {
+                conversation_id: ConversationId(7),
+                request: RequestKind::Assign,
+                by: AgentRef {
+                    id: AgentId(2),
+                    name: "Ben".into(),
+                },
+                accepted: false,
+                reason: Some("busy".into()),
             },
         ),
         ev(
@@ -409,4 +472,83 @@ fn every_frame_validates_against_its_schema_shape() {
         let t = v["type"].as_str().unwrap();
         assert!(server.contains(&format!("\"{t}\"")));
     }
+}
+
+#[test]
+fn offers_from_older_hubs_are_new_conversations_and_unknown_origins_are_tolerated() {
+    let offer = Offer {
+        id: OfferId(5),
+        conversation: summary(),
+        template: template(),
+        created_at: Millis(1),
+        expires_at: Millis(2),
+        origin: OfferOrigin::NewConversation,
+    };
+    let mut v = serde_json::to_value(&offer).unwrap();
+    v.as_object_mut().unwrap().remove("origin");
+    let old: Offer = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(old.origin, OfferOrigin::NewConversation);
+    v["origin"] = serde_json::json!({"kind": "telepathy", "x": 1});
+    let future: Offer = serde_json::from_value(v).unwrap();
+    assert_eq!(future.origin, OfferOrigin::Unknown);
+    assert!(!future.origin.is_request());
+}
+
+#[test]
+fn routing_between_agents_round_trips() {
+    let from = AgentRef {
+        id: AgentId(1),
+        name: "Ana".into(),
+    };
+    for origin in [
+        OfferOrigin::BotEscalation {
+            transcript: vec!["Bot: hi".into(), "Customer: <b>help</b>".into()],
+        },
+        OfferOrigin::AssignRequest {
+            from: from.clone(),
+            reason: Some("vacation".into()),
+        },
+        OfferOrigin::AssignToMe {
+            owner: from.clone(),
+            idle_secs: 30,
+        },
+        OfferOrigin::TeamMessage {
+            preview: "hello".into(),
+            messages: 2,
+        },
+    ] {
+        let text = serde_json::to_string(&origin).unwrap();
+        assert_eq!(serde_json::from_str::<OfferOrigin>(&text).unwrap(), origin);
+    }
+    assert!(OfferOrigin::DiscussRequest { from: from.clone() }.reason_required());
+    assert!(!OfferOrigin::Consult { from }.reason_required());
+    let cmd = Command::TransferConversation {
+        conversation_id: ConversationId(1),
+        target: TransferTarget::Queue { queue: "Q".into() },
+        note: None,
+    };
+    let text = serde_json::to_string(&cmd).unwrap();
+    assert!(text.contains(r#""to":"queue""#), "{text}");
+    assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), cmd);
+    // Unknown revoke reasons and assign modes from a newer hub decode.
+    let ev: AgentEvent = serde_json::from_str(
+        r#"{"kind":"conversation_revoked","conversation_id":1,"reason":"beamed_up"}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        ev,
+        AgentEvent::ConversationRevoked {
+            reason: RevokeReason::Other,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn phone_numbers_normalise_to_digits() {
+    use switchboard_protocol::rest::normalize_phone;
+    assert_eq!(normalize_phone("+1 (555) 010-2000"), "+15550102000");
+    assert_eq!(normalize_phone("0044 20 7946 0000"), "+442079460000");
+    assert_eq!(normalize_phone("555.010.2000"), "5550102000");
+    assert_eq!(normalize_phone("call me"), "");
 }

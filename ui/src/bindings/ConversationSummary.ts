@@ -4,7 +4,9 @@ import type { Channel } from "./Channel";
 import type { ConversationId } from "./ConversationId";
 import type { ConversationStatus } from "./ConversationStatus";
 import type { Customer } from "./Customer";
+import type { Identification } from "./Identification";
 import type { Millis } from "./Millis";
+import type { RecordLink } from "./RecordLink";
 import type { Scenario } from "./Scenario";
 
 /**
@@ -46,4 +48,16 @@ status: ConversationStatus,
 /**
  * Owning agent, if any.
  */
-owner?: AgentId | null, };
+owner?: AgentId | null, 
+/**
+ * Customer identification, for channels that carry a phone or email.
+ */
+identification?: Identification | null, 
+/**
+ * The record (and case) the conversation is linked to.
+ */
+link?: RecordLink | null, 
+/**
+ * Agents who joined without owning it (consult, discuss).
+ */
+participants?: Array<AgentId>, };

@@ -3,4 +3,4 @@
 /**
  * Closed set of error codes the UI can act on.
  */
-export type IpcErrorCode = "not_signed_in" | "unauthorized" | "rate_limited" | "hub_unreachable" | "invalid_input" | "refused" | "internal";
+export type IpcErrorCode = "not_signed_in" | "unauthorized" | "rate_limited" | "hub_unreachable" | "invalid_input" | "refused" | "conflict" | "internal";

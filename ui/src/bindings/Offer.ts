@@ -3,6 +3,7 @@ import type { ConversationSummary } from "./ConversationSummary";
 import type { Millis } from "./Millis";
 import type { NotificationTemplate } from "./NotificationTemplate";
 import type { OfferId } from "./OfferId";
+import type { OfferOrigin } from "./OfferOrigin";
 
 /**
  * A work item proposed to one agent.
@@ -27,4 +28,9 @@ created_at: Millis,
 /**
  * Deadline (hub clock); after it the offer times out.
  */
-expires_at: Millis, };
+expires_at: Millis, 
+/**
+ * Why the offer reaches the agent (a new conversation unless said
+ * otherwise; older hubs do not send it).
+ */
+origin: OfferOrigin, };

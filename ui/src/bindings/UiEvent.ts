@@ -14,7 +14,8 @@ import type { Presence } from "./Presence";
  */
 export type UiEvent = { "type": "reset" } | { "type": "offer_shown", 
 /**
- * The offer and its local deadline.
+ * The offer and its local deadline (boxed: the other events are
+ * small).
  */
 offer: PendingOffer, } | { "type": "offer_closed", 
 /**

@@ -1,13 +1,22 @@
 // Generated from src-tauri/bindings.rs by `scripts/dev bindings`. Do not edit.
 import { invoke } from "@tauri-apps/api/core";
+import type { Account } from "./Account";
 import type { AgentAction } from "./AgentAction";
 import type { AgentProfile } from "./AgentProfile";
 import type { AppView } from "./AppView";
+import type { Contact } from "./Contact";
 import type { ConversationDetail } from "./ConversationDetail";
+import type { ConversationSummary } from "./ConversationSummary";
+import type { Customer360 } from "./Customer360";
 import type { IpcError } from "./IpcError";
 import type { LastLogin } from "./LastLogin";
+import type { LinkRequest } from "./LinkRequest";
+import type { NewAccount } from "./NewAccount";
+import type { NewContact } from "./NewContact";
+import type { RecordSearch } from "./RecordSearch";
 import type { ShellEvent } from "./ShellEvent";
 import type { SignInRequest } from "./SignInRequest";
+import type { TeamDirectory } from "./TeamDirectory";
 
 /** The one event channel from the shell. */
 export const EVENT = "switchboard://event";
@@ -23,4 +32,10 @@ export const commands = {
   signOut: (): Promise<null> => invoke<null>("sign_out"),
   act: (action: AgentAction): Promise<null> => invoke<null>("act", { action }),
   systemTheme: (): Promise<boolean | null> => invoke<boolean | null>("system_theme"),
+  searchRecords: (query: RecordSearch): Promise<Array<Contact>> => invoke<Array<Contact>>("search_records", { query }),
+  customer360: (id: number): Promise<Customer360> => invoke<Customer360>("customer_360", { id }),
+  createContact: (contact: NewContact): Promise<Contact> => invoke<Contact>("create_contact", { contact }),
+  createAccount: (account: NewAccount): Promise<Account> => invoke<Account>("create_account", { account }),
+  linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),
+  teamDirectory: (): Promise<TeamDirectory> => invoke<TeamDirectory>("team_directory"),
 };

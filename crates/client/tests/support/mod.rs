@@ -123,6 +123,8 @@ impl TestHub {
                 queue: None,
                 scenario: None,
                 text: text.into(),
+                transcript: Vec::new(),
+                case_id: None,
             })
             .send()
             .await

@@ -127,6 +127,8 @@ impl TestHub {
             queue: None,
             scenario: None,
             text: text.into(),
+            transcript: Vec::new(),
+            case_id: None,
         })
         .await
     }

@@ -1,0 +1,182 @@
+//! Issue 6 through the real client runtime and hub: Customer 360 look-ups
+//! over REST (as the desktop shell makes them), and a transfer between two
+//! running clients (alert shown with the sender, accepted, session opened).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::*;
+use switchboard_client::engine::{Effect, NotificationKey, UiEvent};
+use switchboard_client::AgentAction;
+use switchboard_protocol::rest::{LinkRequest, NewAccount, NewContact, RecordSearch};
+use switchboard_protocol::{Channel, ErrorCode, Identification, TransferTarget};
+
+#[tokio::test]
+async fn customer_360_search_quick_create_and_link_over_rest() {
+    let hub = TestHub::start().await;
+    let endpoint = hub.endpoint();
+    let token = hub.token("a1").await;
+    let account = endpoint
+        .create_account(
+            &token,
+            &NewAccount {
+                name: "Contoso".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let contact = endpoint
+        .create_contact(
+            &token,
+            &NewContact {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                phone: Some("+1 555 0100".into()),
+                account_id: Some(account.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let found = endpoint
+        .search_records(
+            &token,
+            &RecordSearch {
+                account_name: Some("cont".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, vec![contact.clone()]);
+    let empty = endpoint
+        .search_records(&token, &RecordSearch::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&empty, switchboard_client::ClientError::Refused(b) if b.code == ErrorCode::InvalidFrame),
+        "{empty:?}"
+    );
+    let c = hub
+        .hub()
+        .ingress(switchboard_protocol::rest::IngressMessage {
+            channel: Channel::Sms,
+            thread: "c360".into(),
+            customer_name: "Ada".into(),
+            phone: Some("+15550100".into()),
+            email: None,
+            comment: None,
+            queue: None,
+            scenario: None,
+            text: "hi".into(),
+            transcript: Vec::new(),
+            case_id: None,
+        })
+        .await
+        .unwrap()
+        .conversation_id;
+    let view = endpoint.customer_360(&token, contact.id).await.unwrap();
+    assert_eq!(view.account.unwrap().name, "Contoso");
+    assert_eq!(view.earlier_conversations[0].id, c);
+    assert_eq!(
+        view.earlier_conversations[0].identification,
+        Some(Identification::One {
+            contact_id: contact.id
+        })
+    );
+    // Linking needs the conversation to be yours.
+    let err = endpoint
+        .link_conversation(
+            &token,
+            c,
+            &LinkRequest {
+                contact_id: contact.id,
+                case_id: None,
+                confirm_other_case: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, switchboard_client::ClientError::Refused(b) if b.code == ErrorCode::NotFound)
+    );
+    let dir = endpoint.team_directory(&token).await.unwrap();
+    assert!(dir.agents.iter().any(|a| a.name == "Agent a2"));
+}
+
+#[tokio::test]
+async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
+    let hub = TestHub::start_with(|c| {
+        c.queues[0].templates.insert(
+            switchboard_protocol::Scenario::Transfer,
+            switchboard_hub::config::TemplateOverride {
+                kind: Some(switchboard_protocol::NotificationKind::Alert),
+                timeout_secs: Some(30),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Sms, "xfer", "Cleo", "hi")
+        .await
+        .conversation_id;
+    let offer = a1
+        .wait_effect("offer", |e| {
+            matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))
+        })
+        .await;
+    let Effect::Ui(UiEvent::OfferShown { offer }) = offer else {
+        unreachable!()
+    };
+    a1.act(AgentAction::Accept {
+        offer_id: offer.offer.id,
+    })
+    .await;
+    a1.wait_state("owned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    let a2 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a2").await,
+        &dir.path().join("a2.db"),
+    )
+    .await;
+    a1.act(AgentAction::Transfer {
+        conversation_id: conv,
+        target: TransferTarget::Agent {
+            agent_id: hub.agent_id("a2").await,
+        },
+        note: Some("billing".into()),
+    })
+    .await;
+    let n = a2
+        .wait_effect(
+            "transfer alert",
+            |e| matches!(e, Effect::Notify(n) if matches!(n.key, NotificationKey::Offer(_))),
+        )
+        .await;
+    let Effect::Notify(n) = n else { unreachable!() };
+    assert_eq!(n.title, "Transfer from Agent a1: Cleo");
+    assert!(n.body.contains(&"Note: billing".to_string()));
+    a1.wait_state("gone from the sender", move |e| {
+        !e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    let NotificationKey::Offer(offer_id) = n.key else {
+        unreachable!()
+    };
+    a2.act(AgentAction::Accept { offer_id }).await;
+    a2.wait_state("session open", move |e| e.state().active == Some(conv))
+        .await;
+}

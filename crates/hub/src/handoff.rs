@@ -1,0 +1,715 @@
+//! Routing between agents: transfer, escalation, consult, assign and
+//! discuss requests, supervisor assignment, team-owned conversations and the
+//! idle owner's "Assign to me?".
+//!
+//! Everything reuses the offer machinery: a request is an [`Offer`] whose
+//! [`OfferOrigin`] says what it is, so the client's alerts, countdowns,
+//! persistence, OS notifications and tray quick-accept work unchanged.
+//! Routed origins (transfer, escalation) are rerouted when declined, like a
+//! new conversation; requests (`OfferOrigin::is_request`) are not, and
+//! declining them costs the agent nothing.
+
+use switchboard_protocol::{AgentRef, TransferTarget};
+
+use super::*;
+
+/// Kept from a customer message in a team notification.
+const PREVIEW_CHARS: usize = 200;
+
+impl Work<'_> {
+    /// The conversation, if the agent owns it or joined it and it is open.
+    pub(super) async fn member(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> HubResult<ConversationSummary> {
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if summary.owner != Some(agent) && !summary.participants.contains(&agent) {
+            return Err(HubError::not_found("no such conversation"));
+        }
+        if summary.status != ConversationStatus::Assigned {
+            return Err(HubError::conflict("conversation is closed"));
+        }
+        Ok(summary)
+    }
+
+    /// An agent's id and display name.
+    async fn agent_ref(&mut self, agent: AgentId) -> HubResult<AgentRef> {
+        let p = load_profile(&mut self.tx, agent).await?;
+        Ok(AgentRef {
+            id: agent,
+            name: p.display_name,
+        })
+    }
+
+    async fn queue_row(&mut self, conv: ConversationId) -> HubResult<(i64, QueueOptions, String)> {
+        let row = sqlx::query(
+            "SELECT q.team_id, q.team_owned, q.idle_timeout_secs, q.templates
+             FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
+        )
+        .bind(conv.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(r) = row else {
+            return Err(HubError::not_found("no such conversation"));
+        };
+        Ok((
+            r.get(0),
+            QueueOptions {
+                team_owned: r.get(1),
+                idle_timeout_secs: r.get::<Option<i64>, _>(2).map(|v| v as u32),
+            },
+            r.get(3),
+        ))
+    }
+
+    /// The conversation's queue template for a scenario.
+    async fn queue_template(
+        &mut self,
+        conv: ConversationId,
+        scenario: Scenario,
+    ) -> HubResult<NotificationTemplate> {
+        let (_, _, templates) = self.queue_row(conv).await?;
+        let overrides: BTreeMap<Scenario, TemplateOverride> = unjson(&templates)?;
+        Ok(effective_template(&overrides, scenario))
+    }
+
+    /// The template of a request: always an alert with Accept / Reject and
+    /// a countdown, whatever the scenario's template kind; the timeout is
+    /// the scenario's when it is an alert, else a minute.
+    async fn request_template(
+        &mut self,
+        conv: ConversationId,
+        origin: &OfferOrigin,
+    ) -> HubResult<NotificationTemplate> {
+        let scenario = match origin {
+            OfferOrigin::AssignRequest { .. } | OfferOrigin::AssignToMe { .. } => {
+                Scenario::Transfer
+            }
+            OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. } => {
+                Scenario::Escalation
+            }
+            _ => load_summary(&mut self.tx, conv).await?.scenario,
+        };
+        let base = self.queue_template(conv, scenario).await?;
+        Ok(NotificationTemplate {
+            kind: NotificationKind::Alert,
+            timeout_secs: if base.kind == NotificationKind::Alert {
+                base.timeout_secs
+            } else {
+                60
+            },
+            show_timeout: true,
+            allow_reject: true,
+            reject_reason_required: origin.reason_required(),
+            auto_accept: false,
+            auto_assign: false,
+            details: base.details,
+            desktop: base.desktop,
+        })
+    }
+
+    pub(super) async fn team_owned(&mut self, conv: ConversationId) -> HubResult<bool> {
+        Ok(self.queue_row(conv).await?.1.team_owned)
+    }
+
+    async fn team_members(&mut self, team_id: i64) -> HubResult<Vec<(AgentId, Presence)>> {
+        let rows = sqlx::query("SELECT id, presence FROM agents WHERE team_id = ? ORDER BY id")
+            .bind(team_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((AgentId(r.get(0)), unwire(r.get::<&str, _>(1))?)))
+            .collect()
+    }
+
+    /// Withdraws the conversation's pending offers whose origin matches.
+    pub(super) async fn withdraw_offers(
+        &mut self,
+        conv: ConversationId,
+        matches: impl Fn(&OfferOrigin) -> bool,
+    ) -> HubResult<()> {
+        let rows = sqlx::query(
+            "SELECT id, agent_id, origin FROM offers WHERE conversation_id = ? AND status = 'pending'",
+        )
+        .bind(conv.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for r in rows {
+            let origin = origin_of(r.get(2))?;
+            if !matches(&origin) {
+                continue;
+            }
+            let offer = OfferId(r.get(0));
+            self.resolve_offer(offer, "withdrawn", None).await?;
+            self.append(
+                AgentId(r.get(1)),
+                AgentEvent::OfferResolved {
+                    offer_id: offer,
+                    conversation_id: conv,
+                    outcome: OfferOutcome::Withdrawn,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every teammate hears of a team-owned conversation nobody owns yet:
+    /// earlier notifications are replaced by one with the newest message.
+    pub(super) async fn team_notify(&mut self, conv: ConversationId) -> HubResult<()> {
+        self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
+            .await?;
+        let (team_id, _, _) = self.queue_row(conv).await?;
+        let (count, preview): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), (SELECT text FROM messages WHERE conversation_id = ?1 AND author_kind = 'customer' ORDER BY id DESC LIMIT 1)
+             FROM messages WHERE conversation_id = ?1 AND author_kind = 'customer'",
+        )
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let origin = OfferOrigin::TeamMessage {
+            preview: preview
+                .unwrap_or_default()
+                .chars()
+                .take(PREVIEW_CHARS)
+                .collect(),
+            messages: count as u32,
+        };
+        let template = self.request_template(conv, &origin).await?;
+        for (member, presence) in self.team_members(team_id).await? {
+            if presence == Presence::Offline {
+                continue;
+            }
+            self.offer_to(conv, member, template.clone(), origin.clone())
+                .await?;
+        }
+        tracing::info!(conversation = %conv, "team notified");
+        Ok(())
+    }
+
+    /// Starts the owner's answer clock on a customer message, if the queue
+    /// asks teammates when the owner is idle. An earlier unanswered message
+    /// keeps its (earlier) deadline.
+    pub(super) async fn start_idle_timer(
+        &mut self,
+        conv: ConversationId,
+        owner: AgentId,
+    ) -> HubResult<()> {
+        if let Some(secs) = self.queue_row(conv).await?.1.idle_timeout_secs {
+            let due = Millis(self.now.0 + i64::from(secs) * 1000);
+            self.add_timer(TimerKind::OwnerIdle, conv.0, owner, due, false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The owner did not answer in time: connected teammates are asked
+    /// "Assign to me?".
+    pub(super) async fn owner_idle(
+        &mut self,
+        conv: ConversationId,
+        owner: AgentId,
+    ) -> HubResult<()> {
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if summary.status != ConversationStatus::Assigned || summary.owner != Some(owner) {
+            return Ok(());
+        }
+        let (team_id, options, _) = self.queue_row(conv).await?;
+        let origin = OfferOrigin::AssignToMe {
+            owner: self.agent_ref(owner).await?,
+            idle_secs: options.idle_timeout_secs.unwrap_or(0),
+        };
+        let template = self.request_template(conv, &origin).await?;
+        for (member, _) in self.team_members(team_id).await? {
+            if member == owner
+                || summary.participants.contains(&member)
+                || !self.hub.links.is_connected(member)
+            {
+                continue;
+            }
+            self.offer_to(conv, member, template.clone(), origin.clone())
+                .await?;
+        }
+        tracing::info!(conversation = %conv, owner = %owner, "owner idle; asked teammates");
+        Ok(())
+    }
+
+    /// A participant leaves (closed its tab, or the conversation moved on).
+    pub(super) async fn leave(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        reason: RevokeReason,
+    ) -> HubResult<()> {
+        self.remove_participant(conv, agent).await?;
+        self.append(
+            agent,
+            AgentEvent::ConversationRevoked {
+                conversation_id: conv,
+                reason,
+            },
+        )
+        .await?;
+        let summary = load_summary(&mut self.tx, conv).await?;
+        if let (ConversationStatus::Assigned, Some(owner)) = (summary.status, summary.owner) {
+            self.append(
+                owner,
+                AgentEvent::ConversationUpdated {
+                    conversation: summary,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends everything attached to the current ownership: participants,
+    /// the idle clock, pending requests.
+    pub(super) async fn end_membership(
+        &mut self,
+        conv: ConversationId,
+        summary: &ConversationSummary,
+    ) -> HubResult<()> {
+        for p in &summary.participants {
+            self.remove_participant(conv, *p).await?;
+            self.append(
+                *p,
+                AgentEvent::ConversationRevoked {
+                    conversation_id: conv,
+                    reason: RevokeReason::LeftConsult,
+                },
+            )
+            .await?;
+        }
+        self.delete_timer(TimerKind::OwnerIdle, conv.0).await?;
+        self.withdraw_offers(conv, OfferOrigin::is_request).await
+    }
+
+    /// Takes the conversation from its owner, who is told why; it is then
+    /// queued with no owner.
+    async fn hand_over(
+        &mut self,
+        conv: ConversationId,
+        summary: &ConversationSummary,
+        reason: RevokeReason,
+    ) -> HubResult<()> {
+        if let Some(owner) = summary.owner {
+            self.append(
+                owner,
+                AgentEvent::ConversationRevoked {
+                    conversation_id: conv,
+                    reason,
+                },
+            )
+            .await?;
+        }
+        self.end_membership(conv, summary).await?;
+        self.delete_timer(TimerKind::DisconnectedGrace, conv.0)
+            .await?;
+        self.set_status(conv, ConversationStatus::Queued, None)
+            .await
+    }
+
+    /// Sends a conversation straight to one agent with a routed origin
+    /// (transfer or escalation): an offer, or an assignment with a toast,
+    /// as the scenario's template says.
+    async fn send_to(
+        &mut self,
+        conv: ConversationId,
+        target: AgentId,
+        scenario: Scenario,
+        origin: OfferOrigin,
+    ) -> HubResult<()> {
+        sqlx::query("UPDATE conversations SET scenario = ?, route_origin = ? WHERE id = ?")
+            .bind(wire(&scenario))
+            .bind(json(&origin))
+            .bind(conv.0)
+            .execute(&mut *self.tx)
+            .await?;
+        let template = self.queue_template(conv, scenario).await?;
+        self.deliver(conv, target, scenario, template).await
+    }
+
+    pub(super) async fn transfer(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+        target: TransferTarget,
+        note: Option<String>,
+    ) -> HubResult<()> {
+        let summary = self.owned(agent, conv).await?;
+        let origin = OfferOrigin::Transfer {
+            from: self.agent_ref(agent).await?,
+            note: clean_note(note),
+        };
+        match target {
+            TransferTarget::Agent { agent_id } => {
+                if agent_id == agent {
+                    return Err(HubError::invalid("cannot transfer to yourself"));
+                }
+                load_profile(&mut self.tx, agent_id).await?;
+                self.hand_over(conv, &summary, RevokeReason::Transferred)
+                    .await?;
+                self.send_to(conv, agent_id, Scenario::Transfer, origin)
+                    .await?;
+            }
+            TransferTarget::Queue { queue } => {
+                let queue_id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM queues WHERE name = ?")
+                        .bind(&queue)
+                        .fetch_optional(&mut *self.tx)
+                        .await?;
+                let Some(queue_id) = queue_id else {
+                    return Err(HubError::not_found(format!("no queue {queue:?}")));
+                };
+                self.hand_over(conv, &summary, RevokeReason::Transferred)
+                    .await?;
+                sqlx::query(
+                    "UPDATE conversations SET queue_id = ?, scenario = ?, route_origin = ? WHERE id = ?",
+                )
+                .bind(queue_id)
+                .bind(wire(&Scenario::Transfer))
+                .bind(json(&origin))
+                .bind(conv.0)
+                .execute(&mut *self.tx)
+                .await?;
+                // Not back to the sender.
+                self.exclude(conv, agent).await?;
+                self.route(conv).await?;
+            }
+        }
+        tracing::info!(conversation = %conv, agent = %agent, "transferred");
+        Ok(())
+    }
+
+    pub(super) async fn escalate(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+        supervisor: Option<AgentId>,
+        note: Option<String>,
+    ) -> HubResult<()> {
+        let summary = self.owned(agent, conv).await?;
+        let target = match supervisor {
+            Some(s) => {
+                let p = load_profile(&mut self.tx, s).await?;
+                if !p.role.is_supervisor() {
+                    return Err(HubError::invalid("escalations go to a supervisor"));
+                }
+                s
+            }
+            None => {
+                let team: Option<i64> =
+                    sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
+                        .bind(agent.0)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                let sups: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM agents WHERE team_id IS ? AND role IN ('supervisor', 'admin') AND id <> ?
+                     ORDER BY role = 'admin', id",
+                )
+                .bind(team)
+                .bind(agent.0)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let connected = sups
+                    .iter()
+                    .copied()
+                    .find(|s| self.hub.links.is_connected(AgentId(*s)));
+                match connected.or(sups.first().copied()) {
+                    Some(s) => AgentId(s),
+                    None => return Err(HubError::not_found("no supervisor in your team")),
+                }
+            }
+        };
+        if target == agent {
+            return Err(HubError::invalid("cannot escalate to yourself"));
+        }
+        let origin = OfferOrigin::Escalation {
+            from: self.agent_ref(agent).await?,
+            note: clean_note(note),
+        };
+        self.hand_over(conv, &summary, RevokeReason::Transferred)
+            .await?;
+        self.send_to(conv, target, Scenario::Escalation, origin)
+            .await?;
+        tracing::info!(conversation = %conv, agent = %agent, supervisor = %target, "escalated");
+        Ok(())
+    }
+
+    /// A request from the owner to a named agent (consult, assign,
+    /// discuss).
+    pub(super) async fn ask(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+        target: AgentId,
+        origin: impl FnOnce(AgentRef) -> OfferOrigin,
+    ) -> HubResult<()> {
+        let summary = self.owned(agent, conv).await?;
+        if target == agent {
+            return Err(HubError::invalid("cannot ask yourself"));
+        }
+        load_profile(&mut self.tx, target).await?;
+        if summary.participants.contains(&target) {
+            return Err(HubError::conflict(
+                "that agent is already in the conversation",
+            ));
+        }
+        let origin = origin(self.agent_ref(agent).await?);
+        let template = self.request_template(conv, &origin).await?;
+        self.offer_to(conv, target, template, origin).await?;
+        Ok(())
+    }
+
+    /// A supervisor assigns a conversation outright; the new owner is
+    /// notified per the queue's work-item template.
+    pub(super) async fn supervisor_assign(
+        &mut self,
+        supervisor: AgentId,
+        conv: ConversationId,
+        target: AgentId,
+    ) -> HubResult<()> {
+        let sup = load_profile(&mut self.tx, supervisor).await?;
+        if !sup.role.is_supervisor() {
+            return Err(HubError::forbidden("supervisors only"));
+        }
+        let summary = load_summary(&mut self.tx, conv).await?;
+        let (team_id, _, _) = self.queue_row(conv).await?;
+        if sup.role == Role::Supervisor {
+            let sup_team: Option<i64> =
+                sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
+                    .bind(supervisor.0)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+            if sup_team != Some(team_id) {
+                return Err(HubError::not_found("no such conversation"));
+            }
+        }
+        load_profile(&mut self.tx, target).await?;
+        if summary.status == ConversationStatus::Closed {
+            return Err(HubError::conflict("conversation is closed"));
+        }
+        if summary.owner == Some(target) {
+            return Err(HubError::conflict("that agent already owns it"));
+        }
+        if summary.owner.is_some() {
+            self.hand_over(conv, &summary, RevokeReason::Reassigned)
+                .await?;
+        }
+        self.withdraw_offers(conv, |_| true).await?;
+        self.remove_participant(conv, target).await?;
+        let template = self
+            .queue_template(conv, Scenario::WorkItemAssignment)
+            .await?;
+        self.assign(
+            conv,
+            target,
+            AssignMode::Supervisor,
+            false,
+            template,
+            OfferOrigin::NewConversation,
+        )
+        .await?;
+        tracing::info!(conversation = %conv, agent = %target, supervisor = %supervisor, "assigned by supervisor");
+        Ok(())
+    }
+
+    /// Accepting a request offer.
+    pub(super) async fn accept_request(
+        &mut self,
+        agent: AgentId,
+        offer: OfferId,
+        row: OfferRow,
+    ) -> HubResult<CommandReply> {
+        let conv = row.conv;
+        let summary = load_summary(&mut self.tx, conv).await?;
+        match &row.origin {
+            OfferOrigin::AssignRequest { from, .. }
+            | OfferOrigin::AssignToMe { owner: from, .. } => {
+                if summary.status != ConversationStatus::Assigned || summary.owner != Some(from.id)
+                {
+                    return Err(HubError::conflict("the conversation has changed hands"));
+                }
+                self.accepted(offer, agent, conv).await?;
+                // Ownership moves; the old owner is told; other teammates'
+                // questions are moot.
+                self.append(
+                    from.id,
+                    AgentEvent::ConversationRevoked {
+                        conversation_id: conv,
+                        reason: RevokeReason::TakenOver,
+                    },
+                )
+                .await?;
+                self.delete_timer(TimerKind::OwnerIdle, conv.0).await?;
+                self.delete_timer(TimerKind::DisconnectedGrace, conv.0)
+                    .await?;
+                self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::AssignToMe { .. }))
+                    .await?;
+                self.remove_participant(conv, agent).await?;
+                let conversation = self.accepted_owner(conv, agent, &row).await?;
+                self.answer(&row, true, None).await?;
+                Ok(CommandReply::OfferAccepted { conversation })
+            }
+            OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. } => {
+                let Some(owner) = summary
+                    .owner
+                    .filter(|_| summary.status == ConversationStatus::Assigned)
+                else {
+                    return Err(HubError::conflict("the conversation is no longer open"));
+                };
+                self.accepted(offer, agent, conv).await?;
+                sqlx::query(
+                    "INSERT OR IGNORE INTO conversation_participants (conversation_id, agent_id) VALUES (?, ?)",
+                )
+                .bind(conv.0)
+                .bind(agent.0)
+                .execute(&mut *self.tx)
+                .await?;
+                let conversation = load_summary(&mut self.tx, conv).await?;
+                let messages = recent_messages(&mut self.tx, conv).await?;
+                self.append(
+                    agent,
+                    AgentEvent::ConversationAssigned {
+                        conversation: conversation.clone(),
+                        mode: AssignMode::Joined,
+                        open_session: true,
+                        template: row.template.clone(),
+                        messages,
+                        origin: row.origin.clone(),
+                    },
+                )
+                .await?;
+                self.append(
+                    owner,
+                    AgentEvent::ConversationUpdated {
+                        conversation: conversation.clone(),
+                    },
+                )
+                .await?;
+                self.answer(&row, true, None).await?;
+                Ok(CommandReply::OfferAccepted { conversation })
+            }
+            _ => {
+                // A team message: the first to accept owns it.
+                if summary.owner.is_some() || summary.status == ConversationStatus::Closed {
+                    return Err(HubError::conflict("someone else took it"));
+                }
+                self.accepted(offer, agent, conv).await?;
+                self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
+                    .await?;
+                let conversation = self.accepted_owner(conv, agent, &row).await?;
+                Ok(CommandReply::OfferAccepted { conversation })
+            }
+        }
+    }
+
+    /// The accepting agent owns the conversation now, session open.
+    async fn accepted_owner(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        row: &OfferRow,
+    ) -> HubResult<ConversationSummary> {
+        self.assign(
+            conv,
+            agent,
+            AssignMode::Accepted,
+            true,
+            row.template.clone(),
+            row.origin.clone(),
+        )
+        .await
+    }
+
+    async fn remove_participant(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
+        sqlx::query(
+            "DELETE FROM conversation_participants WHERE conversation_id = ? AND agent_id = ?",
+        )
+        .bind(conv.0)
+        .bind(agent.0)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn accepted(
+        &mut self,
+        offer: OfferId,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> HubResult<()> {
+        self.resolve_offer(offer, "accepted", None).await?;
+        self.append(
+            agent,
+            AgentEvent::OfferResolved {
+                offer_id: offer,
+                conversation_id: conv,
+                outcome: OfferOutcome::Accepted,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A request declined or unanswered: nothing moves, nobody is
+    /// penalised; the requester is told.
+    pub(super) async fn decline_request(
+        &mut self,
+        offer: OfferId,
+        row: OfferRow,
+        outcome: OfferOutcome,
+        reason: Option<String>,
+    ) -> HubResult<()> {
+        let status = if outcome == OfferOutcome::Rejected {
+            "rejected"
+        } else {
+            "timed_out"
+        };
+        self.resolve_offer(offer, status, reason.as_deref()).await?;
+        self.append(
+            row.agent,
+            AgentEvent::OfferResolved {
+                offer_id: offer,
+                conversation_id: row.conv,
+                outcome,
+            },
+        )
+        .await?;
+        self.answer(&row, false, reason).await
+    }
+
+    /// Tells the requester of a consult, assign or discuss request how it
+    /// ended.
+    async fn answer(
+        &mut self,
+        row: &OfferRow,
+        accepted: bool,
+        reason: Option<String>,
+    ) -> HubResult<()> {
+        let Some((request, from)) = row.origin.answered_request() else {
+            return Ok(());
+        };
+        let requester = from.id;
+        let by = self.agent_ref(row.agent).await?;
+        self.append(
+            requester,
+            AgentEvent::RequestAnswered {
+                conversation_id: row.conv,
+                request,
+                by,
+                accepted,
+                reason,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn clean_note(note: Option<String>) -> Option<String> {
+    note.map(|n| truncate(n.trim(), 500))
+        .filter(|n| !n.is_empty())
+}

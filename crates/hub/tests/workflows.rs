@@ -1,0 +1,1015 @@
+//! Agent workflows (issue 6), one test per rule: customer identification and
+//! Customer 360 over REST, transfer, escalation, bot escalation, consult,
+//! team-owned conversations, the idle owner's "Assign to me?", assign and
+//! discuss requests, supervisor assignment, incoming calls, and request
+//! offers surviving a hub restart. Real sockets, real SQLite files.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+mod support;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use support::*;
+use switchboard_hub::config::QueueConfig;
+use switchboard_protocol::rest::{Account, Contact, Customer360, IngressMessage};
+use switchboard_protocol::*;
+
+// ------------------------------------------------------------- helpers
+
+/// A REST call with an agent token: the body, or the status and error.
+async fn call<T: DeserializeOwned>(
+    hub: &TestHub,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<T, (u16, ErrorBody)> {
+    let mut req = hub.http.request(method, hub.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status == 200 {
+        Ok(resp.json().await.unwrap())
+    } else {
+        Err((status, resp.json().await.unwrap()))
+    }
+}
+
+async fn post<T: DeserializeOwned>(hub: &TestHub, token: &str, path: &str, body: Value) -> T {
+    call(hub, token, reqwest::Method::POST, path, Some(body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e:?}"))
+}
+
+async fn get<T: DeserializeOwned>(hub: &TestHub, token: &str, path: &str) -> T {
+    call(hub, token, reqwest::Method::GET, path, None)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e:?}"))
+}
+
+fn msg(channel: Channel, thread: &str, phone: Option<&str>, email: Option<&str>) -> IngressMessage {
+    IngressMessage {
+        channel,
+        thread: thread.into(),
+        customer_name: "Customer".into(),
+        phone: phone.map(Into::into),
+        email: email.map(Into::into),
+        comment: None,
+        queue: None,
+        scenario: None,
+        text: "hello".into(),
+        transcript: Vec::new(),
+        case_id: None,
+    }
+}
+
+/// `agent` receives an SMS conversation and accepts it.
+async fn own(hub: &TestHub, agent: &mut Agent, thread: &str) -> ConversationId {
+    let c = hub.ingress(Channel::Sms, thread, "Cleo", "first").await;
+    let offer = agent.wait_offer().await;
+    assert_eq!(offer.conversation.id, c.conversation_id);
+    agent.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    c.conversation_id
+}
+
+fn revoked(reason: RevokeReason) -> impl Fn(&AgentEvent) -> bool {
+    move |e| matches!(e, AgentEvent::ConversationRevoked { reason: r, .. } if *r == reason)
+}
+
+fn answered(e: &AgentEvent) -> bool {
+    matches!(e, AgentEvent::RequestAnswered { .. })
+}
+
+fn message_added(e: &AgentEvent) -> bool {
+    matches!(e, AgentEvent::MessageAdded { .. })
+}
+
+fn template_alert(o: &mut switchboard_hub::config::TemplateOverride) {
+    o.kind = Some(NotificationKind::Alert);
+    o.timeout_secs = Some(30);
+}
+
+fn queue_mut(c: &mut switchboard_hub::HubConfig) -> &mut QueueConfig {
+    &mut c.queues[0]
+}
+
+/// Three contacts: Ada (own phone, with account Contoso and a case), and two
+/// sharing one phone and email.
+async fn seed(hub: &TestHub, token: &str) -> (Contact, Contact, Contact, CaseRecordIds) {
+    let account: Account = post(
+        hub,
+        token,
+        "/api/v1/records/accounts",
+        json!({"name": "Contoso Retail", "city": "Seattle"}),
+    )
+    .await;
+    let ada: Contact = post(
+        hub,
+        token,
+        "/api/v1/records/contacts",
+        json!({"first_name": "Ada", "last_name": "Lovelace", "phone": "+1 (555) 010-2000",
+               "email": "Ada@Example.com", "address": "12 Analytical Way", "city": "London",
+               "state": "Greater London", "account_id": account.id}),
+    )
+    .await;
+    let twin1: Contact = post(
+        hub,
+        token,
+        "/api/v1/records/contacts",
+        json!({"first_name": "Sam", "last_name": "Twin", "phone": "+44 7700 900123", "email": "twins@example.com"}),
+    )
+    .await;
+    let twin2: Contact = post(
+        hub,
+        token,
+        "/api/v1/records/contacts",
+        json!({"first_name": "Kim", "last_name": "Twin", "phone": "0044 7700 900 123", "email": "TWINS@example.com"}),
+    )
+    .await;
+    let hubref = &hub.running().hub;
+    let case1 = hubref.create_case(ada.id, "Broken engine").await.unwrap();
+    let case2 = hubref.create_case(ada.id, "Invoice").await.unwrap();
+    let other = hubref.create_case(twin1.id, "Twin case").await.unwrap();
+    (
+        ada,
+        twin1,
+        twin2,
+        CaseRecordIds {
+            ada: [case1.id, case2.id],
+            twin: other.id,
+        },
+    )
+}
+
+struct CaseRecordIds {
+    ada: [CaseId; 2],
+    twin: CaseId,
+}
+
+// ------------------------------------------------- identification, 360
+
+#[tokio::test]
+async fn sms_whatsapp_and_voice_are_identified_by_normalised_phone_and_chat_by_email() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    let (ada, t1, t2, _) = seed(&hub, &token).await;
+    let one = hub
+        .ingress_msg(msg(Channel::Sms, "id1", Some("+15550102000"), None))
+        .await;
+    let several = hub
+        .ingress_msg(msg(Channel::Whatsapp, "id2", Some("+447700900123"), None))
+        .await;
+    let none = hub
+        .ingress_msg(msg(Channel::Voice, "id3", Some("+19999999"), None))
+        .await;
+    let chat = hub
+        .ingress_msg(msg(Channel::Chat, "id4", None, Some(" ada@EXAMPLE.com ")))
+        .await;
+    let chat_phone_only = hub
+        .ingress_msg(msg(Channel::Chat, "id5", Some("+15550102000"), None))
+        .await;
+    let facebook = hub
+        .ingress_msg(msg(Channel::Facebook, "id6", Some("+15550102000"), None))
+        .await;
+    let id = |c: ConversationSummary| c.identification;
+    assert_eq!(
+        id(hub.conversation(one.conversation_id).await),
+        Some(Identification::One { contact_id: ada.id })
+    );
+    assert_eq!(
+        id(hub.conversation(several.conversation_id).await),
+        Some(Identification::Several {
+            contact_ids: vec![t1.id, t2.id]
+        })
+    );
+    assert_eq!(
+        id(hub.conversation(none.conversation_id).await),
+        Some(Identification::NoMatch)
+    );
+    assert_eq!(
+        id(hub.conversation(chat.conversation_id).await),
+        Some(Identification::One { contact_id: ada.id })
+    );
+    // Chat matches by email only; Facebook carries neither.
+    assert_eq!(
+        id(hub.conversation(chat_phone_only.conversation_id).await),
+        Some(Identification::NoMatch)
+    );
+    assert_eq!(id(hub.conversation(facebook.conversation_id).await), None);
+    // A single match links the conversation to the record at once.
+    assert_eq!(
+        hub.conversation(one.conversation_id).await.link,
+        Some(RecordLink {
+            contact_id: ada.id,
+            case_id: None
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_owner_sees_the_identification_in_the_offer() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    let (ada, ..) = seed(&hub, &token).await;
+    let mut a1 = hub.connect("a1").await;
+    hub.ingress_msg(msg(Channel::Sms, "pop", Some("+1 555 010 2000"), None))
+        .await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(
+        offer.conversation.identification,
+        Some(Identification::One { contact_id: ada.id })
+    );
+}
+
+#[tokio::test]
+async fn search_matches_every_field_by_prefix_and_needs_one_field() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    let (ada, t1, t2, cases) = seed(&hub, &token).await;
+    let search = |q: String| {
+        let hub = &hub;
+        let token = token.clone();
+        async move {
+            let found: Vec<Contact> =
+                get(hub, &token, &format!("/api/v1/records/search?{q}")).await;
+            found.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("first_name=ad".into()).await, vec![ada.id]);
+    assert_eq!(search("last_name=TWIN".into()).await, vec![t2.id, t1.id]);
+    assert_eq!(search("account_name=contoso".into()).await, vec![ada.id]);
+    assert_eq!(search("address=12%20anal".into()).await, vec![ada.id]);
+    assert_eq!(search("city=lond".into()).await, vec![ada.id]);
+    assert_eq!(search("state=greater".into()).await, vec![ada.id]);
+    assert_eq!(
+        search("phone=%2B15550102000".into()).await,
+        vec![ada.id],
+        "phone compared normalised"
+    );
+    assert_eq!(search("email=ada@".into()).await, vec![ada.id]);
+    assert_eq!(
+        search(format!("case_id={}", cases.twin.0)).await,
+        vec![t1.id]
+    );
+    // Every given field must match.
+    assert!(search("first_name=ada&city=paris".into()).await.is_empty());
+    // A LIKE wildcard is just a character.
+    assert!(search("first_name=%25".into()).await.is_empty());
+    let err = call::<Vec<Contact>>(
+        &hub,
+        &token,
+        reqwest::Method::GET,
+        "/api/v1/records/search",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.0, 400);
+    assert_eq!(err.1.code, ErrorCode::InvalidFrame);
+}
+
+#[tokio::test]
+async fn customer_360_has_contact_account_open_cases_and_earlier_conversations() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    let (ada, _, _, cases) = seed(&hub, &token).await;
+    let earlier = hub
+        .ingress_msg(msg(Channel::Sms, "c360", Some("+15550102000"), None))
+        .await;
+    let view: Customer360 = get(
+        &hub,
+        &token,
+        &format!("/api/v1/records/contacts/{}", ada.id),
+    )
+    .await;
+    assert_eq!(view.contact.last_name, "Lovelace");
+    assert_eq!(view.contact.account_name.as_deref(), Some("Contoso Retail"));
+    assert_eq!(view.account.unwrap().city.as_deref(), Some("Seattle"));
+    let case_ids: Vec<_> = view.open_cases.iter().map(|c| c.id).collect();
+    assert_eq!(case_ids.len(), 2);
+    assert!(case_ids.contains(&cases.ada[0]) && case_ids.contains(&cases.ada[1]));
+    assert_eq!(
+        view.earlier_conversations
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![earlier.conversation_id]
+    );
+    let missing = call::<Customer360>(
+        &hub,
+        &token,
+        reqwest::Method::GET,
+        "/api/v1/records/contacts/999999",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(missing.1.code, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn quick_create_needs_a_last_name_or_an_account_name() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    for (path, body) in [
+        (
+            "/api/v1/records/contacts",
+            json!({"first_name": "A", "last_name": "  "}),
+        ),
+        ("/api/v1/records/accounts", json!({"name": ""})),
+        (
+            "/api/v1/records/contacts",
+            json!({"first_name": "A", "last_name": "B", "account_id": 4242}),
+        ),
+    ] {
+        let err = call::<Value>(&hub, &token, reqwest::Method::POST, path, Some(body))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.1.code, ErrorCode::InvalidFrame | ErrorCode::NotFound),
+            "{err:?}"
+        );
+    }
+    let created: Contact = post(
+        &hub,
+        &token,
+        "/api/v1/records/contacts",
+        json!({"first_name": "New", "last_name": "Person", "phone": "555-0199"}),
+    )
+    .await;
+    let found: Vec<Contact> = get(&hub, &token, "/api/v1/records/search?phone=5550199").await;
+    assert_eq!(found[0].id, created.id);
+}
+
+#[tokio::test]
+async fn linking_to_another_case_than_the_assigned_one_needs_confirmation() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let token = a1.token.clone();
+    let (ada, t1, _, cases) = seed(&hub, &token).await;
+    let conv = own(&hub, &mut a1, "link").await;
+    let path = format!("/api/v1/conversations/{conv}/link");
+    // Link to the record and its first case.
+    let linked: ConversationSummary = post(
+        &hub,
+        &token,
+        &path,
+        json!({"contact_id": ada.id, "case_id": cases.ada[0]}),
+    )
+    .await;
+    assert_eq!(
+        linked.link,
+        Some(RecordLink {
+            contact_id: ada.id,
+            case_id: Some(cases.ada[0])
+        })
+    );
+    let ev = a1
+        .wait_event("conversation updated", |e| {
+            matches!(e, AgentEvent::ConversationUpdated { .. })
+        })
+        .await;
+    let AgentEvent::ConversationUpdated { conversation } = ev else {
+        unreachable!()
+    };
+    assert_eq!(conversation.link, linked.link);
+    // Another case: refused without confirmation, nothing changes.
+    let other = json!({"contact_id": ada.id, "case_id": cases.ada[1]});
+    let err = call::<Value>(&hub, &token, reqwest::Method::POST, &path, Some(other))
+        .await
+        .unwrap_err();
+    assert_eq!((err.0, err.1.code), (409, ErrorCode::Conflict));
+    assert_eq!(hub.conversation(conv).await.link, linked.link);
+    let confirmed: ConversationSummary = post(
+        &hub,
+        &token,
+        &path,
+        json!({"contact_id": ada.id, "case_id": cases.ada[1], "confirm_other_case": true}),
+    )
+    .await;
+    assert_eq!(confirmed.link.unwrap().case_id, Some(cases.ada[1]));
+    // A case of another contact is refused outright.
+    let err = call::<Value>(
+        &hub,
+        &token,
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"contact_id": ada.id, "case_id": cases.twin, "confirm_other_case": true})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.1.code, ErrorCode::InvalidFrame);
+    // Another agent cannot link it.
+    let a2 = hub.login("a2").await.token;
+    let err = call::<Value>(
+        &hub,
+        &a2,
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"contact_id": t1.id})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.1.code, ErrorCode::NotFound);
+}
+
+// ------------------------------------------------------ transfers
+
+#[tokio::test]
+async fn transfer_to_an_agent_with_an_alert_template_is_an_offer_from_the_sender() {
+    let hub = TestHub::start_with(|c| {
+        template_alert(
+            queue_mut(c)
+                .templates
+                .entry(Scenario::Transfer)
+                .or_default(),
+        )
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tr").await;
+    let mut a2 = hub.connect("a2").await;
+    let a2_id = hub.agent_id("a2").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Agent { agent_id: a2_id },
+        note: Some("billing question".into()),
+    })
+    .await;
+    a1.wait_event("revoked", revoked(RevokeReason::Transferred))
+        .await;
+    let offer = a2.wait_offer().await;
+    assert_eq!(offer.conversation.id, conv);
+    assert_eq!(offer.template.kind, NotificationKind::Alert);
+    match &offer.origin {
+        OfferOrigin::Transfer { from, note } => {
+            assert_eq!(from.name, "Agent a1");
+            assert_eq!(note.as_deref(), Some("billing question"));
+        }
+        other => panic!("{other:?}"),
+    }
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
+    // The sender can no longer write.
+    assert_eq!(
+        a1.refused(Command::SendMessage {
+            conversation_id: conv,
+            text: "still here?".into()
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn transfer_with_the_default_toast_template_assigns_with_the_origin() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tr-toast").await;
+    let mut a2 = hub.connect("a2").await;
+    let a2_id = hub.agent_id("a2").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Agent { agent_id: a2_id },
+        note: None,
+    })
+    .await;
+    let ev = a2
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    let AgentEvent::ConversationAssigned { mode, origin, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(mode, AssignMode::Toast);
+    assert!(matches!(origin, OfferOrigin::Transfer { .. }), "{origin:?}");
+}
+
+#[tokio::test]
+async fn transfer_to_a_queue_is_routed_there_and_not_back_to_the_sender() {
+    let hub = TestHub::start_with(|c| {
+        let mut q2 = c.queues[0].clone();
+        q2.name = "Q2".into();
+        q2.channels = vec![];
+        template_alert(q2.templates.entry(Scenario::Transfer).or_default());
+        c.queues.push(q2);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tq").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Queue { queue: "Q2".into() },
+        note: None,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert_eq!(offer.conversation.queue, "Q2");
+    assert_eq!(offer.conversation.scenario, Scenario::Transfer);
+    assert!(matches!(offer.origin, OfferOrigin::Transfer { .. }));
+    a1.no_event(Duration::from_millis(300), "offer back", is_offer)
+        .await;
+    assert_eq!(
+        a2.refused(Command::TransferConversation {
+            conversation_id: conv,
+            target: TransferTarget::Queue {
+                queue: "nope".into()
+            },
+            note: None,
+        })
+        .await,
+        ErrorCode::NotFound,
+        "only the owner transfers"
+    );
+}
+
+#[tokio::test]
+async fn escalation_goes_to_a_supervisor_of_the_team() {
+    let hub = TestHub::start_with(|c| {
+        template_alert(
+            queue_mut(c)
+                .templates
+                .entry(Scenario::Escalation)
+                .or_default(),
+        )
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "esc").await;
+    let mut sup = hub.connect("sup").await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: None,
+        note: Some("angry customer".into()),
+    })
+    .await;
+    let offer = sup.wait_offer().await;
+    assert_eq!(offer.conversation.scenario, Scenario::Escalation);
+    assert!(
+        matches!(&offer.origin, OfferOrigin::Escalation { from, .. } if from.name == "Agent a1"),
+        "{:?}",
+        offer.origin
+    );
+    // Escalating to a plain agent is refused.
+    let mut a2 = hub.connect("a2").await;
+    let conv2 = hub.ingress(Channel::Sms, "esc2", "Dee", "x").await;
+    let o = a2.wait_offer().await;
+    assert_eq!(o.conversation.id, conv2.conversation_id);
+    a2.ok(Command::AcceptOffer { offer_id: o.id }).await;
+    assert_eq!(
+        a2.refused(Command::EscalateConversation {
+            conversation_id: conv2.conversation_id,
+            supervisor_id: Some(hub.agent_id("a3").await),
+            note: None,
+        })
+        .await,
+        ErrorCode::InvalidFrame
+    );
+}
+
+#[tokio::test]
+async fn bot_escalation_brings_the_transcript_to_the_alert_and_the_session() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut m = msg(Channel::Chat, "bot", None, Some("x@example.com"));
+    m.scenario = Some(Scenario::BotEscalation);
+    m.transcript = vec![
+        "Bot: How can I help?".into(),
+        "Customer: <b>my order</b>".into(),
+    ];
+    m.text = "I want a person".into();
+    let c = hub.ingress_msg(m).await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.id, c.conversation_id);
+    assert_eq!(
+        offer.origin,
+        OfferOrigin::BotEscalation {
+            transcript: vec![
+                "Bot: How can I help?".into(),
+                "Customer: <b>my order</b>".into()
+            ]
+        }
+    );
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let ev = a1
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    let AgentEvent::ConversationAssigned { messages, .. } = ev else {
+        unreachable!()
+    };
+    let system: Vec<_> = messages
+        .iter()
+        .filter(|m| m.author == Author::System)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(
+        system,
+        ["Bot: How can I help?", "Customer: <b>my order</b>"]
+    );
+    assert_eq!(messages.last().unwrap().text, "I want a person");
+}
+
+#[tokio::test]
+async fn consult_joins_a_second_agent_without_taking_ownership() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "consult").await;
+    let mut a2 = hub.connect("a2").await;
+    let (a1_id, a2_id) = (hub.agent_id("a1").await, hub.agent_id("a2").await);
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert!(matches!(offer.origin, OfferOrigin::Consult { .. }));
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let ev = a2
+        .wait_event("joined", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(assigned_mode(&ev).unwrap().0, AssignMode::Joined);
+    let summary = hub.conversation(conv).await;
+    assert_eq!(summary.owner, Some(a1_id));
+    assert_eq!(summary.participants, vec![a2_id]);
+    a1.wait_event("answer", answered).await;
+    // Both hear the customer; the consultant can write.
+    hub.ingress(Channel::Sms, "consult", "Cleo", "are you there")
+        .await;
+    a1.wait_event("message", message_added).await;
+    a2.wait_event("message", message_added).await;
+    a2.ok(Command::SendMessage {
+        conversation_id: conv,
+        text: "colleague here".into(),
+    })
+    .await;
+    a1.wait_event(
+        "colleague's message",
+        |e| matches!(e, AgentEvent::MessageAdded { message } if message.text == "colleague here"),
+    )
+    .await;
+    // The owner closes: the consultant leaves too.
+    a1.ok(Command::CloseConversation {
+        conversation_id: conv,
+    })
+    .await;
+    a2.wait_event("left", revoked(RevokeReason::LeftConsult))
+        .await;
+}
+
+// -------------------------------------------------- team-owned chats
+
+#[tokio::test]
+async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
+    let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Sms, "team", "Tia", "first").await;
+    let o1 = a1.wait_offer().await;
+    let o2 = a2.wait_offer().await;
+    assert!(matches!(
+        o1.origin,
+        OfferOrigin::TeamMessage { messages: 1, .. }
+    ));
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    // Each new message reaches every member again (the old alert is
+    // replaced).
+    hub.ingress(Channel::Sms, "team", "Tia", "second").await;
+    a1.wait_event("withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o1.id)
+    })
+    .await;
+    let o1b = a1.wait_offer().await;
+    let o2b = a2.wait_offer().await;
+    assert_eq!(
+        o1b.origin,
+        OfferOrigin::TeamMessage {
+            preview: "second".into(),
+            messages: 2
+        }
+    );
+    // The first to accept owns it; the others' alerts go away.
+    a2.ok(Command::AcceptOffer { offer_id: o2b.id }).await;
+    a1.wait_event("withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o1b.id)
+    })
+    .await;
+    assert_eq!(
+        a1.refused(Command::AcceptOffer { offer_id: o1b.id }).await,
+        ErrorCode::Conflict
+    );
+    // Later messages notify only the owner.
+    hub.ingress(Channel::Sms, "team", "Tia", "third").await;
+    a2.wait_event("message", message_added).await;
+    a1.no_event(Duration::from_millis(400), "anything about it", |e| {
+        is_offer(e) || message_added(e)
+    })
+    .await;
+}
+
+// ------------------------------------------------------ idle owner
+
+#[tokio::test]
+async fn idle_owner_teammates_are_asked_assign_to_me_and_no_changes_nothing() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "idle-no").await;
+    let mut a2 = hub.connect("a2").await;
+    hub.ingress(Channel::Sms, "idle-no", "Cleo", "hello??")
+        .await;
+    let offer = a2.wait_offer().await;
+    assert!(
+        matches!(&offer.origin, OfferOrigin::AssignToMe { owner, idle_secs: 1 } if owner.name == "Agent a1"),
+        "{:?}",
+        offer.origin
+    );
+    a2.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: None,
+    })
+    .await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    // Saying No costs nothing.
+    assert_eq!(hub.presence("a2").await, Presence::Available);
+    a1.no_event(Duration::from_millis(300), "revoke", |e| {
+        matches!(e, AgentEvent::ConversationRevoked { .. })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_owner_yes_moves_ownership_and_tells_the_old_owner() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "idle-yes").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut a3 = hub.connect("a3").await;
+    hub.ingress(Channel::Sms, "idle-yes", "Cleo", "hello??")
+        .await;
+    let o2 = a2.wait_offer().await;
+    let o3 = a3.wait_offer().await;
+    a3.ok(Command::AcceptOffer { offer_id: o3.id }).await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a3").await)
+    );
+    a1.wait_event("taken over", revoked(RevokeReason::TakenOver))
+        .await;
+    a2.wait_event("withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o2.id)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_owner_who_answers_in_time_is_not_reported_idle() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "idle-ok").await;
+    let mut a2 = hub.connect("a2").await;
+    hub.ingress(Channel::Sms, "idle-ok", "Cleo", "hello??")
+        .await;
+    a1.wait_event("message", message_added).await;
+    a1.ok(Command::SendMessage {
+        conversation_id: conv,
+        text: "here".into(),
+    })
+    .await;
+    a2.no_event(Duration::from_millis(1600), "assign to me", is_offer)
+        .await;
+}
+
+// -------------------------------------------- assign / discuss requests
+
+#[tokio::test]
+async fn assign_request_reject_needs_a_reason_and_the_requester_hears_it() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "ask").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::RequestAssign {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+        reason: Some("my shift ends".into()),
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert!(offer.template.reject_reason_required);
+    assert!(
+        matches!(&offer.origin, OfferOrigin::AssignRequest { reason: Some(r), .. } if r == "my shift ends")
+    );
+    for reason in [None, Some("   ".to_string())] {
+        assert_eq!(
+            a2.refused(Command::RejectOffer {
+                offer_id: offer.id,
+                reason
+            })
+            .await,
+            ErrorCode::ReasonRequired
+        );
+    }
+    a2.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: Some("too busy".into()),
+    })
+    .await;
+    let ev = a1.wait_event("answer", answered).await;
+    assert_eq!(
+        ev,
+        AgentEvent::RequestAnswered {
+            conversation_id: conv,
+            request: RequestKind::Assign,
+            by: AgentRef {
+                id: hub.agent_id("a2").await,
+                name: "Agent a2".into()
+            },
+            accepted: false,
+            reason: Some("too busy".into()),
+        }
+    );
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    assert_eq!(hub.presence("a2").await, Presence::Available);
+}
+
+#[tokio::test]
+async fn assign_request_accepted_moves_ownership_and_tells_the_requester() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "ask-yes").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::RequestAssign {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+        reason: None,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a2").await)
+    );
+    a1.wait_event("revoked", revoked(RevokeReason::TakenOver))
+        .await;
+    let ev = a1.wait_event("answer", answered).await;
+    assert!(matches!(
+        ev,
+        AgentEvent::RequestAnswered { accepted: true, .. }
+    ));
+}
+
+#[tokio::test]
+async fn discuss_request_keeps_ownership_with_the_requester() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "discuss").await;
+    let mut a2 = hub.connect("a2").await;
+    let a2_id = hub.agent_id("a2").await;
+    a1.ok(Command::RequestDiscuss {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert!(offer.template.reject_reason_required);
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let summary = hub.conversation(conv).await;
+    assert_eq!(summary.owner, Some(hub.agent_id("a1").await));
+    assert_eq!(summary.participants, vec![a2_id]);
+    let ev = a1.wait_event("answer", answered).await;
+    assert!(matches!(
+        ev,
+        AgentEvent::RequestAnswered {
+            request: RequestKind::Discuss,
+            accepted: true,
+            ..
+        }
+    ));
+    // Only the owner asks.
+    assert_eq!(
+        a2.refused(Command::RequestAssign {
+            conversation_id: conv,
+            agent_id: hub.agent_id("a3").await,
+            reason: None
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_supervisor_assignment_notifies_the_new_owner() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "sup-assign").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut sup = hub.connect("sup").await;
+    let a2_id = hub.agent_id("a2").await;
+    assert_eq!(
+        a1.refused(Command::AssignConversation {
+            conversation_id: conv,
+            agent_id: a2_id
+        })
+        .await,
+        ErrorCode::Forbidden
+    );
+    sup.ok(Command::AssignConversation {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let ev = a2
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    let AgentEvent::ConversationAssigned { mode, template, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(mode, AssignMode::Supervisor);
+    assert_eq!(template.kind, NotificationKind::Toast);
+    a1.wait_event("revoked", revoked(RevokeReason::Reassigned))
+        .await;
+    assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
+}
+
+// ---------------------------------------------------------- calls
+
+#[tokio::test]
+async fn voice_and_whatsapp_calls_ring_as_alerts_that_open_the_session() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut call = msg(Channel::Whatsapp, "wa-call", Some("+15550100"), None);
+    call.scenario = Some(Scenario::IncomingCall);
+    call.text = String::new();
+    hub.ingress_msg(call).await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.scenario, Scenario::IncomingCall);
+    assert_eq!(offer.conversation.channel, Channel::Whatsapp);
+    assert_eq!(offer.template.kind, NotificationKind::Alert);
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let ev = a1
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert!(assigned_mode(&ev).unwrap().1, "the session opens");
+    let mut voice = msg(Channel::Voice, "voice-call", Some("+15550100"), None);
+    voice.text = String::new();
+    hub.ingress_msg(voice).await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.scenario, Scenario::IncomingCall);
+    assert_eq!(offer.template.kind, NotificationKind::Alert);
+}
+
+// ------------------------------------------------------- durability
+
+#[tokio::test]
+async fn request_offers_survive_a_hub_restart_with_their_origin() {
+    let mut hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "durable").await;
+    let a2_login = hub.login("a2").await;
+    a1.ok(Command::RequestAssign {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+        reason: Some("please".into()),
+    })
+    .await;
+    drop(a1);
+    hub.restart().await;
+    // A snapshot (no cursor) and a replay (cursor 0 → the log) both carry
+    // the origin.
+    let (_, _, snapshot) = Agent::connect(&hub.ws_url(), &a2_login.token, None).await;
+    let offers = snapshot.unwrap().1.offers;
+    assert_eq!(offers.len(), 1);
+    assert!(matches!(
+        offers[0].origin,
+        OfferOrigin::AssignRequest { .. }
+    ));
+    let (mut replay, _, snap) = Agent::connect(&hub.ws_url(), &a2_login.token, Some(Seq(0))).await;
+    assert!(snap.is_none(), "a cursor inside the log replays");
+    let offer = replay.wait_offer().await;
+    assert!(matches!(offer.origin, OfferOrigin::AssignRequest { .. }));
+}
+
+#[tokio::test]
+async fn the_team_directory_lists_teammates_and_queues() {
+    let hub = TestHub::start().await;
+    let _a2 = hub.connect("a2").await;
+    let token = hub.login("a1").await.token;
+    let dir: switchboard_protocol::rest::TeamDirectory = get(&hub, &token, "/api/v1/team").await;
+    let names: Vec<_> = dir.agents.iter().map(|a| a.name.as_str()).collect();
+    assert!(names.contains(&"Agent a2") && names.contains(&"Agent sup"));
+    assert!(!names.contains(&"Agent a1"), "not yourself");
+    assert!(!names.contains(&"Agent outsider"), "only your team");
+    let a2 = dir.agents.iter().find(|a| a.name == "Agent a2").unwrap();
+    assert!(a2.connected);
+    assert_eq!(dir.queues, vec!["Q".to_string()]);
+}
