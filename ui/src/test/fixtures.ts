@@ -2,6 +2,7 @@ import type { PendingOffer } from "../bindings/PendingOffer";
 import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { ConversationRow } from "../bindings/ConversationRow";
 import type { NotificationTemplate } from "../bindings/NotificationTemplate";
+import type { OfferOrigin } from "../bindings/OfferOrigin";
 
 export const HOSTILE = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
 
@@ -20,11 +21,16 @@ export function template(over: Partial<NotificationTemplate> = {}): Notification
   };
 }
 
-export function offer(over: Partial<NotificationTemplate> = {}, deadline = 1_000_060_000): PendingOffer {
+export function offer(
+  over: Partial<NotificationTemplate> = {},
+  deadline = 1_000_060_000,
+  origin: OfferOrigin = { kind: "new_conversation" },
+): PendingOffer {
   return {
     deadline,
     offer: {
       id: 7,
+      origin,
       created_at: 1_000_000_000,
       expires_at: deadline,
       template: template(over),

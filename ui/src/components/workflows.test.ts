@@ -1,0 +1,229 @@
+import { describe, it, expect, beforeEach, vi } from "vitest";
+import { render, screen, fireEvent, waitFor } from "@testing-library/svelte";
+import { act } from "../test/mock-api";
+import { commands } from "../lib/api";
+import { HOSTILE, offer, detail } from "../test/fixtures";
+import OfferAlert from "./OfferAlert.svelte";
+import Customer360 from "./Customer360.svelte";
+import SessionActions from "./SessionActions.svelte";
+import ChatPanel from "./ChatPanel.svelte";
+import type { Customer360 as View } from "../bindings/Customer360";
+import type { ConversationSummary } from "../bindings/ConversationSummary";
+
+declare global {
+  interface Window {
+    __xss?: number;
+  }
+}
+
+const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
+
+function summary(over: Partial<ConversationSummary> = {}): ConversationSummary {
+  return { ...detail().summary, ...over };
+}
+
+function view360(id = 3, name = "Lovelace"): View {
+  return {
+    contact: { id, first_name: "Ada", last_name: `${name} ${HOSTILE}`, phone: "+1 555", account_id: 9, account_name: "Contoso" },
+    account: { id: 9, name: `Contoso ${HOSTILE}` },
+    open_cases: [
+      { id: 11, title: "Broken engine", open: true, contact_id: id, created_at: 1 },
+      { id: 12, title: "Invoice", open: true, contact_id: id, created_at: 2 },
+    ],
+    earlier_conversations: [{ ...summary(), id: 55, status: "closed" }],
+  };
+}
+
+beforeEach(() => {
+  act.mockClear();
+  for (const f of Object.values(mocked)) if (typeof f?.mockReset === "function") f.mockReset();
+  mocked.teamDirectory.mockResolvedValue({ agents: [], queues: [] });
+  delete window.__xss;
+});
+
+describe("OfferAlert origins", () => {
+  it("names the sender of a transfer and shows the note as text", () => {
+    const { container } = render(OfferAlert, {
+      offer: offer({}, 1_000_060_000, { kind: "transfer", from: { id: 2, name: `Ana ${HOSTILE}` }, note: `VIP ${HOSTILE}` }),
+      now: 1_000_000_000,
+    });
+    expect(screen.getByTestId("offer-title").textContent).toBe(`Transfer from Ana ${HOSTILE}: Ada ${HOSTILE}`);
+    expect(screen.getByTestId("offer-note").textContent).toBe(`Note: VIP ${HOSTILE}`);
+    expect(container.querySelector("img")).toBeNull();
+    expect(window.__xss).toBeUndefined();
+  });
+
+  it("shows a bot's transcript line by line", () => {
+    render(OfferAlert, {
+      offer: offer({}, 1_000_060_000, { kind: "bot_escalation", transcript: ["Bot: hi", `Customer: ${HOSTILE}`] }),
+      now: 1_000_000_000,
+    });
+    expect(screen.getByTestId("offer-title").textContent).toBe(`Escalated from a bot: Ada ${HOSTILE}`);
+    const lines = [...screen.getByTestId("bot-transcript").querySelectorAll("li")].map((l) => l.textContent);
+    expect(lines).toEqual(["Bot: hi", `Customer: ${HOSTILE}`]);
+  });
+
+  it("asks 'Assign to me?' with Yes and No", async () => {
+    render(OfferAlert, {
+      offer: offer({}, 1_000_060_000, { kind: "assign_to_me", owner: { id: 2, name: "Ana" }, idle_secs: 90 }),
+      now: 1_000_000_000,
+    });
+    expect(screen.getByTestId("offer-title").textContent).toBe(`Assign to me? Ada ${HOSTILE}`);
+    expect(screen.getByTestId("accept").textContent).toBe("Yes");
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: null });
+  });
+
+  it("an assign request's reject waits for a reason", async () => {
+    render(OfferAlert, {
+      offer: offer({ reject_reason_required: true }, 1_000_060_000, {
+        kind: "assign_request",
+        from: { id: 2, name: "Ana" },
+        reason: "shift ends",
+      }),
+      now: 1_000_000_000,
+    });
+    expect(screen.getByTestId("offer-note").textContent).toBe("Reason: shift ends");
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).not.toHaveBeenCalled();
+    await fireEvent.input(screen.getByTestId("reject-reason"), { target: { value: "too busy" } });
+    await fireEvent.click(screen.getByTestId("reject"));
+    expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "too busy" });
+  });
+
+  it("says 'Incoming WhatsApp call' for a call", () => {
+    const o = offer();
+    o.offer.conversation.scenario = "incoming_call";
+    render(OfferAlert, { offer: o, now: 1_000_000_000 });
+    expect(screen.getByTestId("offer-title").textContent).toBe(`Incoming WhatsApp call from Ada ${HOSTILE}`);
+  });
+});
+
+describe("Customer360", () => {
+  it("one match: shows contact, account, open cases and earlier conversations as text", async () => {
+    mocked.customer360.mockResolvedValue(view360());
+    const { container } = render(Customer360, {
+      summary: summary({ identification: { result: "one", contact_id: 3 }, link: { contact_id: 3 } }),
+    });
+    await waitFor(() => expect(screen.getByTestId("c360-name").textContent).toBe(`Ada Lovelace ${HOSTILE}`));
+    expect(mocked.customer360).toHaveBeenCalledWith(3);
+    expect(screen.getByTestId("c360-account").textContent).toBe(`Contoso ${HOSTILE}`);
+    expect(screen.getByTestId("c360-cases").querySelectorAll("li")).toHaveLength(2);
+    expect(screen.getByTestId("c360-history").textContent).toContain("closed");
+    expect(container.querySelector("img")).toBeNull();
+    expect(window.__xss).toBeUndefined();
+  });
+
+  it("several matches: the chooser links the selected record", async () => {
+    mocked.customer360.mockImplementation(async (id: number) => view360(id, `Twin${id}`));
+    render(Customer360, { summary: summary({ identification: { result: "several", contact_ids: [4, 5] } }) });
+    expect(screen.getByTestId("c360-several").textContent).toBe("One or more records found. Select a record or create new.");
+    await waitFor(() => expect(screen.getAllByTestId("select-record")).toHaveLength(2));
+    await fireEvent.click(screen.getAllByTestId("select-record")[1]);
+    expect(mocked.linkRecord).toHaveBeenCalledWith(70, { contact_id: 5, case_id: null, confirm_other_case: false });
+    await fireEvent.click(screen.getByTestId("create-new"));
+    expect(screen.getByTestId("contact-form")).toBeTruthy();
+  });
+
+  it("no match: searches by every field and quick-creates a contact that is then linked", async () => {
+    mocked.searchRecords.mockResolvedValue([]);
+    mocked.createContact.mockResolvedValue({ id: 8, first_name: "New", last_name: "Person" });
+    render(Customer360, { summary: summary({ identification: { result: "none" } }) });
+    expect(screen.getByTestId("c360-none").textContent).toBe("No records found");
+    for (const f of ["first_name", "last_name", "account_name", "address", "city", "state", "phone", "email", "case_id"]) {
+      expect(screen.getByTestId(`search-${f}`)).toBeTruthy();
+    }
+    await fireEvent.input(screen.getByTestId("search-last_name"), { target: { value: " Love " } });
+    await fireEvent.input(screen.getByTestId("search-case_id"), { target: { value: "12" } });
+    await fireEvent.click(screen.getByTestId("search"));
+    await waitFor(() => expect(mocked.searchRecords).toHaveBeenCalled());
+    expect(mocked.searchRecords.mock.calls[0][0]).toMatchObject({ last_name: "Love", case_id: 12 });
+    await waitFor(() => expect(screen.getByTestId("search-results").textContent).toContain("No match"));
+    await fireEvent.click(screen.getByTestId("quick-contact"));
+    await fireEvent.input(screen.getByTestId("contact-last_name"), { target: { value: "Person" } });
+    await fireEvent.click(screen.getByTestId("create-contact"));
+    await waitFor(() => expect(mocked.linkRecord).toHaveBeenCalledWith(70, { contact_id: 8, case_id: null, confirm_other_case: false }));
+    expect(mocked.createContact.mock.calls[0][0]).toMatchObject({ last_name: "Person", first_name: "" });
+  });
+
+  it("quick-creates an account", async () => {
+    mocked.createAccount.mockResolvedValue({ id: 9, name: "Fabrikam" });
+    render(Customer360, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("quick-account"));
+    await fireEvent.input(screen.getByTestId("account-name"), { target: { value: "Fabrikam" } });
+    await fireEvent.click(screen.getByTestId("create-account"));
+    await waitFor(() => expect(mocked.createAccount).toHaveBeenCalled());
+    expect(mocked.createAccount.mock.calls[0][0]).toMatchObject({ name: "Fabrikam" });
+  });
+
+  it("linking another case than the assigned one asks for confirmation first", async () => {
+    mocked.customer360.mockResolvedValue(view360());
+    mocked.linkRecord.mockRejectedValueOnce({ code: "conflict", message: "assigned to another case" });
+    mocked.linkRecord.mockResolvedValueOnce(null);
+    render(Customer360, { summary: summary({ link: { contact_id: 3, case_id: 11 } }) });
+    await waitFor(() => expect(screen.getByTestId("linked-case")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("link-case"));
+    await waitFor(() => expect(screen.getByTestId("case-warning")).toBeTruthy());
+    expect(mocked.linkRecord).toHaveBeenLastCalledWith(70, { contact_id: 3, case_id: 12, confirm_other_case: false });
+    await fireEvent.click(screen.getByTestId("case-confirm"));
+    await waitFor(() => expect(mocked.linkRecord).toHaveBeenLastCalledWith(70, { contact_id: 3, case_id: 12, confirm_other_case: true }));
+    await waitFor(() => expect(screen.queryByTestId("case-warning")).toBeNull());
+  });
+});
+
+describe("SessionActions", () => {
+  it("transfers to a chosen agent with a note", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [{ id: 2, name: "Ana", role: "agent", presence: "available", connected: true }],
+      queues: ["Billing"],
+    });
+    render(SessionActions, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await waitFor(() => expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(2));
+    await fireEvent.change(screen.getByTestId("action-target"), { target: { value: "2" } });
+    await fireEvent.input(screen.getByTestId("action-note"), { target: { value: "billing" } });
+    await fireEvent.click(screen.getByTestId("action-send"));
+    expect(act).toHaveBeenCalledWith({
+      action: "transfer",
+      conversation_id: 70,
+      target: { to: "agent", agent_id: 2 },
+      note: "billing",
+    });
+  });
+
+  it("sends an assign request with its reason, and escalates without choosing", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [
+        { id: 2, name: "Ana", role: "agent", presence: "available", connected: true },
+        { id: 4, name: "Sam", role: "supervisor", presence: "available", connected: true },
+      ],
+      queues: [],
+    });
+    render(SessionActions, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await fireEvent.change(screen.getByTestId("action-kind"), { target: { value: "request_assign" } });
+    await waitFor(() => expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(3));
+    await fireEvent.change(screen.getByTestId("action-target"), { target: { value: "2" } });
+    await fireEvent.input(screen.getByTestId("action-note"), { target: { value: "shift ends" } });
+    await fireEvent.click(screen.getByTestId("action-send"));
+    expect(act).toHaveBeenCalledWith({ action: "request_assign", conversation_id: 70, agent_id: 2, reason: "shift ends" });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await fireEvent.change(screen.getByTestId("action-kind"), { target: { value: "escalate" } });
+    // Only supervisors are offered.
+    expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(2);
+    await fireEvent.click(screen.getByTestId("action-send"));
+    expect(act).toHaveBeenLastCalledWith({ action: "escalate", conversation_id: 70, supervisor_id: null, note: null });
+  });
+});
+
+describe("ChatPanel in a session", () => {
+  it("offers the hand-on actions to the owner only", () => {
+    const { unmount } = render(ChatPanel, { detail: detail(), me: 1 });
+    expect(screen.getByTestId("session-actions")).toBeTruthy();
+    expect(screen.getByTestId("customer-360")).toBeTruthy();
+    unmount();
+    render(ChatPanel, { detail: detail(), me: 2 });
+    expect(screen.queryByTestId("session-actions")).toBeNull();
+    expect(screen.getByTestId("joined")).toBeTruthy();
+  });
+});
