@@ -540,3 +540,322 @@ async fn smoke_test_against_the_real_dunst() {
     .await;
     app.quit().await;
 }
+
+// ------------------------------------------------ agent workflows (issue 6)
+
+mod workflows {
+    //! Screen pop with 0, 1 and many matches, a transfer, and an assign
+    //! request rejected with a reason — in the real window against a real
+    //! hub. Other agents act through the hub's own command path (the same
+    //! code their WebSocket commands reach).
+
+    use super::*;
+    use switchboard_protocol::rest::{IngressMessage, NewAccount, NewContact};
+    use switchboard_protocol::{
+        AgentEvent, AgentId, Command, CommandId, ConversationId, RequestKind, Seq, TransferTarget,
+    };
+
+    async fn run(hub: &Hub, user: &str, command: Command) {
+        let agent = hub.running.hub.agent_id(user).await.unwrap();
+        let id = CommandId(format!("e2e-{}", rand_id()));
+        hub.running
+            .hub
+            .execute(agent, &id, command)
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+    }
+
+    fn rand_id() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    async fn customer(
+        hub: &Hub,
+        channel: Channel,
+        thread: &str,
+        name: &str,
+        phone: &str,
+    ) -> ConversationId {
+        hub.running
+            .hub
+            .ingress(IngressMessage {
+                channel,
+                thread: thread.into(),
+                customer_name: name.into(),
+                phone: Some(phone.into()),
+                email: None,
+                comment: None,
+                queue: None,
+                scenario: None,
+                text: format!("hello {HOSTILE}"),
+                transcript: Vec::new(),
+                case_id: None,
+            })
+            .await
+            .unwrap()
+            .conversation_id
+    }
+
+    /// Ada (one match, with an account and two open cases) and two Twins
+    /// sharing a phone.
+    async fn seed(hub: &Hub) {
+        let h = &hub.running.hub;
+        let account = h
+            .create_account(&NewAccount {
+                name: format!("Contoso {HOSTILE}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ada = h
+            .create_contact(&NewContact {
+                first_name: "Ada".into(),
+                last_name: format!("Lovelace {HOSTILE}"),
+                phone: Some("+1 555 010 2000".into()),
+                account_id: Some(account.id),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        h.create_case(ada.id, "Broken engine").await.unwrap();
+        h.create_case(ada.id, "Invoice").await.unwrap();
+        for first in ["Sam", "Kim"] {
+            h.create_contact(&NewContact {
+                first_name: first.into(),
+                last_name: "Twin".into(),
+                phone: Some("+44 7700 900123".into()),
+                city: Some("Leeds".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+    }
+
+    async fn accept_offer(app: &App) {
+        app.el("[data-testid=offer-alert]").await;
+        app.click("[data-testid=accept]").await;
+        app.gone("[data-testid=offer-alert]").await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn screen_pop_with_one_many_and_no_matching_records() {
+        let hub = Hub::start().await;
+        seed(&hub).await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a1").await;
+
+        step("one match: Customer 360 opens with the account and open cases");
+        customer(&hub, Channel::Sms, "pop-1", "Ada", "+15550102000").await;
+        accept_offer(&app).await;
+        app.text_until("[data-testid=c360-name]", |t| {
+            t == format!("Ada Lovelace {HOSTILE}")
+        })
+        .await;
+        assert_eq!(
+            app.text("[data-testid=c360-account]").await,
+            format!("Contoso {HOSTILE}")
+        );
+        let cases = app.text("[data-testid=c360-cases]").await;
+        assert!(
+            cases.contains("Broken engine") && cases.contains("Invoice"),
+            "{cases}"
+        );
+        app.assert_inert().await;
+        app.screenshot("customer-360").await;
+
+        step("linking another case: first the assigned one, then a warning");
+        app.click("[data-testid=link-case]").await;
+        app.el("[data-testid=linked-case]").await;
+        app.click("[data-testid=link-case]").await;
+        app.el("[data-testid=case-warning]").await;
+        app.click("[data-testid=case-confirm]").await;
+        app.gone("[data-testid=case-warning]").await;
+
+        step("several matches: the chooser, then the chosen record");
+        customer(&hub, Channel::Sms, "pop-2", "Twin", "0044 7700 900 123").await;
+        accept_offer(&app).await;
+        app.text_until("[data-testid=c360-several]", |t| {
+            t == "One or more records found. Select a record or create new."
+        })
+        .await;
+        eventually("two candidates", || async {
+            app.js("return document.querySelectorAll('[data-testid=select-record]').length")
+                .await
+                == 2
+        })
+        .await;
+        app.click("[data-testid=select-record]").await;
+        app.text_until("[data-testid=c360-name]", |t| t.ends_with("Twin"))
+            .await;
+
+        step("no match: search by a field, then quick create and link");
+        let none = customer(&hub, Channel::Sms, "pop-3", "Nobody", "+19998887777").await;
+        accept_offer(&app).await;
+        app.text_until("[data-testid=c360-none]", |t| t == "No records found")
+            .await;
+        app.fill("[data-testid=search-last_name]", "love").await;
+        app.click("[data-testid=search]").await;
+        app.text_until("[data-testid=search-results]", |t| t.contains("Lovelace"))
+            .await;
+        app.click("[data-testid=quick-contact]").await;
+        app.fill("[data-testid=contact-first_name]", "Nora").await;
+        app.fill("[data-testid=contact-last_name]", "Body").await;
+        app.click("[data-testid=create-contact]").await;
+        app.text_until("[data-testid=c360-name]", |t| t == "Nora Body")
+            .await;
+        let linked = hub.running.hub.conversation(none).await.unwrap();
+        assert!(
+            linked.link.is_some(),
+            "the conversation is linked on the hub"
+        );
+        app.quit().await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn a_transfer_from_a_colleague_arrives_as_an_alert_naming_the_sender() {
+        let hub = Hub::start_with(|c| {
+            c.queues[0].templates.insert(
+                switchboard_protocol::Scenario::Transfer,
+                switchboard_hub::config::TemplateOverride {
+                    kind: Some(switchboard_protocol::NotificationKind::Alert),
+                    ..Default::default()
+                },
+            );
+        })
+        .await;
+        // Nobody is connected: the conversation waits; a supervisor gives it
+        // to a1, who will transfer it.
+        let name = format!("Tess {HOSTILE}");
+        let conv = customer(&hub, Channel::Sms, "xfer", &name, "+15550000001").await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        run(
+            &hub,
+            "sup",
+            Command::AssignConversation {
+                conversation_id: conv,
+                agent_id: a1,
+            },
+        )
+        .await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a2").await;
+        let a2: AgentId = hub.running.hub.agent_id("a2").await.unwrap();
+        run(
+            &hub,
+            "a1",
+            Command::TransferConversation {
+                conversation_id: conv,
+                target: TransferTarget::Agent { agent_id: a2 },
+                note: Some(format!("billing {HOSTILE}")),
+            },
+        )
+        .await;
+        app.text_until("[data-testid=offer-title]", |t| {
+            t == format!("Transfer from Agent a1: {name}")
+        })
+        .await;
+        assert_eq!(
+            app.text("[data-testid=offer-note]").await,
+            format!("Note: billing {HOSTILE}")
+        );
+        app.assert_inert().await;
+        app.screenshot("transfer-alert").await;
+        app.click("[data-testid=accept]").await;
+        app.gone("[data-testid=offer-alert]").await;
+        app.text_until("[data-testid=chat-title]", |t| t == name)
+            .await;
+        assert_eq!(
+            hub.running.hub.conversation(conv).await.unwrap().owner,
+            Some(a2)
+        );
+        app.quit().await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn an_assign_request_rejected_with_a_reason_is_reported_to_the_requester() {
+        let hub = Hub::start().await;
+        let conv = customer(&hub, Channel::Sms, "ask", "Quinn", "+15550000002").await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        run(
+            &hub,
+            "sup",
+            Command::AssignConversation {
+                conversation_id: conv,
+                agent_id: a1,
+            },
+        )
+        .await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a2").await;
+        let a2 = hub.running.hub.agent_id("a2").await.unwrap();
+        run(
+            &hub,
+            "a1",
+            Command::RequestAssign {
+                conversation_id: conv,
+                agent_id: a2,
+                reason: Some("my shift ends".into()),
+            },
+        )
+        .await;
+        app.text_until("[data-testid=offer-title]", |t| {
+            t == "Agent a1 asks you to take over: Quinn"
+        })
+        .await;
+        assert_eq!(
+            app.text("[data-testid=offer-note]").await,
+            "Reason: my shift ends"
+        );
+        // Reject asks for a reason first; it cannot be sent empty.
+        app.click("[data-testid=reject]").await;
+        app.el("[data-testid=reject-reason]").await;
+        let disabled = app
+            .js("return document.querySelector('[data-testid=reject]').disabled")
+            .await;
+        assert_eq!(disabled, true);
+        app.fill("[data-testid=reject-reason]", "with a customer")
+            .await;
+        app.click("[data-testid=reject]").await;
+        app.gone("[data-testid=offer-alert]").await;
+        // The requester hears it, with the reason; nothing moved.
+        eventually("the requester is told", || async {
+            let events = hub
+                .running
+                .hub
+                .events_after(a1, Seq(0), 1000)
+                .await
+                .unwrap();
+            events.iter().any(|f| {
+                f.event
+                    == AgentEvent::RequestAnswered {
+                        conversation_id: conv,
+                        request: RequestKind::Assign,
+                        by: switchboard_protocol::AgentRef {
+                            id: a2,
+                            name: "Agent a2".into(),
+                        },
+                        accepted: false,
+                        reason: Some("with a customer".into()),
+                    }
+            })
+        })
+        .await;
+        let summary = hub.running.hub.conversation(conv).await.unwrap();
+        assert_eq!(summary.owner, Some(a1));
+        // Rejecting a request costs nothing: still available.
+        let presence = app
+            .js("return document.querySelector('[data-testid=presence]').value")
+            .await;
+        assert_eq!(presence, "available");
+        app.quit().await;
+    }
+}

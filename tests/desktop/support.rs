@@ -34,9 +34,15 @@ pub struct Hub {
 
 impl Hub {
     pub async fn start() -> Hub {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A hub whose test configuration `customize` adjusts first.
+    pub async fn start_with(customize: impl FnOnce(&mut switchboard_hub::HubConfig)) -> Hub {
         init();
         let dir = tempfile::tempdir().unwrap();
         let mut config = base_config(dir.path());
+        customize(&mut config);
         // Plenty of time for a person (or a driver) to answer.
         for t in config.queues[0].templates.values_mut() {
             t.timeout_secs = Some(120);
