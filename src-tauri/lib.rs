@@ -3,6 +3,7 @@
 //! by [`sink::DesktopSink`], and every event reaches the UI through
 //! [`events::emit`]. All behaviour lives in `switchboard-client`.
 
+pub mod alert_window;
 pub mod autostart;
 pub mod bindings;
 pub mod commands;
@@ -12,10 +13,10 @@ pub mod models;
 pub mod notify;
 pub mod shell;
 pub mod sink;
+pub mod sound;
 pub mod theme;
+pub mod tray;
 
-use tauri::menu::{Menu, MenuItem};
-use tauri::tray::TrayIconBuilder;
 use tauri::{Manager, WindowEvent};
 use tauri_plugin_window_state::StateFlags;
 
@@ -89,7 +90,10 @@ pub fn run() -> anyhow::Result<()> {
             // OS notifications: the engine's Notify/Close effects go to the
             // notifier; button clicks come back as engine inputs.
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
-            app.manage(sink::Notifier(notify::spawn(clicked_tx)));
+            let fallback = alert_window::spawn(app.handle().clone());
+            app.manage(sink::Notifier(notify::spawn(clicked_tx, fallback)));
+            // Ring and chime on their own thread (no device: visual only).
+            app.manage(sound::Sound::spawn());
             theme::watch(app.handle().clone());
             {
                 use tauri_plugin_global_shortcut::GlobalShortcutExt;
@@ -118,27 +122,8 @@ pub fn run() -> anyhow::Result<()> {
                     }
                 });
             }
-            let open = MenuItem::with_id(app, "open", "Open Switchboard", true, None::<&str>)?;
-            let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-            let menu = Menu::with_items(app, &[&open, &quit])?;
-            let mut tray = TrayIconBuilder::with_id("main").menu(&menu).on_menu_event(
-                |app, event| match event.id().as_ref() {
-                    "open" => sink::show_main_window(app),
-                    "quit" => app.exit(0),
-                    _ => {}
-                },
-            );
-            if let Some(icon) = app.default_window_icon() {
-                tray = tray.icon(icon.clone());
-            }
-            let tray_ok = match tray.build(app) {
-                Ok(_) => true,
-                Err(e) => {
-                    // No tray host: closing the window must then quit, not hide.
-                    tracing::warn!(error = %e, "no system tray; closing the window will quit");
-                    false
-                }
-            };
+            app.manage(tray::TrayView::default());
+            let tray_ok = tray::create(app.handle());
             if !hidden || !tray_ok {
                 sink::show_main_window(app.handle());
             }
@@ -154,7 +139,7 @@ pub fn run() -> anyhow::Result<()> {
             }
             // Close to tray: agents keep receiving offers.
             WindowEvent::CloseRequested { api, .. }
-                if window.app_handle().tray_by_id("main").is_some() =>
+                if window.app_handle().tray_by_id(tray::TRAY_ID).is_some() =>
             {
                 api.prevent_close();
                 let _ = window.hide();

@@ -28,6 +28,16 @@ pub enum NotifyCommand {
 /// A click on a notification.
 pub type Clicked = (NotificationKey, NotificationAction);
 
+/// Alerts for the app's own always-on-top alert window, used when the
+/// notification server cannot show buttons.
+#[derive(Debug)]
+pub enum FallbackAlert {
+    /// Show (or refresh) an alert.
+    Show(NotificationKey),
+    /// The alert was resolved.
+    Close(NotificationKey),
+}
+
 /// Escapes text for freedesktop body markup (`& < >`).
 pub fn escape_markup(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -71,10 +81,13 @@ fn label(a: NotificationAction) -> &'static str {
 }
 
 /// Starts the notifier task; returns the command sender. Clicks arrive on
-/// `clicked`.
-pub fn spawn(clicked: mpsc::UnboundedSender<Clicked>) -> mpsc::UnboundedSender<NotifyCommand> {
+/// `clicked`; alerts the server cannot show with buttons go to `fallback`.
+pub fn spawn(
+    clicked: mpsc::UnboundedSender<Clicked>,
+    fallback: mpsc::UnboundedSender<FallbackAlert>,
+) -> mpsc::UnboundedSender<NotifyCommand> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tauri::async_runtime::spawn(platform::run(rx, clicked));
+    tauri::async_runtime::spawn(platform::run(rx, clicked, fallback));
     tx
 }
 
@@ -120,6 +133,7 @@ mod platform {
     pub async fn run(
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
         clicked: mpsc::UnboundedSender<Clicked>,
+        fallback: mpsc::UnboundedSender<FallbackAlert>,
     ) {
         let (proxy, caps) = match connect().await {
             Ok(p) => p,
@@ -133,9 +147,11 @@ mod platform {
         let markup = caps.iter().any(|c| c == "body-markup");
         if !actions_ok {
             tracing::warn!(
-                "the notification service has no buttons; accept and reject in the window or tray"
+                "the notification service has no buttons; alerts use the app's own alert window"
             );
         }
+        // Alerts currently in the fallback window.
+        let mut in_fallback: std::collections::HashSet<NotificationKey> = Default::default();
         tracing::info!(?caps, "desktop notifications ready");
         let mut by_key: HashMap<NotificationKey, u32> = HashMap::new();
         let mut by_id: HashMap<u32, NotificationKey> = HashMap::new();
@@ -151,6 +167,10 @@ mod platform {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     None => return,
+                    Some(NotifyCommand::Show(n)) if !actions_ok && n.style == NotificationStyle::Alert => {
+                        in_fallback.insert(n.key);
+                        let _ = fallback.send(FallbackAlert::Show(n.key));
+                    }
                     Some(NotifyCommand::Show(n)) => {
                         let replaces = by_key.get(&n.key).copied().unwrap_or(0);
                         let body = n.body.join("\n");
@@ -194,6 +214,9 @@ mod platform {
                         }
                     }
                     Some(NotifyCommand::Close(key)) => {
+                        if in_fallback.remove(&key) {
+                            let _ = fallback.send(FallbackAlert::Close(key));
+                        }
                         if let Some(id) = by_key.remove(&key) {
                             by_id.remove(&id);
                             if let Err(e) = proxy.close_notification(id).await {
@@ -231,6 +254,7 @@ mod platform {
     pub async fn run(
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
         _clicked: mpsc::UnboundedSender<Clicked>,
+        _fallback: mpsc::UnboundedSender<FallbackAlert>,
     ) {
         while let Some(cmd) = rx.recv().await {
             if let NotifyCommand::Show(n) = cmd {

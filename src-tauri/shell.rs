@@ -153,6 +153,7 @@ impl Shell {
         if let Some(s) = self.session.lock().await.take() {
             s.handle.shutdown().await;
             let _ = s.task.await;
+            crate::tray::show_menu(app, None);
             emit(app, ShellEvent::SignedOut);
         }
     }

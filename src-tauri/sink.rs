@@ -1,12 +1,13 @@
 //! Performs the engine's effects in the desktop shell.
 
-use switchboard_client::engine::{Effect, Engine};
+use switchboard_client::engine::{Effect, Engine, UiEvent};
 use switchboard_client::EffectSink;
 use tauri::{AppHandle, Manager};
 
 use crate::events::emit;
 use crate::models::ShellEvent;
 use crate::notify::NotifyCommand;
+use crate::sound::{Sound, SoundCommand};
 
 /// The managed sender to the OS notification adapter.
 pub struct Notifier(pub tokio::sync::mpsc::UnboundedSender<NotifyCommand>);
@@ -40,10 +41,37 @@ impl DesktopSink {
     }
 }
 
+impl DesktopSink {
+    fn sound(&self, cmd: SoundCommand) {
+        if let Some(s) = self.app.try_state::<Sound>() {
+            s.send(cmd);
+        }
+    }
+}
+
+/// The ring with the agent's current tone and volume.
+fn ring(engine: &Engine) -> SoundCommand {
+    let s = &engine.state().settings;
+    SoundCommand::Ring {
+        tone: s.tone,
+        volume: s.volume,
+    }
+}
+
 impl EffectSink for DesktopSink {
-    fn perform(&mut self, effect: Effect, _engine: &Engine) {
+    fn perform(&mut self, effect: Effect, engine: &Engine) {
+        // A new volume or tone while ringing: ring on with it (the engine
+        // only says start and stop).
+        if matches!(effect, Effect::Ui(UiEvent::SettingsChanged)) && engine.ringing() {
+            self.sound(ring(engine));
+        }
         match effect {
-            Effect::Ui(event) => emit(&self.app, ShellEvent::Ui { event }),
+            Effect::Ui(event) => {
+                if matches!(event, UiEvent::SettingsChanged) {
+                    crate::tray::set_theme(&self.app, Some(engine.state().settings.theme), None);
+                }
+                emit(&self.app, ShellEvent::Ui { event })
+            }
             Effect::FocusWindow(key) => {
                 show_main_window(&self.app);
                 emit(
@@ -65,10 +93,14 @@ impl EffectSink for DesktopSink {
             }
             Effect::Notify(n) => self.notify(NotifyCommand::Show(n)),
             Effect::CloseNotification(k) => self.notify(NotifyCommand::Close(k)),
-            // Sound and the tray's live menu come with the rest of the
-            // native integration; the in-app alert carries offers meanwhile.
-            Effect::StartRing | Effect::StopRing | Effect::Chime | Effect::Tray(_) => {
-                tracing::debug!(?effect, "native effect not wired yet")
+            Effect::StartRing => self.sound(ring(engine)),
+            Effect::StopRing => self.sound(SoundCommand::StopRing),
+            Effect::Chime => self.sound(SoundCommand::Chime {
+                volume: engine.state().settings.volume,
+            }),
+            Effect::Tray(menu) => {
+                crate::tray::set_theme(&self.app, Some(engine.state().settings.theme), None);
+                crate::tray::show_menu(&self.app, Some(menu));
             }
             Effect::StartAtLogin(on) => {
                 if let Err(e) = crate::autostart::set(&self.app, on) {

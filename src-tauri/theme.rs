@@ -28,6 +28,7 @@ fn publish(app: &AppHandle, dark: Option<bool>) {
     if let Some(state) = app.try_state::<SystemTheme>() {
         *state.0.lock().unwrap_or_else(|e| e.into_inner()) = dark;
     }
+    crate::tray::set_theme(app, None, Some(dark));
     emit(app, ShellEvent::SystemTheme { dark });
 }
 

@@ -292,11 +292,7 @@ async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
     // Desktop notifications "Always" (the window may well have focus here).
-    app.click("[data-testid=open-settings]").await;
-    app.el("[data-testid=setting-desktop]").await;
-    app.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
-    app.click("[data-testid=save-settings]").await;
-    app.gone("[data-testid=save-settings]").await;
+    app.notify_always().await;
     let name = format!("Nina {HOSTILE}");
     let c = hub
         .ingress(Channel::Sms, "os-1", &name, &format!("why {HOSTILE}"), "hi")
@@ -410,7 +406,7 @@ fn x11_windows() -> String {
         .args(["-root", "-tree"])
         .output()
         .expect("xwininfo (x11-utils)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 #[tokio::test]
@@ -514,11 +510,7 @@ async fn smoke_test_against_the_real_dunst() {
     .await;
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
-    app.click("[data-testid=open-settings]").await;
-    app.el("[data-testid=setting-desktop]").await;
-    app.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
-    app.click("[data-testid=save-settings]").await;
-    app.gone("[data-testid=save-settings]").await;
+    app.notify_always().await;
     hub.ingress(
         Channel::Chat,
         "dunst",
@@ -538,6 +530,302 @@ async fn smoke_test_against_the_real_dunst() {
         dunstctl(&["count", "displayed"]) == "0"
     })
     .await;
+    app.quit().await;
+}
+
+/// Light ink is bright; dark ink is dark (sum of RGB).
+fn ink_sum(px: [u8; 4]) -> u32 {
+    u32::from(px[0]) + u32::from(px[1]) + u32::from(px[2])
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusmenu() {
+    let host = TrayHost::start().await;
+    let portal = Portal::start(2).await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    step("tray item registered; signed out it offers Open and Quit");
+    host.wait_item("Quit", |n| n.text() == "Quit").await;
+    let icon = host.icon_path().await;
+    assert!(
+        ink_sum(png_pixel(&icon, 16, 16)) < 200,
+        "dark ink on a light panel"
+    );
+    assert_eq!(png_pixel(&icon, 27, 4)[3], 0, "no badge without unread");
+    app.sign_in(&hub.url(), "a1").await;
+    host.wait_item("presence", |n| {
+        n.text() == "Available" && n.toggle_state == Some(1)
+    })
+    .await;
+    host.wait_item("unread total", |n| {
+        n.text() == "No unread messages" && !n.enabled
+    })
+    .await;
+
+    step("an offer appears as Accept + Reject; Accept reaches the hub");
+    // Mnemonic markers, a right-to-left override and markup in the name.
+    let tom = "Tom & Jerry_1 \u{202E}<b>x</b>";
+    let c1 = hub.ingress(Channel::Chat, "tray-1", tom, "", "hello").await;
+    host.wait_item("reject item", |n| n.text().trim() == "Reject")
+        .await;
+    host.click_item("accept item", |n| {
+        n.text() == "Accept Chat from Tom & Jerry_1 <b>x</b>"
+    })
+    .await;
+    eventually("the hub never saw the tray accept", || async {
+        hub.running
+            .hub
+            .conversation(c1.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
+    app.text_until("[data-testid=chat-title]", |t| {
+        t.starts_with("Tom & Jerry_1")
+    })
+    .await;
+    eventually("the accepted offer stayed in the menu", || async {
+        !host
+            .layout()
+            .await
+            .flatten()
+            .iter()
+            .any(|n| n.text().starts_with("Accept Chat"))
+    })
+    .await;
+
+    step("a reject that needs a reason opens the window at the alert");
+    let c2 = hub.ingress(Channel::Sms, "tray-2", "Otto", "", "hi").await;
+    host.click_item("reject with reason", |n| n.text().contains("give a reason"))
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    host.click_item("accept SMS", |n| n.text() == "Accept SMS from Otto")
+        .await;
+    eventually("the SMS was not accepted", || async {
+        hub.running
+            .hub
+            .conversation(c2.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
+    app.text_until("[data-testid=chat-title]", |t| t == "Otto")
+        .await;
+
+    step("unread total and the badge update live");
+    hub.ingress(Channel::Chat, "tray-1", tom, "", "are you there?")
+        .await;
+    host.wait_item("one unread", |n| n.text() == "1 unread message")
+        .await;
+    eventually("no badge on the icon", || async {
+        png_pixel(&host.icon_path().await, 27, 4) == [0xDC, 0x26, 0x26, 0xFF]
+    })
+    .await;
+
+    step("the icon follows the OS theme");
+    portal.set(1).await;
+    eventually("icon ink did not turn light", || async {
+        ink_sum(png_pixel(&host.icon_path().await, 16, 16)) > 600
+    })
+    .await;
+
+    step("presence from the tray");
+    host.click_item("dnd", |n| n.text() == "Do not disturb")
+        .await;
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    eventually("presence did not reach the hub", || async {
+        hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::DoNotDisturb
+    })
+    .await;
+    host.wait_item("dnd checked", |n| {
+        n.text() == "Do not disturb" && n.toggle_state == Some(1)
+    })
+    .await;
+    host.click_item("available", |n| n.text() == "Available")
+        .await;
+    eventually("presence did not return to available", || async {
+        hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::Available
+    })
+    .await;
+
+    step("Reject from the tray");
+    let c3 = hub.ingress(Channel::Chat, "tray-3", "Carl", "", "yo").await;
+    host.wait_item("accept Carl", |n| n.text() == "Accept Chat from Carl")
+        .await;
+    host.click_item("reject Carl", |n| n.text().trim() == "Reject")
+        .await;
+    eventually("the reject did not reach the hub", || async {
+        hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::DoNotDisturb
+    })
+    .await;
+    assert!(hub
+        .running
+        .hub
+        .conversation(c3.conversation_id)
+        .await
+        .unwrap()
+        .owner
+        .is_none());
+    eventually("the rejected offer stayed in the menu", || async {
+        !host
+            .layout()
+            .await
+            .flatten()
+            .iter()
+            .any(|n| n.text().contains("Carl"))
+    })
+    .await;
+    app.assert_inert().await;
+    app.quit().await;
+}
+
+/// `_NET_WM_STATE` of the X11 window with this title.
+async fn wm_state(title: &str) -> String {
+    let out = tokio::process::Command::new("xprop")
+        .args(["-name", title, "_NET_WM_STATE"])
+        .output()
+        .await
+        .expect("xprop (x11-utils)");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn without_notification_buttons_an_always_on_top_alert_window_answers_offers() {
+    // Keep-above is a window manager's job: run one.
+    let _wm = WindowManager::start().await;
+    let hub = Hub::start().await;
+    // A notification server that cannot show buttons.
+    let server = NotifyServer::with_capabilities(&["body", "body-markup"]).await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let main = app.client.window().await.unwrap();
+    step("an alert opens the app's own alert window, above other windows");
+    let name = format!("Wanda {HOSTILE}");
+    let c = hub.ingress(Channel::Chat, "fb-1", &name, "", "hello").await;
+    let alert = {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let handles = app.client.windows().await.unwrap();
+            if let Some(h) = handles.into_iter().find(|h| *h != main) {
+                break h;
+            }
+            assert!(std::time::Instant::now() < deadline, "no alert window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    eventually("the alert window is not always on top", || async {
+        wm_state("Switchboard alert")
+            .await
+            .contains("_NET_WM_STATE_ABOVE")
+    })
+    .await;
+    assert!(
+        server.notified().iter().all(|n| n.actions.is_empty()),
+        "no buttons were sent to a server without actions"
+    );
+    app.client.switch_to_window(alert.clone()).await.unwrap();
+    assert_eq!(app.text("[data-testid=offer-customer]").await, name);
+    assert!(app
+        .text("[data-testid=countdown]")
+        .await
+        .starts_with("Respond within"));
+    app.assert_inert().await;
+    app.click("[data-testid=accept]").await;
+    eventually("the hub never saw the accept", || async {
+        hub.running
+            .hub
+            .conversation(c.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
+    eventually("the alert window stayed open after the accept", || async {
+        app.client.windows().await.unwrap().len() == 1
+    })
+    .await;
+    step("an alert resolved in the main window closes the alert window too");
+    app.client.switch_to_window(main).await.unwrap();
+    hub.ingress(Channel::Chat, "fb-2", "Xena", "", "hi").await;
+    eventually("no second alert window", || async {
+        app.client.windows().await.unwrap().len() == 2
+    })
+    .await;
+    app.click("[data-testid=accept]").await;
+    eventually("the alert window stayed open", || async {
+        app.client.windows().await.unwrap().len() == 1
+    })
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn hostile_customer_strings_reach_the_os_notification_escaped_and_the_window_as_text() {
+    let hub = Hub::start().await;
+    let server = NotifyServer::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let rtl = "pay \u{202E}gnp.exe\u{202C} now";
+    let name = format!("Zed {rtl} {HOSTILE}");
+    hub.ingress(
+        Channel::Sms,
+        "hostile-all",
+        &name,
+        &format!("nul\u{0}here {HOSTILE} &amp;"),
+        &format!("hi {HOSTILE}"),
+    )
+    .await;
+    let n = server
+        .wait("the offer alert", |n| n.summary.contains("Zed"))
+        .await;
+    // Body markup is escaped (the daemon renders it as text); controls
+    // are dropped; the summary is plain text by spec and kept as is.
+    assert!(!n.body.contains('<') && !n.body.contains('>'), "{}", n.body);
+    assert!(n.body.contains("&lt;script&gt;"), "{}", n.body);
+    assert!(n.body.contains("&amp;amp;"), "{}", n.body);
+    assert!(!n.body.contains('\u{0}'), "{:?}", n.body);
+    assert_eq!(n.summary, format!("Incoming SMS from {name}"));
+    app.click("[data-testid=accept]").await;
+    app.text_until("[data-testid=chat-title]", |t| t == name)
+        .await;
+    let big = format!("{}{HOSTILE}", "x&lt;".repeat(12 * 1024));
+    for text in [
+        rtl.to_owned(),
+        format!("a\u{0}b {HOSTILE}"),
+        "<style>*{display:none}</style><iframe src=javascript:window.__xss=3>".to_owned(),
+        big.clone(),
+    ] {
+        hub.ingress(Channel::Sms, "hostile-all", &name, "", &text)
+            .await;
+    }
+    let history = app
+        .text_until("[data-testid=history]", |t| t.contains("x&lt;x&lt;"))
+        .await;
+    assert!(history.contains(rtl), "RTL override shown as text");
+    assert!(
+        history.contains("<iframe src=javascript:"),
+        "markup shown as text"
+    );
+    assert!(history.contains(HOSTILE));
+    let v = app
+        .js("return { iframes: document.querySelectorAll('iframe').length, styles: document.querySelectorAll('body style').length }")
+        .await;
+    assert_eq!(v["iframes"], 0, "{v}");
+    assert_eq!(v["styles"], 0, "{v}");
+    app.assert_inert().await;
     app.quit().await;
 }
 

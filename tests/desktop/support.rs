@@ -155,6 +155,12 @@ impl Desk {
     }
 }
 
+/// Marks the app's command line so a test can stop its own app and no
+/// other (the app ignores arguments it does not know).
+fn instance_arg(native_port: u16) -> String {
+    format!("--e2e-instance={native_port}")
+}
+
 /// tauri-driver with the app under it.
 pub struct App {
     driver: Child,
@@ -171,14 +177,28 @@ impl Drop for App {
         let _ = Command::new("pkill")
             .args(["-f", &format!("WebKitWebDriver.*{}", self.native_port)])
             .status();
+        // Only this test's app: other test runs may share the machine.
         let _ = Command::new("pkill")
-            .args(["-f", env!("CARGO_BIN_EXE_switchboard")])
+            .args([
+                "-f",
+                &format!(
+                    "{} {}",
+                    env!("CARGO_BIN_EXE_switchboard"),
+                    instance_arg(self.native_port)
+                ),
+            ])
             .status();
     }
 }
 
 impl App {
     pub async fn launch(desk: &Desk) -> App {
+        Self::launch_binary(desk, env!("CARGO_BIN_EXE_switchboard")).await
+    }
+
+    /// Launches a Tauri binary under tauri-driver (the app, or the
+    /// benchmarks' bare window).
+    pub async fn launch_binary(desk: &Desk, application: &str) -> App {
         let port = free_port();
         let native = free_port();
         let mut cmd = Command::new(tauri_driver());
@@ -198,7 +218,10 @@ impl App {
         caps.insert("browserName".into(), "wry".into());
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": env!("CARGO_BIN_EXE_switchboard") }),
+            serde_json::json!({
+                "application": application,
+                "args": [instance_arg(native)],
+            }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + PATIENCE;
@@ -220,6 +243,11 @@ impl App {
             native_port: native,
             client,
         }
+    }
+
+    /// The pid of tauri-driver; the app runs below it (via WebKitWebDriver).
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.id()
     }
 
     pub async fn el(&self, css: &str) -> Element {
@@ -362,6 +390,17 @@ impl App {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    /// Settings: desktop notifications "Always" (under Xvfb with no window
+    /// manager the window may well report focus, which would hold back
+    /// the default "when not in focus" notifications).
+    pub async fn notify_always(&self) {
+        self.click("[data-testid=open-settings]").await;
+        self.el("[data-testid=setting-desktop]").await;
+        self.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+        self.click("[data-testid=save-settings]").await;
+        self.gone("[data-testid=save-settings]").await;
+    }
+
     pub async fn sign_in(&self, hub_url: &str, user: &str) {
         self.fill("input[name=hub]", hub_url).await;
         self.fill("input[name=username]", user).await;
@@ -433,12 +472,13 @@ struct Recorded {
 struct NotifyIface {
     rec: std::sync::Arc<std::sync::Mutex<Recorded>>,
     next: u32,
+    caps: Vec<String>,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl NotifyIface {
     fn get_capabilities(&self) -> Vec<String> {
-        vec!["actions".into(), "body".into(), "body-markup".into()]
+        self.caps.clone()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -504,10 +544,16 @@ const NOTIFY_PATH: &str = "/org/freedesktop/Notifications";
 
 impl NotifyServer {
     pub async fn start() -> NotifyServer {
+        NotifyServer::with_capabilities(&["actions", "body", "body-markup"]).await
+    }
+
+    /// A server announcing only these capabilities (e.g. no `actions`).
+    pub async fn with_capabilities(caps: &[&str]) -> NotifyServer {
         let rec = std::sync::Arc::new(std::sync::Mutex::new(Recorded::default()));
         let iface = NotifyIface {
             rec: rec.clone(),
             next: 0,
+            caps: caps.iter().map(|c| c.to_string()).collect(),
         };
         let conn = zbus::connection::Builder::session()
             .unwrap()
@@ -533,6 +579,11 @@ impl NotifyServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every `Notify` call so far.
+    pub fn notified(&self) -> Vec<Notified> {
+        self.rec.lock().unwrap().notified.clone()
     }
 
     pub async fn wait_closed(&self, id: u32) {
@@ -636,4 +687,342 @@ impl Portal {
         .await
         .unwrap();
     }
+}
+
+/// A node of a `com.canonical.dbusmenu` layout.
+#[derive(Debug, Clone)]
+pub struct MenuNode {
+    pub id: i32,
+    pub label: String,
+    pub enabled: bool,
+    pub toggle_state: Option<i32>,
+    pub kind: String,
+    pub children: Vec<MenuNode>,
+}
+
+impl MenuNode {
+    fn parse(v: &zbus::zvariant::Value<'_>) -> Option<MenuNode> {
+        use zbus::zvariant::Value;
+        let v = match v {
+            Value::Value(inner) => inner.as_ref(),
+            v => v,
+        };
+        let Value::Structure(s) = v else { return None };
+        let fields = s.fields();
+        let id = match fields.first()? {
+            Value::I32(n) => *n,
+            _ => return None,
+        };
+        let mut node = MenuNode {
+            id,
+            label: String::new(),
+            enabled: true,
+            toggle_state: None,
+            kind: "standard".into(),
+            children: Vec::new(),
+        };
+        if let Some(Value::Dict(props)) = fields.get(1) {
+            for (k, val) in props.iter() {
+                let (Value::Str(k), Value::Value(val)) = (k, val) else {
+                    continue;
+                };
+                match (k.as_str(), val.as_ref()) {
+                    ("label", Value::Str(s)) => node.label = s.to_string(),
+                    ("enabled", Value::Bool(b)) => node.enabled = *b,
+                    ("toggle-state", Value::I32(n)) => node.toggle_state = Some(*n),
+                    ("type", Value::Str(s)) => node.kind = s.to_string(),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(Value::Array(children)) = fields.get(2) {
+            node.children = children.iter().filter_map(MenuNode::parse).collect();
+        }
+        Some(node)
+    }
+
+    /// Every node below (and including) this one, depth first.
+    pub fn flatten(&self) -> Vec<&MenuNode> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.flatten());
+        }
+        out
+    }
+
+    /// The visible label (GTK mnemonics removed: `__` is a literal `_`).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mut chars = self.label.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '_' {
+                if chars.peek() == Some(&'_') {
+                    chars.next();
+                    out.push('_');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Registered {
+    items: Vec<(String, String)>,
+}
+
+struct WatcherIface {
+    reg: std::sync::Arc<std::sync::Mutex<Registered>>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl WatcherIface {
+    fn register_status_notifier_item(
+        &self,
+        service: String,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) {
+        let sender = hdr.sender().map(|s| s.to_string()).unwrap_or_default();
+        // libappindicator passes its object path; others pass a bus name.
+        let (bus, path) = if service.starts_with('/') {
+            (sender, service)
+        } else {
+            (service, "/StatusNotifierItem".to_owned())
+        };
+        self.reg.lock().unwrap().items.push((bus, path));
+    }
+
+    fn register_status_notifier_host(&self, _service: String) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.reg
+            .lock()
+            .unwrap()
+            .items
+            .iter()
+            .map(|(b, p)| format!("{b}{p}"))
+            .collect()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// A test tray host: owns `org.kde.StatusNotifierWatcher` so the app's
+/// StatusNotifierItem registers with it, then reads and clicks the item's
+/// menu over `com.canonical.dbusmenu` like a panel would.
+pub struct TrayHost {
+    conn: zbus::Connection,
+    reg: std::sync::Arc<std::sync::Mutex<Registered>>,
+}
+
+impl TrayHost {
+    pub async fn start() -> TrayHost {
+        let reg = std::sync::Arc::new(std::sync::Mutex::new(Registered::default()));
+        let conn = zbus::connection::Builder::session()
+            .unwrap()
+            .name("org.kde.StatusNotifierWatcher")
+            .unwrap()
+            .serve_at("/StatusNotifierWatcher", WatcherIface { reg: reg.clone() })
+            .unwrap()
+            .build()
+            .await
+            .expect("own org.kde.StatusNotifierWatcher on the session bus");
+        TrayHost { conn, reg }
+    }
+
+    /// The registered item (bus name, object path).
+    pub async fn item(&self) -> (String, String) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(i) = self.reg.lock().unwrap().items.last() {
+                return i.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no tray item registered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn item_property(&self, name: &str) -> zbus::zvariant::OwnedValue {
+        let (bus, path) = self.item().await;
+        let proxy = zbus::fdo::PropertiesProxy::builder(&self.conn)
+            .destination(bus)
+            .unwrap()
+            .path(path)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let iface = zbus::names::InterfaceName::try_from("org.kde.StatusNotifierItem").unwrap();
+        proxy.get(iface, name).await.unwrap()
+    }
+
+    /// The icon file the item shows (libappindicator points `IconName` at
+    /// a PNG it wrote).
+    pub async fn icon_path(&self) -> PathBuf {
+        let name: String = self.item_property("IconName").await.try_into().unwrap();
+        let p = PathBuf::from(&name);
+        if p.is_absolute() {
+            return p;
+        }
+        let dir: String = self
+            .item_property("IconThemePath")
+            .await
+            .try_into()
+            .unwrap();
+        Path::new(&dir).join(format!("{name}.png"))
+    }
+
+    async fn menu_proxy(&self) -> zbus::Proxy<'static> {
+        let (bus, _) = self.item().await;
+        let menu: zbus::zvariant::OwnedObjectPath =
+            self.item_property("Menu").await.try_into().unwrap();
+        zbus::Proxy::new(&self.conn, bus, menu, "com.canonical.dbusmenu")
+            .await
+            .unwrap()
+    }
+
+    /// The whole menu as the panel would read it.
+    pub async fn layout(&self) -> MenuNode {
+        let proxy = self.menu_proxy().await;
+        // (u (ia{sv}av)): the layout is recursive, so it is read as a
+        // dynamic structure.
+        let msg = proxy
+            .call_method("GetLayout", &(0i32, -1i32, Vec::<String>::new()))
+            .await
+            .unwrap();
+        let body = msg.body();
+        let reply: zbus::zvariant::Structure = body.deserialize().unwrap();
+        MenuNode::parse(&reply.fields()[1]).expect("a dbusmenu layout")
+    }
+
+    /// Waits for a menu item whose visible label satisfies `pred`.
+    pub async fn wait_item(&self, what: &str, pred: impl Fn(&MenuNode) -> bool) -> MenuNode {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let layout = self.layout().await;
+            if let Some(n) = layout.flatten().into_iter().find(|n| pred(n)) {
+                return n.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no tray item: {what}; menu: {:#?}",
+                layout
+                    .flatten()
+                    .iter()
+                    .map(|n| n.text())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks an item like a panel does; `false` when the menu was rebuilt
+    /// in between and the id is gone.
+    pub async fn click(&self, id: i32) -> bool {
+        let proxy = self.menu_proxy().await;
+        proxy
+            .call::<_, _, ()>(
+                "Event",
+                &(id, "clicked", zbus::zvariant::Value::I32(0), 0u32),
+            )
+            .await
+            .is_ok()
+    }
+
+    /// Finds the item and clicks it, reading the menu again when it
+    /// changed under the click (a live menu is rebuilt on every update).
+    pub async fn click_item(&self, what: &str, pred: impl Fn(&MenuNode) -> bool) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let item = self.wait_item(what, &pred).await;
+            if self.click(item.id).await {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "could not click {what}"
+            );
+        }
+    }
+}
+
+/// Reads an RGBA pixel of a PNG file.
+pub fn png_pixel(path: &Path, x: u32, y: u32) -> [u8; 4] {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba, "tray icon is RGBA");
+    let i = ((y * info.width + x) * 4) as usize;
+    [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]
+}
+
+/// A real window manager (openbox) on the test's X display, for what only
+/// a window manager does: keep-above stacking, focus, close requests.
+/// Most tests run without one, like a kiosk; these opt in.
+pub struct WindowManager {
+    child: tokio::process::Child,
+}
+
+impl WindowManager {
+    pub async fn start() -> WindowManager {
+        let child = tokio::process::Command::new("openbox")
+            .arg("--sm-disable")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("openbox (Debian package openbox)");
+        eventually("openbox did not take the display", || async {
+            let out = tokio::process::Command::new("xprop")
+                .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains("window id")
+        })
+        .await;
+        WindowManager { child }
+    }
+
+    /// Asks the window manager to close the window (as its close button
+    /// would): the app gets a close request, not a kill.
+    pub async fn close(&self, title: &str) {
+        let st = tokio::process::Command::new("wmctrl")
+            .args(["-c", title])
+            .status()
+            .await
+            .expect("wmctrl");
+        assert!(st.success(), "wmctrl -c {title}");
+    }
+}
+
+impl Drop for WindowManager {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// X11 facts about the top-level window with this exact title.
+pub async fn xwininfo(title: &str) -> String {
+    let out = tokio::process::Command::new("xwininfo")
+        .args(["-name", title])
+        .output()
+        .await
+        .expect("xwininfo (x11-utils)");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }

@@ -8,6 +8,7 @@ import ChatPanel from "./ChatPanel.svelte";
 import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
 import { countdown, waited } from "../lib/format";
+import { themeFor } from "../lib/theme.svelte";
 
 declare global {
   interface Window {
@@ -53,6 +54,15 @@ describe("OfferAlert", () => {
     await fireEvent.input(input, { target: { value: "on a call" } });
     await fireEvent.click(screen.getByTestId("reject"));
     expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "on a call" });
+  });
+
+  it("fills the fallback alert window without a modal backdrop", async () => {
+    const { container } = render(OfferAlert, { offer: offer(), now: 1_000_000_000, standalone: true });
+    expect(container.querySelector(".backdrop")).toBeNull();
+    expect(screen.getByTestId("offer-alert").getAttribute("aria-modal")).toBe("false");
+    expect(screen.getByTestId("countdown").textContent).toBe("Respond within 1:00");
+    await fireEvent.click(screen.getByTestId("accept"));
+    expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
   });
 
   it("rejects without a reason when none is required", async () => {
@@ -127,5 +137,14 @@ describe("Toasts", () => {
     assertInert(container);
     await fireEvent.click(screen.getByTestId("toast"));
     expect(act).toHaveBeenCalledWith({ action: "open", conversation_id: 70 });
+  });
+});
+
+describe("themeFor", () => {
+  it("follows the system unless the agent chose", () => {
+    expect(themeFor("system", true)).toBe("dark");
+    expect(themeFor("system", false)).toBe("light");
+    expect(themeFor("light", true)).toBe("light");
+    expect(themeFor("dark", false)).toBe("dark");
   });
 });

@@ -1,6 +1,7 @@
 // The only door to Rust: the generated typed commands and the one event
 // channel. Components use this module (and tests mock it).
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { getCurrentWebviewWindow } from "@tauri-apps/api/webviewWindow";
 import { commands, EVENT, type ShellEvent, type IpcError } from "../bindings/commands";
 
 export { commands };
@@ -14,4 +15,13 @@ export function onShellEvent(handler: (e: ShellEvent) => void): Promise<Unlisten
 export function errorMessage(e: unknown): string {
   if (e && typeof e === "object" && "message" in e) return String((e as IpcError).message);
   return String(e);
+}
+
+/** This window's label ("main", or "alert" for the fallback alert window). */
+export function windowLabel(): string {
+  try {
+    return getCurrentWebviewWindow().label;
+  } catch {
+    return "main";
+  }
 }

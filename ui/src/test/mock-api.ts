@@ -24,5 +24,6 @@ vi.mock("../lib/api", () => ({
     teamDirectory: vi.fn(async () => ({ agents: [], queues: [] })),
   },
   onShellEvent: vi.fn(async () => () => {}),
+  windowLabel: () => "main",
   errorMessage: (e: { message?: string }) => e?.message ?? String(e),
 }));
