@@ -1147,3 +1147,226 @@ mod workflows {
         app.quit().await;
     }
 }
+
+/// A field of `xwininfo` output ("Width", "Map State", ...).
+fn xwin_field(info: &str, field: &str) -> String {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn closing_hides_to_the_tray_and_the_window_keeps_its_size_and_place() {
+    let wm = WindowManager::start().await;
+    let host = TrayHost::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.el("[data-testid=sign-in]").await;
+    eventually("the window is not shown", || async {
+        xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsViewable"
+    })
+    .await;
+    step("the agent moves and resizes the window");
+    let st = tokio::process::Command::new("wmctrl")
+        .args(["-r", "Switchboard", "-e", "0,140,90,900,640"])
+        .status()
+        .await
+        .unwrap();
+    assert!(st.success());
+    eventually("the window did not take the new size", || async {
+        let info = xwininfo("Switchboard").await;
+        xwin_field(&info, "Width") == "900" && xwin_field(&info, "Height") == "640"
+    })
+    .await;
+    step("the close button hides the window; the app keeps running");
+    wm.close("Switchboard").await;
+    eventually("the window was not hidden", || async {
+        xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsUnMapped"
+    })
+    .await;
+    // Still alive and answering.
+    assert_eq!(app.js("return 1 + 1").await, 2);
+    step("Open in the tray brings it back");
+    host.click_item("open", |n| n.text() == "Open Switchboard")
+        .await;
+    eventually("the window did not come back", || async {
+        xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsViewable"
+    })
+    .await;
+    let before = xwininfo("Switchboard").await;
+    let pos = |info: &str| -> (i32, i32) {
+        (
+            xwin_field(info, "Absolute upper-left X").parse().unwrap(),
+            xwin_field(info, "Absolute upper-left Y").parse().unwrap(),
+        )
+    };
+    let (x0, y0) = pos(&before);
+    step("Quit in the tray ends the app; the next start has the same size and place");
+    host.click_item("quit", |n| n.text() == "Quit").await;
+    eventually("the app did not quit", || async {
+        xwininfo("Switchboard")
+            .await
+            .contains("No window with name")
+    })
+    .await;
+    drop(app);
+    let app = App::launch(&desk).await;
+    app.el("[data-testid=sign-in]").await;
+    eventually("the size was not restored", || async {
+        let info = xwininfo("Switchboard").await;
+        xwin_field(&info, "Width") == "900" && xwin_field(&info, "Height") == "640"
+    })
+    .await;
+    let (x, y) = pos(&xwininfo("Switchboard").await);
+    // The frame's decorations may shift the client area a little.
+    assert!(
+        (x - x0).abs() <= 40 && (y - y0).abs() <= 40,
+        "{x0},{y0} -> {x},{y}"
+    );
+    app.quit().await;
+}
+
+/// Sets a settings control (select or range) as a person would.
+async fn set_setting(app: &App, testid: &str, value: &str) {
+    app.el(&format!("[data-testid={testid}]")).await;
+    app.js(&format!(
+        "const s = document.querySelector('[data-testid={testid}]'); s.value = '{value}'; \
+         s.dispatchEvent(new Event('input', {{bubbles: true}})); \
+         s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;"
+    ))
+    .await;
+}
+
+async fn window_has_focus(app: &App) -> bool {
+    app.js("return document.hasFocus();").await == serde_json::Value::Bool(true)
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let card = SoundCard::install(&desk);
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    // The default: sounds only when Switchboard is not in focus.
+    step("focus the window");
+    x_focus(true).await;
+    eventually("the window never got the X focus", || {
+        window_has_focus(&app)
+    })
+    .await;
+    let idle = card.listen(1.0).await;
+    assert!(idle.silent(), "sound before any offer: {idle:?}");
+
+    hub.ingress(Channel::Sms, "ring-1", "Rita", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    let focused = card.listen(3.0).await;
+    assert!(focused.silent(), "rang while in focus: {focused:?}");
+
+    step("focus elsewhere: the ring starts");
+    x_focus(false).await;
+    eventually("the window kept the focus", || async {
+        !window_has_focus(&app).await
+    })
+    .await;
+    // Past the card's buffering, then two whole ring cycles.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ringing = card.listen(4.0).await;
+    assert!(
+        ringing.rms_db > -30.0 && ringing.peak_db > -10.0,
+        "no ring while unfocused: {ringing:?}"
+    );
+
+    step("accept: the ring stops");
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = card.listen(3.0).await;
+    assert!(after.silent(), "still ringing after accept: {after:?}");
+    assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
+    app.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn volume_and_sound_settings_apply_to_a_ring_in_progress() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let card = SoundCard::install(&desk);
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    // "Always" rings whatever the focus; volume 100 first.
+    change_settings(
+        &app,
+        &[("setting-sound", "always"), ("setting-volume", "100")],
+    )
+    .await;
+    hub.ingress(Channel::Sms, "ring-2", "Vera", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let loud = card.listen(4.0).await;
+    assert!(loud.rms_db > -30.0, "no ring: {loud:?}");
+
+    step("volume 25 while ringing: 12 dB quieter");
+    change_settings(&app, &[("setting-volume", "25")]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let quiet = card.listen(4.0).await;
+    let drop = loud.peak_db - quiet.peak_db;
+    assert!((drop - 12.04).abs() < 1.5, "peak {loud:?} -> {quiet:?}");
+
+    step("sound Never while ringing: the ring stops");
+    change_settings(&app, &[("setting-sound", "never")]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let never = card.listen(3.0).await;
+    assert!(never.silent(), "rang with sound Never: {never:?}");
+    // The alert itself stays.
+    app.el("[data-testid=offer-alert]").await;
+    app.quit().await;
+}
+
+/// Opens the settings (also over an alert), sets the controls, saves.
+async fn change_settings(app: &App, values: &[(&str, &str)]) {
+    app.el("[data-testid=open-settings]").await;
+    app.js("document.querySelector('[data-testid=open-settings]').click(); return null;")
+        .await;
+    for (testid, value) in values {
+        set_setting(app, testid, value).await;
+    }
+    app.js("document.querySelector('[data-testid=save-settings]').click(); return null;")
+        .await;
+    app.gone("[data-testid=save-settings]").await;
+}
+
+/// No sound card: the default PCM is a card that is not there (a `null`
+/// PCM would be a working device that discards sound, and ALSA's null
+/// device does not keep time). The app logs one warning and alerts in the
+/// window.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn without_a_sound_card_the_alert_shows_in_the_window_and_accepts() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    std::fs::write(desk.alsa_config(), "pcm.!default { type hw card 31 }\n").unwrap();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    x_focus(false).await;
+    let c = hub.ingress(Channel::Sms, "mute", "Mo", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    assert_eq!(app.text("[data-testid=chat-title]").await, "Mo");
+    eventually("the hub never saw the accept", || async {
+        hub.running
+            .hub
+            .conversation(c.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
+    app.quit().await;
+}

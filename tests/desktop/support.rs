@@ -152,6 +152,15 @@ impl Desk {
             // WebKit in a container: no GPU, no sandbox namespaces.
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        // A test's own ALSA configuration (see [`SoundCard`]).
+        if self.alsa_config().exists() {
+            cmd.env("ALSA_CONFIG_PATH", self.alsa_config());
+        }
+    }
+
+    /// Where a test puts this desktop's ALSA configuration.
+    pub fn alsa_config(&self) -> PathBuf {
+        self.root.path().join("asound.conf")
     }
 }
 
@@ -1025,4 +1034,189 @@ pub async fn xwininfo(title: &str) -> String {
         .await
         .expect("xwininfo (x11-utils)");
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Bytes per second of the captured audio: S16_LE, 48 kHz, stereo.
+const CAPTURE_RATE: usize = 48_000 * 2 * 2;
+
+/// A sound card for the app that records what it plays. The desktop's ALSA
+/// default PCM converts to S16_LE/48 kHz/stereo (`plug`) and writes the
+/// frames to a FIFO (`file`, with a `null` slave). ALSA's null device does
+/// not keep time, so this side reads the FIFO at the real rate: the pipe
+/// then paces the app's audio thread like a sound card would, and byte
+/// offsets in the capture are playback time.
+pub struct SoundCard {
+    captured: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    dir: PathBuf,
+}
+
+impl SoundCard {
+    /// Installs the card in `desk` (before the app is launched).
+    pub fn install(desk: &Desk) -> SoundCard {
+        let dir = desk.root.path().join("sound");
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pcm.fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo");
+        std::fs::write(
+            desk.alsa_config(),
+            format!(
+                r#"pcm.!default {{
+  type plug
+  slave {{ pcm "capture" format S16_LE rate 48000 channels 2 }}
+}}
+pcm.capture {{
+  type file
+  slave.pcm "discard"
+  file "{}"
+  format "raw"
+}}
+pcm.discard {{ type null }}
+"#,
+                fifo.display()
+            ),
+        )
+        .unwrap();
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = captured.clone();
+        // Blocks in open() until the app opens its output; reopens when the
+        // app closes and opens it again. Ends with the test process.
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut start = None;
+            loop {
+                let Ok(mut pipe) = std::fs::File::open(&fifo) else {
+                    return;
+                };
+                // The card's clock starts when the app first opens it.
+                let start = *start.get_or_insert_with(std::time::Instant::now);
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let due = (start.elapsed().as_secs_f64() * CAPTURE_RATE as f64) as usize;
+                    let have = sink.lock().unwrap().len();
+                    // Whole frames only.
+                    let want = due.saturating_sub(have).min(buf.len()) & !3;
+                    if want == 0 {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    match pipe.read(&mut buf[..want]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+                    }
+                }
+            }
+        });
+        SoundCard { captured, dir }
+    }
+
+    /// The capture position now (bytes).
+    pub fn mark(&self) -> usize {
+        self.captured.lock().unwrap().len() & !3
+    }
+
+    /// `sox stats` of the capture between two marks.
+    pub async fn stats(&self, from: usize, to: usize) -> SoundStats {
+        let raw = self.dir.join(format!("capture-{from}-{to}.raw"));
+        let bytes = self.captured.lock().unwrap()[from..to].to_vec();
+        assert!(
+            !bytes.is_empty(),
+            "nothing captured between {from} and {to}"
+        );
+        tokio::fs::write(&raw, bytes).await.unwrap();
+        let out = tokio::process::Command::new("sox")
+            .args([
+                "-t", "raw", "-r", "48000", "-e", "signed", "-b", "16", "-c", "2",
+            ])
+            .arg(&raw)
+            .args(["-n", "stats"])
+            .output()
+            .await
+            .expect("sox");
+        assert!(
+            out.status.success(),
+            "sox: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SoundStats::parse(
+            &String::from_utf8_lossy(&out.stderr),
+            (to - from) as f64 / CAPTURE_RATE as f64,
+        )
+    }
+
+    /// Lets `secs` of playback be captured and returns its stats.
+    pub async fn listen(&self, secs: f64) -> SoundStats {
+        let from = self.mark();
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        self.stats(from, self.mark()).await
+    }
+}
+
+/// The parts of `sox stats` the tests use (overall, all channels).
+#[derive(Debug)]
+pub struct SoundStats {
+    /// RMS level in dBFS (`-inf` for digital silence).
+    pub rms_db: f64,
+    /// Peak level in dBFS.
+    pub peak_db: f64,
+    /// Seconds of audio analysed.
+    pub secs: f64,
+}
+
+impl SoundStats {
+    fn parse(text: &str, secs: f64) -> SoundStats {
+        let field = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l[name.len()..].split_whitespace().next())
+                .map(|v| v.parse::<f64>().unwrap_or(f64::NEG_INFINITY))
+                .unwrap_or_else(|| panic!("no {name} in sox stats:\n{text}"))
+        };
+        SoundStats {
+            rms_db: field("RMS lev dB"),
+            peak_db: field("Pk lev dB"),
+            secs,
+        }
+    }
+
+    /// Nothing audible (below -60 dBFS peak).
+    pub fn silent(&self) -> bool {
+        self.peak_db < -60.0
+    }
+}
+
+/// Gives the X input focus to the app's window (`to_app`) or to the root
+/// window. Works without a window manager (XSetInputFocus).
+pub async fn x_focus(to_app: bool) {
+    let target = if to_app {
+        let out = tokio::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^Switchboard"])
+            .output()
+            .await
+            .expect("xdotool");
+        let ids = String::from_utf8_lossy(&out.stdout).to_string();
+        ids.lines()
+            .last()
+            .expect("the app's window")
+            .trim()
+            .to_owned()
+    } else {
+        let out = tokio::process::Command::new("xwininfo")
+            .arg("-root")
+            .output()
+            .await
+            .expect("xwininfo");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace()
+            .skip_while(|w| *w != "id:")
+            .nth(1)
+            .expect("root window id")
+            .to_owned()
+    };
+    let st = tokio::process::Command::new("xdotool")
+        .args(["windowfocus", &target])
+        .status()
+        .await
+        .expect("xdotool");
+    assert!(st.success(), "xdotool windowfocus {target}");
 }
