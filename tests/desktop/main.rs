@@ -1370,3 +1370,61 @@ async fn without_a_sound_card_the_alert_shows_in_the_window_and_accepts() {
     .await;
     app.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn notification_body_clicks_bring_the_window_forward_at_the_session_or_alert() {
+    let wm = WindowManager::start().await;
+    let _tray = TrayHost::start().await;
+    let hub = Hub::start().await;
+    let server = NotifyServer::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    hub.ingress(Channel::Chat, "body-1", "Ann", "", "hi").await;
+    app.click("[data-testid=accept]").await;
+    app.text_until("[data-testid=chat-title]", |t| t == "Ann")
+        .await;
+    step("a toast expires on its own and its body opens the session");
+    let fred = format!("Fred {HOSTILE}");
+    hub.ingress(Channel::Facebook, "body-2", &fred, "", "hello")
+        .await;
+    let toast = server.wait("a toast", |n| n.summary.contains("Fred")).await;
+    assert_eq!(toast.actions, ["default", "Open"], "a toast has no buttons");
+    assert_eq!(toast.urgency, Some(1));
+    assert!(
+        (1000..=60_000).contains(&toast.timeout),
+        "toasts expire: {}",
+        toast.timeout
+    );
+    assert!(!toast.body.contains("<img"), "{}", toast.body);
+    wm.close("Switchboard").await;
+    eventually("the window did not hide", || async {
+        main_window_state().await == "IsUnMapped"
+    })
+    .await;
+    server.invoke(toast.id, "default").await;
+    eventually("the toast did not bring the window back", || async {
+        main_window_state().await == "IsViewable"
+    })
+    .await;
+    app.text_until("[data-testid=chat-title]", |t| t == fred)
+        .await;
+    step("an alert's body brings the window forward with the in-app alert");
+    wm.close("Switchboard").await;
+    eventually("the window did not hide", || async {
+        main_window_state().await == "IsUnMapped"
+    })
+    .await;
+    hub.ingress(Channel::Chat, "body-3", "Gus", "", "yo").await;
+    let alert = server.wait("an alert", |n| n.summary.contains("Gus")).await;
+    server.invoke(alert.id, "default").await;
+    eventually("the alert did not bring the window back", || async {
+        main_window_state().await == "IsViewable"
+    })
+    .await;
+    assert_eq!(app.text("[data-testid=offer-customer]").await, "Gus");
+    app.assert_inert().await;
+    app.quit().await;
+}

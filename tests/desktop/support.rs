@@ -1220,3 +1220,28 @@ pub async fn x_focus(to_app: bool) {
         .expect("xdotool");
     assert!(st.success(), "xdotool windowfocus {target}");
 }
+
+/// The map state ("IsViewable", "IsUnMapped") of the main window, whose
+/// title carries the unread count ("Switchboard (3)").
+pub async fn main_window_state() -> String {
+    let out = tokio::process::Command::new("xdotool")
+        .args(["search", "--name", r"^Switchboard( \([0-9]+\))?$"])
+        .output()
+        .await
+        .expect("xdotool");
+    let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+    for id in ids.split_whitespace() {
+        let info = tokio::process::Command::new("xwininfo")
+            .args(["-id", id])
+            .output()
+            .await
+            .expect("xwininfo");
+        let info = String::from_utf8_lossy(&info.stdout).into_owned();
+        // GTK also makes unmapped helper windows with the title; report
+        // the real one if any is viewable.
+        if info.contains("Map State: IsViewable") {
+            return "IsViewable".into();
+        }
+    }
+    "IsUnMapped".into()
+}
