@@ -1407,3 +1407,42 @@ fn request_offers_come_back_after_a_restart_with_their_origin() {
     assert_eq!(n.title, "Ana asks you to take over: Customer 101");
     assert!(n.body.contains(&"Reason: why".to_string()));
 }
+
+#[test]
+fn an_offer_ended_elsewhere_closes_its_notification_stops_the_ring_and_leaves_the_tray() {
+    for outcome in [
+        OfferOutcome::Accepted,
+        OfferOutcome::Rejected,
+        OfferOutcome::TimedOut,
+        OfferOutcome::AssignedOnTimeout,
+        OfferOutcome::Withdrawn,
+    ] {
+        let mut h = Harness::new();
+        let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+        assert!(has(&fx, &Effect::StartRing));
+        // Resolved by the hub, not by this client: another device, another
+        // agent taking it, the hub's timer, or the customer leaving.
+        let fx = h.ev(
+            AgentEvent::OfferResolved {
+                offer_id: OfferId(1),
+                conversation_id: ConversationId(101),
+                outcome,
+            },
+            T0,
+        );
+        assert!(
+            has(
+                &fx,
+                &Effect::CloseNotification(NotificationKey::Offer(OfferId(1)))
+            ),
+            "{outcome:?}: {fx:?}"
+        );
+        assert!(has(&fx, &Effect::StopRing), "{outcome:?}");
+        let tray = fx.iter().find_map(|e| match e {
+            Effect::Tray(t) => Some(t.clone()),
+            _ => None,
+        });
+        assert_eq!(tray.map(|t| t.offers.len()), Some(0), "{outcome:?}");
+        assert!(h.e.state().offers.is_empty());
+    }
+}
