@@ -180,3 +180,61 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
     a2.wait_state("session open", move |e| e.state().active == Some(conv))
         .await;
 }
+
+#[tokio::test]
+async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        hub.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    let conv = hub
+        .ingress(Channel::Sms, "persist", "Pia", "hi")
+        .await
+        .conversation_id;
+    let shown = a1
+        .wait_effect("offer", |e| {
+            matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))
+        })
+        .await;
+    let Effect::Ui(UiEvent::OfferShown { offer }) = shown else {
+        unreachable!()
+    };
+    a1.act(AgentAction::Accept {
+        offer_id: offer.offer.id,
+    })
+    .await;
+    a1.wait_state("owned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    let cache = dir.path().join("a2.db");
+    let token = hub.token("a2").await;
+    let a2 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    a1.act(AgentAction::RequestAssign {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+        reason: Some("my shift ends".into()),
+    })
+    .await;
+    let is_request = |e: &Effect| matches!(e, Effect::Notify(n) if n.title == "Agent a1 asks you to take over: Pia");
+    a2.wait_effect("request alert", is_request).await;
+    a2.stop().await;
+    // Restart with the hub out of reach: only the cache can show it.
+    let a2 = TestClient::start(
+        switchboard_client::HubEndpoint::new("http://127.0.0.1:9"),
+        token,
+        &cache,
+    )
+    .await;
+    let again = a2.wait_effect("request alert again", is_request).await;
+    let Effect::Notify(n) = again else {
+        unreachable!()
+    };
+    assert!(n.body.contains(&"Reason: my shift ends".to_string()));
+    assert!(a2.effects.all().contains(&Effect::StartRing));
+    a2.stop().await;
+}

@@ -1659,6 +1659,8 @@ impl Work<'_> {
             },
         )
         .await?;
+        // Consultants leave with the owner; pending requests are moot.
+        self.end_membership(conv, &summary).await?;
         self.exclude(conv, agent).await?;
         self.set_status(conv, ConversationStatus::Queued, None)
             .await?;

@@ -1013,3 +1013,62 @@ async fn the_team_directory_lists_teammates_and_queues() {
     assert!(a2.connected);
     assert_eq!(dir.queues, vec!["Q".to_string()]);
 }
+
+#[tokio::test]
+async fn the_demo_records_show_one_several_and_no_match() {
+    let hub = TestHub::start().await;
+    let records = switchboard_hub::demo::demo_records();
+    let seed: Vec<_> = records
+        .iter()
+        .map(|(c, a, k)| (c.clone(), *a, *k))
+        .collect();
+    let h = &hub.running().hub;
+    h.seed_records(&seed).await.unwrap();
+    // Seeding twice adds nothing.
+    h.seed_records(&seed).await.unwrap();
+    let maria = hub
+        .ingress_msg(msg(Channel::Whatsapp, "d1", Some("+34600111222"), None))
+        .await;
+    let wei = hub
+        .ingress_msg(msg(Channel::Chat, "d2", None, Some("wei.chen@example.com")))
+        .await;
+    let other = hub
+        .ingress_msg(msg(Channel::Sms, "d3", Some("+2348031234567"), None))
+        .await;
+    let id = |c: ConversationSummary| c.identification.unwrap();
+    let one = id(hub.conversation(maria.conversation_id).await);
+    let Identification::One { contact_id } = one else {
+        panic!("{one:?}")
+    };
+    let view = h.customer_360(contact_id).await.unwrap();
+    assert_eq!(view.open_cases.len(), 2);
+    assert!(view.account.is_some());
+    assert!(matches!(
+        id(hub.conversation(wei.conversation_id).await),
+        Identification::Several { contact_ids } if contact_ids.len() == 2
+    ));
+    assert_eq!(
+        id(hub.conversation(other.conversation_id).await),
+        Identification::NoMatch
+    );
+}
+
+#[tokio::test]
+async fn an_owner_away_past_grace_takes_consultants_along() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "grace-consult").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    a1.close().await;
+    // Grace is 2 s in the test kit.
+    a2.wait_event("left with the owner", revoked(RevokeReason::LeftConsult))
+        .await;
+    assert!(hub.conversation(conv).await.participants.is_empty());
+}
