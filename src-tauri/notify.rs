@@ -248,25 +248,55 @@ mod platform {
 mod platform {
     //! Windows (toast XML via notify-rust, which escapes text and button
     //! labels) and macOS (mac-notification-sys). Kept small: it cannot be
-    //! built on the Linux CI.
+    //! built on the Linux CI. notify-rust gives no way to close a shown
+    //! notification here, so a resolved offer's toast stays until the OS
+    //! dismisses it; a click on it then reaches the engine, which ignores
+    //! offers that are no longer pending.
     use super::*;
 
     pub async fn run(
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
-        _clicked: mpsc::UnboundedSender<Clicked>,
+        clicked: mpsc::UnboundedSender<Clicked>,
         _fallback: mpsc::UnboundedSender<FallbackAlert>,
     ) {
         while let Some(cmd) = rx.recv().await {
-            if let NotifyCommand::Show(n) = cmd {
-                let body = n.body.join("\n");
-                let _ = tauri::async_runtime::spawn_blocking(move || {
-                    notify_rust::Notification::new()
-                        .summary(&n.title)
-                        .body(&body)
-                        .appname("Switchboard")
-                        .show()
-                });
-            }
+            let NotifyCommand::Show(n) = cmd else {
+                continue;
+            };
+            let clicked = clicked.clone();
+            let _ = tauri::async_runtime::spawn_blocking(move || {
+                let mut note = notify_rust::Notification::new();
+                note.summary(&n.title)
+                    .body(&n.body.join("\n"))
+                    .appname("Switchboard");
+                for a in &n.actions {
+                    if *a != NotificationAction::Open {
+                        note.action(action_key(*a), label(*a));
+                    }
+                }
+                match note.show() {
+                    // Blocks this worker until the agent acts or the OS
+                    // dismisses it.
+                    Ok(handle) => {
+                        let _ =
+                            handle.wait_for_response(|r: &notify_rust::NotificationResponse| {
+                                let action = match r {
+                                    notify_rust::NotificationResponse::Default => {
+                                        Some(NotificationAction::Open)
+                                    }
+                                    notify_rust::NotificationResponse::Action(key) => {
+                                        action_from_key(key)
+                                    }
+                                    _ => None,
+                                };
+                                if let Some(action) = action {
+                                    let _ = clicked.send((n.key, action));
+                                }
+                            });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "showing a notification failed"),
+                }
+            });
         }
     }
 }
