@@ -1,0 +1,267 @@
+//! Shared helpers for the Switchboard benchmark programs (`src/bin/*`):
+//! latency statistics, process memory and wakeup sampling from `/proc`, and
+//! hub set-up. The programs print figures; nothing here asserts targets.
+//!
+//! Every program accepts `--quick` (or `SWITCHBOARD_BENCH_QUICK=1`) for a
+//! short smoke run with smaller counts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+
+/// True for a short smoke run (`--quick` or `SWITCHBOARD_BENCH_QUICK=1`).
+pub fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick")
+        || std::env::var("SWITCHBOARD_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// The value after `--name` on the command line, parsed.
+pub fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Order statistics of a set of latency samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Number of samples.
+    pub n: usize,
+    /// Smallest.
+    pub min: Duration,
+    /// 50th percentile.
+    pub median: Duration,
+    /// 99th percentile (nearest rank).
+    pub p99: Duration,
+    /// Largest.
+    pub max: Duration,
+}
+
+impl Stats {
+    /// Computes the statistics; `None` for no samples.
+    pub fn of(samples: &[Duration]) -> Option<Stats> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut s = samples.to_vec();
+        s.sort();
+        let rank = |p: f64| {
+            let r = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
+            s[r - 1]
+        };
+        Some(Stats {
+            n: s.len(),
+            min: s[0],
+            median: rank(0.50),
+            p99: rank(0.99),
+            max: s[s.len() - 1],
+        })
+    }
+
+    /// One line: `label  n=.. min=.. median=.. p99=.. max=..` in ms.
+    pub fn line(&self, label: &str) -> String {
+        format!(
+            "{label:<44} n={:<6} min={:>8.3} ms  median={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
+            self.n,
+            ms(self.min),
+            ms(self.median),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+/// Milliseconds as a float.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Resident and proportional set size of one process, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size.
+    pub rss_kib: u64,
+    /// Proportional set size (shared pages divided among their users).
+    pub pss_kib: u64,
+}
+
+impl std::ops::Add for Memory {
+    type Output = Memory;
+    fn add(self, o: Memory) -> Memory {
+        Memory {
+            rss_kib: self.rss_kib + o.rss_kib,
+            pss_kib: self.pss_kib + o.pss_kib,
+        }
+    }
+}
+
+fn field_kib(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Memory of one process from `/proc/<pid>/smaps_rollup` (None if gone).
+pub fn memory(pid: u32) -> Option<Memory> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    Some(Memory {
+        rss_kib: field_kib(&text, "Rss:")?,
+        pss_kib: field_kib(&text, "Pss:")?,
+    })
+}
+
+/// The process and all its descendants (children found through
+/// `/proc/*/stat`).
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The command name is in parentheses and may contain spaces.
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            if let Some(ppid) = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u32>().ok())
+            {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// Summed memory of a process tree.
+pub fn tree_memory(root: u32) -> Memory {
+    process_tree(root)
+        .into_iter()
+        .filter_map(memory)
+        .fold(Memory::default(), |a, b| a + b)
+}
+
+/// Context switches (voluntary + involuntary) of every thread of every
+/// process in the tree: a count of wakeups.
+pub fn tree_context_switches(root: u32) -> u64 {
+    let mut total = 0;
+    for pid in process_tree(root) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+                continue;
+            };
+            total += field_kib(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+            total += field_kib(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// A sibling binary of the running benchmark (same target directory), e.g.
+/// `switchboard-hub`.
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no parent of {}", exe.display()))?;
+    let p = dir.join(name);
+    anyhow::ensure!(
+        p.exists(),
+        "{} not built (cargo build --release -p switchboard-hub -p switchboard-client -p switchboard-bench)",
+        p.display()
+    );
+    Ok(p)
+}
+
+/// An argon2id hash with the smallest parameters: logging thousands of
+/// benchmark agents in must not spend minutes in password hashing (login
+/// cost is not what the benchmarks measure).
+pub fn cheap_password_hash(password: &str) -> anyhow::Result<String> {
+    let params = argon2::Params::new(8, 1, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"switchboard-bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(a.hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .to_string())
+}
+
+/// Installs the rustls provider and a quiet log subscriber.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A hub running as its own process (so its memory is its own).
+pub struct HubProcess {
+    /// The child.
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:port`.
+    pub http_url: String,
+}
+
+impl HubProcess {
+    /// Writes `config` as TOML into `dir` and starts `switchboard-hub`.
+    pub async fn start(config: &switchboard_hub::HubConfig, dir: &Path) -> anyhow::Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let path = dir.join("hub.toml");
+        std::fs::write(&path, toml::to_string(config)?)?;
+        let mut child = tokio::process::Command::new(sibling_binary("switchboard-hub")?)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn,sqlx=warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(l) = lines.next_line().await? {
+                if let Some(u) = l.strip_prefix("switchboard-hub listening on ") {
+                    return Ok::<_, anyhow::Error>(u.trim().to_owned());
+                }
+            }
+            anyhow::bail!("hub exited before listening")
+        })
+        .await??;
+        // Keep draining stdout so the hub never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(HubProcess {
+            child,
+            http_url: url,
+        })
+    }
+
+    /// The hub's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+}
