@@ -1031,9 +1031,11 @@ mod workflows {
             },
         )
         .await;
+        let server = NotifyServer::start().await;
         let desk = Desk::new();
         let app = App::launch(&desk).await;
         app.sign_in(&hub.url(), "a2").await;
+        app.notify_always().await;
         let a2: AgentId = hub.running.hub.agent_id("a2").await.unwrap();
         run(
             &hub,
@@ -1055,6 +1057,15 @@ mod workflows {
         );
         app.assert_inert().await;
         app.screenshot("transfer-alert").await;
+        // The OS notification says the same, as an alert with buttons.
+        let n = server
+            .wait("the transfer alert", |n| {
+                n.summary.starts_with("Transfer from Agent a1")
+            })
+            .await;
+        assert!(n.actions.iter().any(|a| a == "accept"), "{n:?}");
+        assert!(n.body.contains("Note: billing"), "{n:?}");
+        assert!(!n.body.contains("<img"), "markup escaped: {n:?}");
         app.click("[data-testid=accept]").await;
         app.gone("[data-testid=offer-alert]").await;
         app.text_until("[data-testid=chat-title]", |t| t == name)
@@ -1144,6 +1155,83 @@ mod workflows {
             .js("return document.querySelector('[data-testid=presence]').value")
             .await;
         assert_eq!(presence, "available");
+        app.quit().await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn the_requester_asks_from_the_window_and_sees_the_rejection_with_its_reason() {
+        let hub = Hub::start().await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a1").await;
+        let conv = customer(&hub, Channel::Sms, "ask-ui", "Rita", "+15550000003").await;
+        accept_offer(&app).await;
+        app.text_until("[data-testid=chat-title]", |t| t == "Rita")
+            .await;
+        step("assign request from the session's Hand on… menu");
+        app.click("[data-testid=session-actions]").await;
+        app.el("[data-testid=session-actions-form]").await;
+        app.js("const s = document.querySelector('[data-testid=action-kind]'); s.value = 'request_assign'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+        let a2 = hub.running.hub.agent_id("a2").await.unwrap();
+        eventually("teammates listed", || async {
+            app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
+                .await
+                .as_u64()
+                .unwrap_or(0)
+                > 1
+        })
+        .await;
+        app.js(&format!("const s = document.querySelector('[data-testid=action-target]'); s.value = '{a2}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+        app.fill("[data-testid=action-note]", "my shift ends").await;
+        app.click("[data-testid=action-send]").await;
+        step("a2 rejects with a reason");
+        let offer = {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                let events = hub
+                    .running
+                    .hub
+                    .events_after(a2, Seq(0), 1000)
+                    .await
+                    .unwrap();
+                let found = events.iter().find_map(|f| match &f.event {
+                    AgentEvent::OfferCreated { offer } if offer.conversation.id == conv => {
+                        Some(offer.clone())
+                    }
+                    _ => None,
+                });
+                if let Some(o) = found {
+                    break o;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no request reached a2"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        assert!(matches!(
+            &offer.origin,
+            switchboard_protocol::OfferOrigin::AssignRequest { reason: Some(r), .. } if r == "my shift ends"
+        ));
+        run(
+            &hub,
+            "a2",
+            Command::RejectOffer {
+                offer_id: offer.id,
+                reason: Some(format!("busy {HOSTILE}")),
+            },
+        )
+        .await;
+        app.text_until("[data-testid=toast]", |t| {
+            t.contains("Agent a2 rejected your assign request")
+                && t.contains(&format!("Reason: busy {HOSTILE}"))
+        })
+        .await;
+        app.assert_inert().await;
+        // Still the owner.
+        assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
         app.quit().await;
     }
 }
