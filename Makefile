@@ -1,5 +1,5 @@
 # Thin wrapper over scripts/dev, which is what CI runs.
-.PHONY: run test lint schema bindings e2e screenshots
+.PHONY: run test lint schema bindings e2e screenshots bench bench-quick fuzz
 run:
 	bash scripts/dev run
 test:
@@ -14,3 +14,9 @@ e2e:
 	bash scripts/dev e2e
 screenshots:
 	bash scripts/dev screenshots
+bench:
+	bash scripts/dev bench
+bench-quick:
+	bash scripts/dev bench --quick
+fuzz:
+	bash scripts/dev fuzz

@@ -667,9 +667,54 @@ async fn stored_seq(cache: &std::path::Path) -> Option<Seq> {
     seq
 }
 
+/// The cache as of its own cursor agrees with the hub: for each cached
+/// conversation, the kept messages are exactly the hub's up to the newest
+/// cached one (in order, once each) and the unread count is the number of
+/// customer messages up to there.
+async fn assert_cache_consistent_with_hub(hub: &TestHub, cache: &std::path::Path, kill: usize) {
+    if !cache.exists() {
+        return; // killed before the cache was created
+    }
+    let (store, recovered) = Store::open(cache).await.unwrap();
+    assert!(
+        recovered.is_none(),
+        "after kill {kill}: the cache was damaged ({recovered:?})"
+    );
+    let state = store.load().await.unwrap().state;
+    store.close().await;
+    for (id, conv) in &state.conversations {
+        let Some(last) = conv.messages.back().map(|m| m.id) else {
+            continue;
+        };
+        let truth: Vec<_> = hub
+            .hub()
+            .conversation_messages(None, *id, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.id <= last)
+            .map(|m| m.id)
+            .collect();
+        let ids: Vec<_> = conv.messages.iter().map(|m| m.id).collect();
+        assert_eq!(
+            ids,
+            truth[truth.len() - ids.len()..],
+            "after kill {kill}: cached messages are the hub's, in order, once each"
+        );
+        assert_eq!(
+            conv.unread as usize,
+            truth.len(),
+            "after kill {kill}: unread as of the cache's cursor"
+        );
+    }
+}
+
 #[tokio::test]
 async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() {
     use rand::Rng;
+    // CI: 5 kills; SWITCHBOARD_FULL=1: 50, with a flood long enough that
+    // every kill lands inside it.
+    let (target_kills, messages) = if full() { (50, 6000) } else { (5, 600) };
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cache = switchboard_client::paths::cache_file(dir.path());
@@ -686,7 +731,7 @@ async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() 
         let url = hub.running().http_url();
         tokio::spawn(async move {
             let http = reqwest::Client::new();
-            for i in 0..600 {
+            for i in 0..messages {
                 let thread = format!("k{}", i % 3);
                 let r = http
                     .post(format!("{url}/api/v1/ingress/messages"))
@@ -704,15 +749,16 @@ async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() 
         })
     };
     let mut kills = 0;
-    while !flood.is_finished() || kills < 5 {
+    while !flood.is_finished() || kills < target_kills {
         let pause = rand::thread_rng().gen_range(30..300);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
+        assert_cache_consistent_with_hub(&hub, &cache, kills).await;
         child = spawn_agent(&hub, dir.path());
     }
-    assert!(kills >= 5);
+    assert!(kills >= target_kills);
     flood.await.unwrap();
     let a1 = hub.agent_id("a1").await;
     let hub_last = hub.hub().last_seq(a1).await.unwrap();
@@ -735,7 +781,7 @@ async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() 
             .await
             .unwrap()
             .len() as u32;
-        assert_eq!(truth, 201);
+        assert_eq!(truth as usize, 1 + messages / 3);
         assert_eq!(
             state.conversations[&conv].unread, truth,
             "exact unread after {kills} kill -9s"

@@ -243,6 +243,7 @@ impl TestClient {
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
     mode: Arc<AtomicU8>,
+    shape: Arc<Shape>,
     conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -253,14 +254,41 @@ pub const PASS: u8 = 0;
 pub const BLACKHOLE: u8 = 1;
 /// New connections are closed at once.
 pub const DOWN: u8 = 2;
+/// The next hub → client chunk is forwarded only in part (the cut falls
+/// inside a WebSocket frame), then both sockets are reset (RST); the mode
+/// returns to [`PASS`].
+pub const RESET_MID_FRAME: u8 = 3;
+
+/// Link shaping applied to every forwarded chunk, both directions.
+#[derive(Default)]
+pub struct Shape {
+    /// Added one-way latency per chunk, in milliseconds.
+    pub delay_ms: std::sync::atomic::AtomicU64,
+    /// Bandwidth limit in bytes per second (0: unlimited).
+    pub bytes_per_sec: std::sync::atomic::AtomicU64,
+}
+
+impl Shape {
+    async fn apply(&self, n: usize) {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let bps = self.bytes_per_sec.load(Ordering::SeqCst);
+        if bps > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;
+        }
+    }
+}
 
 impl Proxy {
     pub async fn start(target: std::net::SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(PASS));
+        let shape: Arc<Shape> = Arc::default();
         let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (m, c) = (mode.clone(), conns.clone());
+        let (m, c, sh) = (mode.clone(), conns.clone(), shape.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((down, _)) = listener.accept().await else {
@@ -274,13 +302,14 @@ impl Proxy {
                     continue;
                 };
                 let m2 = m.clone();
-                let h = tokio::spawn(pipe(down, up, m2));
+                let h = tokio::spawn(pipe(down, up, m2, sh.clone()));
                 c.lock().unwrap().push(h.abort_handle());
             }
         });
         Proxy {
             addr,
             mode,
+            shape,
             conns,
             task,
         }
@@ -292,6 +321,23 @@ impl Proxy {
 
     pub fn set(&self, mode: u8) {
         self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> u8 {
+        self.mode.load(Ordering::SeqCst)
+    }
+
+    /// Adds one-way latency to every chunk (0 removes it).
+    pub fn set_delay(&self, ms: u64) {
+        self.shape.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Limits each direction to `bytes_per_sec` (0 removes the limit).
+    pub fn set_bandwidth(&self, bytes_per_sec: u64) {
+        self.shape
+            .bytes_per_sec
+            .store(bytes_per_sec, Ordering::SeqCst);
     }
 
     /// Drops every live connection (the peers see a reset / EOF).
@@ -309,10 +355,16 @@ impl Drop for Proxy {
     }
 }
 
-async fn pipe(a: TcpStream, b: TcpStream, mode: Arc<AtomicU8>) {
+async fn pipe(a: TcpStream, b: TcpStream, mode: Arc<AtomicU8>, shape: Arc<Shape>) {
+    // Linger 0: dropping a socket sends RST, as a crashed peer or a
+    // middlebox reset would.
+    #[allow(deprecated)]
+    let _ = a.set_linger(Some(Duration::ZERO));
+    #[allow(deprecated)]
+    let _ = b.set_linger(Some(Duration::ZERO));
     let (mut ar, mut aw) = a.into_split();
     let (mut br, mut bw) = b.into_split();
-    let m1 = mode.clone();
+    let (m1, s1) = (mode.clone(), shape.clone());
     let up = async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -320,6 +372,7 @@ async fn pipe(a: TcpStream, b: TcpStream, mode: Arc<AtomicU8>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            s1.apply(n).await;
             if m1.load(Ordering::SeqCst) == PASS && bw.write_all(&buf[..n]).await.is_err() {
                 return;
             }
@@ -332,13 +385,149 @@ async fn pipe(a: TcpStream, b: TcpStream, mode: Arc<AtomicU8>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if mode.load(Ordering::SeqCst) == PASS && aw.write_all(&buf[..n]).await.is_err() {
-                return;
+            shape.apply(n).await;
+            match mode.load(Ordering::SeqCst) {
+                PASS if aw.write_all(&buf[..n]).await.is_err() => return,
+                RESET_MID_FRAME
+                    if mode
+                        .compare_exchange(RESET_MID_FRAME, PASS, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok() =>
+                {
+                    // Part of a frame, then a reset.
+                    let _ = aw.write_all(&buf[..n.div_ceil(2)]).await;
+                    return;
+                }
+                _ => {}
             }
         }
     };
     tokio::select! {
         _ = up => {}
         _ = down => {}
+    }
+}
+
+/// True for the full reliability suites (`SWITCHBOARD_FULL=1`); CI runs the
+/// short forms.
+pub fn full() -> bool {
+    std::env::var("SWITCHBOARD_FULL").is_ok_and(|v| v == "1")
+}
+
+/// The `switchboard-hub` binary next to this package's binaries; built on
+/// demand when only this package was built.
+pub async fn hub_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_switchboard-agent")).with_file_name("switchboard-hub");
+    if !path.exists() {
+        let status = tokio::process::Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "switchboard-hub",
+                "--bin",
+                "switchboard-hub",
+            ])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "building switchboard-hub failed");
+    }
+    path
+}
+
+/// A hub in its own process, so that it can be killed with SIGKILL and
+/// restarted on the same port and SQLite file.
+pub struct HubProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+    pub config_path: PathBuf,
+}
+
+impl HubProcess {
+    pub async fn start(config: &HubConfig, dir: &Path) -> HubProcess {
+        init();
+        let config_path = dir.join("hub.toml");
+        std::fs::write(&config_path, toml::to_string(config).unwrap()).unwrap();
+        let (child, url) = Self::spawn(&config_path, None).await;
+        HubProcess {
+            child,
+            url,
+            config_path,
+        }
+    }
+
+    async fn spawn(config: &Path, listen: Option<&str>) -> (tokio::process::Child, String) {
+        use tokio::io::AsyncBufReadExt;
+        let bin = hub_binary().await;
+        for _ in 0..50 {
+            let mut cmd = tokio::process::Command::new(&bin);
+            cmd.arg("--config").arg(config);
+            if let Some(l) = listen {
+                cmd.args(["--listen", l]);
+            }
+            let mut child = cmd
+                .env("RUST_LOG", "warn,sqlx=warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            let url = tokio::time::timeout(PATIENCE, async {
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if let Some(u) = l.strip_prefix("switchboard-hub listening on ") {
+                        return Some(u.trim().to_owned());
+                    }
+                }
+                None
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(url) = url {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return (child, url);
+            }
+            // The port may still be held for a moment after a kill.
+            let _ = child.kill().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("switchboard-hub did not start");
+    }
+
+    pub fn endpoint(&self) -> HubEndpoint {
+        HubEndpoint::new(self.url.clone())
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// SIGKILL: no shutdown, no close frames, no flush.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().unwrap();
+        let _ = self.child.wait().await;
+    }
+
+    /// Starts again on the same port and database.
+    pub async fn restart(&mut self) {
+        let listen = self.addr().to_string();
+        let (child, url) = Self::spawn(&self.config_path, Some(&listen)).await;
+        self.child = child;
+        self.url = url;
+    }
+
+    pub async fn ingress(&self, thread: &str, text: &str) -> IngressResponse {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/ingress/messages", self.url))
+            .bearer_auth(INGRESS)
+            .json(&serde_json::json!({
+                "channel": "whatsapp", "thread": thread, "customer_name": "Proc", "text": text
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
     }
 }
