@@ -129,7 +129,9 @@ describe("Customer360", () => {
     mocked.searchRecords.mockResolvedValue([]);
     mocked.createContact.mockResolvedValue({ id: 8, first_name: "New", last_name: "Person" });
     render(Customer360, { summary: summary({ identification: { result: "none" } }) });
-    expect(screen.getByTestId("c360-none").textContent).toBe("No records found");
+    expect(screen.getByTestId("c360-none").textContent).toBe(
+      "No records found. Search for an existing customer record or create a new one to link to this conversation.",
+    );
     for (const f of ["first_name", "last_name", "account_name", "address", "city", "state", "phone", "email", "case_id"]) {
       expect(screen.getByTestId(`search-${f}`)).toBeTruthy();
     }
