@@ -1341,7 +1341,7 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     app.sign_in(&hub.url(), "a1").await;
     // The default: sounds only when Switchboard is not in focus.
     step("focus the window");
-    x_focus(true).await;
+    focus_app_window().await;
     eventually("the window never got the X focus", || {
         window_has_focus(&app)
     })
@@ -1355,7 +1355,7 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     assert!(focused.silent(), "rang while in focus: {focused:?}");
 
     step("focus elsewhere: the ring starts");
-    x_focus(false).await;
+    let _thief = FocusThief::start().await;
     eventually("the window kept the focus", || async {
         !window_has_focus(&app).await
     })
@@ -1440,7 +1440,8 @@ async fn without_a_sound_card_the_alert_shows_in_the_window_and_accepts() {
     std::fs::write(desk.alsa_config(), "pcm.!default { type hw card 31 }\n").unwrap();
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
-    x_focus(false).await;
+    // Sound wanted whatever the focus: the ring has nowhere to go.
+    change_settings(&app, &[("setting-sound", "always")]).await;
     let c = hub.ingress(Channel::Sms, "mute", "Mo", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
     app.click("[data-testid=accept]").await;

@@ -1148,7 +1148,9 @@ pcm.discard {{ type null }}
     pub async fn listen(&self, secs: f64) -> SoundStats {
         let from = self.mark();
         tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-        self.stats(from, self.mark()).await
+        let stats = self.stats(from, self.mark()).await;
+        step(&format!("heard {stats:?}"));
+        stats
     }
 }
 
@@ -1185,40 +1187,68 @@ impl SoundStats {
     }
 }
 
-/// Gives the X input focus to the app's window (`to_app`) or to the root
-/// window. Works without a window manager (XSetInputFocus).
-pub async fn x_focus(to_app: bool) {
-    let target = if to_app {
-        let out = tokio::process::Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", "^Switchboard"])
-            .output()
-            .await
-            .expect("xdotool");
-        let ids = String::from_utf8_lossy(&out.stdout).to_string();
-        ids.lines()
-            .last()
-            .expect("the app's window")
-            .trim()
-            .to_owned()
-    } else {
-        let out = tokio::process::Command::new("xwininfo")
-            .arg("-root")
-            .output()
-            .await
-            .expect("xwininfo");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.split_whitespace()
-            .skip_while(|w| *w != "id:")
-            .nth(1)
-            .expect("root window id")
-            .to_owned()
-    };
+/// Gives the X input focus to the app's window. Works without a window
+/// manager (XSetInputFocus).
+pub async fn focus_app_window() {
+    let out = tokio::process::Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Switchboard"])
+        .output()
+        .await
+        .expect("xdotool");
+    let ids = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = ids
+        .lines()
+        .last()
+        .expect("the app's window")
+        .trim()
+        .to_owned();
+    x_focus(&id).await;
+}
+
+/// Another X client's window (`xev`, from x11-utils) that takes the input
+/// focus from the app while it lives. Focusing the root window is not
+/// enough: GTK still counts a window under the pointer as focused.
+pub struct FocusThief(tokio::process::Child);
+
+impl FocusThief {
+    pub async fn start() -> FocusThief {
+        let name = format!("focus-thief-{}", std::process::id());
+        let child = tokio::process::Command::new("xev")
+            .args(["-name", &name, "-geometry", "40x40+0+0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("xev (Debian package x11-utils)");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let id = loop {
+            let out = tokio::process::Command::new("xdotool")
+                .args(["search", "--onlyvisible", "--name", &name])
+                .output()
+                .await
+                .expect("xdotool");
+            let found = String::from_utf8_lossy(&out.stdout).to_string();
+            if let Some(id) = found.lines().last() {
+                break id.trim().to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the xev window never appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        x_focus(&id).await;
+        FocusThief(child)
+    }
+}
+
+async fn x_focus(window: &str) {
     let st = tokio::process::Command::new("xdotool")
-        .args(["windowfocus", &target])
+        .args(["windowfocus", window])
         .status()
         .await
         .expect("xdotool");
-    assert!(st.success(), "xdotool windowfocus {target}");
+    assert!(st.success(), "xdotool windowfocus {window}");
 }
 
 /// The map state ("IsViewable", "IsUnMapped") of the main window, whose
