@@ -39,6 +39,15 @@ fn offline(e: &Effect) -> bool {
     )
 }
 
+fn online(e: &Effect) -> bool {
+    matches!(
+        e,
+        Effect::Ui(UiEvent::Connection {
+            status: ConnectionStatus::Online
+        })
+    )
+}
+
 fn rounds() -> usize {
     if full() {
         5
@@ -69,7 +78,19 @@ async fn assert_cache_equals_hub(
 ) {
     let mut truth = Vec::new();
     for c in convs {
-        truth.push(endpoint.history(token, *c, None).await.unwrap());
+        // The hub answers a page at a time.
+        let mut all: Vec<switchboard_protocol::Message> = Vec::new();
+        loop {
+            let page = endpoint
+                .history(token, *c, all.last().map(|m| m.id))
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        truth.push(all);
     }
     let want: Vec<(ConversationId, u32)> = convs
         .iter()
@@ -142,6 +163,7 @@ async fn through_a_faulty_link(fault: Fault) {
         .await;
     for round in 0..rounds() {
         let offline_before = client.effects.count(offline);
+        let online_before = client.effects.count(online);
         match fault {
             Fault::Latency => proxy.set_delay(120),
             Fault::Bandwidth => proxy.set_bandwidth(24 * 1024),
@@ -203,8 +225,18 @@ async fn through_a_faulty_link(fault: Fault) {
                     budget()
                 );
                 // The link heals; a half-open socket is dropped by the
-                // client itself.
+                // client itself. A reconnect attempt made while the path
+                // was still black would wait out the client's 15 s
+                // handshake timeout (this proxy, unlike a dead route,
+                // accepts TCP at once): drop it, as the route coming back
+                // would. The next round starts once the client is back.
                 proxy.set(PASS);
+                proxy.cut();
+                let back = Instant::now() + PATIENCE;
+                while client.effects.count(online) == online_before {
+                    assert!(Instant::now() < back, "{fault:?}: never back online");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
     }

@@ -262,23 +262,11 @@ pub const RESET_MID_FRAME: u8 = 3;
 /// Link shaping applied to every forwarded chunk, both directions.
 #[derive(Default)]
 pub struct Shape {
-    /// Added one-way latency per chunk, in milliseconds.
+    /// Added one-way latency, in milliseconds: each chunk is forwarded
+    /// this long after it was read (a delay line; throughput unchanged).
     pub delay_ms: std::sync::atomic::AtomicU64,
     /// Bandwidth limit in bytes per second (0: unlimited).
     pub bytes_per_sec: std::sync::atomic::AtomicU64,
-}
-
-impl Shape {
-    async fn apply(&self, n: usize) {
-        let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        let bps = self.bytes_per_sec.load(Ordering::SeqCst);
-        if bps > 0 {
-            tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;
-        }
-    }
 }
 
 impl Proxy {
@@ -362,48 +350,68 @@ async fn pipe(a: TcpStream, b: TcpStream, mode: Arc<AtomicU8>, shape: Arc<Shape>
     let _ = a.set_linger(Some(Duration::ZERO));
     #[allow(deprecated)]
     let _ = b.set_linger(Some(Duration::ZERO));
-    let (mut ar, mut aw) = a.into_split();
-    let (mut br, mut bw) = b.into_split();
-    let (m1, s1) = (mode.clone(), shape.clone());
-    let up = async move {
+    let (ar, aw) = a.into_split();
+    let (br, bw) = b.into_split();
+    tokio::select! {
+        _ = one_way(ar, bw, mode.clone(), shape.clone(), false) => {}
+        _ = one_way(br, aw, mode, shape, true) => {}
+    }
+}
+
+/// Forwards one direction through a delay line: a reader stamps each chunk
+/// with its due time, a writer forwards it then, paced by the bandwidth
+/// limit. `downstream` (hub → client) is where a mid-frame reset happens.
+async fn one_way(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mode: Arc<AtomicU8>,
+    shape: Arc<Shape>,
+    downstream: bool,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let delay = shape.clone();
+    let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = match ar.read(&mut buf).await {
+            let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            s1.apply(n).await;
-            if m1.load(Ordering::SeqCst) == PASS && bw.write_all(&buf[..n]).await.is_err() {
+            let due = tokio::time::Instant::now()
+                + Duration::from_millis(delay.delay_ms.load(Ordering::SeqCst));
+            if tx.send((due, buf[..n].to_vec())).is_err() {
                 return;
             }
         }
     };
-    let down = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match br.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            shape.apply(n).await;
-            match mode.load(Ordering::SeqCst) {
-                PASS if aw.write_all(&buf[..n]).await.is_err() => return,
-                RESET_MID_FRAME
-                    if mode
-                        .compare_exchange(RESET_MID_FRAME, PASS, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_ok() =>
-                {
-                    // Part of a frame, then a reset.
-                    let _ = aw.write_all(&buf[..n.div_ceil(2)]).await;
-                    return;
-                }
-                _ => {}
+    let writer = async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            let bps = shape.bytes_per_sec.load(Ordering::SeqCst);
+            if bps > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(chunk.len() as f64 / bps as f64)).await;
             }
+            let m = mode.load(Ordering::SeqCst);
+            let reset_here = m == RESET_MID_FRAME
+                && downstream
+                && mode
+                    .compare_exchange(RESET_MID_FRAME, PASS, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+            if reset_here {
+                // Part of a frame, then a reset.
+                let _ = to.write_all(&chunk[..chunk.len().div_ceil(2)]).await;
+                return;
+            }
+            let m = mode.load(Ordering::SeqCst);
+            if (m == PASS || m == RESET_MID_FRAME) && to.write_all(&chunk).await.is_err() {
+                return;
+            }
+            // BLACKHOLE and DOWN swallow the bytes.
         }
     };
     tokio::select! {
-        _ = up => {}
-        _ = down => {}
+        _ = reader => {}
+        _ = writer => {}
     }
 }
 
