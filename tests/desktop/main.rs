@@ -984,8 +984,10 @@ mod workflows {
         step("no match: search by a field, then quick create and link");
         let none = customer(&hub, Channel::Sms, "pop-3", "Nobody", "+19998887777").await;
         accept_offer(&app).await;
-        app.text_until("[data-testid=c360-none]", |t| t == "No records found")
-            .await;
+        app.text_until("[data-testid=c360-none]", |t| {
+            t.starts_with("No records found. Search for an existing customer record")
+        })
+        .await;
         app.fill("[data-testid=search-last_name]", "love").await;
         app.click("[data-testid=search]").await;
         app.text_until("[data-testid=search-results]", |t| t.contains("Lovelace"))
@@ -1232,6 +1234,52 @@ mod workflows {
         app.assert_inert().await;
         // Still the owner.
         assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
+        app.quit().await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {
+        let host = TrayHost::start().await;
+        let hub = Hub::start().await;
+        let conv = customer(&hub, Channel::Sms, "ask-tray", "Quinn", "+15550000004").await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        run(
+            &hub,
+            "sup",
+            Command::AssignConversation {
+                conversation_id: conv,
+                agent_id: a1,
+            },
+        )
+        .await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a2").await;
+        let a2 = hub.running.hub.agent_id("a2").await.unwrap();
+        run(
+            &hub,
+            "a1",
+            Command::RequestAssign {
+                conversation_id: conv,
+                agent_id: a2,
+                reason: None,
+            },
+        )
+        .await;
+        // A request's reject needs a reason: the tray says so.
+        host.wait_item("reject with reason", |n| n.text().contains("give a reason"))
+            .await;
+        host.click_item("accept the request", |n| {
+            n.text() == "Accept: Agent a1 asks you to take over: Quinn"
+        })
+        .await;
+        eventually("ownership never moved", || async {
+            hub.running.hub.conversation(conv).await.unwrap().owner == Some(a2)
+        })
+        .await;
+        app.text_until("[data-testid=chat-title]", |t| t == "Quinn")
+            .await;
         app.quit().await;
     }
 }

@@ -173,6 +173,25 @@ describe("Customer360", () => {
   });
 });
 
+describe("Customer360 look-ups", () => {
+  it("drops an answer that arrives after the link changed", async () => {
+    let answerAda: (v: View) => void = () => {};
+    mocked.customer360.mockImplementation(
+      (id: number) =>
+        new Promise<View>((resolve) => {
+          if (id === 3) answerAda = resolve;
+          else resolve(view360(id, "Other"));
+        }),
+    );
+    const { rerender } = render(Customer360, { summary: summary({ link: { contact_id: 3 } }) });
+    await rerender({ summary: summary({ link: { contact_id: 4 } }) });
+    await waitFor(() => expect(screen.getByTestId("c360-name").textContent).toBe(`Ada Other ${HOSTILE}`));
+    answerAda(view360(3, "Lovelace"));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(screen.getByTestId("c360-name").textContent).toBe(`Ada Other ${HOSTILE}`);
+  });
+});
+
 describe("SessionActions", () => {
   it("transfers to a chosen agent with a note", async () => {
     mocked.teamDirectory.mockResolvedValue({
