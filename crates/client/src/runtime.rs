@@ -751,18 +751,27 @@ impl Runtime {
         Ok(())
     }
 
-    /// Persists store ops (one transaction, with the last seq), puts sends
-    /// in the outbox and sends them, and hands the rest to the sink.
+    /// Hands shell effects to the sink, persists store ops (one
+    /// transaction, with the last seq), then puts sends in the outbox and
+    /// sends them.
+    ///
+    /// The sink goes first: an OS notification or UI update must not wait
+    /// for the cache's fsync (tens of milliseconds on a busy disk). That is
+    /// safe because the hub is acked only after the write: if the client
+    /// dies in between, the event is replayed and shown again under the
+    /// same notification key.
     async fn perform(&mut self, fx: Vec<Effect>) {
         let mut ops: Vec<StoreOp> = Vec::new();
         let mut rest = Vec::with_capacity(fx.len());
+        let any = !fx.is_empty();
         for e in fx {
             match e {
                 Effect::Store(op) => ops.push(op),
-                other => rest.push(other),
+                Effect::Send(frame) => rest.push(Effect::Send(frame)),
+                other => self.sink.perform(other, &self.engine),
             }
         }
-        if !ops.is_empty() || !rest.is_empty() {
+        if any {
             let seq: Seq = self.engine.state().last_seq;
             if let Err(e) = self.store.apply(ops, seq).await {
                 // The hub is not acked past what we stored; after a restart
