@@ -125,7 +125,17 @@ async fn check_unread(
 ) -> anyhow::Result<bool> {
     let mut ok = true;
     for c in convs {
-        let truth = hub.conversation_messages(None, *c, None).await?.len() as u32;
+        // The hub answers 1,000 messages per page.
+        let mut truth = 0u32;
+        let mut after = None;
+        loop {
+            let page = hub.conversation_messages(None, *c, after).await?;
+            match page.last() {
+                None => break,
+                Some(m) => after = Some(m.id),
+            }
+            truth += page.len() as u32;
+        }
         let c2 = *c;
         let seen = client
             .query(move |e| e.state().conversations.get(&c2).map(|v| v.unread))
