@@ -25,6 +25,11 @@ use crate::shell::Shell;
 /// Accepts the newest offer from anywhere on the desktop.
 pub const ACCEPT_SHORTCUT: &str = "CommandOrControl+Shift+A";
 
+/// Window focus changes, forwarded to the engine by one task in the order
+/// they happened (a task per event could overtake another and leave the
+/// engine believing the window unfocused: a ring in focus).
+struct FocusEvents(tokio::sync::mpsc::UnboundedSender<bool>);
+
 /// Runs the desktop app.
 pub fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -94,6 +99,14 @@ pub fn run() -> anyhow::Result<()> {
             app.manage(sink::Notifier(notify::spawn(clicked_tx, fallback)));
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());
+            let (focus_tx, mut focus_rx) = tokio::sync::mpsc::unbounded_channel();
+            app.manage(FocusEvents(focus_tx));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                while let Some(focused) = focus_rx.recv().await {
+                    handle.state::<Shell>().focus(focused).await;
+                }
+            });
             theme::watch(app.handle().clone());
             {
                 use tauri_plugin_global_shortcut::GlobalShortcutExt;
@@ -131,11 +144,9 @@ pub fn run() -> anyhow::Result<()> {
         })
         .on_window_event(|window, event| match event {
             WindowEvent::Focused(focused) => {
-                let app = window.app_handle().clone();
-                let focused = *focused;
-                tauri::async_runtime::spawn(async move {
-                    app.state::<Shell>().focus(focused).await;
-                });
+                if let Some(f) = window.app_handle().try_state::<FocusEvents>() {
+                    let _ = f.0.send(*focused);
+                }
             }
             // Close to tray: agents keep receiving offers.
             WindowEvent::CloseRequested { api, .. }

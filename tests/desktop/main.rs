@@ -1423,6 +1423,14 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     let after = card.listen(3.0).await;
     assert!(after.silent(), "still ringing after accept: {after:?}");
     assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
+
+    step("a message while unfocused: one chime, then quiet");
+    hub.ingress(Channel::Sms, "ring-1", "Rita", "", "still there?")
+        .await;
+    let chime = card.listen(1.5).await;
+    assert!(chime.peak_db > -10.0, "no chime: {chime:?}");
+    let quiet = card.listen(2.0).await;
+    assert!(quiet.silent(), "the chime repeated: {quiet:?}");
     app.quit().await;
 }
 
