@@ -461,6 +461,8 @@ mod tests {
         let c = HubConfig::from_toml(text).expect("example config");
         assert!(!c.agents.is_empty());
         assert!(!c.queues.is_empty());
+        assert!(!c.queues[0].team_owned);
+        assert_eq!(c.queues[0].idle_timeout_secs, Some(120));
     }
 
     #[test]
