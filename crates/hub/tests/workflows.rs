@@ -1072,3 +1072,38 @@ async fn an_owner_away_past_grace_takes_consultants_along() {
         .await;
     assert!(hub.conversation(conv).await.participants.is_empty());
 }
+
+#[tokio::test]
+async fn a_case_named_by_the_connector_is_the_assigned_case() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let token = a1.token.clone();
+    let (ada, _, _, cases) = seed(&hub, &token).await;
+    let mut m = msg(Channel::Case, "case-1", None, None);
+    m.case_id = Some(cases.ada[1]);
+    let c = hub.ingress_msg(m).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.link,
+        Some(RecordLink {
+            contact_id: ada.id,
+            case_id: Some(cases.ada[1])
+        })
+    );
+    // Case assignments are assigned at once; another case needs a confirmation.
+    a1.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    let path = format!("/api/v1/conversations/{}/link", c.conversation_id);
+    let err = call::<Value>(
+        &hub,
+        &token,
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"contact_id": ada.id, "case_id": cases.ada[0]})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.1.code, ErrorCode::Conflict);
+    // Re-linking the record without a case keeps the assigned case.
+    let same: ConversationSummary = post(&hub, &token, &path, json!({"contact_id": ada.id})).await;
+    assert_eq!(same.link.unwrap().case_id, Some(cases.ada[1]));
+}
