@@ -214,6 +214,13 @@ async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
     let cache = dir.path().join("a2.db");
     let token = hub.token("a2").await;
     let a2 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    // The hub refuses requests to an agent who is not signed in.
+    let a2_id = hub.agent_id("a2").await;
+    a2.wait_state("a2 online", |e| {
+        e.connection() == switchboard_client::engine::ConnectionStatus::Online
+    })
+    .await;
+    assert!(hub.hub().links.is_connected(a2_id));
     a1.act(AgentAction::RequestAssign {
         conversation_id: conv,
         agent_id: hub.agent_id("a2").await,

@@ -42,6 +42,30 @@ impl Work<'_> {
         })
     }
 
+    /// Refuses a target outside `team` (or no such agent): work is handed
+    /// only within a team, as the team directory offers it.
+    async fn in_team(&mut self, target: AgentId, team: Option<i64>) -> HubResult<()> {
+        let target_team: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
+                .bind(target.0)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        match target_team {
+            Some(t) if t.is_some() && t == team => Ok(()),
+            _ => Err(HubError::not_found("no such agent in the team")),
+        }
+    }
+
+    /// The agent's team.
+    async fn team_of(&mut self, agent: AgentId) -> HubResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
+                .bind(agent.0)
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
+    }
+
     async fn queue_row(&mut self, conv: ConversationId) -> HubResult<(i64, QueueOptions, String)> {
         let row = sqlx::query(
             "SELECT q.team_id, q.team_owned, q.idle_timeout_secs, q.templates
@@ -348,7 +372,8 @@ impl Work<'_> {
                 if agent_id == agent {
                     return Err(HubError::invalid("cannot transfer to yourself"));
                 }
-                load_profile(&mut self.tx, agent_id).await?;
+                let team = self.team_of(agent).await?;
+                self.in_team(agent_id, team).await?;
                 self.hand_over(conv, &summary, RevokeReason::Transferred)
                     .await?;
                 self.send_to(conv, agent_id, Scenario::Transfer, origin)
@@ -400,11 +425,7 @@ impl Work<'_> {
                 s
             }
             None => {
-                let team: Option<i64> =
-                    sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
-                        .bind(agent.0)
-                        .fetch_one(&mut *self.tx)
-                        .await?;
+                let team = self.team_of(agent).await?;
                 let sups: Vec<i64> = sqlx::query_scalar(
                     "SELECT id FROM agents WHERE team_id IS ? AND role IN ('supervisor', 'admin') AND id <> ?
                      ORDER BY role = 'admin', id",
@@ -451,7 +472,13 @@ impl Work<'_> {
         if target == agent {
             return Err(HubError::invalid("cannot ask yourself"));
         }
-        load_profile(&mut self.tx, target).await?;
+        let team = self.team_of(agent).await?;
+        self.in_team(target, team).await?;
+        // A request is not rerouted: one nobody can see would only time
+        // out a minute later. Say so now.
+        if !self.hub.links.is_connected(target) {
+            return Err(HubError::conflict("that agent is not signed in"));
+        }
         if summary.participants.contains(&target) {
             return Err(HubError::conflict(
                 "that agent is already in the conversation",
@@ -477,17 +504,11 @@ impl Work<'_> {
         }
         let summary = load_summary(&mut self.tx, conv).await?;
         let (team_id, _, _) = self.queue_row(conv).await?;
-        if sup.role == Role::Supervisor {
-            let sup_team: Option<i64> =
-                sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
-                    .bind(supervisor.0)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-            if sup_team != Some(team_id) {
-                return Err(HubError::not_found("no such conversation"));
-            }
+        if sup.role == Role::Supervisor && self.team_of(supervisor).await? != Some(team_id) {
+            return Err(HubError::not_found("no such conversation"));
         }
-        load_profile(&mut self.tx, target).await?;
+        // The new owner works the queue's team.
+        self.in_team(target, Some(team_id)).await?;
         if summary.status == ConversationStatus::Closed {
             return Err(HubError::conflict("conversation is closed"));
         }

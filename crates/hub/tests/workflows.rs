@@ -908,6 +908,66 @@ async fn discuss_request_keeps_ownership_with_the_requester() {
 }
 
 #[tokio::test]
+async fn work_is_handed_on_only_within_the_team_and_requests_need_a_signed_in_agent() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "in-team").await;
+    let outsider = hub.agent_id("outsider").await;
+    let mut sup = hub.connect("sup").await;
+    let _outsider_link = hub.connect("outsider").await;
+    for cmd in [
+        Command::RequestAssign {
+            conversation_id: conv,
+            agent_id: outsider,
+            reason: None,
+        },
+        Command::RequestDiscuss {
+            conversation_id: conv,
+            agent_id: outsider,
+        },
+        Command::Consult {
+            conversation_id: conv,
+            agent_id: outsider,
+        },
+        Command::TransferConversation {
+            conversation_id: conv,
+            target: TransferTarget::Agent { agent_id: outsider },
+            note: None,
+        },
+    ] {
+        assert_eq!(a1.refused(cmd).await, ErrorCode::NotFound);
+    }
+    assert_eq!(
+        sup.refused(Command::AssignConversation {
+            conversation_id: conv,
+            agent_id: outsider,
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+    // a2 is a teammate but not signed in: a request would only time out.
+    let a2 = hub.agent_id("a2").await;
+    for cmd in [
+        Command::RequestAssign {
+            conversation_id: conv,
+            agent_id: a2,
+            reason: None,
+        },
+        Command::RequestDiscuss {
+            conversation_id: conv,
+            agent_id: a2,
+        },
+    ] {
+        assert_eq!(a1.refused(cmd).await, ErrorCode::Conflict);
+    }
+    // Nothing moved.
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
+#[tokio::test]
 async fn a_supervisor_assignment_notifies_the_new_owner() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
@@ -976,12 +1036,15 @@ async fn request_offers_survive_a_hub_restart_with_their_origin() {
     let mut a1 = hub.connect("a1").await;
     let conv = own(&hub, &mut a1, "durable").await;
     let a2_login = hub.login("a2").await;
+    // Requests go to a signed-in agent, who then goes away.
+    let (a2, _, _) = Agent::connect(&hub.ws_url(), &a2_login.token, None).await;
     a1.ok(Command::RequestAssign {
         conversation_id: conv,
         agent_id: hub.agent_id("a2").await,
         reason: Some("please".into()),
     })
     .await;
+    drop(a2);
     drop(a1);
     hub.restart().await;
     // A snapshot (no cursor) and a replay (cursor 0 → the log) both carry
