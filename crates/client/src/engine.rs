@@ -190,6 +190,8 @@ pub enum UiEvent {
         /// The offer and its local deadline (boxed: the other events are
         /// small).
         offer: Box<PendingOffer>,
+        /// Its one-line title ([`offer_title`]), for announcements.
+        headline: String,
     },
     /// Remove the in-app alert.
     OfferClosed {
@@ -449,6 +451,14 @@ pub enum AgentAction {
         /// Who.
         agent_id: switchboard_protocol::AgentId,
     },
+    /// Supervisor: assign the conversation to an agent outright (no
+    /// request; the new owner is notified).
+    AssignTo {
+        /// Which.
+        conversation_id: ConversationId,
+        /// The new owner.
+        agent_id: switchboard_protocol::AgentId,
+    },
 }
 
 /// An input to the engine.
@@ -578,6 +588,20 @@ pub fn offer_headline(origin: &OfferOrigin, s: &ConversationSummary) -> String {
                 format!("Incoming {} from {customer}", channel_name(s.channel))
             }
         }
+    }
+}
+
+/// The title of an offer everywhere it is shown: the OS notification, the
+/// in-app alert (through the view) and screen-reader announcements. A plain
+/// new conversation offered as a toast is "WhatsApp: Ada"; everything else
+/// is its [`offer_headline`].
+pub fn offer_title(o: &Offer) -> String {
+    let s = &o.conversation;
+    match (&o.origin, o.template.kind) {
+        (OfferOrigin::NewConversation | OfferOrigin::Unknown, NotificationKind::Toast) => {
+            format!("{}: {}", channel_name(s.channel), s.customer.name)
+        }
+        (origin, _) => offer_headline(origin, s),
     }
 }
 
@@ -1271,12 +1295,7 @@ impl Engine {
         let o = &p.offer;
         let t = &o.template;
         let s = &o.conversation;
-        let title = match (&o.origin, t.kind) {
-            (OfferOrigin::NewConversation | OfferOrigin::Unknown, NotificationKind::Toast) => {
-                format!("{}: {}", channel_name(s.channel), s.customer.name)
-            }
-            (origin, _) => offer_headline(origin, s),
-        };
+        let title = offer_title(o);
         let mut body = detail_lines(s, t, Millis(now.0 + self.skew_ms));
         body.extend(origin_lines(&o.origin));
         if t.show_timeout {
@@ -1293,7 +1312,7 @@ impl Engine {
             fx.push(Effect::Notify(OsNotification {
                 key: NotificationKey::Offer(o.id),
                 style: NotificationStyle::Alert,
-                title,
+                title: title.clone(),
                 body,
                 actions,
                 expires_at: Some(p.deadline),
@@ -1302,6 +1321,7 @@ impl Engine {
         }
         fx.push(Effect::Ui(UiEvent::OfferShown {
             offer: Box::new(p.clone()),
+            headline: title,
         }));
     }
 
@@ -1546,6 +1566,30 @@ impl Engine {
                     self.command(
                         "discuss request",
                         Command::RequestDiscuss {
+                            conversation_id,
+                            agent_id,
+                        },
+                        fx,
+                    );
+                }
+            }
+            AgentAction::AssignTo {
+                conversation_id,
+                agent_id,
+            } => {
+                let supervisor = self
+                    .state
+                    .profile
+                    .as_ref()
+                    .is_some_and(|p| p.role.is_supervisor());
+                if !supervisor {
+                    self.refuse("assign", ErrorCode::Forbidden, "supervisors only", fx);
+                } else if !self.state.conversations.contains_key(&conversation_id) {
+                    self.refuse("assign", ErrorCode::NotFound, "no such conversation", fx);
+                } else {
+                    self.command(
+                        "assign",
+                        Command::AssignConversation {
                             conversation_id,
                             agent_id,
                         },

@@ -939,6 +939,10 @@ fn offer_from(id: i64, origin: OfferOrigin, t: NotificationTemplate) -> Offer {
 }
 
 fn signed_in_as_owner(h: &mut Harness) {
+    signed_in_with(h, Role::Agent);
+}
+
+fn signed_in_with(h: &mut Harness, role: Role) {
     h.e.handle(
         Input::Snapshot {
             seq: Seq(h.seq),
@@ -947,7 +951,7 @@ fn signed_in_as_owner(h: &mut Harness) {
                     id: AgentId(1),
                     username: "me".into(),
                     display_name: "Me".into(),
-                    role: Role::Agent,
+                    role,
                     team: None,
                 },
                 presence: Presence::Available,
@@ -998,8 +1002,44 @@ fn a_transfer_alert_names_the_sender_in_the_os_notification_tray_and_note() {
     // The in-app alert carries the origin.
     assert!(fx.iter().any(|e| matches!(
         e,
-        Effect::Ui(UiEvent::OfferShown { offer }) if matches!(offer.offer.origin, OfferOrigin::Transfer { .. })
+        Effect::Ui(UiEvent::OfferShown { offer, .. }) if matches!(offer.offer.origin, OfferOrigin::Transfer { .. })
     )));
+}
+
+#[test]
+fn the_alert_headline_comes_from_the_engine_with_the_os_notification_wording() {
+    let mut h = Harness::new();
+    let mut toast = offer(2, template(NotificationKind::Toast));
+    toast.expires_at = at(61_000);
+    let cases = [
+        (
+            offer_from(
+                1,
+                OfferOrigin::AssignRequest {
+                    from: ana(),
+                    reason: None,
+                },
+                template(NotificationKind::Alert),
+            ),
+            "Ana asks you to take over: Customer 101",
+        ),
+        (toast, "WhatsApp: Customer 102"),
+    ];
+    for (o, want) in cases {
+        let id = o.id;
+        let fx = h.offer(o);
+        assert!(notifies(&fx).iter().any(|n| n.title == want), "{fx:?}");
+        assert!(
+            fx.iter().any(|e| matches!(
+                e,
+                Effect::Ui(UiEvent::OfferShown { offer, headline }) if offer.offer.id == id && headline == want
+            )),
+            "{fx:?}"
+        );
+        let view = crate::view::app_view(&h.e);
+        let card = view.offers.iter().find(|c| c.offer.id == id).unwrap();
+        assert_eq!(card.headline, want);
+    }
 }
 
 #[test]
@@ -1445,4 +1485,41 @@ fn an_offer_ended_elsewhere_closes_its_notification_stops_the_ring_and_leaves_th
         assert_eq!(tray.map(|t| t.offers.len()), Some(0), "{outcome:?}");
         assert!(h.e.state().offers.is_empty());
     }
+}
+
+#[test]
+fn only_a_supervisor_assigns_outright() {
+    let assign = AgentAction::AssignTo {
+        conversation_id: ConversationId(5),
+        agent_id: AgentId(2),
+    };
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    h.assign(5, AssignMode::Accepted, true);
+    let fx = h.act(assign.clone(), T0);
+    assert!(sends(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::Forbidden
+    )));
+    let mut h = Harness::new();
+    signed_in_with(&mut h, Role::Supervisor);
+    h.assign(5, AssignMode::Accepted, true);
+    let fx = h.act(assign, T0);
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::AssignConversation {
+            conversation_id: ConversationId(5),
+            agent_id: AgentId(2),
+        }]
+    );
+    // Not a conversation this supervisor has.
+    let fx = h.act(
+        AgentAction::AssignTo {
+            conversation_id: ConversationId(6),
+            agent_id: AgentId(2),
+        },
+        T0,
+    );
+    assert!(sends(&fx).is_empty());
 }

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{
-    AgentProfile, Author, Channel, ConversationId, ConversationSummary, Message, Millis, Presence,
+    AgentProfile, Author, Channel, ConversationId, ConversationSummary, Message, Millis, Offer,
+    Presence,
 };
 
-use crate::engine::{Banner, ConnectionStatus, Engine, PendingOffer};
+use crate::engine::{offer_title, Banner, ConnectionStatus, Engine};
 use crate::settings::AgentSettings;
 
 /// One line of the conversation list.
@@ -31,12 +32,28 @@ pub struct ConversationRow {
     pub has_draft: bool,
 }
 
+/// A pending offer as the alert shows it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferCard {
+    /// The offer.
+    pub offer: Offer,
+    /// `offer.expires_at` corrected for clock skew.
+    pub deadline: Millis,
+    /// The alert's heading, worded by the engine like the OS notification
+    /// ("Transfer from Ana: Ada Lovelace"); untrusted text inside.
+    pub headline: String,
+}
+
 /// Everything the main window renders.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppView {
     /// Who is signed in.
     pub profile: Option<AgentProfile>,
+    /// Whether the agent may assign a conversation outright (a supervisor
+    /// or admin); the engine and the hub refuse anyone else.
+    pub can_assign: bool,
     /// Presence.
     pub presence: Option<Presence>,
     /// Connection.
@@ -48,7 +65,7 @@ pub struct AppView {
     /// The conversation in front.
     pub active: Option<ConversationId>,
     /// Pending offers, newest first.
-    pub offers: Vec<PendingOffer>,
+    pub offers: Vec<OfferCard>,
     /// Banners.
     pub banners: Vec<Banner>,
     /// Settings.
@@ -97,10 +114,19 @@ pub fn app_view(engine: &Engine) -> AppView {
         })
         .collect();
     conversations.sort_by_key(|r| std::cmp::Reverse((r.last_at, r.id)));
-    let mut offers: Vec<PendingOffer> = st.offers.values().cloned().collect();
+    let mut offers: Vec<OfferCard> = st
+        .offers
+        .values()
+        .map(|p| OfferCard {
+            headline: offer_title(&p.offer),
+            offer: p.offer.clone(),
+            deadline: p.deadline,
+        })
+        .collect();
     offers.sort_by_key(|p| std::cmp::Reverse((p.offer.created_at, p.offer.id)));
     AppView {
         profile: st.profile.clone(),
+        can_assign: st.profile.as_ref().is_some_and(|p| p.role.is_supervisor()),
         presence: st.presence,
         connection: engine.connection(),
         unread_total: st.unread_total(),

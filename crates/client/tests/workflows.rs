@@ -135,7 +135,7 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
             matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))
         })
         .await;
-    let Effect::Ui(UiEvent::OfferShown { offer }) = offer else {
+    let Effect::Ui(UiEvent::OfferShown { offer, .. }) = offer else {
         unreachable!()
     };
     a1.act(AgentAction::Accept {
@@ -200,7 +200,7 @@ async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
             matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))
         })
         .await;
-    let Effect::Ui(UiEvent::OfferShown { offer }) = shown else {
+    let Effect::Ui(UiEvent::OfferShown { offer, .. }) = shown else {
         unreachable!()
     };
     a1.act(AgentAction::Accept {

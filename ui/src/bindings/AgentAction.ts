@@ -115,4 +115,12 @@ conversation_id: ConversationId,
 /**
  * Who.
  */
+agent_id: AgentId, } | { "action": "assign_to", 
+/**
+ * Which.
+ */
+conversation_id: ConversationId, 
+/**
+ * The new owner.
+ */
 agent_id: AgentId, };

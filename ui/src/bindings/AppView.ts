@@ -5,7 +5,7 @@ import type { Banner } from "./Banner";
 import type { ConnectionStatus } from "./ConnectionStatus";
 import type { ConversationId } from "./ConversationId";
 import type { ConversationRow } from "./ConversationRow";
-import type { PendingOffer } from "./PendingOffer";
+import type { OfferCard } from "./OfferCard";
 import type { Presence } from "./Presence";
 
 /**
@@ -16,6 +16,11 @@ export type AppView = {
  * Who is signed in.
  */
 profile: AgentProfile | null, 
+/**
+ * Whether the agent may assign a conversation outright (a supervisor
+ * or admin); the engine and the hub refuse anyone else.
+ */
+can_assign: boolean, 
 /**
  * Presence.
  */
@@ -39,7 +44,7 @@ active: ConversationId | null,
 /**
  * Pending offers, newest first.
  */
-offers: Array<PendingOffer>, 
+offers: Array<OfferCard>, 
 /**
  * Banners.
  */

@@ -17,7 +17,11 @@ export type UiEvent = { "type": "reset" } | { "type": "offer_shown",
  * The offer and its local deadline (boxed: the other events are
  * small).
  */
-offer: PendingOffer, } | { "type": "offer_closed", 
+offer: PendingOffer, 
+/**
+ * Its one-line title ([`offer_title`]), for announcements.
+ */
+headline: string, } | { "type": "offer_closed", 
 /**
  * Which.
  */

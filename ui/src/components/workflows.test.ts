@@ -42,12 +42,15 @@ beforeEach(() => {
 });
 
 describe("OfferAlert origins", () => {
-  it("names the sender of a transfer and shows the note as text", () => {
+  // The headline is worded by the engine (see engine_tests.rs); the alert
+  // renders it as text.
+  it("shows the engine's headline for a transfer and the note as text", () => {
+    const headline = `Transfer from Ana ${HOSTILE}: Ada ${HOSTILE}`;
     const { container } = render(OfferAlert, {
-      offer: offer({}, 1_000_060_000, { kind: "transfer", from: { id: 2, name: `Ana ${HOSTILE}` }, note: `VIP ${HOSTILE}` }),
+      offer: offer({}, 1_000_060_000, { kind: "transfer", from: { id: 2, name: `Ana ${HOSTILE}` }, note: `VIP ${HOSTILE}` }, headline),
       now: 1_000_000_000,
     });
-    expect(screen.getByTestId("offer-title").textContent).toBe(`Transfer from Ana ${HOSTILE}: Ada ${HOSTILE}`);
+    expect(screen.getByTestId("offer-title").textContent).toBe(headline);
     expect(screen.getByTestId("offer-note").textContent).toBe(`Note: VIP ${HOSTILE}`);
     expect(container.querySelector("img")).toBeNull();
     expect(window.__xss).toBeUndefined();
@@ -58,7 +61,6 @@ describe("OfferAlert origins", () => {
       offer: offer({}, 1_000_060_000, { kind: "bot_escalation", transcript: ["Bot: hi", `Customer: ${HOSTILE}`] }),
       now: 1_000_000_000,
     });
-    expect(screen.getByTestId("offer-title").textContent).toBe(`Escalated from a bot: Ada ${HOSTILE}`);
     const lines = [...screen.getByTestId("bot-transcript").querySelectorAll("li")].map((l) => l.textContent);
     expect(lines).toEqual(["Bot: hi", `Customer: ${HOSTILE}`]);
   });
@@ -68,7 +70,6 @@ describe("OfferAlert origins", () => {
       offer: offer({}, 1_000_060_000, { kind: "assign_to_me", owner: { id: 2, name: "Ana" }, idle_secs: 90 }),
       now: 1_000_000_000,
     });
-    expect(screen.getByTestId("offer-title").textContent).toBe(`Assign to me? Ada ${HOSTILE}`);
     expect(screen.getByTestId("accept").textContent).toBe("Yes");
     await fireEvent.click(screen.getByTestId("reject"));
     expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: null });
@@ -89,13 +90,6 @@ describe("OfferAlert origins", () => {
     await fireEvent.input(screen.getByTestId("reject-reason"), { target: { value: "too busy" } });
     await fireEvent.click(screen.getByTestId("reject"));
     expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "too busy" });
-  });
-
-  it("says 'Incoming WhatsApp call' for a call", () => {
-    const o = offer();
-    o.offer.conversation.scenario = "incoming_call";
-    render(OfferAlert, { offer: o, now: 1_000_000_000 });
-    expect(screen.getByTestId("offer-title").textContent).toBe(`Incoming WhatsApp call from Ada ${HOSTILE}`);
   });
 });
 
@@ -234,6 +228,37 @@ describe("SessionActions", () => {
     expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(2);
     await fireEvent.click(screen.getByTestId("action-send"));
     expect(act).toHaveBeenLastCalledWith({ action: "escalate", conversation_id: 70, supervisor_id: null, note: null });
+  });
+});
+
+describe("SessionActions for a supervisor", () => {
+  it("offers 'Assign to…' to a supervisor only and assigns outright", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [{ id: 2, name: `Ana ${HOSTILE}`, role: "agent", presence: "available", connected: true }],
+      queues: [],
+    });
+    const labels = () => [...screen.getByTestId("action-kind").querySelectorAll("option")].map((o) => o.textContent);
+    const { unmount } = render(SessionActions, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    expect(labels()).not.toContain("Assign to…");
+    unmount();
+    render(SessionActions, { summary: summary(), supervisor: true });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    expect(labels()).toContain("Assign to…");
+    await fireEvent.change(screen.getByTestId("action-kind"), { target: { value: "assign" } });
+    await waitFor(() => expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(2));
+    expect(screen.queryByTestId("action-note")).toBeNull();
+    await fireEvent.change(screen.getByTestId("action-target"), { target: { value: "2" } });
+    await fireEvent.click(screen.getByTestId("action-send"));
+    expect(act).toHaveBeenCalledWith({ action: "assign_to", conversation_id: 70, agent_id: 2 });
+    expect(window.__xss).toBeUndefined();
+  });
+
+  it("reaches the session header of a supervisor's own conversation", async () => {
+    render(ChatPanel, { detail: detail(), me: 1, supervisor: true });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    const kinds = [...screen.getByTestId("action-kind").querySelectorAll("option")].map((o) => o.textContent);
+    expect(kinds).toContain("Assign to…");
   });
 });
 

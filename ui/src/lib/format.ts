@@ -51,38 +51,6 @@ export function clock(ms: number): string {
 }
 
 import type { Offer } from "../bindings/Offer";
-import type { OfferOrigin } from "../bindings/OfferOrigin";
-
-/** The alert's heading for an offer, naming why it came (same wording as
- * the OS notification the engine raises). */
-export function offerHeadline(o: Offer): string {
-  const c = o.conversation;
-  const who = c.customer.name;
-  const origin: OfferOrigin = o.origin ?? { kind: "new_conversation" };
-  switch (origin.kind) {
-    case "transfer":
-      return `Transfer from ${origin.from.name}: ${who}`;
-    case "escalation":
-      return `Escalation from ${origin.from.name}: ${who}`;
-    case "bot_escalation":
-      return `Escalated from a bot: ${who}`;
-    case "consult":
-      return `${origin.from.name} asks you to consult: ${who}`;
-    case "assign_request":
-      return `${origin.from.name} asks you to take over: ${who}`;
-    case "discuss_request":
-      return `${origin.from.name} asks to discuss: ${who}`;
-    case "assign_to_me":
-      return `Assign to me? ${who}`;
-    case "team_message":
-      return `Team ${channelLabel(c.channel)}: ${who}`;
-    default:
-      if (c.scenario === "incoming_call") {
-        return `Incoming ${c.channel === "whatsapp" ? "WhatsApp call" : "call"} from ${who}`;
-      }
-      return o.template.kind === "alert" ? `Incoming ${channelLabel(c.channel)} from ${who}` : `${channelLabel(c.channel)}: ${who}`;
-  }
-}
 
 /** Labels of the two buttons: "Assign to me?" is answered Yes / No. */
 export function offerButtons(o: Offer): { accept: string; reject: string } {

@@ -63,8 +63,7 @@ class UiState {
       case "ui": {
         const ev = e.event;
         if (ev.type === "offer_shown") {
-          const c = ev.offer.offer.conversation;
-          this.announcement = `Incoming ${c.channel} from ${c.customer.name}`;
+          this.announcement = ev.headline;
         } else if (ev.type === "toast") {
           const id = this.nextToast++;
           this.toasts = [

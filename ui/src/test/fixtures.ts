@@ -1,4 +1,4 @@
-import type { PendingOffer } from "../bindings/PendingOffer";
+import type { OfferCard } from "../bindings/OfferCard";
 import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { ConversationRow } from "../bindings/ConversationRow";
 import type { NotificationTemplate } from "../bindings/NotificationTemplate";
@@ -25,9 +25,11 @@ export function offer(
   over: Partial<NotificationTemplate> = {},
   deadline = 1_000_060_000,
   origin: OfferOrigin = { kind: "new_conversation" },
-): PendingOffer {
+  headline = `Incoming WhatsApp from Ada ${HOSTILE}`,
+): OfferCard {
   return {
     deadline,
+    headline,
     offer: {
       id: 7,
       origin,
