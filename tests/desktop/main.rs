@@ -1176,6 +1176,9 @@ mod workflows {
         app.el("[data-testid=session-actions-form]").await;
         app.js("const s = document.querySelector('[data-testid=action-kind]'); s.value = 'request_assign'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
         let a2 = hub.running.hub.agent_id("a2").await.unwrap();
+        // The hub asks only a signed-in agent; a2 answers through `run`
+        // below, so its live connection is registered by hand.
+        hub.running.hub.links.connect(a2);
         eventually("teammates listed", || async {
             app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
                 .await
@@ -1234,6 +1237,52 @@ mod workflows {
         app.assert_inert().await;
         // Still the owner.
         assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
+        app.quit().await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn a_supervisor_assigns_a_conversation_to_an_agent_from_the_session() {
+        let hub = Hub::start().await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "sup").await;
+        let conv = customer(&hub, Channel::Sms, "sup-ui", "Sara", "+15550000005").await;
+        accept_offer(&app).await;
+        app.text_until("[data-testid=chat-title]", |t| t == "Sara")
+            .await;
+        app.click("[data-testid=session-actions]").await;
+        app.el("[data-testid=session-actions-form]").await;
+        app.js("const s = document.querySelector('[data-testid=action-kind]'); s.value = 'assign'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
+        let a2 = hub.running.hub.agent_id("a2").await.unwrap();
+        eventually("teammates listed", || async {
+            app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
+                .await
+                .as_u64()
+                .unwrap_or(0)
+                > 1
+        })
+        .await;
+        app.js(&format!("const s = document.querySelector('[data-testid=action-target]'); s.value = '{a2}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+        app.click("[data-testid=action-send]").await;
+        eventually("the conversation never moved to a2", || async {
+            hub.running.hub.conversation(conv).await.unwrap().owner == Some(a2)
+        })
+        .await;
+        // The new owner is told (a toast, the queue's work-item template).
+        let events = hub
+            .running
+            .hub
+            .events_after(a2, Seq(0), 1000)
+            .await
+            .unwrap();
+        assert!(events.iter().any(|f| matches!(
+            &f.event,
+            AgentEvent::ConversationAssigned { conversation, mode: switchboard_protocol::AssignMode::Supervisor, .. }
+                if conversation.id == conv
+        )));
+        // The supervisor no longer has it.
+        app.gone("[data-testid=chat-title]").await;
         app.quit().await;
     }
 
