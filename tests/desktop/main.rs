@@ -922,6 +922,23 @@ mod workflows {
         }
     }
 
+    /// Opens the session's "Hand on…" form with action `kind` and agent
+    /// `to` chosen (once the team directory has loaded).
+    async fn hand_on(app: &App, kind: &str, to: AgentId) {
+        app.click("[data-testid=session-actions]").await;
+        app.el("[data-testid=session-actions-form]").await;
+        app.js(&format!("const s = document.querySelector('[data-testid=action-kind]'); s.value = '{kind}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+        eventually("teammates listed", || async {
+            app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
+                .await
+                .as_u64()
+                .unwrap_or(0)
+                > 1
+        })
+        .await;
+        app.js(&format!("const s = document.querySelector('[data-testid=action-target]'); s.value = '{to}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+    }
+
     async fn accept_offer(app: &App) {
         app.el("[data-testid=offer-alert]").await;
         app.click("[data-testid=accept]").await;
@@ -1172,22 +1189,11 @@ mod workflows {
         app.text_until("[data-testid=chat-title]", |t| t == "Rita")
             .await;
         step("assign request from the session's Hand on… menu");
-        app.click("[data-testid=session-actions]").await;
-        app.el("[data-testid=session-actions-form]").await;
-        app.js("const s = document.querySelector('[data-testid=action-kind]'); s.value = 'request_assign'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
         let a2 = hub.running.hub.agent_id("a2").await.unwrap();
         // The hub asks only a signed-in agent; a2 answers through `run`
         // below, so its live connection is registered by hand.
         hub.running.hub.links.connect(a2);
-        eventually("teammates listed", || async {
-            app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
-                .await
-                .as_u64()
-                .unwrap_or(0)
-                > 1
-        })
-        .await;
-        app.js(&format!("const s = document.querySelector('[data-testid=action-target]'); s.value = '{a2}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+        hand_on(&app, "request_assign", a2).await;
         app.fill("[data-testid=action-note]", "my shift ends").await;
         app.click("[data-testid=action-send]").await;
         step("a2 rejects with a reason");
@@ -1251,19 +1257,8 @@ mod workflows {
         accept_offer(&app).await;
         app.text_until("[data-testid=chat-title]", |t| t == "Sara")
             .await;
-        app.click("[data-testid=session-actions]").await;
-        app.el("[data-testid=session-actions-form]").await;
-        app.js("const s = document.querySelector('[data-testid=action-kind]'); s.value = 'assign'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
         let a2 = hub.running.hub.agent_id("a2").await.unwrap();
-        eventually("teammates listed", || async {
-            app.js("return document.querySelectorAll('[data-testid=action-target] option').length")
-                .await
-                .as_u64()
-                .unwrap_or(0)
-                > 1
-        })
-        .await;
-        app.js(&format!("const s = document.querySelector('[data-testid=action-target]'); s.value = '{a2}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;")).await;
+        hand_on(&app, "assign", a2).await;
         app.click("[data-testid=action-send]").await;
         eventually("the conversation never moved to a2", || async {
             hub.running.hub.conversation(conv).await.unwrap().owner == Some(a2)
