@@ -541,6 +541,16 @@ fn wait_text(ms: i64) -> String {
     }
 }
 
+/// A toast to raise ([`Engine::toast`]).
+struct Toast {
+    conversation_id: ConversationId,
+    title: String,
+    body: Vec<String>,
+    /// The template's desktop-notification rule.
+    desktop: DesktopNotifications,
+    duration_ms: u64,
+}
+
 /// An assignment event, unpacked.
 struct Assignment {
     summary: ConversationSummary,
@@ -1069,8 +1079,29 @@ impl Engine {
         now: Millis,
         fx: &mut Vec<Effect>,
     ) {
-        let duration_ms: u64 = 10_000;
-        if self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
+        let toast = Toast {
+            conversation_id,
+            title,
+            body,
+            desktop: DesktopNotifications::WhenUnfocused,
+            duration_ms: 10_000,
+        };
+        self.toast(toast, now, fx);
+    }
+
+    /// Raises a toast: the OS notification (if the setting and `desktop`
+    /// allow it), the chime, the in-app toast. Returns whether the OS
+    /// notification was raised.
+    fn toast(&mut self, t: Toast, now: Millis, fx: &mut Vec<Effect>) -> bool {
+        let Toast {
+            conversation_id,
+            title,
+            body,
+            desktop,
+            duration_ms,
+        } = t;
+        let notified = self.desktop_allowed(desktop);
+        if notified {
             fx.push(Effect::Notify(OsNotification {
                 key: NotificationKey::Conversation(conversation_id),
                 style: NotificationStyle::Toast,
@@ -1090,6 +1121,7 @@ impl Engine {
             body: body.join("\n"),
             duration_ms,
         }));
+        notified
     }
 
     fn assigned(&mut self, a: Assignment, now: Millis, fx: &mut Vec<Effect>) {
@@ -1160,28 +1192,16 @@ impl Engine {
             });
             let mut body = detail_lines(&summary, &template, Millis(now.0 + self.skew_ms));
             body.extend(origin_lines(&origin));
-            let duration_ms = u64::from(template.timeout_secs.max(1)) * 1000;
-            if self.desktop_allowed(template.desktop) {
-                fx.push(Effect::Notify(OsNotification {
-                    key: NotificationKey::Conversation(id),
-                    style: NotificationStyle::Toast,
-                    title: title.clone(),
-                    body: body.clone(),
-                    actions: vec![NotificationAction::Open],
-                    expires_at: Some(Millis(now.0 + duration_ms as i64)),
-                    countdown: false,
-                }));
-                self.last_notified.insert(id, now);
-            }
-            if self.sound_allowed() {
-                fx.push(Effect::Chime);
-            }
-            fx.push(Effect::Ui(UiEvent::Toast {
+            let toast = Toast {
                 conversation_id: id,
                 title,
-                body: body.join("\n"),
-                duration_ms,
-            }));
+                body,
+                desktop: template.desktop,
+                duration_ms: u64::from(template.timeout_secs.max(1)) * 1000,
+            };
+            if self.toast(toast, now, fx) {
+                self.last_notified.insert(id, now);
+            }
         }
     }
 
