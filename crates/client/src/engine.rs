@@ -632,9 +632,23 @@ pub fn tray_label(origin: &OfferOrigin, s: &ConversationSummary) -> String {
     }
 }
 
-/// Extra notification lines an origin brings: the sender's note or
-/// reason, the idle time, the team message, the end of a bot transcript.
+/// Extra notification lines an origin brings: its [`origin_notes`], or the
+/// end of a bot transcript.
 pub fn origin_lines(origin: &OfferOrigin) -> Vec<String> {
+    match origin {
+        OfferOrigin::BotEscalation { transcript } => {
+            let skip = transcript.len().saturating_sub(3);
+            transcript.iter().skip(skip).cloned().collect()
+        }
+        _ => origin_notes(origin),
+    }
+}
+
+/// What an origin says about itself, line by line, in the OS notification
+/// and the in-app alert alike: the sender's note or reason, the idle
+/// owner, the team message. (A bot transcript is not a note: the alert
+/// lists it whole.)
+pub fn origin_notes(origin: &OfferOrigin) -> Vec<String> {
     match origin {
         OfferOrigin::Transfer { note: Some(n), .. }
         | OfferOrigin::Escalation { note: Some(n), .. } => vec![format!("Note: {n}")],
@@ -652,10 +666,6 @@ pub fn origin_lines(origin: &OfferOrigin) -> Vec<String> {
                 lines.push(format!("{messages} messages, no owner yet"));
             }
             lines
-        }
-        OfferOrigin::BotEscalation { transcript } => {
-            let skip = transcript.len().saturating_sub(3);
-            transcript.iter().skip(skip).cloned().collect()
         }
         _ => Vec::new(),
     }

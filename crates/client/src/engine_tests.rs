@@ -1043,6 +1043,36 @@ fn the_alert_headline_comes_from_the_engine_with_the_os_notification_wording() {
 }
 
 #[test]
+fn the_alert_notes_are_the_os_notification_lines_of_the_origin() {
+    let mut h = Harness::new();
+    let origin = OfferOrigin::AssignToMe {
+        owner: ana(),
+        idle_secs: 150,
+    };
+    let fx = h.offer(offer_from(1, origin, template(NotificationKind::Alert)));
+    let want = "Ana has not answered the customer for 2 min 30 s".to_string();
+    assert!(notifies(&fx)[0].body.contains(&want), "{fx:?}");
+    let view = crate::view::app_view(&h.e);
+    assert_eq!(view.offers[0].notes, vec![want]);
+    // A bot transcript is listed whole by the alert, not as notes.
+    let fx = h.offer(offer_from(
+        2,
+        OfferOrigin::BotEscalation {
+            transcript: vec!["Bot: hi".into()],
+        },
+        template(NotificationKind::Alert),
+    ));
+    assert!(notifies(&fx)[0].body.contains(&"Bot: hi".to_string()));
+    let view = crate::view::app_view(&h.e);
+    let card = view
+        .offers
+        .iter()
+        .find(|c| c.offer.id == OfferId(2))
+        .unwrap();
+    assert!(card.notes.is_empty());
+}
+
+#[test]
 fn a_bot_escalation_shows_the_end_of_the_transcript() {
     let mut h = Harness::new();
     let transcript: Vec<String> = (1..=5).map(|i| format!("Bot line {i}")).collect();

@@ -7,7 +7,7 @@ use switchboard_protocol::{
     Presence,
 };
 
-use crate::engine::{offer_title, Banner, ConnectionStatus, Engine};
+use crate::engine::{offer_title, origin_notes, Banner, ConnectionStatus, Engine};
 use crate::settings::AgentSettings;
 
 /// One line of the conversation list.
@@ -43,6 +43,9 @@ pub struct OfferCard {
     /// The alert's heading, worded by the engine like the OS notification
     /// ("Transfer from Ana: Ada Lovelace"); untrusted text inside.
     pub headline: String,
+    /// What the origin adds, line by line ([`origin_notes`]: "Note: …",
+    /// "Reason: …", the idle owner, the team message); untrusted text.
+    pub notes: Vec<String>,
 }
 
 /// Everything the main window renders.
@@ -119,6 +122,7 @@ pub fn app_view(engine: &Engine) -> AppView {
         .values()
         .map(|p| OfferCard {
             headline: offer_title(&p.offer),
+            notes: origin_notes(&p.offer.origin),
             offer: p.offer.clone(),
             deadline: p.deadline,
         })

@@ -18,4 +18,9 @@ deadline: Millis,
  * The alert's heading, worded by the engine like the OS notification
  * ("Transfer from Ana: Ada Lovelace"); untrusted text inside.
  */
-headline: string, };
+headline: string, 
+/**
+ * What the origin adds, line by line ([`origin_notes`]: "Note: …",
+ * "Reason: …", the idle owner, the team message); untrusted text.
+ */
+notes: Array<string>, };

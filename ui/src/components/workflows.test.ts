@@ -42,12 +42,18 @@ beforeEach(() => {
 });
 
 describe("OfferAlert origins", () => {
-  // The headline is worded by the engine (see engine_tests.rs); the alert
-  // renders it as text.
-  it("shows the engine's headline for a transfer and the note as text", () => {
+  // The headline and notes are worded by the engine (see engine_tests.rs);
+  // the alert renders them as text.
+  it("shows the engine's headline and note for a transfer as text", () => {
     const headline = `Transfer from Ana ${HOSTILE}: Ada ${HOSTILE}`;
     const { container } = render(OfferAlert, {
-      offer: offer({}, 1_000_060_000, { kind: "transfer", from: { id: 2, name: `Ana ${HOSTILE}` }, note: `VIP ${HOSTILE}` }, headline),
+      offer: offer(
+        {},
+        1_000_060_000,
+        { kind: "transfer", from: { id: 2, name: `Ana ${HOSTILE}` }, note: `VIP ${HOSTILE}` },
+        headline,
+        [`Note: VIP ${HOSTILE}`],
+      ),
       now: 1_000_000_000,
     });
     expect(screen.getByTestId("offer-title").textContent).toBe(headline);
@@ -77,11 +83,17 @@ describe("OfferAlert origins", () => {
 
   it("an assign request's reject waits for a reason", async () => {
     render(OfferAlert, {
-      offer: offer({ reject_reason_required: true }, 1_000_060_000, {
-        kind: "assign_request",
-        from: { id: 2, name: "Ana" },
-        reason: "shift ends",
-      }),
+      offer: offer(
+        { reject_reason_required: true },
+        1_000_060_000,
+        {
+          kind: "assign_request",
+          from: { id: 2, name: "Ana" },
+          reason: "shift ends",
+        },
+        "Ana asks you to take over: Ada",
+        ["Reason: shift ends"],
+      ),
       now: 1_000_000_000,
     });
     expect(screen.getByTestId("offer-note").textContent).toBe("Reason: shift ends");

@@ -26,10 +26,12 @@ export function offer(
   deadline = 1_000_060_000,
   origin: OfferOrigin = { kind: "new_conversation" },
   headline = `Incoming WhatsApp from Ada ${HOSTILE}`,
+  notes: string[] = [],
 ): OfferCard {
   return {
     deadline,
     headline,
+    notes,
     offer: {
       id: 7,
       origin,
