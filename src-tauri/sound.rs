@@ -3,13 +3,15 @@
 //!
 //! The tones are synthesised by [`tones`] (pure functions, unit-tested)
 //! and bundled in the binary: no audio files. The output stream is opened
-//! and owned by the sound thread (cpal streams are not `Send` everywhere);
-//! the engine's effects reach it as [`SoundCommand`]s over a channel. With
-//! no output device the thread logs one warning and ends, and commands are
-//! dropped: alerts are then visual only.
+//! and owned by the sound thread (cpal streams are not `Send` everywhere),
+//! only while there is something to play; the engine's effects reach it as
+//! [`SoundCommand`]s over a channel. With no output device at start the
+//! thread logs one warning and ends, and commands are dropped: alerts are
+//! then visual only.
 
 use std::num::NonZero;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use rodio::{DeviceSinkBuilder, MixerDeviceSink, Player, Source};
 use switchboard_client::settings::Tone;
@@ -57,23 +59,46 @@ impl Sound {
     }
 }
 
-/// The sound thread: owns the output stream for the app's lifetime.
+/// How long the output stays open after the last sound: an open stream
+/// wakes the CPU every buffer, so an idle app keeps none open.
+const CLOSE_AFTER: Duration = Duration::from_secs(5);
+
+/// The sound thread: opens the output when there is something to play and
+/// closes it again once quiet for [`CLOSE_AFTER`].
 fn run(rx: mpsc::Receiver<SoundCommand>) {
-    let mut output = match open_output() {
-        Ok(o) => o,
+    // Probe once at start, so a missing device is reported once, up front.
+    match open_output() {
+        Ok(probe) => {
+            tracing::info!(
+                rate = probe.config().sample_rate().get(),
+                channels = probe.config().channel_count().get(),
+                "audio output available"
+            );
+        }
         Err(e) => {
             tracing::warn!(error = %e, "no audio output device; alerts are visual only");
             return;
         }
-    };
-    output.log_on_drop(false);
-    tracing::info!(
-        rate = output.config().sample_rate().get(),
-        channels = output.config().channel_count().get(),
-        "audio output open"
-    );
+    }
+    let mut output: Option<MixerDeviceSink> = None;
     let mut ring: Option<(Tone, u8, Player)> = None;
-    for cmd in rx {
+    loop {
+        let cmd = if output.is_some() && ring.is_none() {
+            match rx.recv_timeout(CLOSE_AFTER) {
+                Ok(cmd) => cmd,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // No ring, and any chime ended long ago.
+                    output = None;
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(cmd) => cmd,
+                Err(_) => return,
+            }
+        };
         match cmd {
             SoundCommand::Ring { tone, volume } => {
                 if matches!(&ring, Some((t, v, _)) if *t == tone && *v == volume) {
@@ -82,28 +107,49 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
                 // Dropping the old player stops it.
                 ring = None;
                 if volume > 0 {
-                    let player = Player::connect_new(output.mixer());
-                    player.append(buffer(tones::ring_cycle(tone, volume)).repeat_infinite());
-                    ring = Some((tone, volume, player));
+                    if let Some(out) = ensure_open(&mut output) {
+                        let player = Player::connect_new(out.mixer());
+                        player.append(buffer(tones::ring_cycle(tone, volume)).repeat_infinite());
+                        ring = Some((tone, volume, player));
+                    }
                 }
             }
             SoundCommand::StopRing => ring = None,
             SoundCommand::Chime { volume } => {
                 if volume > 0 {
-                    output.mixer().add(buffer(tones::chime(volume)));
+                    if let Some(out) = ensure_open(&mut output) {
+                        out.mixer().add(buffer(tones::chime(volume)));
+                    }
                 }
             }
         }
     }
 }
 
+/// The open output, opening it if needed; `None` (logged) when the device
+/// went away since the start: this alert is then visual only.
+fn ensure_open(output: &mut Option<MixerDeviceSink>) -> Option<&MixerDeviceSink> {
+    if output.is_none() {
+        match open_output() {
+            Ok(o) => *output = Some(o),
+            Err(e) => {
+                tracing::warn!(error = %e, "audio output unavailable; this alert is visual only");
+            }
+        }
+    }
+    output.as_ref()
+}
+
 /// The default output device, in its own or a fallback configuration.
 fn open_output() -> Result<MixerDeviceSink, rodio::DeviceSinkError> {
-    DeviceSinkBuilder::from_default_device()?
+    let mut output = DeviceSinkBuilder::from_default_device()?
         .with_error_callback(|e: rodio::CpalError| {
             tracing::debug!(error = %e, "audio output error");
         })
-        .open_sink_or_fallback()
+        .open_sink_or_fallback()?;
+    // Closing it is routine here, not worth rodio's note on stderr.
+    output.log_on_drop(false);
+    Ok(output)
 }
 
 fn buffer(samples: Vec<f32>) -> rodio::buffer::SamplesBuffer {

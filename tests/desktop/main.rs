@@ -1440,6 +1440,7 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     .await;
     let idle = card.listen(1.0).await;
     assert!(idle.silent(), "sound before any offer: {idle:?}");
+    assert!(!card.in_use(), "audio output open with nothing to play");
 
     hub.ingress(Channel::Sms, "ring-1", "Rita", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
@@ -1475,6 +1476,11 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     assert!(chime.peak_db > -10.0, "no chime: {chime:?}");
     let quiet = card.listen(2.0).await;
     assert!(quiet.silent(), "the chime repeated: {quiet:?}");
+    // Quiet for a while: the app closes its output (no wakeups when idle).
+    eventually("the app kept its audio output open", || async {
+        !card.in_use()
+    })
+    .await;
     app.quit().await;
 }
 

@@ -1044,9 +1044,11 @@ const CAPTURE_RATE: usize = 48_000 * 2 * 2;
 /// frames to a FIFO (`file`, with a `null` slave). ALSA's null device does
 /// not keep time, so this side reads the FIFO at the real rate: the pipe
 /// then paces the app's audio thread like a sound card would, and byte
-/// offsets in the capture are playback time.
+/// offsets in the capture are playback time (silence while the app has
+/// its output closed).
 pub struct SoundCard {
     captured: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    in_use: std::sync::Arc<std::sync::atomic::AtomicBool>,
     dir: PathBuf,
 }
 
@@ -1079,35 +1081,61 @@ pcm.discard {{ type null }}
         .unwrap();
         let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = captured.clone();
-        // Blocks in open() until the app opens its output; reopens when the
-        // app closes and opens it again. Ends with the test process.
+        let in_use = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = in_use.clone();
+        // Non-blocking, so the card keeps time while the app has its output
+        // closed (it opens it only to play): no writer reads as end of
+        // file, and the card then "plays" silence.
+        let mut pipe = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+                .unwrap()
+        };
         std::thread::spawn(move || {
             use std::io::Read;
-            let mut start = None;
+            let start = std::time::Instant::now();
+            let mut buf = vec![0u8; 16 * 1024];
             loop {
-                let Ok(mut pipe) = std::fs::File::open(&fifo) else {
-                    return;
-                };
-                // The card's clock starts when the app first opens it.
-                let start = *start.get_or_insert_with(std::time::Instant::now);
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    let due = (start.elapsed().as_secs_f64() * CAPTURE_RATE as f64) as usize;
-                    let have = sink.lock().unwrap().len();
-                    // Whole frames only.
-                    let want = due.saturating_sub(have).min(buf.len()) & !3;
-                    if want == 0 {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
+                let due = (start.elapsed().as_secs_f64() * CAPTURE_RATE as f64) as usize;
+                let have = sink.lock().unwrap().len();
+                let want = due.saturating_sub(have).min(buf.len()) & !3;
+                if want == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                match pipe.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        writer.store(false, std::sync::atomic::Ordering::SeqCst);
+                        // No writer: silence, in whole frames.
+                        let mut s = sink.lock().unwrap();
+                        let len = s.len();
+                        s.resize((len + want) & !3, 0);
                     }
-                    match pipe.read(&mut buf[..want]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+                    Ok(n) => {
+                        writer.store(true, std::sync::atomic::Ordering::SeqCst);
+                        sink.lock().unwrap().extend_from_slice(&buf[..n]);
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        writer.store(true, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(_) => return,
                 }
             }
         });
-        SoundCard { captured, dir }
+        SoundCard {
+            captured,
+            in_use,
+            dir,
+        }
+    }
+
+    /// Whether the app has the card open now.
+    pub fn in_use(&self) -> bool {
+        self.in_use.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The capture position now (bytes).
