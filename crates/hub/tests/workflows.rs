@@ -945,6 +945,22 @@ async fn work_is_handed_on_only_within_the_team_and_requests_need_a_signed_in_ag
         .await,
         ErrorCode::NotFound
     );
+    // Not to yourself.
+    let me = hub.agent_id("a1").await;
+    for cmd in [
+        Command::RequestAssign {
+            conversation_id: conv,
+            agent_id: me,
+            reason: None,
+        },
+        Command::TransferConversation {
+            conversation_id: conv,
+            target: TransferTarget::Agent { agent_id: me },
+            note: None,
+        },
+    ] {
+        assert_eq!(a1.refused(cmd).await, ErrorCode::InvalidFrame);
+    }
     // a2 is a teammate but not signed in: a request would only time out.
     let a2 = hub.agent_id("a2").await;
     for cmd in [
