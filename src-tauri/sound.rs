@@ -66,6 +66,7 @@ const CLOSE_AFTER: Duration = Duration::from_secs(5);
 /// The sound thread: opens the output when there is something to play and
 /// closes it again once quiet for [`CLOSE_AFTER`].
 fn run(rx: mpsc::Receiver<SoundCommand>) {
+    let mut lib_messages = LibMessages::capture();
     // Probe once at start, so a missing device is reported once, up front.
     match open_output() {
         Ok(probe) => {
@@ -76,6 +77,7 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
             );
         }
         Err(e) => {
+            tracing::debug!(details = %lib_messages.take(), "audio library messages");
             tracing::warn!(error = %e, "no audio output device; alerts are visual only");
             return;
         }
@@ -107,7 +109,7 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
                 // Dropping the old player stops it.
                 ring = None;
                 if volume > 0 {
-                    if let Some(out) = ensure_open(&mut output) {
+                    if let Some(out) = ensure_open(&mut output, &mut lib_messages) {
                         let player = Player::connect_new(out.mixer());
                         player.append(buffer(tones::ring_cycle(tone, volume)).repeat_infinite());
                         ring = Some((tone, volume, player));
@@ -117,7 +119,7 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
             SoundCommand::StopRing => ring = None,
             SoundCommand::Chime { volume } => {
                 if volume > 0 {
-                    if let Some(out) = ensure_open(&mut output) {
+                    if let Some(out) = ensure_open(&mut output, &mut lib_messages) {
                         out.mixer().add(buffer(tones::chime(volume)));
                     }
                 }
@@ -128,16 +130,54 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
 
 /// The open output, opening it if needed; `None` (logged) when the device
 /// went away since the start: this alert is then visual only.
-fn ensure_open(output: &mut Option<MixerDeviceSink>) -> Option<&MixerDeviceSink> {
+fn ensure_open<'a>(
+    output: &'a mut Option<MixerDeviceSink>,
+    lib_messages: &mut LibMessages,
+) -> Option<&'a MixerDeviceSink> {
     if output.is_none() {
         match open_output() {
             Ok(o) => *output = Some(o),
             Err(e) => {
+                tracing::debug!(details = %lib_messages.take(), "audio library messages");
                 tracing::warn!(error = %e, "audio output unavailable; this alert is visual only");
             }
         }
     }
     output.as_ref()
+}
+
+/// alsa-lib prints its own errors on stderr (half a dozen lines on a
+/// machine without a sound card, next to our one warning). On the sound
+/// thread, where every device is opened, they are collected instead and
+/// logged at debug level.
+struct LibMessages {
+    #[cfg(target_os = "linux")]
+    alsa: Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>,
+}
+
+impl LibMessages {
+    fn capture() -> LibMessages {
+        LibMessages {
+            #[cfg(target_os = "linux")]
+            alsa: alsa::Output::local_error_handler().ok(),
+        }
+    }
+
+    /// What was collected so far; starts afresh.
+    fn take(&mut self) -> String {
+        #[cfg(target_os = "linux")]
+        {
+            let text = self
+                .alsa
+                .as_ref()
+                .map(|o| o.borrow().to_string())
+                .unwrap_or_default();
+            *self = LibMessages::capture();
+            text
+        }
+        #[cfg(not(target_os = "linux"))]
+        String::new()
+    }
 }
 
 /// The default output device, in its own or a fallback configuration.
