@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use switchboard_client::engine::{
-    NotificationAction, NotificationKey, NotificationStyle, OsNotification,
+    AnswerWords, NotificationAction, NotificationKey, NotificationStyle, OsNotification,
 };
 use tokio::sync::mpsc;
 
@@ -72,10 +72,11 @@ fn action_from_key(k: &str) -> Option<NotificationAction> {
     }
 }
 
-fn label(a: NotificationAction) -> &'static str {
+/// A button's label in the words the offer is answered with.
+fn label(a: NotificationAction, words: AnswerWords) -> &'static str {
     match a {
-        NotificationAction::Accept => "Accept",
-        NotificationAction::Reject => "Reject",
+        NotificationAction::Accept => words.accept(),
+        NotificationAction::Reject => words.reject(),
         NotificationAction::Open => "Open",
     }
 }
@@ -179,7 +180,7 @@ mod platform {
                         if actions_ok {
                             for a in &n.actions {
                                 actions.push(action_key(*a));
-                                actions.push(label(*a));
+                                actions.push(label(*a, n.answer_words));
                             }
                             if !n.actions.contains(&NotificationAction::Open) {
                                 actions.push("default");
@@ -271,7 +272,7 @@ mod platform {
                     .appname("Switchboard");
                 for a in &n.actions {
                     if *a != NotificationAction::Open {
-                        note.action(action_key(*a), label(*a));
+                        note.action(action_key(*a), label(*a, n.answer_words));
                     }
                 }
                 match note.show() {
@@ -323,5 +324,15 @@ mod tests {
             assert_eq!(action_from_key(action_key(a)), Some(a));
         }
         assert_eq!(action_from_key("evil"), None);
+    }
+
+    #[test]
+    fn assign_to_me_buttons_read_yes_and_no() {
+        let words = AnswerWords::YesNo;
+        assert_eq!(label(NotificationAction::Accept, words), "Yes");
+        assert_eq!(label(NotificationAction::Reject, words), "No");
+        let words = AnswerWords::AcceptReject;
+        assert_eq!(label(NotificationAction::Accept, words), "Accept");
+        assert_eq!(label(NotificationAction::Open, words), "Open");
     }
 }

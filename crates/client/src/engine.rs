@@ -129,6 +129,45 @@ pub enum NotificationStyle {
     Toast,
 }
 
+/// The words on an offer's two buttons: "Assign to me?" is answered Yes /
+/// No, everything else Accept / Reject.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerWords {
+    /// Accept / Reject.
+    #[default]
+    AcceptReject,
+    /// Yes / No.
+    YesNo,
+}
+
+impl AnswerWords {
+    /// The words for an offer of this origin.
+    pub fn of(origin: &OfferOrigin) -> AnswerWords {
+        if matches!(origin, OfferOrigin::AssignToMe { .. }) {
+            AnswerWords::YesNo
+        } else {
+            AnswerWords::AcceptReject
+        }
+    }
+
+    /// The accepting button.
+    pub fn accept(self) -> &'static str {
+        match self {
+            AnswerWords::AcceptReject => "Accept",
+            AnswerWords::YesNo => "Yes",
+        }
+    }
+
+    /// The declining button.
+    pub fn reject(self) -> &'static str {
+        match self {
+            AnswerWords::AcceptReject => "Reject",
+            AnswerWords::YesNo => "No",
+        }
+    }
+}
+
 /// A desktop notification to show (or replace, same key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OsNotification {
@@ -146,6 +185,9 @@ pub struct OsNotification {
     pub expires_at: Option<Millis>,
     /// Show a countdown to `expires_at`.
     pub countdown: bool,
+    /// The words on the Accept and Reject buttons.
+    #[serde(default)]
+    pub answer_words: AnswerWords,
 }
 
 /// Connection state, for the UI.
@@ -616,7 +658,8 @@ pub fn offer_title(o: &Offer) -> String {
 }
 
 /// The tray item of an offer: "Accept WhatsApp from Ada" for a new
-/// conversation, "Accept: Transfer from Ana: Ada" for anything else.
+/// conversation, "Accept: Transfer from Ana: Ada" ("Yes: Assign to me?
+/// Ada") for anything else.
 pub fn tray_label(origin: &OfferOrigin, s: &ConversationSummary) -> String {
     match origin {
         OfferOrigin::NewConversation | OfferOrigin::Unknown
@@ -628,7 +671,11 @@ pub fn tray_label(origin: &OfferOrigin, s: &ConversationSummary) -> String {
                 s.customer.name
             )
         }
-        _ => format!("Accept: {}", offer_headline(origin, s)),
+        _ => format!(
+            "{}: {}",
+            AnswerWords::of(origin).accept(),
+            offer_headline(origin, s)
+        ),
     }
 }
 
@@ -1070,6 +1117,7 @@ impl Engine {
                         actions: vec![NotificationAction::Open],
                         expires_at: Some(Millis(now.0 + 10_000)),
                         countdown: false,
+                        answer_words: AnswerWords::AcceptReject,
                     }));
                 }
                 fx.push(Effect::Ui(UiEvent::Banner { banner }));
@@ -1120,6 +1168,7 @@ impl Engine {
                 actions: vec![NotificationAction::Open],
                 expires_at: Some(Millis(now.0 + duration_ms as i64)),
                 countdown: false,
+                answer_words: AnswerWords::AcceptReject,
             }));
         }
         if self.sound_allowed() {
@@ -1298,6 +1347,7 @@ impl Engine {
             actions: vec![NotificationAction::Open],
             expires_at: Some(Millis(now.0 + 10_000)),
             countdown: false,
+            answer_words: AnswerWords::AcceptReject,
         }));
     }
 
@@ -1347,6 +1397,7 @@ impl Engine {
                 actions,
                 expires_at: Some(p.deadline),
                 countdown: t.show_timeout,
+                answer_words: AnswerWords::of(&o.origin),
             }));
         }
         fx.push(Effect::Ui(UiEvent::OfferShown {

@@ -1052,8 +1052,26 @@ fn the_alert_notes_are_the_os_notification_lines_of_the_origin() {
     let fx = h.offer(offer_from(1, origin, template(NotificationKind::Alert)));
     let want = "Ana has not answered the customer for 2 min 30 s".to_string();
     assert!(notifies(&fx)[0].body.contains(&want), "{fx:?}");
+    let n = notifies(&fx)[0];
+    assert_eq!(n.answer_words, AnswerWords::YesNo);
+    assert_eq!(n.title, "Assign to me? Customer 101");
     let view = crate::view::app_view(&h.e);
     assert_eq!(view.offers[0].notes, vec![want]);
+    assert_eq!(
+        (
+            view.offers[0].accept_label.as_str(),
+            view.offers[0].reject_label.as_str()
+        ),
+        ("Yes", "No")
+    );
+    let tray = fx.iter().find_map(|e| match e {
+        Effect::Tray(t) => Some(t.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        tray.unwrap().offers[0].label,
+        "Yes: Assign to me? Customer 101"
+    );
     // A bot transcript is listed whole by the alert, not as notes.
     let fx = h.offer(offer_from(
         2,

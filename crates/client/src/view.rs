@@ -7,7 +7,7 @@ use switchboard_protocol::{
     Presence,
 };
 
-use crate::engine::{offer_title, origin_notes, Banner, ConnectionStatus, Engine};
+use crate::engine::{offer_title, origin_notes, AnswerWords, Banner, ConnectionStatus, Engine};
 use crate::settings::AgentSettings;
 
 /// One line of the conversation list.
@@ -46,6 +46,10 @@ pub struct OfferCard {
     /// What the origin adds, line by line ([`origin_notes`]: "Note: …",
     /// "Reason: …", the idle owner, the team message); untrusted text.
     pub notes: Vec<String>,
+    /// The accepting button ("Accept", or "Yes" to "Assign to me?").
+    pub accept_label: String,
+    /// The declining button ("Reject", or "No").
+    pub reject_label: String,
 }
 
 /// Everything the main window renders.
@@ -123,6 +127,8 @@ pub fn app_view(engine: &Engine) -> AppView {
         .map(|p| OfferCard {
             headline: offer_title(&p.offer),
             notes: origin_notes(&p.offer.origin),
+            accept_label: AnswerWords::of(&p.offer.origin).accept().into(),
+            reject_label: AnswerWords::of(&p.offer.origin).reject().into(),
             offer: p.offer.clone(),
             deadline: p.deadline,
         })

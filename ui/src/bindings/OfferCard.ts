@@ -23,4 +23,12 @@ headline: string,
  * What the origin adds, line by line ([`origin_notes`]: "Note: …",
  * "Reason: …", the idle owner, the team message); untrusted text.
  */
-notes: Array<string>, };
+notes: Array<string>, 
+/**
+ * The accepting button ("Accept", or "Yes" to "Assign to me?").
+ */
+accept_label: string, 
+/**
+ * The declining button ("Reject", or "No").
+ */
+reject_label: string, };

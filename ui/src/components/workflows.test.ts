@@ -71,12 +71,20 @@ describe("OfferAlert origins", () => {
     expect(lines).toEqual(["Bot: hi", `Customer: ${HOSTILE}`]);
   });
 
-  it("asks 'Assign to me?' with Yes and No", async () => {
+  it("shows the engine's button words (Yes / No to 'Assign to me?')", async () => {
     render(OfferAlert, {
-      offer: offer({}, 1_000_060_000, { kind: "assign_to_me", owner: { id: 2, name: "Ana" }, idle_secs: 90 }),
+      offer: offer(
+        {},
+        1_000_060_000,
+        { kind: "assign_to_me", owner: { id: 2, name: "Ana" }, idle_secs: 90 },
+        `Assign to me? Ada ${HOSTILE}`,
+        ["Ana has not answered the customer for 90 s"],
+        ["Yes", "No"],
+      ),
       now: 1_000_000_000,
     });
     expect(screen.getByTestId("accept").textContent).toBe("Yes");
+    expect(screen.getByTestId("reject").textContent).toBe("No");
     await fireEvent.click(screen.getByTestId("reject"));
     expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: null });
   });

@@ -49,10 +49,3 @@ export function waited(since: number, now: number): string {
 export function clock(ms: number): string {
   return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
-
-import type { Offer } from "../bindings/Offer";
-
-/** Labels of the two buttons: "Assign to me?" is answered Yes / No. */
-export function offerButtons(o: Offer): { accept: string; reject: string } {
-  return o.origin?.kind === "assign_to_me" ? { accept: "Yes", reject: "No" } : { accept: "Accept", reject: "Reject" };
-}

@@ -27,11 +27,14 @@ export function offer(
   origin: OfferOrigin = { kind: "new_conversation" },
   headline = `Incoming WhatsApp from Ada ${HOSTILE}`,
   notes: string[] = [],
+  [accept_label, reject_label] = ["Accept", "Reject"],
 ): OfferCard {
   return {
     deadline,
     headline,
     notes,
+    accept_label,
+    reject_label,
     offer: {
       id: 7,
       origin,
