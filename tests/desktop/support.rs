@@ -1215,11 +1215,16 @@ impl SoundStats {
     }
 }
 
-/// Gives the X input focus to the app's window. Works without a window
-/// manager (XSetInputFocus).
+/// Gives the X input focus to the app's main window (its title carries the
+/// unread count). Works without a window manager (XSetInputFocus).
 pub async fn focus_app_window() {
     let out = tokio::process::Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", "^Switchboard"])
+        .args([
+            "search",
+            "--onlyvisible",
+            "--name",
+            r"^Switchboard( \([0-9]+\))?$",
+        ])
         .output()
         .await
         .expect("xdotool");
