@@ -152,6 +152,7 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
         &dir.path().join("a2.db"),
     )
     .await;
+    signed_in(&hub, &a2, "a2").await;
     a1.act(AgentAction::Transfer {
         conversation_id: conv,
         target: TransferTarget::Agent {
@@ -214,13 +215,7 @@ async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
     let cache = dir.path().join("a2.db");
     let token = hub.token("a2").await;
     let a2 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
-    // The hub refuses requests to an agent who is not signed in.
-    let a2_id = hub.agent_id("a2").await;
-    a2.wait_state("a2 online", |e| {
-        e.connection() == switchboard_client::engine::ConnectionStatus::Online
-    })
-    .await;
-    assert!(hub.hub().links.is_connected(a2_id));
+    signed_in(&hub, &a2, "a2").await;
     a1.act(AgentAction::RequestAssign {
         conversation_id: conv,
         agent_id: hub.agent_id("a2").await,
@@ -244,4 +239,15 @@ async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
     assert!(n.body.contains(&"Reason: my shift ends".to_string()));
     assert!(a2.effects.all().contains(&Effect::StartRing));
     a2.stop().await;
+}
+
+/// Waits until `client` is online: the hub hands work on (transfers,
+/// requests) only to a signed-in agent.
+async fn signed_in(hub: &TestHub, client: &TestClient, user: &str) {
+    client
+        .wait_state("online", |e| {
+            e.connection() == switchboard_client::engine::ConnectionStatus::Online
+        })
+        .await;
+    assert!(hub.hub().links.is_connected(hub.agent_id(user).await));
 }

@@ -56,6 +56,15 @@ impl Work<'_> {
         }
     }
 
+    /// Refuses an agent with no live connection.
+    fn signed_in(&self, agent: AgentId) -> HubResult<()> {
+        if self.hub.links.is_connected(agent) {
+            Ok(())
+        } else {
+            Err(HubError::conflict("that agent is not signed in"))
+        }
+    }
+
     /// The agent's team.
     async fn team_of(&mut self, agent: AgentId) -> HubResult<Option<i64>> {
         Ok(
@@ -374,6 +383,9 @@ impl Work<'_> {
                 }
                 let team = self.team_of(agent).await?;
                 self.in_team(agent_id, team).await?;
+                // A toast template assigns at once, and an owner who is
+                // not connected has no grace clock: it would sit there.
+                self.signed_in(agent_id)?;
                 self.hand_over(conv, &summary, RevokeReason::Transferred)
                     .await?;
                 self.send_to(conv, agent_id, Scenario::Transfer, origin)
@@ -476,9 +488,7 @@ impl Work<'_> {
         self.in_team(target, team).await?;
         // A request is not rerouted: one nobody can see would only time
         // out a minute later. Say so now.
-        if !self.hub.links.is_connected(target) {
-            return Err(HubError::conflict("that agent is not signed in"));
-        }
+        self.signed_in(target)?;
         if summary.participants.contains(&target) {
             return Err(HubError::conflict(
                 "that agent is already in the conversation",

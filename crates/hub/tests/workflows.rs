@@ -961,9 +961,15 @@ async fn work_is_handed_on_only_within_the_team_and_requests_need_a_signed_in_ag
     ] {
         assert_eq!(a1.refused(cmd).await, ErrorCode::InvalidFrame);
     }
-    // a2 is a teammate but not signed in: a request would only time out.
+    // a2 is a teammate but not signed in: a request would only time out,
+    // a transfer could sit with nobody.
     let a2 = hub.agent_id("a2").await;
     for cmd in [
+        Command::TransferConversation {
+            conversation_id: conv,
+            target: TransferTarget::Agent { agent_id: a2 },
+            note: None,
+        },
         Command::RequestAssign {
             conversation_id: conv,
             agent_id: a2,
