@@ -734,6 +734,7 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
     );
     app.client.switch_to_window(alert.clone()).await.unwrap();
     assert_eq!(app.text("[data-testid=offer-customer]").await, name);
+    app.screenshot("alert-window").await;
     assert!(app
         .text("[data-testid=countdown]")
         .await
