@@ -393,6 +393,7 @@ pub async fn spawn(
         attempt: 0,
         reconnect_at: Instant::now(),
         signed_out: false,
+        send_failed: false,
         heartbeat: Duration::from_secs(10),
         last_heard: Instant::now(),
         next_nonce: 0,
@@ -414,6 +415,9 @@ struct Runtime {
     attempt: u32,
     reconnect_at: Instant,
     signed_out: bool,
+    /// A send failed: the link is gone, handled at the top of the loop
+    /// like any other loss (status, backoff) rather than silently.
+    send_failed: bool,
     heartbeat: Duration,
     last_heard: Instant,
     next_nonce: u64,
@@ -439,6 +443,10 @@ impl Runtime {
         let fx = self.engine.start(now);
         self.perform(fx).await;
         loop {
+            if std::mem::take(&mut self.send_failed) {
+                tracing::info!("link lost while sending");
+                self.lost_link().await;
+            }
             let wake = self.engine.next_wake().map(|at| {
                 let ms = (at.0 - self.now().0).max(0) as u64;
                 Instant::now() + Duration::from_millis(ms)
@@ -541,6 +549,7 @@ impl Runtime {
                 .is_err()
             {
                 self.ws = None;
+                self.send_failed = true;
             }
         }
     }
@@ -599,10 +608,10 @@ impl Runtime {
         } else {
             None
         };
-        let (ws, _) =
-            tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector)
-                .await
-                .map_err(|e| ClientError::Network(e.to_string()))?;
+        // disable_nagle: frames (acks, commands) go out at once.
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector)
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
         self.ws = Some(ws);
         self.last_heard = Instant::now();
         let last = self.engine.state().last_seq;

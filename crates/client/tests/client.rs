@@ -282,13 +282,45 @@ async fn reconnects_resume_with_zero_lost_and_zero_duplicated_events() {
         e.state().conversations.contains_key(&conv)
     })
     .await;
+    let online = |e: &Effect| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Online
+            })
+        )
+    };
+    let offline = |e: &Effect| {
+        matches!(
+            e,
+            Effect::Ui(UiEvent::Connection {
+                status: ConnectionStatus::Offline
+            })
+        )
+    };
     for round in 0..3 {
+        // Each cut hits a live link: wait until the client is back from the
+        // previous one (a cut during its handshake is a failed connect, not
+        // a second drop).
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while a1.effects.count(online) < round + 1 {
+            assert!(std::time::Instant::now() < deadline, "not back online");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let offline_before = a1.effects.count(offline);
         for i in 0..100 {
             hub.ingress(Channel::Whatsapp, "flood", "Rae", &format!("r{round}-{i}"))
                 .await;
             if i == 50 {
                 proxy.cut();
             }
+        }
+        while a1.effects.count(offline) == offline_before {
+            assert!(
+                std::time::Instant::now() < deadline + PATIENCE,
+                "round {round}: the cut was never noticed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     let a1_id = hub.agent_id("a1").await;

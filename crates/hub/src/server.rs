@@ -1,6 +1,7 @@
 //! Wires the hub to the network: the axum router (WebSocket + REST), plain
 //! or TLS listeners, the timer scheduler, and an orderly shutdown.
 
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,7 +151,14 @@ pub async fn start_with_clock(config: HubConfig, clock: Arc<dyn Clock>) -> HubRe
     let mut stop = shutdown_rx.clone();
     let server_task = match &tls {
         None => {
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            // TCP_NODELAY: an offer must not wait behind Nagle for the
+            // peer's delayed ACK of an earlier small frame (~40 ms). The
+            // TLS acceptor (axum-server) sets it already.
+            let listener = tokio::net::TcpListener::from_std(std_listener)?.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
             tokio::spawn(async move {
                 let result = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
