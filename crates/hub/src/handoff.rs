@@ -434,6 +434,7 @@ impl Work<'_> {
                 if !p.role.is_supervisor() {
                     return Err(HubError::invalid("escalations go to a supervisor"));
                 }
+                self.signed_in(s)?;
                 s
             }
             None => {
@@ -446,13 +447,20 @@ impl Work<'_> {
                 .bind(agent.0)
                 .fetch_all(&mut *self.tx)
                 .await?;
+                // Only a connected one: a toast escalation assigns at once,
+                // and an absent owner has no grace clock.
                 let connected = sups
                     .iter()
                     .copied()
                     .find(|s| self.hub.links.is_connected(AgentId(*s)));
-                match connected.or(sups.first().copied()) {
-                    Some(s) => AgentId(s),
-                    None => return Err(HubError::not_found("no supervisor in your team")),
+                match (connected, sups.is_empty()) {
+                    (Some(s), _) => AgentId(s),
+                    (None, true) => return Err(HubError::not_found("no supervisor in your team")),
+                    (None, false) => {
+                        return Err(HubError::conflict(
+                            "no supervisor of your team is signed in",
+                        ))
+                    }
                 }
             }
         };

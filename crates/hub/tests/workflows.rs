@@ -573,6 +573,37 @@ async fn escalation_goes_to_a_supervisor_of_the_team() {
 }
 
 #[tokio::test]
+async fn escalation_needs_a_signed_in_supervisor() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "esc-away").await;
+    for supervisor_id in [None, Some(hub.agent_id("sup").await)] {
+        assert_eq!(
+            a1.refused(Command::EscalateConversation {
+                conversation_id: conv,
+                supervisor_id,
+                note: None,
+            })
+            .await,
+            ErrorCode::Conflict
+        );
+    }
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    let mut sup = hub.connect("sup").await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: None,
+        note: None,
+    })
+    .await;
+    sup.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+}
+
+#[tokio::test]
 async fn bot_escalation_brings_the_transcript_to_the_alert_and_the_session() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
