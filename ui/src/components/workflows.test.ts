@@ -251,6 +251,28 @@ describe("SessionActions", () => {
   });
 });
 
+describe("SessionActions and signed-out agents", () => {
+  it("offers a signed-out agent only for a supervisor's outright assignment", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [
+        { id: 2, name: "Ana", role: "agent", presence: "available", connected: true },
+        { id: 3, name: "Bo", role: "agent", presence: "offline", connected: false },
+      ],
+      queues: [],
+    });
+    render(SessionActions, { summary: summary(), supervisor: true });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    const option = (id: string) =>
+      screen.getByTestId("action-target").querySelector(`option[value="${id}"]`) as HTMLOptionElement;
+    await waitFor(() => expect(option("3")).toBeTruthy());
+    expect(option("3").textContent).toBe("Bo (offline)");
+    expect(option("3").disabled).toBe(true);
+    expect(option("2").disabled).toBe(false);
+    await fireEvent.change(screen.getByTestId("action-kind"), { target: { value: "assign" } });
+    expect(option("3").disabled).toBe(false);
+  });
+});
+
 describe("SessionActions for a supervisor", () => {
   it("offers 'Assign to…' to a supervisor only and assigns outright", async () => {
     mocked.teamDirectory.mockResolvedValue({
