@@ -4,12 +4,11 @@
 //! per minute) over the whole run and over its second half (after
 //! warm-up). Target: flat.
 //!
-//! The agent is the headless `switchboard-agent` (engine, runtime, store);
-//! with `--app <path-to-switchboard>` the desktop app is soaked instead
-//! (needs a display and a session bus, e.g. under `xvfb-run
-//! dbus-run-session`; its whole process tree is measured).
+//! The agent is the headless `switchboard-agent` (engine, runtime, store),
+//! not the desktop app: the app cannot sign itself in without its UI, and
+//! soaking it through WebDriver is not done yet.
 //!
-//! Usage: `soak [--quick] [--minutes 60] [--interval-secs 60] [--rate 120] [--app PATH]`
+//! Usage: `soak [--quick] [--minutes 60] [--interval-secs 60] [--rate 120]`
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,6 @@ async fn main() -> anyhow::Result<()> {
     let interval: f64 =
         switchboard_bench::arg("--interval-secs").unwrap_or(if quick { 5.0 } else { 60.0 });
     let rate: f64 = switchboard_bench::arg("--rate").unwrap_or(120.0);
-    let app: Option<String> = switchboard_bench::arg("--app");
     let dir = tempfile::tempdir()?;
 
     let mut hub = tokio::process::Command::new(sibling_binary("switchboard-hub")?)
@@ -89,43 +87,18 @@ async fn main() -> anyhow::Result<()> {
     let url = url.ok_or_else(|| anyhow::anyhow!("hub did not start"))?;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let mut agent = match &app {
-        None => tokio::process::Command::new(sibling_binary("switchboard-agent")?)
-            .args(["--hub", &url, "--user", "demo", "--accept", "--data-dir"])
-            .arg(dir.path().join("agent"))
-            .env("SWITCHBOARD_PASSWORD", "demo")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?,
-        Some(path) => {
-            // The app in demo sign-in is driven by its own UI; here it is
-            // started against the soak hub with a signed-in session left by
-            // the headless agent in the same data dir.
-            let data = dir.path().join("app");
-            let mut a = tokio::process::Command::new(sibling_binary("switchboard-agent")?)
-                .args(["--hub", &url, "--user", "demo", "--data-dir"])
-                .arg(&data)
-                .env("SWITCHBOARD_PASSWORD", "demo")
-                .stdout(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?;
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            a.kill().await?;
-            tokio::process::Command::new(path)
-                .env("SWITCHBOARD_DATA_DIR", &data)
-                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-                .env("NO_AT_BRIDGE", "1")
-                .stdout(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?
-        }
-    };
+    let mut agent = tokio::process::Command::new(sibling_binary("switchboard-agent")?)
+        .args(["--hub", &url, "--user", "demo", "--accept", "--data-dir"])
+        .arg(dir.path().join("agent"))
+        .env("SWITCHBOARD_PASSWORD", "demo")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
     let hub_pid = hub.id().unwrap_or(0);
     let agent_pid = agent.id().unwrap_or(0);
     println!(
-        "== soak: {minutes} min of demo traffic ({rate} customer messages/min), sampled every {interval} s; agent = {}",
-        app.as_deref().unwrap_or("switchboard-agent --accept")
+        "== soak: {minutes} min of demo traffic ({rate} customer messages/min), sampled every {interval} s; agent = switchboard-agent --accept"
     );
     println!(
         "  {:>8}  {:>12} {:>12}  {:>12} {:>12}",
