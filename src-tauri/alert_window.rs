@@ -19,6 +19,11 @@ use crate::notify::FallbackAlert;
 /// The window's label (also named in the capability file).
 pub const ALERT_LABEL: &str = "alert";
 
+/// Logical size: room for the headline, two detail lines, the countdown
+/// and the buttons (longer customer text is clamped by the UI).
+const WIDTH: f64 = 400.0;
+const HEIGHT: f64 = 300.0;
+
 /// Starts the task that opens and closes the window.
 pub fn spawn(app: AppHandle) -> mpsc::UnboundedSender<FallbackAlert> {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -51,11 +56,20 @@ fn show(app: &AppHandle) -> tauri::Result<()> {
     if let Some(w) = app.get_webview_window(ALERT_LABEL) {
         return w.show();
     }
+    // Top-right of the primary screen, where notifications usually are.
+    let (x, y) = match app.primary_monitor() {
+        Ok(Some(m)) => {
+            let size = m.size().to_logical::<f64>(m.scale_factor());
+            ((size.width - WIDTH - 16.0).max(0.0), 16.0)
+        }
+        _ => (16.0, 16.0),
+    };
     // Not focused on creation: an agent typing elsewhere must not have
     // keystrokes land on Accept.
     WebviewWindowBuilder::new(app, ALERT_LABEL, WebviewUrl::App("index.html".into()))
         .title("Switchboard alert")
-        .inner_size(380.0, 250.0)
+        .inner_size(WIDTH, HEIGHT)
+        .position(x, y)
         .resizable(false)
         .always_on_top(true)
         .visible_on_all_workspaces(true)

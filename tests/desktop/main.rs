@@ -191,6 +191,9 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
     let hub = Hub::start().await;
     let desk = Desk::new();
     let app = App::launch(&desk).await;
+    // Painted first: a capture right after launch can be blank.
+    app.el("[data-testid=sign-in]").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     app.screenshot("sign-in-light").await;
     app.fill("input[name=hub]", &hub.url()).await;
     app.fill("input[name=username]", "a1").await;
@@ -734,7 +737,7 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
     );
     app.client.switch_to_window(alert.clone()).await.unwrap();
     assert_eq!(app.text("[data-testid=offer-customer]").await, name);
-    app.screenshot("alert-window").await;
+    app.screenshot_screen("alert-window").await;
     assert!(app
         .text("[data-testid=countdown]")
         .await

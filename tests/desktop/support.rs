@@ -371,6 +371,16 @@ impl App {
     /// ImageMagick's `import`; WebDriver screenshots hang now and then under
     /// Xvfb.
     pub async fn screenshot(&self, name: &str) {
+        self.capture(name, &["-crop", "1180x760+0+0", "+repage"])
+            .await;
+    }
+
+    /// The whole screen (e.g. with the alert window in its corner).
+    pub async fn screenshot_screen(&self, name: &str) {
+        self.capture(name, &[]).await;
+    }
+
+    async fn capture(&self, name: &str, crop: &[&str]) {
         step(&format!("screenshot {name}"));
         // Let a just-finished transition settle.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -380,7 +390,8 @@ impl App {
         let status = tokio::time::timeout(
             Duration::from_secs(20),
             tokio::process::Command::new("import")
-                .args(["-window", "root", "-crop", "1180x760+0+0", "+repage"])
+                .args(["-window", "root"])
+                .args(crop)
                 .arg(&path)
                 .status(),
         )
