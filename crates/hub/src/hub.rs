@@ -1694,13 +1694,14 @@ impl Work<'_> {
         }
         let mut passed_over: HashSet<AgentId> = HashSet::new();
         loop {
-            let candidates: Vec<Candidate> = self
-                .candidates(team_id, conv)
-                .await?
-                .into_iter()
-                .filter(|c| !passed_over.contains(&c.agent_id))
-                .collect();
-            match routing::choose(&candidates, &allowed, self.hub.config.routing.max_sessions) {
+            let best = self
+                .first_eligible(team_id, conv, &passed_over, &allowed)
+                .await?;
+            match routing::choose(
+                best.as_slice(),
+                &allowed,
+                self.hub.config.routing.max_sessions,
+            ) {
                 RouteDecision::Wait => return Ok(()),
                 RouteDecision::MaxSessions(agent) => {
                     passed_over.insert(agent);
@@ -1720,37 +1721,55 @@ impl Work<'_> {
         }
     }
 
-    async fn candidates(
+    /// The team member [`routing::choose`] would pick among all of them
+    /// (minus `passed_over` and the conversation's exclusions), if any.
+    ///
+    /// Members are read in [`routing::preference`] order (index
+    /// `agents_team_routing`) and the load counts are computed row by row
+    /// as the rows are read, so reading stops at the first eligible member:
+    /// one or a few rows per route instead of the whole team with two
+    /// counting sub-queries each (at 5,000 agents that full read held the
+    /// write transaction ~25 ms per offer and capped the hub at ~40 offers/s).
+    async fn first_eligible(
         &mut self,
         team_id: i64,
         conv: ConversationId,
-    ) -> HubResult<Vec<Candidate>> {
-        let rows = sqlx::query(
+        passed_over: &HashSet<AgentId>,
+        allowed: &[Presence],
+    ) -> HubResult<Option<Candidate>> {
+        use futures_util::TryStreamExt;
+        let links = &self.hub.links;
+        let mut rows = sqlx::query(
             "SELECT a.id, a.presence, a.capacity, a.idle_since,
                (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
                (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending')
              FROM agents a
              WHERE a.team_id = ?
-               AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)",
+               AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)
+             ORDER BY a.idle_since, a.id",
         )
         .bind(team_id)
         .bind(conv.0)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let agent_id = AgentId(r.get(0));
-                Ok(Candidate {
-                    agent_id,
-                    presence: unwire(r.get::<&str, _>(1))?,
-                    connected: self.hub.links.is_connected(agent_id),
-                    capacity: r.get::<i64, _>(2) as u32,
-                    idle_since: Millis(r.get(3)),
-                    open_sessions: r.get::<i64, _>(4) as u32,
-                    pending_offers: r.get::<i64, _>(5) as u32,
-                })
-            })
-            .collect()
+        .fetch(&mut *self.tx);
+        while let Some(r) = rows.try_next().await? {
+            let agent_id = AgentId(r.get(0));
+            if passed_over.contains(&agent_id) {
+                continue;
+            }
+            let candidate = Candidate {
+                agent_id,
+                presence: unwire(r.get::<&str, _>(1))?,
+                connected: links.is_connected(agent_id),
+                capacity: r.get::<i64, _>(2) as u32,
+                idle_since: Millis(r.get(3)),
+                open_sessions: r.get::<i64, _>(4) as u32,
+                pending_offers: r.get::<i64, _>(5) as u32,
+            };
+            if routing::eligible(&candidate, allowed) {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
     }
 
     /// Offers or assigns per the template.

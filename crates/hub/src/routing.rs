@@ -34,18 +34,28 @@ pub enum RouteDecision {
     Wait,
 }
 
-/// Chooses among candidates: connected, in an allowed presence, with free
-/// capacity; longest idle first (ties by id, for determinism).
+/// Whether a candidate may receive work: connected, in an allowed
+/// presence, with free capacity.
+pub fn eligible(c: &Candidate, allowed: &[Presence]) -> bool {
+    c.connected
+        && c.presence != Presence::Inactive
+        && allowed.contains(&c.presence)
+        && c.open_sessions + c.pending_offers < c.capacity
+}
+
+/// The order in which candidates are preferred: longest idle first, ties by
+/// id (for determinism). The hub reads team members in this order and
+/// stops at the first [`eligible`] one, which is the one [`choose`] picks.
+pub fn preference(c: &Candidate) -> (Millis, AgentId) {
+    (c.idle_since, c.agent_id)
+}
+
+/// Chooses among candidates: the most preferred [`eligible`] one.
 pub fn choose(candidates: &[Candidate], allowed: &[Presence], max_sessions: u32) -> RouteDecision {
     let best = candidates
         .iter()
-        .filter(|c| {
-            c.connected
-                && c.presence != Presence::Inactive
-                && allowed.contains(&c.presence)
-                && c.open_sessions + c.pending_offers < c.capacity
-        })
-        .min_by_key(|c| (c.idle_since, c.agent_id));
+        .filter(|c| eligible(c, allowed))
+        .min_by_key(|c| preference(c));
     match best {
         None => RouteDecision::Wait,
         Some(c) if c.open_sessions >= max_sessions => RouteDecision::MaxSessions(c.agent_id),

@@ -187,6 +187,12 @@ ALTER TABLE queues ADD COLUMN team_owned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE queues ADD COLUMN idle_timeout_secs INTEGER
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE INDEX agents_team_routing ON agents(team_id, idle_since, id)
+"#,
+    ),
 ];
 
 /// Why the database could not be opened.
