@@ -19,7 +19,17 @@ use crate::settings::{AgentSettings, SoundWhen};
 /// Messages kept per conversation in memory and in the cache.
 pub const RECENT_MESSAGES: usize = 200;
 /// At most one OS notification update per conversation per this many ms.
+/// The engine's clock counts whole milliseconds, so an update is due only
+/// once *more* than this has passed on it ([`coalesce_due`]): two updates
+/// are then more than `COALESCE_MS` apart in real time too, whatever
+/// fraction of a millisecond each reading dropped.
 pub const COALESCE_MS: i64 = 1000;
+
+/// Whether a conversation last notified at `last` may be notified again at
+/// `now`.
+fn coalesce_due(last: Millis, now: Millis) -> bool {
+    now.0 - last.0 > COALESCE_MS
+}
 /// Handled offer ids remembered (so a replay never shows them again).
 const HANDLED_MEMORY: usize = 5000;
 
@@ -39,6 +49,23 @@ pub struct ConversationView {
     /// Recent history, oldest first (not serialized with the record).
     #[serde(skip)]
     pub messages: VecDeque<Message>,
+}
+
+impl ConversationView {
+    /// The stored record: everything but the recent history, which is
+    /// stored message by message. Cloning without the history keeps a
+    /// message flood from copying up to [`RECENT_MESSAGES`] messages per
+    /// message.
+    pub fn record(&self) -> ConversationView {
+        ConversationView {
+            summary: self.summary.clone(),
+            unread: self.unread,
+            last_read: self.last_read,
+            newest_message: self.newest_message,
+            session_open: self.session_open,
+            messages: VecDeque::new(),
+        }
+    }
 }
 
 /// An offer waiting for the agent, with its deadline on the local clock.
@@ -817,7 +844,11 @@ impl Engine {
         let flush = self
             .dirty
             .iter()
-            .filter_map(|c| self.last_notified.get(c).map(|t| Millis(t.0 + COALESCE_MS)))
+            .filter_map(|c| {
+                self.last_notified
+                    .get(c)
+                    .map(|t| Millis(t.0 + COALESCE_MS + 1))
+            })
             .min();
         [offers, flush, self.next_reminder]
             .into_iter()
@@ -909,7 +940,7 @@ impl Engine {
                 session_open,
                 messages: cs.messages.into_iter().collect(),
             };
-            fx.push(Effect::Store(StoreOp::PutConversation(view.clone())));
+            fx.push(Effect::Store(StoreOp::PutConversation(view.record())));
             for m in &view.messages {
                 fx.push(Effect::Store(StoreOp::PutMessage(m.clone())));
             }
@@ -1045,7 +1076,7 @@ impl Engine {
                 let id = conversation.id;
                 if let Some(c) = self.state.conversations.get_mut(&id) {
                     c.summary = conversation;
-                    fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                    fx.push(Effect::Store(StoreOp::PutConversation(c.record())));
                     fx.push(Effect::Ui(UiEvent::ConversationChanged {
                         conversation_id: id,
                     }));
@@ -1086,7 +1117,7 @@ impl Engine {
                         // The hub's count is authoritative: events are
                         // ordered, so it covers every message applied so far.
                         c.unread = unread;
-                        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                        fx.push(Effect::Store(StoreOp::PutConversation(c.record())));
                         fx.push(Effect::Ui(UiEvent::ConversationChanged { conversation_id }));
                     }
                     if c.unread == 0 {
@@ -1217,7 +1248,7 @@ impl Engine {
         while view.messages.len() > RECENT_MESSAGES {
             view.messages.pop_front();
         }
-        fx.push(Effect::Store(StoreOp::PutConversation(view.clone())));
+        fx.push(Effect::Store(StoreOp::PutConversation(view.record())));
         self.state.conversations.insert(id, view);
         fx.push(Effect::Ui(UiEvent::ConversationChanged {
             conversation_id: id,
@@ -1283,7 +1314,7 @@ impl Engine {
             c.messages.pop_front();
         }
         fx.push(Effect::Store(StoreOp::PutMessage(message.clone())));
-        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+        fx.push(Effect::Store(StoreOp::PutConversation(c.record())));
         fx.push(Effect::Ui(UiEvent::MessageAdded { message }));
         fx.push(Effect::Ui(UiEvent::ConversationChanged {
             conversation_id: cid,
@@ -1300,7 +1331,7 @@ impl Engine {
         let recent = self
             .last_notified
             .get(&cid)
-            .is_some_and(|t| now.0 - t.0 < COALESCE_MS);
+            .is_some_and(|t| !coalesce_due(*t, now));
         if recent {
             self.dirty.insert(cid);
         } else {
@@ -1535,7 +1566,7 @@ impl Engine {
                 };
                 if !c.session_open {
                     c.session_open = true;
-                    fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+                    fx.push(Effect::Store(StoreOp::PutConversation(c.record())));
                 }
                 self.set_active(Some(conversation_id), fx);
                 fx.push(Effect::CloseNotification(NotificationKey::Conversation(
@@ -1728,7 +1759,7 @@ impl Engine {
         // Optimistic: the hub's read_marker_moved confirms with its count.
         c.last_read = Some(newest);
         c.unread = 0;
-        fx.push(Effect::Store(StoreOp::PutConversation(c.clone())));
+        fx.push(Effect::Store(StoreOp::PutConversation(c.record())));
         fx.push(Effect::Ui(UiEvent::ConversationChanged {
             conversation_id: cid,
         }));
@@ -1832,7 +1863,7 @@ impl Engine {
             .filter(|c| {
                 self.last_notified
                     .get(c)
-                    .is_none_or(|t| now.0 - t.0 >= COALESCE_MS)
+                    .is_none_or(|t| coalesce_due(*t, now))
             })
             .collect();
         for c in due {

@@ -518,14 +518,67 @@ fn a_burst_of_messages_updates_one_notification_at_most_once_a_second() {
         10,
         "the count is exact regardless"
     );
-    assert_eq!(h.e.next_wake(), Some(at(1000)));
-    let fx = h.e.handle(Input::Tick, at(1000));
+    // Due only once more than 1,000 ms have passed on the millisecond
+    // clock: at 1,000 the real gap could still be 999.x ms.
+    assert_eq!(h.e.next_wake(), Some(at(1001)));
+    assert!(notifies(&h.e.handle(Input::Tick, at(1000))).is_empty());
+    let fx = h.e.handle(Input::Tick, at(1001));
     let n = notifies(&fx);
     assert_eq!(n.len(), 1);
     assert_eq!(n[0].key, NotificationKey::Conversation(ConversationId(7)));
     assert_eq!(n[0].body[0], "10 new messages");
     assert_eq!(n[0].body[1], "message 10");
     assert!(has(&fx, &Effect::Badge(10)) || h.e.state().unread_total() == 10);
+}
+
+/// Messages arriving every 7 ms for 5 s, with ticks whenever the engine
+/// asks: consecutive updates of one conversation are always more than
+/// 1,000 ms apart, and the last message is shown within one window.
+#[test]
+fn notification_updates_of_a_conversation_are_always_more_than_a_second_apart() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, false);
+    let mut shown: Vec<i64> = Vec::new();
+    let mut record = |fx: &[Effect], t: i64| {
+        if notifies(fx)
+            .iter()
+            .any(|n| n.key == NotificationKey::Conversation(ConversationId(7)))
+        {
+            shown.push(t);
+        }
+    };
+    let mut t = 0;
+    let mut id = 0;
+    while t < 5000 {
+        if let Some(w) = h.e.next_wake() {
+            if w.0 - T0.0 <= t {
+                let fx = h.e.handle(Input::Tick, w);
+                record(&fx, w.0 - T0.0);
+            }
+        }
+        id += 1;
+        let fx = h.customer(7, id, at(t));
+        record(&fx, t);
+        t += 7;
+    }
+    if let Some(w) = h.e.next_wake() {
+        let fx = h.e.handle(Input::Tick, w);
+        record(&fx, w.0 - T0.0);
+    }
+    assert!(shown.len() >= 4, "updates keep coming: {shown:?}");
+    for pair in shown.windows(2) {
+        assert!(
+            pair[1] - pair[0] > COALESCE_MS,
+            "two updates {} ms apart: {shown:?}",
+            pair[1] - pair[0]
+        );
+    }
+    let last = *shown.last().unwrap_or(&0);
+    assert!(
+        last - (t - 7) <= COALESCE_MS + 1,
+        "the last message is shown"
+    );
+    assert_eq!(h.e.state().unread_total(), id as u32);
 }
 
 #[test]

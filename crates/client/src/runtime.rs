@@ -700,23 +700,31 @@ impl Runtime {
 
     /// Applies a burst of frames: events through the engine, one store
     /// transaction, then the ack, then the effects.
+    ///
+    /// Each frame is handled at its own clock reading and its shell effects
+    /// are performed at once; only the store ops and sends wait for the
+    /// batch's end. Stamping a whole batch once and showing its
+    /// notifications after the last frame would let the shell see two
+    /// updates of one conversation closer than the engine's coalescing
+    /// window (the batch's processing time closer).
     async fn frames(&mut self, batch: Vec<WsMessage>) -> Result<(), ClientError> {
         let mut fx = Vec::new();
         let mut events = false;
-        let now = self.now();
+        let mut any = false;
         for msg in batch {
+            let now = self.now();
             let text = match msg {
                 WsMessage::Text(t) => t,
                 WsMessage::Close(c) => {
                     let code = c.as_ref().map(|c| u16::from(c.code));
                     if matches!(code, Some(4001) | Some(4004)) {
                         self.signed_out = true;
-                        fx.extend(
-                            self.engine
-                                .handle(Input::Connection(ConnectionStatus::SignedOut), now),
-                        );
+                        let new = self
+                            .engine
+                            .handle(Input::Connection(ConnectionStatus::SignedOut), now);
+                        any |= self.shell_effects_now(new, &mut fx);
                     }
-                    self.perform(fx).await;
+                    self.perform_batch(fx, any).await;
                     return Err(ClientError::Network(format!("closed by hub: {code:?}")));
                 }
                 _ => continue,
@@ -731,19 +739,21 @@ impl Runtime {
             match frame {
                 ServerFrame::Event(ev) => {
                     events = true;
-                    fx.extend(self.engine.handle(Input::Event(ev), now));
+                    let new = self.engine.handle(Input::Event(ev), now);
+                    any |= self.shell_effects_now(new, &mut fx);
                 }
                 ServerFrame::CommandResult { id, outcome } => {
                     self.outbox.retain(|f| f.id != id);
                     self.store.outbox_remove(&id).await?;
-                    fx.extend(
-                        self.engine
-                            .handle(Input::CommandResult { id, outcome }, now),
-                    );
+                    let new = self
+                        .engine
+                        .handle(Input::CommandResult { id, outcome }, now);
+                    any |= self.shell_effects_now(new, &mut fx);
                 }
                 ServerFrame::Snapshot { seq, snapshot } => {
                     events = true;
-                    fx.extend(self.engine.handle(Input::Snapshot { seq, snapshot }, now));
+                    let new = self.engine.handle(Input::Snapshot { seq, snapshot }, now);
+                    any |= self.shell_effects_now(new, &mut fx);
                 }
                 ServerFrame::Pong { .. } => {}
                 ServerFrame::Error(e) => {
@@ -753,11 +763,24 @@ impl Runtime {
                 ServerFrame::Unknown => tracing::info!("ignoring unknown frame kind from hub"),
             }
         }
-        self.perform(fx).await;
+        self.perform_batch(fx, any).await;
         if events {
             self.ack().await;
         }
         Ok(())
+    }
+
+    /// Performs the shell effects among `new` at once and moves its store
+    /// ops and sends to `pending`; true if `new` had any effects.
+    fn shell_effects_now(&mut self, new: Vec<Effect>, pending: &mut Vec<Effect>) -> bool {
+        let any = !new.is_empty();
+        for e in new {
+            match e {
+                Effect::Store(_) | Effect::Send(_) => pending.push(e),
+                other => self.sink.perform(other, &self.engine),
+            }
+        }
+        any
     }
 
     /// Hands shell effects to the sink, persists store ops (one
@@ -770,9 +793,16 @@ impl Runtime {
     /// dies in between, the event is replayed and shown again under the
     /// same notification key.
     async fn perform(&mut self, fx: Vec<Effect>) {
+        let any = !fx.is_empty();
+        self.perform_batch(fx, any).await;
+    }
+
+    /// [`Runtime::perform`]; `any` says whether the batch had effects (some
+    /// may have been performed already), in which case the store is
+    /// written (with the last seq) even if no op is left.
+    async fn perform_batch(&mut self, fx: Vec<Effect>, any: bool) {
         let mut ops: Vec<StoreOp> = Vec::new();
         let mut rest = Vec::with_capacity(fx.len());
-        let any = !fx.is_empty();
         for e in fx {
             match e {
                 Effect::Store(op) => ops.push(op),

@@ -1,4 +1,5 @@
-//! The local cache: one SQLite file (WAL, full fsync). It holds the last
+//! The local cache: one SQLite file (WAL; `synchronous=NORMAL`, full sync
+//! for the outbox). It holds the last
 //! applied seq, owned conversations with unread counts and recent messages,
 //! pending offers with absolute deadlines, handled offer ids, drafts, the
 //! active session, banners, settings, and the outbox of commands not yet
@@ -89,7 +90,15 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        // NORMAL in WAL mode: a commit survives a crash of the process
+        // (kill -9) but the newest commits may roll back on power loss or
+        // an OS crash. That is safe for everything from the hub: `last_seq`
+        // is written in the same transaction as the ops it covers, the
+        // client always resumes from the stored `last_seq`, and the hub
+        // replays (or sends a snapshot) from there. The outbox, which holds
+        // the agent's own commands, is written with a full sync instead
+        // (`outbox_put`). See docs/architecture.md, "Local cache".
+        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
     SqlitePoolOptions::new()
         .max_connections(2)
@@ -320,11 +329,21 @@ impl Store {
         let id = frame.id.0.clone();
         let body = to_json(frame);
         Box::pin(async move {
-            sqlx::query("INSERT OR IGNORE INTO outbox (command_id, body) VALUES (?, ?)")
+            // The agent's own command is not replayed by the hub if lost:
+            // sync it fully (the WAL fsync also covers earlier commits).
+            let mut conn = pool.acquire().await?;
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+            let put = sqlx::query("INSERT OR IGNORE INTO outbox (command_id, body) VALUES (?, ?)")
                 .bind(id)
                 .bind(body)
-                .execute(&pool)
+                .execute(&mut *conn)
+                .await;
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
                 .await?;
+            put?;
             Ok(())
         })
     }
@@ -351,7 +370,7 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
     {
         let mut tx = pool.begin().await?;
         let mut touched: BTreeSet<i64> = BTreeSet::new();
-        for op in ops {
+        for op in without_superseded_records(ops) {
             match op {
                 StoreOp::ResetHubState => {
                     // (Separate statements: `raw_sql` futures are not
@@ -455,6 +474,32 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Drops every `PutConversation` that a later op in the same batch makes
+/// redundant: a later `PutConversation` of the same conversation (records
+/// are whole rows, the last one wins), its `DeleteConversation`, or a
+/// `ResetHubState`. A flood of 1,000 messages across 10 conversations then
+/// writes 10 records instead of 1,000. Everything else keeps its order.
+fn without_superseded_records(ops: Vec<StoreOp>) -> Vec<StoreOp> {
+    let mut later: BTreeSet<i64> = BTreeSet::new();
+    let mut reset_later = false;
+    let mut keep: Vec<StoreOp> = Vec::with_capacity(ops.len());
+    for op in ops.into_iter().rev() {
+        match &op {
+            StoreOp::PutConversation(c) if reset_later || !later.insert(c.summary.id.0) => {
+                continue;
+            }
+            StoreOp::DeleteConversation(id) => {
+                later.insert(id.0);
+            }
+            StoreOp::ResetHubState => reset_later = true,
+            _ => {}
+        }
+        keep.push(op);
+    }
+    keep.reverse();
+    keep
 }
 
 async fn put_meta(
