@@ -514,3 +514,79 @@ async fn put_meta(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use switchboard_protocol::{
+        Channel, ConversationStatus, ConversationSummary, Customer, Millis, Scenario,
+    };
+
+    fn view(id: i64, unread: u32) -> ConversationView {
+        ConversationView {
+            summary: ConversationSummary {
+                id: ConversationId(id),
+                channel: Channel::Sms,
+                queue: "Support".into(),
+                scenario: Scenario::IncomingSms,
+                customer: Customer {
+                    name: format!("Customer {id}"),
+                    phone: None,
+                    email: None,
+                },
+                comment: None,
+                created_at: Millis(0),
+                status: ConversationStatus::Assigned,
+                owner: None,
+                identification: None,
+                link: None,
+                participants: vec![],
+            },
+            unread,
+            last_read: None,
+            newest_message: None,
+            session_open: false,
+            messages: VecDeque::new(),
+        }
+    }
+
+    /// Records written several times in one batch keep the last write; a
+    /// delete after a write removes the conversation, a write after a
+    /// delete brings it back, a reset drops what came before it.
+    #[tokio::test]
+    async fn a_batch_keeps_the_last_write_of_each_conversation_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("cache.db")).await.unwrap();
+        let ops = vec![
+            StoreOp::PutConversation(view(1, 1)),
+            StoreOp::PutConversation(view(2, 1)),
+            StoreOp::PutConversation(view(1, 2)),
+            StoreOp::PutConversation(view(3, 1)),
+            StoreOp::DeleteConversation(ConversationId(2)),
+            StoreOp::PutConversation(view(1, 3)),
+            StoreOp::DeleteConversation(ConversationId(3)),
+            StoreOp::PutConversation(view(3, 7)),
+        ];
+        store.apply(ops, Seq(8)).await.unwrap();
+        let loaded = store.load().await.unwrap().state;
+        let unread: Vec<(i64, u32)> = loaded
+            .conversations
+            .values()
+            .map(|c| (c.summary.id.0, c.unread))
+            .collect();
+        assert_eq!(unread, vec![(1, 3), (3, 7)]);
+        assert_eq!(loaded.last_seq, Seq(8));
+
+        let ops = vec![
+            StoreOp::PutConversation(view(4, 1)),
+            StoreOp::ResetHubState,
+            StoreOp::PutConversation(view(5, 2)),
+        ];
+        store.apply(ops, Seq(9)).await.unwrap();
+        let loaded = store.load().await.unwrap().state;
+        let ids: Vec<i64> = loaded.conversations.keys().map(|c| c.0).collect();
+        assert_eq!(ids, vec![5]);
+        store.close().await;
+    }
+}
