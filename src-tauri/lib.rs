@@ -12,6 +12,7 @@ pub mod events;
 pub mod models;
 pub mod notify;
 pub mod shell;
+pub mod shortcut;
 pub mod sink;
 pub mod sound;
 pub mod theme;
@@ -22,8 +23,7 @@ use tauri_plugin_window_state::StateFlags;
 
 use crate::shell::Shell;
 
-/// Accepts the newest offer from anywhere on the desktop.
-pub const ACCEPT_SHORTCUT: &str = "CommandOrControl+Shift+A";
+pub use shortcut::ACCEPT_SHORTCUT;
 
 /// Window focus changes, forwarded to the engine by one task in the order
 /// they happened (a task per event could overtake another and leave the
@@ -57,22 +57,7 @@ pub fn run() -> anyhow::Result<()> {
                 .build(),
         )
         .plugin(platform_plugins())
-        .plugin(
-            tauri_plugin_global_shortcut::Builder::new()
-                .with_handler(|app, _shortcut, event| {
-                    if event.state == tauri_plugin_global_shortcut::ShortcutState::Pressed {
-                        let app = app.clone();
-                        tauri::async_runtime::spawn(async move {
-                            sink::show_main_window(&app);
-                            let shell = app.state::<Shell>();
-                            if let Err(e) = shell.act(switchboard_client::AgentAction::AcceptNewest).await {
-                                tracing::debug!(error = %e, "shortcut: nothing to accept");
-                            }
-                        });
-                    }
-                })
-                .build(),
-        )
+        .plugin(shortcut::plugin())
         .manage(Shell::new(data_dir))
         .manage(theme::SystemTheme::default())
         .invoke_handler(tauri::generate_handler![
@@ -108,14 +93,7 @@ pub fn run() -> anyhow::Result<()> {
                 }
             });
             theme::watch(app.handle().clone());
-            {
-                use tauri_plugin_global_shortcut::GlobalShortcutExt;
-                // Some desktops (Wayland) refuse global grabs: the window's
-                // Alt+A and the tray still accept.
-                if let Err(e) = app.global_shortcut().register(ACCEPT_SHORTCUT) {
-                    tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
-                }
-            }
+            shortcut::start(app.handle());
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 while let Some((key, action)) = clicked_rx.recv().await {

@@ -9,6 +9,9 @@ import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
+import { ui } from "../lib/state.svelte";
+import { flushSync } from "svelte";
+import type { AppView } from "../bindings/AppView";
 
 declare global {
   interface Window {
@@ -146,5 +149,34 @@ describe("themeFor", () => {
     expect(themeFor("system", false)).toBe("light");
     expect(themeFor("light", true)).toBe("light");
     expect(themeFor("dark", false)).toBe("dark");
+  });
+});
+
+describe("the UI clock", () => {
+  it("runs only while an offer or a toast is on screen (no idle wakeups)", () => {
+    vi.useFakeTimers();
+    try {
+      ui.view = { offers: [] } as unknown as AppView;
+      flushSync();
+      expect(vi.getTimerCount()).toBe(0);
+      ui.view = { offers: [offer()] } as unknown as AppView;
+      flushSync();
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(1000);
+      ui.view = { offers: [] } as unknown as AppView;
+      flushSync();
+      expect(vi.getTimerCount()).toBe(0);
+      ui.toasts = [{ id: 1, conversationId: 1, title: "t", body: "b", until: Date.now() + 600 }];
+      flushSync();
+      expect(vi.getTimerCount()).toBe(1);
+      // The toast expires on a tick; the clock then stops by itself.
+      vi.advanceTimersByTime(1000);
+      flushSync();
+      expect(ui.toasts).toHaveLength(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      ui.view = null;
+      vi.useRealTimers();
+    }
   });
 });

@@ -20,6 +20,17 @@ class UiState {
   systemDark = $state<boolean | null>(null);
   now = $state(Date.now());
   private nextToast = 1;
+  private clock: ReturnType<typeof setInterval> | undefined;
+
+  constructor() {
+    // Start or stop the clock whenever offers or toasts come and go.
+    $effect.root(() => {
+      $effect(() => {
+        void this.clockNeeded;
+        this.syncClock();
+      });
+    });
+  }
 
   async refresh() {
     try {
@@ -97,6 +108,25 @@ class UiState {
     this.toasts = this.toasts.filter((t) => t.id !== id);
   }
 
+  /** Whether a countdown or a toast is on screen (the clock must run). */
+  get clockNeeded(): boolean {
+    return (this.view?.offers.length ?? 0) > 0 || this.toasts.length > 0;
+  }
+
+  /**
+   * Runs the half-second clock only while something on screen counts down
+   * or expires: an idle agent's app must not wake the CPU (issue 7).
+   */
+  syncClock() {
+    if (this.clockNeeded && this.clock === undefined) {
+      this.now = Date.now();
+      this.clock = setInterval(() => this.tick(), 500);
+    } else if (!this.clockNeeded && this.clock !== undefined) {
+      clearInterval(this.clock);
+      this.clock = undefined;
+    }
+  }
+
   async start() {
     await onShellEvent((e) => this.handle(e));
     try {
@@ -105,7 +135,6 @@ class UiState {
       // Unknown: the webview's prefers-color-scheme decides.
     }
     await this.refresh();
-    setInterval(() => this.tick(), 500);
   }
 }
 

@@ -1,0 +1,177 @@
+//! The global shortcut that accepts the newest offer from anywhere on the
+//! desktop (Ctrl+Shift+A; Cmd+Shift+A on macOS).
+//!
+//! Linux (X11): a passive key grab on the root window, served by a thread
+//! that blocks in `wait_for_event`. tauri-plugin-global-shortcut's X11
+//! backend (global-hotkey) polls the X connection every 50 ms instead —
+//! 20 wakeups a second for an idle app, which the idle benchmark counted —
+//! so Linux uses this small adapter. Wayland sessions without XWayland
+//! refuse global grabs: one warning, and the window's Alt+A and the tray
+//! still accept. Windows and macOS use tauri-plugin-global-shortcut (no
+//! polling there).
+
+use tauri::{AppHandle, Manager};
+
+use crate::shell::Shell;
+
+/// The shortcut, in Tauri's accelerator syntax.
+pub const ACCEPT_SHORTCUT: &str = "CommandOrControl+Shift+A";
+
+/// The shortcut was pressed: bring the window forward and accept.
+fn pressed(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        crate::sink::show_main_window(&app);
+        let shell = app.state::<Shell>();
+        if let Err(e) = shell
+            .act(switchboard_client::AgentAction::AcceptNewest)
+            .await
+        {
+            tracing::debug!(error = %e, "shortcut: nothing to accept");
+        }
+    });
+}
+
+#[cfg(target_os = "linux")]
+pub use x11::start;
+
+/// Nothing to install on Linux (see [`start`]).
+#[cfg(target_os = "linux")]
+pub fn plugin() -> tauri::plugin::TauriPlugin<tauri::Wry> {
+    tauri::plugin::Builder::new("switchboard-shortcut").build()
+}
+
+#[cfg(target_os = "linux")]
+mod x11 {
+    use super::*;
+    use x11rb::connection::{Connection, RequestConnection};
+    use x11rb::protocol::xkb::{self, ConnectionExt as _};
+    use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, KeyButMask, ModMask};
+    use x11rb::protocol::Event;
+    use x11rb::rust_connection::RustConnection;
+
+    /// Keysyms of the A key (lower and upper case).
+    const KEYSYMS_A: [u32; 2] = [0x61, 0x41];
+
+    /// Starts the grab on its own thread (never blocks the caller).
+    pub fn start(app: &AppHandle) {
+        let app = app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("accept-shortcut".into())
+            .spawn(move || {
+                if let Err(e) = run(&app) {
+                    tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "global shortcut thread could not start");
+        }
+    }
+
+    fn run(app: &AppHandle) -> Result<(), String> {
+        let (conn, screen) = RustConnection::connect(None).map_err(|e| e.to_string())?;
+        let root = conn.setup().roots[screen].root;
+        // Held keys then repeat as presses only, not release+press pairs
+        // (one accept per press, however long it is held).
+        if conn
+            .extension_information(xkb::X11_EXTENSION_NAME)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            let _ = conn
+                .xkb_use_extension(1, 0)
+                .map(|c| c.reply())
+                .map_err(|e| e.to_string())?;
+            let all = xkb::PerClientFlag::DETECTABLE_AUTO_REPEAT;
+            let _ = conn
+                .xkb_per_client_flags(
+                    xkb::ID::USE_CORE_KBD.into(),
+                    all,
+                    all,
+                    Default::default(),
+                    Default::default(),
+                    Default::default(),
+                )
+                .map(|c| c.reply())
+                .map_err(|e| e.to_string())?;
+        }
+        let keycode = keycode_of(&conn, &KEYSYMS_A)?.ok_or("no key produces A")?;
+        let mods = ModMask::CONTROL | ModMask::SHIFT;
+        // NumLock and CapsLock must not stop the shortcut.
+        for lock in [
+            ModMask::default(),
+            ModMask::M2,
+            ModMask::LOCK,
+            ModMask::M2 | ModMask::LOCK,
+        ] {
+            conn.grab_key(
+                false,
+                root,
+                mods | lock,
+                keycode,
+                GrabMode::ASYNC,
+                GrabMode::ASYNC,
+            )
+            .map_err(|e| e.to_string())?
+            .check()
+            .map_err(|e| format!("another program holds the key: {e}"))?;
+        }
+        tracing::info!(shortcut = ACCEPT_SHORTCUT, "global shortcut ready");
+        let wanted = u16::from(KeyButMask::CONTROL | KeyButMask::SHIFT);
+        let relevant = wanted | u16::from(KeyButMask::MOD1 | KeyButMask::MOD4);
+        let mut down = false;
+        loop {
+            match conn.wait_for_event().map_err(|e| e.to_string())? {
+                Event::KeyPress(ev)
+                    if ev.detail == keycode
+                        && u16::from(ev.state) & relevant == wanted
+                        && !down =>
+                {
+                    down = true;
+                    pressed(app);
+                }
+                Event::KeyRelease(ev) if ev.detail == keycode => down = false,
+                _ => {}
+            }
+        }
+    }
+
+    fn keycode_of(conn: &RustConnection, keysyms: &[u32]) -> Result<Option<u8>, String> {
+        let setup = conn.setup();
+        let (min, max) = (setup.min_keycode, setup.max_keycode);
+        let mapping = conn
+            .get_keyboard_mapping(min, max - min + 1)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| e.to_string())?;
+        let per = usize::from(mapping.keysyms_per_keycode.max(1));
+        Ok(mapping
+            .keysyms
+            .chunks(per)
+            .position(|syms| syms.iter().any(|s| keysyms.contains(s)))
+            .and_then(|i| u8::try_from(i).ok())
+            .map(|i| min + i))
+    }
+}
+
+/// Registers the shortcut with tauri-plugin-global-shortcut.
+#[cfg(not(target_os = "linux"))]
+pub fn start(app: &AppHandle) {
+    use tauri_plugin_global_shortcut::GlobalShortcutExt;
+    if let Err(e) = app.global_shortcut().register(ACCEPT_SHORTCUT) {
+        tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
+    }
+}
+
+/// The plugin, whose handler accepts on press.
+#[cfg(not(target_os = "linux"))]
+pub fn plugin() -> tauri::plugin::TauriPlugin<tauri::Wry> {
+    tauri_plugin_global_shortcut::Builder::new()
+        .with_handler(|app, _shortcut, event| {
+            if event.state == tauri_plugin_global_shortcut::ShortcutState::Pressed {
+                pressed(app);
+            }
+        })
+        .build()
+}
