@@ -1541,17 +1541,32 @@ async fn change_settings(app: &App, values: &[(&str, &str)]) {
 /// No sound card: the default PCM is a card that is not there (a `null`
 /// PCM would be a working device that discards sound, and ALSA's null
 /// device does not keep time). The app logs one warning and alerts in the
-/// window.
+/// window. Nor is there a notification daemon or a tray host on the bus:
+/// everything native is missing at once, and the agent still works.
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
-async fn without_a_sound_card_the_alert_shows_in_the_window_and_accepts() {
+async fn without_sound_card_notification_daemon_or_tray_host_alerts_stay_in_the_window() {
+    let bus = zbus::Connection::session().await.unwrap();
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await.unwrap();
+    for name in [
+        "org.freedesktop.Notifications",
+        "org.kde.StatusNotifierWatcher",
+    ] {
+        let name = zbus::names::BusName::try_from(name).unwrap();
+        assert!(
+            !dbus.name_has_owner(name.clone()).await.unwrap(),
+            "{name} is on the bus"
+        );
+    }
     let hub = Hub::start().await;
     let desk = Desk::new();
     std::fs::write(desk.alsa_config(), "pcm.!default { type hw card 31 }\n").unwrap();
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
-    // Sound wanted whatever the focus: the ring has nowhere to go.
+    // Sound and OS notifications wanted whatever the focus: neither has
+    // anywhere to go.
     change_settings(&app, &[("setting-sound", "always")]).await;
+    app.notify_always().await;
     let c = hub.ingress(Channel::Sms, "mute", "Mo", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
     app.click("[data-testid=accept]").await;
