@@ -1642,3 +1642,122 @@ async fn notification_body_clicks_bring_the_window_forward_at_the_session_or_ale
     app.assert_inert().await;
     app.quit().await;
 }
+
+/// Crash safety of the app itself (the engine alone is covered in
+/// `crates/client/tests`): kill -9 at random moments of a message flood,
+/// start again, sign in; at the end the app's cache equals the hub's
+/// truth — every message, the last seq, and exact unread counts. 3 kills in
+/// CI, 50 with `SWITCHBOARD_FULL=1`.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn kill_9_of_the_app_during_a_flood_loses_and_repeats_nothing() {
+    use rand::Rng;
+    let full = std::env::var("SWITCHBOARD_FULL").is_ok_and(|v| v == "1");
+    let kills = if full { 50 } else { 3 };
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let mut app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    // WhatsApp is auto-accepted in the test templates: three owned
+    // conversations, then a flood into them.
+    let mut convs = Vec::new();
+    for i in 0..3 {
+        let c = hub
+            .ingress(Channel::Whatsapp, &format!("k{i}"), "Kim", "", "open")
+            .await;
+        convs.push(c.conversation_id);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let url = hub.url();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut sent = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = http
+                    .post(format!("{url}/api/v1/ingress/messages"))
+                    .bearer_auth(switchboard_hub::testkit::INGRESS)
+                    .json(&serde_json::json!({"channel": "whatsapp", "thread": format!("k{}", sent % 3), "customer_name": "Kim", "text": format!("f{sent}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                sent += 1;
+                if sent.is_multiple_of(5) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            sent
+        })
+    };
+    for k in 1..=kills {
+        let pause = rand::thread_rng().gen_range(100..1500);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        step(&format!("kill -9 #{k}"));
+        app.kill_9().await;
+        drop(app);
+        app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a1").await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let sent = flood.await.unwrap();
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    // Caught up: everything the hub logged for the agent is acked (the
+    // app's own read markers add events, so the log's end is re-read).
+    let caught_up = || async {
+        let last = hub.running.hub.last_seq(a1).await.unwrap();
+        let acked: i64 = sqlx::query_scalar("SELECT acked_seq FROM agents WHERE id = ?")
+            .bind(a1.0)
+            .fetch_one(hub.running.hub.pool())
+            .await
+            .unwrap();
+        acked as u64 == last.0
+    };
+    eventually("the app never acked the hub's last event", caught_up).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually("the app never acked the hub's last event", caught_up).await;
+    app.quit().await;
+    let last = hub.running.hub.last_seq(a1).await.unwrap();
+    let cache = switchboard_client::session::account_cache(
+        &desk.app_data(),
+        &switchboard_client::HubEndpoint::new(hub.url()),
+        "a1",
+    );
+    let (store, recovered) = switchboard_client::store::Store::open(&cache)
+        .await
+        .unwrap();
+    assert!(recovered.is_none(), "the cache was never corrupted");
+    let state = store.load().await.unwrap().state;
+    assert_eq!(
+        state.last_seq, last,
+        "every event applied, after {kills} kills"
+    );
+    for (k, conv) in convs.iter().enumerate() {
+        // The hub answers a page at a time.
+        let mut truth: Vec<switchboard_protocol::Message> = Vec::new();
+        loop {
+            let page = hub
+                .running
+                .hub
+                .conversation_messages(None, *conv, truth.last().map(|m| m.id))
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            truth.extend(page);
+        }
+        assert_eq!(truth.len(), 1 + (0..sent).filter(|i| i % 3 == k).count());
+        let view = &state.conversations[conv];
+        assert_eq!(view.newest_message, truth.last().map(|m| m.id));
+        // The open conversation is read as it arrives; the others count.
+        if state.active != Some(*conv) {
+            assert_eq!(
+                view.unread as usize,
+                truth.len(),
+                "exact unread after {kills} kills"
+            );
+        }
+    }
+}

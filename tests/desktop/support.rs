@@ -402,6 +402,21 @@ impl App {
         }
     }
 
+    /// SIGKILL to this test's app (no shutdown code runs), like a crash.
+    pub async fn kill_9(&self) {
+        let pattern = format!(
+            "{} {}",
+            env!("CARGO_BIN_EXE_switchboard"),
+            instance_arg(self.native_port)
+        );
+        let st = tokio::process::Command::new("pkill")
+            .args(["-9", "-f", &pattern])
+            .status()
+            .await
+            .unwrap();
+        assert!(st.success(), "no app to kill");
+    }
+
     pub async fn quit(self) {
         step("quit");
         let _ = tokio::time::timeout(PATIENCE, self.client.clone().close()).await;
