@@ -12,6 +12,7 @@ import { themeFor } from "../lib/theme.svelte";
 import { ui } from "../lib/state.svelte";
 import { flushSync } from "svelte";
 import type { AppView } from "../bindings/AppView";
+import { commands, type ShellEvent } from "../lib/api";
 
 declare global {
   interface Window {
@@ -178,5 +179,17 @@ describe("the UI clock", () => {
       ui.view = null;
       vi.useRealTimers();
     }
+  });
+});
+
+describe("view refresh", () => {
+  it("folds a burst of events into at most two view reads", async () => {
+    const appView = commands.appView as unknown as ReturnType<typeof vi.fn>;
+    appView.mockClear();
+    for (let i = 0; i < 20; i++) {
+      ui.handle({ type: "focus", target: null } as ShellEvent);
+    }
+    await ui.refresh();
+    expect(appView).toHaveBeenCalledTimes(2);
   });
 });

@@ -32,7 +32,31 @@ class UiState {
     });
   }
 
-  async refresh() {
+  private refreshing: Promise<void> | null = null;
+  private refreshAgain = false;
+
+  /**
+   * Re-reads the view. Events arriving while a read is in flight are
+   * folded into one more read after it: a flood of events costs two reads,
+   * not one per event.
+   */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        await this.load();
+      } while (this.refreshAgain);
+    })().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async load() {
     try {
       this.view = await commands.appView();
       this.signedIn = true;
