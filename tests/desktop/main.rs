@@ -890,6 +890,29 @@ mod workflows {
             .conversation_id
     }
 
+    /// A customer's conversation that the supervisor gives to a1 (nobody is
+    /// connected, so it would otherwise wait).
+    async fn given_to_a1(
+        hub: &Hub,
+        channel: Channel,
+        thread: &str,
+        name: &str,
+        phone: &str,
+    ) -> ConversationId {
+        let conv = customer(hub, channel, thread, name, phone).await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        run(
+            hub,
+            "sup",
+            Command::AssignConversation {
+                conversation_id: conv,
+                agent_id: a1,
+            },
+        )
+        .await;
+        conv
+    }
+
     /// Ada (one match, with an account and two open cases) and two Twins
     /// sharing a phone.
     async fn seed(hub: &Hub) {
@@ -1043,17 +1066,7 @@ mod workflows {
         // Nobody is connected: the conversation waits; a supervisor gives it
         // to a1, who will transfer it.
         let name = format!("Tess {HOSTILE}");
-        let conv = customer(&hub, Channel::Sms, "xfer", &name, "+15550000001").await;
-        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
-        run(
-            &hub,
-            "sup",
-            Command::AssignConversation {
-                conversation_id: conv,
-                agent_id: a1,
-            },
-        )
-        .await;
+        let conv = given_to_a1(&hub, Channel::Sms, "xfer", &name, "+15550000001").await;
         let server = NotifyServer::start().await;
         let desk = Desk::new();
         let app = App::launch(&desk).await;
@@ -1104,17 +1117,8 @@ mod workflows {
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_rejected_with_a_reason_is_reported_to_the_requester() {
         let hub = Hub::start().await;
-        let conv = customer(&hub, Channel::Sms, "ask", "Quinn", "+15550000002").await;
+        let conv = given_to_a1(&hub, Channel::Sms, "ask", "Quinn", "+15550000002").await;
         let a1 = hub.running.hub.agent_id("a1").await.unwrap();
-        run(
-            &hub,
-            "sup",
-            Command::AssignConversation {
-                conversation_id: conv,
-                agent_id: a1,
-            },
-        )
-        .await;
         let desk = Desk::new();
         let app = App::launch(&desk).await;
         app.sign_in(&hub.url(), "a2").await;
@@ -1290,17 +1294,7 @@ mod workflows {
     async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {
         let host = TrayHost::start().await;
         let hub = Hub::start().await;
-        let conv = customer(&hub, Channel::Sms, "ask-tray", "Quinn", "+15550000004").await;
-        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
-        run(
-            &hub,
-            "sup",
-            Command::AssignConversation {
-                conversation_id: conv,
-                agent_id: a1,
-            },
-        )
-        .await;
+        let conv = given_to_a1(&hub, Channel::Sms, "ask-tray", "Quinn", "+15550000004").await;
         let desk = Desk::new();
         let app = App::launch(&desk).await;
         app.sign_in(&hub.url(), "a2").await;
@@ -1412,17 +1406,6 @@ async fn closing_hides_to_the_tray_and_the_window_keeps_its_size_and_place() {
     app.quit().await;
 }
 
-/// Sets a settings control (select or range) as a person would.
-async fn set_setting(app: &App, testid: &str, value: &str) {
-    app.el(&format!("[data-testid={testid}]")).await;
-    app.js(&format!(
-        "const s = document.querySelector('[data-testid={testid}]'); s.value = '{value}'; \
-         s.dispatchEvent(new Event('input', {{bubbles: true}})); \
-         s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;"
-    ))
-    .await;
-}
-
 async fn window_has_focus(app: &App) -> bool {
     app.js("return document.hasFocus();").await == serde_json::Value::Bool(true)
 }
@@ -1497,11 +1480,8 @@ async fn volume_and_sound_settings_apply_to_a_ring_in_progress() {
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
     // "Always" rings whatever the focus; volume 100 first.
-    change_settings(
-        &app,
-        &[("setting-sound", "always"), ("setting-volume", "100")],
-    )
-    .await;
+    app.change_settings(&[("setting-sound", "always"), ("setting-volume", "100")])
+        .await;
     hub.ingress(Channel::Sms, "ring-2", "Vera", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -1509,33 +1489,20 @@ async fn volume_and_sound_settings_apply_to_a_ring_in_progress() {
     assert!(loud.rms_db > -30.0, "no ring: {loud:?}");
 
     step("volume 25 while ringing: 12 dB quieter");
-    change_settings(&app, &[("setting-volume", "25")]).await;
+    app.change_settings(&[("setting-volume", "25")]).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let quiet = card.listen(4.0).await;
     let drop = loud.peak_db - quiet.peak_db;
     assert!((drop - 12.04).abs() < 1.5, "peak {loud:?} -> {quiet:?}");
 
     step("sound Never while ringing: the ring stops");
-    change_settings(&app, &[("setting-sound", "never")]).await;
+    app.change_settings(&[("setting-sound", "never")]).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let never = card.listen(3.0).await;
     assert!(never.silent(), "rang with sound Never: {never:?}");
     // The alert itself stays.
     app.el("[data-testid=offer-alert]").await;
     app.quit().await;
-}
-
-/// Opens the settings (also over an alert), sets the controls, saves.
-async fn change_settings(app: &App, values: &[(&str, &str)]) {
-    app.el("[data-testid=open-settings]").await;
-    app.js("document.querySelector('[data-testid=open-settings]').click(); return null;")
-        .await;
-    for (testid, value) in values {
-        set_setting(app, testid, value).await;
-    }
-    app.js("document.querySelector('[data-testid=save-settings]').click(); return null;")
-        .await;
-    app.gone("[data-testid=save-settings]").await;
 }
 
 /// No sound card: the default PCM is a card that is not there (a `null`
@@ -1565,8 +1532,8 @@ async fn without_sound_card_notification_daemon_or_tray_host_alerts_stay_in_the_
     app.sign_in(&hub.url(), "a1").await;
     // Sound and OS notifications wanted whatever the focus: neither has
     // anywhere to go.
-    change_settings(&app, &[("setting-sound", "always")]).await;
-    app.notify_always().await;
+    app.change_settings(&[("setting-sound", "always"), ("setting-desktop", "always")])
+        .await;
     let c = hub.ingress(Channel::Sms, "mute", "Mo", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
     app.click("[data-testid=accept]").await;

@@ -429,10 +429,26 @@ impl App {
     /// manager the window may well report focus, which would hold back
     /// the default "when not in focus" notifications).
     pub async fn notify_always(&self) {
-        self.click("[data-testid=open-settings]").await;
-        self.el("[data-testid=setting-desktop]").await;
-        self.js("const s = document.querySelector('[data-testid=setting-desktop]'); s.value = 'always'; s.dispatchEvent(new Event('change', {bubbles: true})); return null;").await;
-        self.click("[data-testid=save-settings]").await;
+        self.change_settings(&[("setting-desktop", "always")]).await;
+    }
+
+    /// Opens the settings (also over an alert), sets the controls (select
+    /// or range) as a person would, saves.
+    pub async fn change_settings(&self, values: &[(&str, &str)]) {
+        self.el("[data-testid=open-settings]").await;
+        self.js("document.querySelector('[data-testid=open-settings]').click(); return null;")
+            .await;
+        for (testid, value) in values {
+            self.el(&format!("[data-testid={testid}]")).await;
+            self.js(&format!(
+                "const s = document.querySelector('[data-testid={testid}]'); s.value = '{value}'; \
+                 s.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                 s.dispatchEvent(new Event('change', {{bubbles: true}})); return null;"
+            ))
+            .await;
+        }
+        self.js("document.querySelector('[data-testid=save-settings]').click(); return null;")
+            .await;
         self.gone("[data-testid=save-settings]").await;
     }
 

@@ -29,12 +29,7 @@ fn offer_key(e: &Effect) -> Option<switchboard_protocol::OfferId> {
 async fn offer_notification_then_accept_opens_the_session() {
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("c.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("c.db")).await;
     a1.wait_effect("online", |e| {
         matches!(
             e,
@@ -114,18 +109,8 @@ async fn offer_notification_then_accept_opens_the_session() {
 async fn a_missed_offer_is_rerouted_and_the_agent_sees_inactive_with_a_banner() {
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
-    let a2 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a2").await,
-        &dir.path().join("a2.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
+    let a2 = hub.client("a2", &dir.path().join("a2.db")).await;
     a1.wait_effect("online", |e| {
         matches!(
             e,
@@ -185,12 +170,7 @@ async fn a_missed_offer_is_rerouted_and_the_agent_sees_inactive_with_a_banner() 
 async fn reject_needs_its_reason_and_sets_do_not_disturb() {
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     hub.ingress(Channel::Sms, "rej", "Hal", "hi").await;
     let offer_id = offer_key(&a1.wait_effect("offer", |e| offer_key(e).is_some()).await).unwrap();
     a1.act(AgentAction::Reject {
@@ -233,12 +213,7 @@ async fn max_sessions_shows_a_banner_and_do_not_disturb() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     a1.wait_effect("online", |e| {
         matches!(
             e,
@@ -641,12 +616,7 @@ async fn a_corrupted_cache_is_moved_aside_and_rebuilt_from_the_hub() {
 async fn the_client_survives_a_hub_restart_and_is_signed_out_when_revoked() {
     let mut hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     let conv = hub
         .ingress(Channel::Whatsapp, "hr", "Hub", "before")
         .await
@@ -941,12 +911,7 @@ async fn damaged_cache_files_of_every_shape_are_recovered() {
 async fn rest_look_up_of_history_for_the_owner_only() {
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     let conv = hub
         .ingress(Channel::Whatsapp, "h", "Hal", "one")
         .await

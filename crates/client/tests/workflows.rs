@@ -120,12 +120,7 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     let conv = hub
         .ingress(Channel::Sms, "xfer", "Cleo", "hi")
         .await
@@ -146,12 +141,7 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
         e.state().conversations.contains_key(&conv)
     })
     .await;
-    let a2 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a2").await,
-        &dir.path().join("a2.db"),
-    )
-    .await;
+    let a2 = hub.client("a2", &dir.path().join("a2.db")).await;
     signed_in(&hub, &a2, "a2").await;
     a1.act(AgentAction::Transfer {
         conversation_id: conv,
@@ -186,12 +176,7 @@ async fn a_transfer_reaches_the_other_client_as_an_alert_naming_the_sender() {
 async fn an_assign_request_is_shown_again_from_the_cache_after_a_restart() {
     let hub = TestHub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        hub.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
     let conv = hub
         .ingress(Channel::Sms, "persist", "Pia", "hi")
         .await

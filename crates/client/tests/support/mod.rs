@@ -60,6 +60,11 @@ impl TestHub {
         Self::start_with(|_| {}).await
     }
 
+    /// A client signed in as `user`, caching in `cache`.
+    pub async fn client(&self, user: &str, cache: &Path) -> TestClient {
+        TestClient::start(self.endpoint(), self.token(user).await, cache).await
+    }
+
     pub fn running(&self) -> &RunningHub {
         self.running.as_ref().unwrap()
     }
