@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::*;
-use switchboard_bench::{process_tree, tree_context_switches, tree_memory, Memory, Stats};
+use switchboard_bench::{
+    process_tree, tree_context_switches, tree_memory, HubProcess, Memory, MemorySeries, Stats,
+};
 use switchboard_protocol::Channel;
 
 const IDLE: Duration = Duration::from_secs(10);
@@ -202,4 +204,131 @@ async fn footprint_and_cold_start_against_a_bare_window() {
         painted.as_secs_f64() * 1000.0,
         restored.as_secs_f64() * 1000.0
     );
+}
+
+/// One round of an agent's work, in the page as a person would do it:
+/// accept an offer if one shows and open a conversation ([`AGENT_OPEN`]);
+/// then reply, and now and then end one so new offers keep coming
+/// ([`AGENT_REPLY`]). Each returns what it did.
+const AGENT_OPEN: &str = r#"
+const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
+const out = { rows: rows.length, accepted: 0 };
+const accept = document.querySelector('[data-testid=accept]');
+if (accept) { accept.click(); out.accepted = 1; }
+if (rows.length > 0) rows[Math.floor(Math.random() * rows.length)].click();
+return out;
+"#;
+
+const AGENT_REPLY: &str = r#"
+const rows = document.querySelectorAll('[data-testid^=conversation-]');
+const out = { replied: 0, ended: 0 };
+const composer = document.querySelector('[data-testid=composer]');
+if (composer) {
+  composer.value = 'Thanks, looking into it (' + Date.now() + ')';
+  composer.dispatchEvent(new Event('input', { bubbles: true }));
+  composer.form.requestSubmit();
+  out.replied = 1;
+}
+const end = document.querySelector('[data-testid=end-session]');
+if (end && rows.length >= 4 && Math.random() < 0.5) { end.click(); out.ended = 1; }
+return out;
+"#;
+
+/// Benchmark 6 for the desktop app: an hour (`SWITCHBOARD_SOAK_MINUTES`)
+/// of demo traffic from a `switchboard-hub --demo` process, the app
+/// signed in as the demo agent and worked through WebDriver (accepting,
+/// replying, ending conversations), OS notifications on. The memory of
+/// the app's whole tree (WebKit included) and of the hub is sampled each
+/// `SWITCHBOARD_SOAK_INTERVAL_SECS`; prints the series and slopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by `scripts/dev bench`"]
+async fn soak_the_desktop_app() {
+    let env_f64 = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let minutes = env_f64("SWITCHBOARD_SOAK_MINUTES", if quick() { 2.0 } else { 60.0 });
+    let interval = env_f64(
+        "SWITCHBOARD_SOAK_INTERVAL_SECS",
+        if quick() { 10.0 } else { 60.0 },
+    );
+    let rate = env_f64("SWITCHBOARD_SOAK_RATE", 60.0);
+    let app_bin = PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
+    let hub_bin = app_bin.with_file_name("switchboard-hub");
+    assert!(
+        hub_bin.exists(),
+        "{} missing: cargo build --release -p switchboard-hub",
+        hub_bin.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::demo(&hub_bin, dir.path(), rate).await.unwrap();
+    let notifications = NotifyServer::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in_with(&hub.http_url, "demo", "demo").await;
+    app.notify_always().await;
+    let pid = app_pid(&app, &app_bin);
+
+    println!(
+        "== soak, desktop app: {minutes} min of demo traffic ({rate} customer messages/min), the app worked through WebDriver, sampled every {interval} s"
+    );
+    println!(
+        "  {:>7}  {:>6} {:>9} {:>9}  {:>9} {:>9}  {:>5} {:>8} {:>7} {:>5} {:>7}",
+        "t (min)",
+        "procs",
+        "app RSS",
+        "app PSS",
+        "hub RSS",
+        "hub PSS",
+        "rows",
+        "accepted",
+        "replied",
+        "ended",
+        "notified"
+    );
+    let (mut app_series, mut hub_series) = (MemorySeries::default(), MemorySeries::default());
+    let (mut accepted, mut replied, mut ended, mut rows) = (0u64, 0u64, 0u64, 0u64);
+    let t0 = Instant::now();
+    let end = Duration::from_secs_f64(minutes * 60.0);
+    let mut next_sample = Duration::ZERO;
+    loop {
+        let elapsed = t0.elapsed();
+        if elapsed >= next_sample {
+            let t = elapsed.as_secs_f64() / 60.0;
+            let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
+            println!(
+                "  {t:>7.2}  {:>6} {:>9} {:>9}  {:>9} {:>9}  {rows:>5} {accepted:>8} {replied:>7} {ended:>5} {:>7}",
+                process_tree(pid).len(),
+                a.rss_kib,
+                a.pss_kib,
+                h.rss_kib,
+                h.pss_kib,
+                notifications.notified().len()
+            );
+            app_series.0.push((t, a));
+            hub_series.0.push((t, h));
+            if elapsed >= end {
+                break;
+            }
+            next_sample += Duration::from_secs_f64(interval);
+        }
+        let opened = app.js(AGENT_OPEN).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answered = app.js(AGENT_REPLY).await;
+        let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+        rows = n(&opened, "rows");
+        accepted += n(&opened, "accepted");
+        replied += n(&answered, "replied");
+        ended += n(&answered, "ended");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // Still alive and connected after the hour.
+    let connection = app.text("[data-testid=connection]").await;
+    println!("  {}", app_series.summary("app (whole tree)"));
+    println!("  {}", hub_series.summary("hub"));
+    println!("  after the soak the app shows: {connection}");
+    app.quit().await;
+    drop(hub);
 }

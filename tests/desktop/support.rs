@@ -453,9 +453,13 @@ impl App {
     }
 
     pub async fn sign_in(&self, hub_url: &str, user: &str) {
+        self.sign_in_with(hub_url, user, PASSWORD).await;
+    }
+
+    pub async fn sign_in_with(&self, hub_url: &str, user: &str, password: &str) {
         self.fill("input[name=hub]", hub_url).await;
         self.fill("input[name=username]", user).await;
-        self.fill("input[name=password]", PASSWORD).await;
+        self.fill("input[name=password]", password).await;
         self.click("[data-testid=sign-in]").await;
         self.text_until("[data-testid=connection]", |t| {
             t.eq_ignore_ascii_case("online")

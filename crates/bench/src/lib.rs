@@ -227,7 +227,6 @@ pub struct HubProcess {
 impl HubProcess {
     /// Writes `config` as TOML into `dir` and starts `switchboard-hub`.
     pub async fn start(config: &switchboard_hub::HubConfig, dir: &Path) -> anyhow::Result<Self> {
-        use tokio::io::AsyncBufReadExt;
         let path = dir.join("hub.toml");
         std::fs::write(&path, toml::to_string(config)?)?;
         let mut child = tokio::process::Command::new(sibling_binary("switchboard-hub")?)
@@ -238,30 +237,97 @@ impl HubProcess {
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(l) = lines.next_line().await? {
-                if let Some(u) = l.strip_prefix("switchboard-hub listening on ") {
-                    return Ok::<_, anyhow::Error>(u.trim().to_owned());
-                }
-            }
-            anyhow::bail!("hub exited before listening")
-        })
-        .await??;
-        // Keep draining stdout so the hub never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(HubProcess {
-            child,
-            http_url: url,
-        })
+        let http_url = listening_url(&mut child).await?;
+        Ok(HubProcess { child, http_url })
     }
 
     /// The hub's pid.
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
+    }
+
+    /// Starts `hub` (the `switchboard-hub` binary) in demo mode: the demo
+    /// team, and the customer simulator writing `rate` messages a minute.
+    pub async fn demo(hub: &Path, dir: &Path, rate: f64) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(hub)
+            .args([
+                "--demo",
+                "--demo-rate",
+                &rate.to_string(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--database")
+            .arg(dir.join("hub.db"))
+            .env("RUST_LOG", "warn,sqlx=warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let http_url = listening_url(&mut child).await?;
+        Ok(HubProcess { child, http_url })
+    }
+}
+
+/// Reads the hub's stdout up to its "listening on" line, then keeps
+/// draining it so the hub never blocks on a full pipe.
+async fn listening_url(child: &mut tokio::process::Child) -> anyhow::Result<String> {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await? {
+            if let Some(u) = l.strip_prefix("switchboard-hub listening on ") {
+                return Ok::<_, anyhow::Error>(u.trim().to_owned());
+            }
+        }
+        anyhow::bail!("hub exited before listening")
+    })
+    .await??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
+}
+
+/// Least-squares slope of `(x, y)` points (0 for fewer than two).
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let num: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let den: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
+}
+
+/// Memory samples of one process tree over a soak, `(minutes, memory)`.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySeries(pub Vec<(f64, Memory)>);
+
+impl MemorySeries {
+    /// One line: RSS and PSS slopes (KiB/min) over the whole run and over
+    /// its second half (after warm-up), first and last RSS.
+    pub fn summary(&self, label: &str) -> String {
+        let s = &self.0;
+        let rss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.rss_kib as f64)).collect();
+        let pss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.pss_kib as f64)).collect();
+        let half = s.len() / 2;
+        let mib = |m: Option<&(f64, Memory)>| m.map(|s| s.1.rss_kib as f64 / 1024.0).unwrap_or(0.0);
+        format!(
+            "{label}: RSS slope {:+.1} KiB/min (second half {:+.1}), PSS slope {:+.1} KiB/min (second half {:+.1}); first {:.1} MiB, last {:.1} MiB RSS",
+            slope(&rss),
+            slope(&rss[half..]),
+            slope(&pss),
+            slope(&pss[half..]),
+            mib(s.first()),
+            mib(s.last()),
+        )
     }
 }
