@@ -79,6 +79,7 @@ pub fn run() -> anyhow::Result<()> {
         .setup(move |app| {
             // OS notifications: the engine's Notify/Close effects go to the
             // notifier; button clicks come back as engine inputs.
+            app.manage(events::UiEvents::start(app.handle().clone()));
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             let fallback = alert_window::spawn(app.handle().clone());
             app.manage(sink::Notifier(notify::spawn(clicked_tx, fallback)));

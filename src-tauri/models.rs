@@ -59,6 +59,9 @@ impl From<NotificationKey> for FocusTarget {
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShellEvent {
+    /// The engine's view changed: read it again (engine events that carry
+    /// nothing to show, folded; see `events.rs`).
+    ViewChanged,
     /// From the engine.
     Ui {
         /// The engine's event.

@@ -4,7 +4,7 @@ use switchboard_client::engine::{Effect, Engine, UiEvent};
 use switchboard_client::EffectSink;
 use tauri::{AppHandle, Manager};
 
-use crate::events::emit;
+use crate::events::{emit, UiEvents};
 use crate::models::ShellEvent;
 use crate::notify::NotifyCommand;
 use crate::sound::{Sound, SoundCommand};
@@ -70,7 +70,9 @@ impl EffectSink for DesktopSink {
                 if matches!(event, UiEvent::SettingsChanged) {
                     crate::tray::set_theme(&self.app, Some(engine.state().settings.theme), None);
                 }
-                emit(&self.app, ShellEvent::Ui { event })
+                if let Some(ui) = self.app.try_state::<UiEvents>() {
+                    ui.engine(event);
+                }
             }
             Effect::FocusWindow(key) => {
                 show_main_window(&self.app);

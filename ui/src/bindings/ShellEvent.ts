@@ -6,7 +6,7 @@ import type { UiEvent } from "./UiEvent";
 /**
  * Everything the shell tells the UI, on one event channel.
  */
-export type ShellEvent = { "type": "ui", 
+export type ShellEvent = { "type": "view_changed" } | { "type": "ui", 
 /**
  * The engine's event.
  */

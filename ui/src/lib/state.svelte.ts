@@ -116,6 +116,7 @@ class UiState {
         this.systemDark = e.dark;
         return;
       case "focus":
+      case "view_changed":
         break;
     }
     void this.refresh();
