@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use switchboard_bench::{
-    process_tree, tree_context_switches, tree_memory, HubProcess, Memory, MemorySeries, Stats,
+    memory, process_name, process_tree, pss_by_mapping, tree_context_switches, tree_memory,
+    HubProcess, Memory, MemorySeries, Stats,
 };
 use switchboard_protocol::Channel;
 
@@ -60,13 +61,36 @@ fn app_pid(app: &App, binary: &std::path::Path) -> u32 {
 }
 
 /// Memory of the program's whole tree (WebKit web and network processes
-/// included) and its wakeups over [`IDLE`], after settling.
-async fn idle_figures(pid: u32) -> (Memory, u64, usize) {
+/// included) and its wakeups over [`IDLE`], after settling; also where the
+/// memory goes, per process and (largest mappings) per file.
+async fn idle_figures(pid: u32) -> (Memory, u64, usize, Vec<String>) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = tree_context_switches(pid);
     tokio::time::sleep(IDLE).await;
     let wakeups = tree_context_switches(pid).saturating_sub(before);
-    (tree_memory(pid), wakeups, process_tree(pid).len())
+    let breakdown = process_tree(pid)
+        .into_iter()
+        .filter_map(|p| {
+            let m = memory(p)?;
+            let top: Vec<String> = pss_by_mapping(p)
+                .into_iter()
+                .take(6)
+                .map(|(name, kib)| format!("{name} {:.1}", mib(kib)))
+                .collect();
+            Some(format!(
+                "{}: PSS {:.1} MiB ({})",
+                process_name(p),
+                mib(m.pss_kib),
+                top.join(", ")
+            ))
+        })
+        .collect();
+    (
+        tree_memory(pid),
+        wakeups,
+        process_tree(pid).len(),
+        breakdown,
+    )
 }
 
 /// The unread total once it has stopped changing (the hub may hold some
@@ -147,14 +171,14 @@ async fn footprint_and_cold_start_against_a_bare_window() {
         .js("return document.querySelectorAll('[data-testid^=conversation-]').length")
         .await;
     let pid = app_pid(&app, &app_bin);
-    let (app_mem, app_wakeups, app_procs) = idle_figures(pid).await;
+    let (app_mem, app_wakeups, app_procs, app_parts) = idle_figures(pid).await;
     app.quit().await;
 
     let desk = Desk::new();
     let b = App::launch_binary(&desk, bare.to_str().unwrap()).await;
     b.el("body p").await;
     let bpid = app_pid(&b, &bare);
-    let (bare_mem, bare_wakeups, bare_procs) = idle_figures(bpid).await;
+    let (bare_mem, bare_wakeups, bare_procs, bare_parts) = idle_figures(bpid).await;
     b.quit().await;
 
     let (a, s) = (
@@ -174,6 +198,12 @@ async fn footprint_and_cold_start_against_a_bare_window() {
         mib(bare_mem.pss_kib),
         mib(bare_mem.rss_kib)
     );
+    for part in &app_parts {
+        println!("    app  {part}");
+    }
+    for part in &bare_parts {
+        println!("    bare {part}");
+    }
     let pss_ratio = app_mem.pss_kib as f64 / bare_mem.pss_kib.max(1) as f64;
     println!(
         "  footprint ratio: PSS {:.2}x, RSS {:.2}x bare; target <= 1.15x: {}",
@@ -206,38 +236,53 @@ async fn footprint_and_cold_start_against_a_bare_window() {
     );
 }
 
-/// One round of an agent's work, in the page as a person would do it:
-/// accept an offer if one shows and open a conversation ([`AGENT_OPEN`]);
-/// then reply, and now and then end one so new offers keep coming
-/// ([`AGENT_REPLY`]). Each returns what it did.
-const AGENT_OPEN: &str = r#"
-const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
-const out = { rows: rows.length, accepted: 0 };
-const accept = document.querySelector('[data-testid=accept]');
-if (accept) { accept.click(); out.accepted = 1; }
-if (rows.length > 0) rows[Math.floor(Math.random() * rows.length)].click();
-return out;
-"#;
-
-const AGENT_REPLY: &str = r#"
-const rows = document.querySelectorAll('[data-testid^=conversation-]');
-const out = { replied: 0, ended: 0 };
-const composer = document.querySelector('[data-testid=composer]');
-if (composer) {
-  composer.value = 'Thanks, looking into it (' + Date.now() + ')';
-  composer.dispatchEvent(new Event('input', { bubbles: true }));
-  composer.form.requestSubmit();
-  out.replied = 1;
+/// Anonymous memory (heap, JavaScript heap) of one process, KiB.
+fn anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Anonymous:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
-const end = document.querySelector('[data-testid=end-session]');
-if (end && rows.length >= 4 && Math.random() < 0.5) { end.click(); out.ended = 1; }
-return out;
+
+/// An agent's work, done in the page by the page itself as a person
+/// would do it (clicks and typing into the real UI): every `ROUND_MS`,
+/// accept an offer if one shows and open a conversation; a moment later
+/// reply, and now and then end one so new offers keep coming. Counts go to
+/// `window.__soak`. Driving each round over WebDriver instead would
+/// measure WebDriver: its script evaluations grew the webview by itself.
+const AGENT_ROBOT: &str = r#"
+const does = 'DOES';
+const soak = (window.__soak = { rows: 0, accepted: 0, replied: 0, ended: 0 });
+setInterval(() => {
+  const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
+  soak.rows = rows.length;
+  const accept = document.querySelector('[data-testid=accept]');
+  if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
+  if (rows.length > 0 && does.includes('open')) rows[Math.floor(Math.random() * rows.length)].click();
+  setTimeout(() => {
+    const composer = document.querySelector('[data-testid=composer]');
+    if (composer && does.includes('reply')) {
+      composer.value = 'Thanks, looking into it (' + Date.now() + ')';
+      composer.dispatchEvent(new Event('input', { bubbles: true }));
+      composer.form.requestSubmit();
+      soak.replied++;
+    }
+    const end = document.querySelector('[data-testid=end-session]');
+    if (end && does.includes('end') && rows.length >= 4 && Math.random() < 0.5) { end.click(); soak.ended++; }
+  }, 300);
+}, ROUND_MS);
+return null;
 "#;
 
 /// Benchmark 6 for the desktop app: an hour (`SWITCHBOARD_SOAK_MINUTES`)
 /// of demo traffic from a `switchboard-hub --demo` process, the app
-/// signed in as the demo agent and worked through WebDriver (accepting,
-/// replying, ending conversations), OS notifications on. The memory of
+/// signed in as the demo agent and worked in the page (accepting,
+/// replying, ending conversations: [`AGENT_ROBOT`]), OS notifications on. The memory of
 /// the app's whole tree (WebKit included) and of the hub is sampled each
 /// `SWITCHBOARD_SOAK_INTERVAL_SECS`; prints the series and slopes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,6 +300,8 @@ async fn soak_the_desktop_app() {
         if quick() { 10.0 } else { 60.0 },
     );
     let rate = env_f64("SWITCHBOARD_SOAK_RATE", 60.0);
+    // Pause between two rounds of the agent's work.
+    let round_ms = env_f64("SWITCHBOARD_SOAK_ROUND_SECS", 2.0) * 1000.0;
     let app_bin = PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
     let hub_bin = app_bin.with_file_name("switchboard-hub");
     assert!(
@@ -270,16 +317,27 @@ async fn soak_the_desktop_app() {
     app.sign_in_with(&hub.http_url, "demo", "demo").await;
     app.notify_always().await;
     let pid = app_pid(&app, &app_bin);
+    // What the agent does (for finding what grows): all by default.
+    let does = std::env::var("SWITCHBOARD_SOAK_DOES")
+        .unwrap_or_else(|_| "accept,open,reply,end".into())
+        .replace('\'', "");
+    app.js(&AGENT_ROBOT
+        .replace("ROUND_MS", &format!("{round_ms:.0}"))
+        .replace("DOES", &does))
+        .await;
 
     println!(
-        "== soak, desktop app: {minutes} min of demo traffic ({rate} customer messages/min), the app worked through WebDriver, sampled every {interval} s"
+        "== soak, desktop app: {minutes} min of demo traffic ({rate} customer messages/min), the app worked by an in-page agent, sampled every {interval} s"
     );
     println!(
-        "  {:>7}  {:>6} {:>9} {:>9}  {:>9} {:>9}  {:>5} {:>8} {:>7} {:>5} {:>7}",
+        "  {:>7}  {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>5} {:>8} {:>7} {:>5} {:>7}",
         "t (min)",
         "procs",
         "app RSS",
         "app PSS",
+        "main RSS",
+        "web RSS",
+        "web anon",
         "hub RSS",
         "hub PSS",
         "rows",
@@ -289,7 +347,7 @@ async fn soak_the_desktop_app() {
         "notified"
     );
     let (mut app_series, mut hub_series) = (MemorySeries::default(), MemorySeries::default());
-    let (mut accepted, mut replied, mut ended, mut rows) = (0u64, 0u64, 0u64, 0u64);
+    let (mut rows, mut accepted, mut replied, mut ended) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let end = Duration::from_secs_f64(minutes * 60.0);
     let mut next_sample = Duration::ZERO;
@@ -298,11 +356,18 @@ async fn soak_the_desktop_app() {
         if elapsed >= next_sample {
             let t = elapsed.as_secs_f64() / 60.0;
             let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
+            let main = memory(pid).unwrap_or_default();
+            let web = process_tree(pid)
+                .into_iter()
+                .find(|p| process_name(*p).starts_with("WebKitWebProces"));
+            let web_rss = web.and_then(memory).unwrap_or_default().rss_kib;
+            let web_anon = web.map(anon_kib).unwrap_or(0);
             println!(
-                "  {t:>7.2}  {:>6} {:>9} {:>9}  {:>9} {:>9}  {rows:>5} {accepted:>8} {replied:>7} {ended:>5} {:>7}",
+                "  {t:>7.2}  {:>6} {:>9} {:>9} {:>9} {web_rss:>9} {web_anon:>9}  {:>9} {:>9}  {rows:>5} {accepted:>8} {replied:>7} {ended:>5} {:>7}",
                 process_tree(pid).len(),
                 a.rss_kib,
                 a.pss_kib,
+                main.rss_kib,
                 h.rss_kib,
                 h.pss_kib,
                 notifications.notified().len()
@@ -314,15 +379,10 @@ async fn soak_the_desktop_app() {
             }
             next_sample += Duration::from_secs_f64(interval);
         }
-        let opened = app.js(AGENT_OPEN).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let answered = app.js(AGENT_REPLY).await;
-        let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
-        rows = n(&opened, "rows");
-        accepted += n(&opened, "accepted");
-        replied += n(&answered, "replied");
-        ended += n(&answered, "ended");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(next_sample.saturating_sub(t0.elapsed())).await;
+        let soak = app.js("return window.__soak").await;
+        let n = |k: &str| soak[k].as_u64().unwrap_or(0);
+        (rows, accepted, replied, ended) = (n("rows"), n("accepted"), n("replied"), n("ended"));
     }
     // Still alive and connected after the hour.
     let connection = app.text("[data-testid=connection]").await;
