@@ -354,6 +354,13 @@ async fn soak_the_desktop_app() {
     loop {
         let elapsed = t0.elapsed();
         if elapsed >= next_sample {
+            if std::env::var("SWITCHBOARD_SOAK_GC").is_ok() {
+                // Diagnosis only (JSC_useDollarVM=1): a full collection
+                // first, so what remains is what is held.
+                app.js("if (typeof $vm !== 'undefined') { $vm.gc(); return 1 } return 0")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
             let t = elapsed.as_secs_f64() / 60.0;
             let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
             let main = memory(pid).unwrap_or_default();
@@ -380,7 +387,13 @@ async fn soak_the_desktop_app() {
             next_sample += Duration::from_secs_f64(interval);
         }
         tokio::time::sleep(next_sample.saturating_sub(t0.elapsed())).await;
-        let soak = app.js("return window.__soak").await;
+        let soak = app
+            .js("return Object.assign({ dom: document.getElementsByTagName('*').length, callbacks: window.__TAURI_INTERNALS__.callbacks?.size ?? -1 }, window.__soak)")
+            .await;
+        println!(
+            "          dom {} callbacks {}",
+            soak["dom"], soak["callbacks"]
+        );
         let n = |k: &str| soak[k].as_u64().unwrap_or(0);
         (rows, accepted, replied, ended) = (n("rows"), n("accepted"), n("replied"), n("ended"));
     }
