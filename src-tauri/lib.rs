@@ -17,6 +17,7 @@ pub mod sink;
 pub mod sound;
 pub mod theme;
 pub mod tray;
+pub mod webview_engine;
 
 use tauri::{Manager, WindowEvent};
 use tauri_plugin_window_state::StateFlags;

@@ -4,5 +4,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts: it sets the web process's environment.
+    switchboard_desktop::webview_engine::configure();
     switchboard_desktop::run()
 }

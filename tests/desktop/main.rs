@@ -1728,3 +1728,29 @@ async fn kill_9_of_the_app_during_a_flood_loses_and_repeats_nothing() {
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_web_process_runs_without_the_javascript_jit() {
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.el("input[name=hub]").await;
+    let web = switchboard_bench::process_tree(app.driver_pid())
+        .into_iter()
+        .find(|p| switchboard_bench::process_name(*p).starts_with("WebKitWebProces"))
+        .expect("the app's web process");
+    let environ = std::fs::read(format!("/proc/{web}/environ")).unwrap();
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(
+        vars.contains(&&b"JSC_useJIT=0"[..]),
+        "the web process must inherit JSC_useJIT=0 from the app"
+    );
+    // And the UI still runs: the sign-in form answers.
+    app.fill("input[name=username]", "someone").await;
+    assert_eq!(
+        app.js("return document.querySelector('input[name=username]').value")
+            .await,
+        "someone"
+    );
+    app.quit().await;
+}
