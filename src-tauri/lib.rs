@@ -1,7 +1,7 @@
 //! Switchboard desktop shell (Tauri 2). Thin adapters only: commands call
 //! one [`shell::Shell`] operation each, the engine's effects are performed
 //! by [`sink::DesktopSink`], and every event reaches the UI through
-//! [`events::emit`]. All behaviour lives in `switchboard-client`.
+//! [`events`] (`emit`, or `UiEvents` folding view-only engine events). All behaviour lives in `switchboard-client`.
 
 pub mod alert_window;
 pub mod autostart;
@@ -78,9 +78,10 @@ pub fn run() -> anyhow::Result<()> {
             commands::team_directory,
         ])
         .setup(move |app| {
+            // Engine events to the UI, view-only ones folded (events.rs).
+            app.manage(events::UiEvents::start(app.handle().clone()));
             // OS notifications: the engine's Notify/Close effects go to the
             // notifier; button clicks come back as engine inputs.
-            app.manage(events::UiEvents::start(app.handle().clone()));
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             let fallback = alert_window::spawn(app.handle().clone());
             app.manage(sink::Notifier(notify::spawn(clicked_tx, fallback)));
