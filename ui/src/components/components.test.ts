@@ -132,6 +132,30 @@ describe("format", () => {
   });
 });
 
+describe("message times", () => {
+  it("are formatted without building a formatter per message", () => {
+    // A formatter per call holds ICU memory the web process's collector
+    // does not see: the app soak grew by megabytes a minute (issue 7).
+    const first = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" }).format(1_000_000_000);
+    const perCall = vi.spyOn(Date.prototype, "toLocaleTimeString");
+    const ctor = vi.spyOn(Intl, "DateTimeFormat");
+    try {
+      const d = detail();
+      d.messages = Array.from({ length: 50 }, (_, i) => ({ ...d.messages[0], id: i + 1, sent_at: 1_000_000_000 + i * 60_000 }));
+      render(ChatPanel, { detail: d });
+      const times = screen.getAllByRole("listitem").map((li) => li.querySelector("time")?.textContent);
+      expect(times).toHaveLength(50);
+      expect(times[0]).toBe(first);
+      expect(new Set(times).size).toBeGreaterThan(1);
+      expect(perCall).not.toHaveBeenCalled();
+      expect(ctor).not.toHaveBeenCalled();
+    } finally {
+      perCall.mockRestore();
+      ctor.mockRestore();
+    }
+  });
+});
+
 describe("Toasts", () => {
   it("shows the toast as text and opens its conversation when clicked", async () => {
     const { container } = render(Toasts, {

@@ -46,6 +46,13 @@ export function waited(since: number, now: number): string {
   return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+// One formatter for the whole app. `toLocaleTimeString(…, options)` builds a
+// new ICU formatter on every call; ICU's memory is invisible to the
+// JavaScript collector, so a history re-rendered on each conversation switch
+// grew the web process by megabytes a minute (issue 7, the app soak).
+const CLOCK = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+
+/** "14:05": the wall-clock time of `ms` (ms since epoch) in the agent's locale. */
 export function clock(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return CLOCK.format(ms);
 }
