@@ -264,12 +264,18 @@ setInterval(() => {
   const accept = document.querySelector('[data-testid=accept]');
   if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
   if (rows.length > 0 && does.includes('open')) rows[Math.floor(Math.random() * rows.length)].click();
+  if (rows.length > 0 && does.includes('ipc')) {
+    // The reads a switch makes, without rendering them (for bisecting).
+    const I = window.__TAURI_INTERNALS__;
+    const id = Number(rows[Math.floor(Math.random() * rows.length)].dataset.testid.split('-').pop());
+    I.invoke('app_view').then(() => I.invoke('conversation', { id })).then((d) => d.summary.link && I.invoke('customer_360', { id: d.summary.link.contact_id }));
+  }
   setTimeout(() => {
     const composer = document.querySelector('[data-testid=composer]');
     if (composer && does.includes('reply')) {
       composer.value = 'Thanks, looking into it (' + Date.now() + ')';
       composer.dispatchEvent(new Event('input', { bubbles: true }));
-      composer.form.requestSubmit();
+      document.querySelector('[data-testid=send]').click();
       soak.replied++;
     }
     const end = document.querySelector('[data-testid=end-session]');

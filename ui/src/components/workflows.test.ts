@@ -162,6 +162,25 @@ describe("Customer360", () => {
     expect(mocked.createContact.mock.calls[0][0]).toMatchObject({ last_name: "Person", first_name: "" });
   });
 
+  it("searches on Enter in a field, as a form would, without a <form> element", async () => {
+    // WebKitGTK keeps every dropped <form> for the page's life, and this
+    // panel is re-created on each conversation switch (lib/enter.ts).
+    mocked.searchRecords.mockResolvedValue([]);
+    const { container } = render(Customer360, { summary: summary({ identification: { result: "none" } }) });
+    await fireEvent.click(screen.getByTestId("quick-contact"));
+    expect(container.querySelector("form")).toBeNull();
+    await fireEvent.input(screen.getByTestId("search-city"), { target: { value: "Leeds" } });
+    await fireEvent.keyDown(screen.getByTestId("search-city"), { key: "Shift" });
+    expect(mocked.searchRecords).not.toHaveBeenCalled();
+    await fireEvent.keyDown(screen.getByTestId("search-city"), { key: "Enter" });
+    await waitFor(() => expect(mocked.searchRecords).toHaveBeenCalledTimes(1));
+    expect(mocked.searchRecords.mock.calls[0][0]).toMatchObject({ city: "Leeds" });
+    mocked.createContact.mockResolvedValue({ id: 8, first_name: "Ed", last_name: "Enter" });
+    await fireEvent.input(screen.getByTestId("contact-last_name"), { target: { value: "Enter" } });
+    await fireEvent.keyDown(screen.getByTestId("contact-last_name"), { key: "Enter" });
+    await waitFor(() => expect(mocked.createContact).toHaveBeenCalledTimes(1));
+  });
+
   it("quick-creates an account", async () => {
     mocked.createAccount.mockResolvedValue({ id: 9, name: "Fabrikam" });
     render(Customer360, { summary: summary() });
