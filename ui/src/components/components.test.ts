@@ -100,7 +100,9 @@ describe("ChatPanel", () => {
 
   it("sends with Enter and saves drafts as you type", async () => {
     vi.useFakeTimers();
-    render(ChatPanel, { detail: detail() });
+    const { container } = render(ChatPanel, { detail: detail() });
+    // No <form> in a panel that comes and goes with conversations (lib/enter.ts).
+    expect(container.querySelector("form")).toBeNull();
     const composer = screen.getByTestId("composer") as HTMLTextAreaElement;
     await fireEvent.input(composer, { target: { value: "draft 2" } });
     vi.advanceTimersByTime(350);
@@ -108,6 +110,9 @@ describe("ChatPanel", () => {
     await fireEvent.keyDown(composer, { key: "Enter" });
     expect(act).toHaveBeenCalledWith({ action: "send_message", conversation_id: 70, text: "draft 2" });
     expect(composer.value).toBe("");
+    await fireEvent.input(composer, { target: { value: "by the button" } });
+    await fireEvent.click(screen.getByTestId("send"));
+    expect(act).toHaveBeenCalledWith({ action: "send_message", conversation_id: 70, text: "by the button" });
     vi.useRealTimers();
   });
 });
