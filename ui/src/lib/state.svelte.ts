@@ -9,8 +9,11 @@ export type Toast = { id: number; conversationId: number; title: string; body: s
 
 class UiState {
   signedIn = $state(false);
-  view = $state<AppView | null>(null);
-  detail = $state<ConversationDetail | null>(null);
+  // Raw, not deeply proxied: each read replaces the whole value and nothing
+  // mutates it in place, so per-field signals would only be allocated and
+  // dropped on every refresh (memory the webview carries all day).
+  view = $state.raw<AppView | null>(null);
+  detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
   toasts = $state<Toast[]>([]);
