@@ -1,7 +1,8 @@
 //! Switchboard desktop shell (Tauri 2). Thin adapters only: commands call
 //! one [`shell::Shell`] operation each, the engine's effects are performed
 //! by [`sink::DesktopSink`], and every event reaches the UI through
-//! [`events`] (`emit`, or `UiEvents` folding view-only engine events). All behaviour lives in `switchboard-client`.
+//! [`events`] (`emit`, or `UiEvents` folding view-only engine events).
+//! All behaviour lives in `switchboard-client`.
 
 pub mod alert_window;
 pub mod autostart;

@@ -17,9 +17,7 @@ const WHY: &str = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
     let _ = WHY;
-    // The restart below can take longer than the test hub's 2 s grace on a
-    // loaded machine (CI once took 2.4 s); rerouting is tested elsewhere.
-    let hub = Hub::start_with(|c| c.routing.disconnected_grace_secs = 120).await;
+    let hub = Hub::start_for_restarts().await;
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
@@ -1623,9 +1621,7 @@ async fn kill_9_of_the_app_during_a_flood_loses_and_repeats_nothing() {
     use rand::Rng;
     let full = std::env::var("SWITCHBOARD_FULL").is_ok_and(|v| v == "1");
     let kills = if full { 50 } else { 3 };
-    // A restart on a loaded machine can take longer than the test hub's
-    // 2 s grace; rerouting the conversations away is not what this tests.
-    let hub = Hub::start_with(|c| c.routing.disconnected_grace_secs = 120).await;
+    let hub = Hub::start_for_restarts().await;
     let desk = Desk::new();
     let mut app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;

@@ -37,6 +37,14 @@ impl Hub {
         Self::start_with(|_| {}).await
     }
 
+    /// A hub for tests that restart the app: its owner-away grace is long
+    /// enough that a slow restart on a loaded machine (CI once took 2.4 s
+    /// against the usual 2 s) does not reroute the conversations away.
+    /// Rerouting itself is tested in the hub and client suites.
+    pub async fn start_for_restarts() -> Hub {
+        Self::start_with(|c| c.routing.disconnected_grace_secs = 120).await
+    }
+
     /// A hub whose test configuration `customize` adjusts first.
     pub async fn start_with(customize: impl FnOnce(&mut switchboard_hub::HubConfig)) -> Hub {
         init();
