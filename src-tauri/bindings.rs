@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use switchboard_client::view::{AppView, ConversationDetail};
+use switchboard_client::view::{AppView, ConversationDetail, Customer360View};
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
-    Account, Contact, Customer360, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+    Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
 };
 use switchboard_protocol::{AgentProfile, ConversationSummary};
 use ts_rs::{Config, TS};
@@ -89,7 +89,7 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
         Cmd {
             name: "customer_360",
             args: vec![("id", "number".into())],
-            ret: Customer360::name(cfg),
+            ret: Customer360View::name(cfg),
         },
         Cmd {
             name: "create_contact",
@@ -198,7 +198,7 @@ pub fn export(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     SignInRequest::export_all(&cfg)?;
     LastLogin::export_all(&cfg)?;
     AgentProfile::export_all(&cfg)?;
-    Customer360::export_all(&cfg)?;
+    Customer360View::export_all(&cfg)?;
     RecordSearch::export_all(&cfg)?;
     NewContact::export_all(&cfg)?;
     NewAccount::export_all(&cfg)?;

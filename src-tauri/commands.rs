@@ -1,10 +1,10 @@
 //! Tauri commands: thin adapters. Each takes the managed [`Shell`], calls
 //! one operation, and returns `Result<_, IpcError>`.
 
-use switchboard_client::view::{AppView, ConversationDetail};
+use switchboard_client::view::{AppView, ConversationDetail, Customer360View};
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
-    Account, Contact, Customer360, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+    Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
 };
 use switchboard_protocol::{AgentProfile, ContactId, ConversationId, ConversationSummary};
 use tauri::{AppHandle, State};
@@ -81,7 +81,7 @@ pub async fn search_records(
 
 /// Customer 360 of a contact.
 #[tauri::command]
-pub async fn customer_360(shell: State<'_, Shell>, id: i64) -> Result<Customer360, IpcError> {
+pub async fn customer_360(shell: State<'_, Shell>, id: i64) -> Result<Customer360View, IpcError> {
     shell.customer_360(ContactId(id)).await
 }
 

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use switchboard_client::session::{self, Session};
-use switchboard_client::view::{self, AppView, ConversationDetail};
+use switchboard_client::view::{self, AppView, ConversationDetail, Customer360View};
+use switchboard_client::wall_clock::WallClock;
 use switchboard_client::{AgentAction, ClientHandle, HubEndpoint, Input};
 use switchboard_hub::{demo, RunningHub};
 use switchboard_protocol::{AgentProfile, ConversationId};
@@ -21,6 +22,8 @@ pub struct Shell {
     data_dir: PathBuf,
     session: Mutex<Option<Session>>,
     demo: Mutex<Option<RunningHub>>,
+    /// The OS's time zone and hour cycle, read once (time labels).
+    wall_clock: WallClock,
 }
 
 fn invalid(msg: &str) -> IpcError {
@@ -34,6 +37,7 @@ impl Shell {
             data_dir,
             session: Mutex::new(None),
             demo: Mutex::new(None),
+            wall_clock: WallClock::from_environment(),
         }
     }
 
@@ -165,9 +169,10 @@ impl Shell {
 
     /// One conversation.
     pub async fn conversation(&self, id: ConversationId) -> Result<ConversationDetail, IpcError> {
+        let clock = self.wall_clock.clone();
         self.client()
             .await?
-            .query(move |e| view::conversation_detail(e, id))
+            .query(move |e| view::conversation_detail(e, id, &clock))
             .await?
             .ok_or_else(|| IpcError::new(IpcErrorCode::InvalidInput, "no such conversation"))
     }
@@ -195,9 +200,15 @@ impl Shell {
     pub async fn customer_360(
         &self,
         id: switchboard_protocol::ContactId,
-    ) -> Result<switchboard_protocol::rest::Customer360, IpcError> {
+    ) -> Result<Customer360View, IpcError> {
         let (hub, token) = self.rest().await?;
-        Ok(hub.customer_360(&token, id).await?)
+        let record = hub.customer_360(&token, id).await?;
+        let settings = self
+            .client()
+            .await?
+            .query(|e| e.state().settings.clone())
+            .await?;
+        Ok(view::customer_360_view(record, &self.wall_clock, &settings))
     }
 
     /// Quick create of a contact.

@@ -79,6 +79,20 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
             .collect();
         if mine.len() == 1 {
             assert_eq!(mine[0].text, "Hello from the window");
+            // Shown on the agent's clock, in the OS zone: 24-hour by
+            // default here (C locale), 12-hour once the agent says so.
+            let minute = (mine[0].sent_at.0.div_euclid(60_000) + E2E_TZ_MINUTES).rem_euclid(1440);
+            let (h, m) = (minute / 60, minute % 60);
+            let last_time = "const t = document.querySelectorAll('[data-testid=history] time'); return t[t.length - 1].textContent;";
+            let want = format!("{h:02}:{m:02}");
+            app.js_until(last_time, |v| v.as_str() == Some(want.as_str()))
+                .await;
+            app.change_settings(&[("setting-clock", "twelve_hour")])
+                .await;
+            let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+            let want = format!("{h12}:{m:02}\u{a0}{}", if h < 12 { "AM" } else { "PM" });
+            app.js_until(last_time, |v| v.as_str() == Some(want.as_str()))
+                .await;
             break;
         }
         assert!(

@@ -17,6 +17,11 @@ use switchboard_hub::RunningHub;
 use switchboard_protocol::rest::{IngressMessage, IngressResponse};
 use switchboard_protocol::Channel;
 
+/// The OS time zone of the test desktop: UTC+05:30.
+pub const E2E_TZ: &str = "<+0530>-5:30";
+/// [`E2E_TZ`]'s offset, minutes.
+pub const E2E_TZ_MINUTES: i64 = 330;
+
 pub const PATIENCE: Duration = Duration::from_secs(20);
 pub const HOSTILE: &str = r#"<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"#;
 
@@ -155,6 +160,13 @@ impl Desk {
             .env("XDG_STATE_HOME", r.join("state"))
             .env("SWITCHBOARD_DATA_DIR", self.app_data())
             .env("RUST_LOG", "info,sqlx=warn")
+            // Not the machine's zone, and half an hour off: message times
+            // show that the app reads the OS zone (POSIX form, no tzdata).
+            .env("TZ", E2E_TZ)
+            // A locale with a 24-hour clock, whatever the machine's.
+            .env("LANG", "C.UTF-8")
+            .env_remove("LC_ALL")
+            .env_remove("LC_TIME")
             // No accessibility bus on the private test bus.
             .env("NO_AT_BRIDGE", "1")
             // WebKit in a container: no GPU, no sandbox namespaces.
@@ -363,6 +375,23 @@ impl App {
 
     pub async fn js(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Runs `script` until what it returns satisfies `ok` (within
+    /// [`PATIENCE`]).
+    pub async fn js_until(&self, script: &str, ok: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let v = self.js(script).await;
+            if ok(&v) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{script} never matched; last {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Nothing a customer wrote ever ran or became markup.

@@ -1624,3 +1624,32 @@ fn only_a_supervisor_assigns_outright() {
     );
     assert!(sends(&fx).is_empty());
 }
+
+#[test]
+fn the_history_shows_each_message_on_the_agents_clock() {
+    use crate::view::conversation_detail;
+    use crate::wall_clock::{ClockChoice, HourCycle, WallClock};
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    // 2026-07-15 13:05 and 23:59 UTC.
+    h.customer(7, 1, Millis(1_784_120_700_000));
+    h.customer(7, 2, Millis(1_784_159_940_000));
+    let berlin = WallClock::new(
+        jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+        HourCycle::TwentyFour,
+    );
+    let times = |h: &Harness| -> Vec<String> {
+        conversation_detail(&h.e, ConversationId(7), &berlin)
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| m.time)
+            .collect()
+    };
+    assert_eq!(times(&h), ["15:05", "01:59"]);
+    h.settings(|s| s.clock = ClockChoice::TwelveHour);
+    assert_eq!(times(&h), ["3:05\u{a0}PM", "1:59\u{a0}AM"]);
+    // The message itself is unchanged beside its label.
+    let d = conversation_detail(&h.e, ConversationId(7), &berlin).unwrap();
+    assert_eq!(d.messages[1].message.text, "message 2");
+}

@@ -24,6 +24,7 @@ pub mod session;
 pub mod settings;
 pub mod store;
 pub mod view;
+pub mod wall_clock;
 
 pub use engine::{AgentAction, AgentState, Effect, Engine, Input};
 pub use error::ClientError;

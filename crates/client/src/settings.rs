@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::DesktopNotifications;
 
+pub use crate::wall_clock::ClockChoice;
+
 /// When sounds play.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +66,8 @@ pub struct AgentSettings {
     pub theme: ThemeChoice,
     /// Start at login.
     pub start_at_login: bool,
+    /// 24-hour or 12-hour times.
+    pub clock: ClockChoice,
 }
 
 impl Default for AgentSettings {
@@ -76,6 +80,7 @@ impl Default for AgentSettings {
             reminder_secs: None,
             theme: ThemeChoice::System,
             start_at_login: false,
+            clock: ClockChoice::System,
         }
     }
 }

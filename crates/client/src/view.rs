@@ -9,6 +9,8 @@ use switchboard_protocol::{
 
 use crate::engine::{offer_title, origin_notes, AnswerWords, Banner, ConnectionStatus, Engine};
 use crate::settings::AgentSettings;
+use crate::wall_clock::WallClock;
+use switchboard_protocol::rest::Customer360;
 
 /// One line of the conversation list.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -86,11 +88,64 @@ pub struct ConversationDetail {
     /// The conversation.
     pub summary: ConversationSummary,
     /// Recent history, oldest first.
-    pub messages: Vec<Message>,
+    pub messages: Vec<MessageLine>,
     /// Composer draft.
     pub draft: String,
     /// Unread customer messages.
     pub unread: u32,
+}
+
+/// A message as the history shows it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageLine {
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+    /// When it was sent, on the agent's clock ("14:05"; [`WallClock`]).
+    pub time: String,
+}
+
+/// A Customer 360 record as the panel shows it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer360View {
+    /// The record.
+    #[serde(flatten)]
+    pub record: Customer360,
+    /// When each of `record.earlier_conversations` started, by id
+    /// ("2026-11-20 14:05").
+    pub earlier_started: Vec<EarlierStart>,
+}
+
+/// When an earlier conversation started.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierStart {
+    /// The conversation.
+    pub id: ConversationId,
+    /// Its start, on the agent's clock with the date.
+    pub started: String,
+}
+
+/// Labels a Customer 360 record's times.
+pub fn customer_360_view(
+    record: Customer360,
+    clock: &WallClock,
+    settings: &AgentSettings,
+) -> Customer360View {
+    let earlier_started = record
+        .earlier_conversations
+        .iter()
+        .map(|c| EarlierStart {
+            id: c.id,
+            started: clock.date_time(c.created_at, settings.clock),
+        })
+        .collect();
+    Customer360View {
+        record,
+        earlier_started,
+    }
 }
 
 /// The main window's view of the engine.
@@ -149,12 +204,23 @@ pub fn app_view(engine: &Engine) -> AppView {
 }
 
 /// One conversation, if the agent owns it.
-pub fn conversation_detail(engine: &Engine, id: ConversationId) -> Option<ConversationDetail> {
+pub fn conversation_detail(
+    engine: &Engine,
+    id: ConversationId,
+    clock: &WallClock,
+) -> Option<ConversationDetail> {
     let st = engine.state();
     let c = st.conversations.get(&id)?;
     Some(ConversationDetail {
         summary: c.summary.clone(),
-        messages: c.messages.iter().cloned().collect(),
+        messages: c
+            .messages
+            .iter()
+            .map(|m| MessageLine {
+                time: clock.time(m.sent_at, st.settings.clock),
+                message: m.clone(),
+            })
+            .collect(),
         draft: st.drafts.get(&id).cloned().unwrap_or_default(),
         unread: c.unread,
     })

@@ -7,7 +7,7 @@ import type { AppView } from "./AppView";
 import type { Contact } from "./Contact";
 import type { ConversationDetail } from "./ConversationDetail";
 import type { ConversationSummary } from "./ConversationSummary";
-import type { Customer360 } from "./Customer360";
+import type { Customer360View } from "./Customer360View";
 import type { IpcError } from "./IpcError";
 import type { LastLogin } from "./LastLogin";
 import type { LinkRequest } from "./LinkRequest";
@@ -33,7 +33,7 @@ export const commands = {
   act: (action: AgentAction): Promise<null> => invoke<null>("act", { action }),
   systemTheme: (): Promise<boolean | null> => invoke<boolean | null>("system_theme"),
   searchRecords: (query: RecordSearch): Promise<Array<Contact>> => invoke<Array<Contact>>("search_records", { query }),
-  customer360: (id: number): Promise<Customer360> => invoke<Customer360>("customer_360", { id }),
+  customer360: (id: number): Promise<Customer360View> => invoke<Customer360View>("customer_360", { id }),
   createContact: (contact: NewContact): Promise<Contact> => invoke<Contact>("create_contact", { contact }),
   createAccount: (account: NewAccount): Promise<Account> => invoke<Account>("create_account", { account }),
   linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),

@@ -7,7 +7,7 @@ import OfferAlert from "./OfferAlert.svelte";
 import Customer360 from "./Customer360.svelte";
 import SessionActions from "./SessionActions.svelte";
 import ChatPanel from "./ChatPanel.svelte";
-import type { Customer360 as View } from "../bindings/Customer360";
+import type { Customer360View as View } from "../bindings/Customer360View";
 import type { ConversationSummary } from "../bindings/ConversationSummary";
 
 declare global {
@@ -31,6 +31,7 @@ function view360(id = 3, name = "Lovelace"): View {
       { id: 12, title: "Invoice", open: true, contact_id: id, created_at: 2 },
     ],
     earlier_conversations: [{ ...summary(), id: 55, status: "closed" }],
+    earlier_started: [{ id: 55, started: "2026-11-20 14:05" }],
   };
 }
 
@@ -123,7 +124,7 @@ describe("Customer360", () => {
     expect(mocked.customer360).toHaveBeenCalledWith(3);
     expect(screen.getByTestId("c360-account").textContent).toBe(`Contoso ${HOSTILE}`);
     expect(screen.getByTestId("c360-cases").querySelectorAll("li")).toHaveLength(2);
-    expect(screen.getByTestId("c360-history").textContent).toContain("closed");
+    expect(screen.getByTestId("c360-history").textContent).toContain("2026-11-20 14:05 · closed");
     expect(container.querySelector("img")).toBeNull();
     expect(window.__xss).toBeUndefined();
   });

@@ -46,13 +46,7 @@ export function waited(since: number, now: number): string {
   return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-// One formatter for the whole app. `toLocaleTimeString(…, options)` builds a
-// new ICU formatter on every call; ICU's memory is invisible to the
-// JavaScript collector, so a history re-rendered on each conversation switch
-// grew the web process by megabytes a minute (issue 7, the app soak).
-const CLOCK = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
-
-/** "14:05": the wall-clock time of `ms` (ms since epoch) in the agent's locale. */
-export function clock(ms: number): string {
-  return CLOCK.format(ms);
-}
+// No clock times here: the engine labels them ("14:05", `MessageLine.time`).
+// Formatting a time in the page, even through one shared Intl formatter or
+// `Date#getHours`, makes WebKitGTK load ICU's time-zone and calendar data
+// and keep it all day (3.5 MiB of the web process; issue 7).

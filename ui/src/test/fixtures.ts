@@ -59,8 +59,8 @@ export function detail(): ConversationDetail {
   return {
     summary: { ...offer().offer.conversation, status: "assigned", owner: 1 },
     messages: [
-      { id: 1, conversation_id: 70, author: { kind: "customer" }, text: `hi ${HOSTILE}`, sent_at: 1_000_000_000 },
-      { id: 2, conversation_id: 70, author: { kind: "agent", agent_id: 1 }, text: "Hello Ada", sent_at: 1_000_001_000 },
+      { id: 1, conversation_id: 70, author: { kind: "customer" }, text: `hi ${HOSTILE}`, sent_at: 1_000_000_000, time: "14:46" },
+      { id: 2, conversation_id: 70, author: { kind: "agent", agent_id: 1 }, text: "Hello Ada", sent_at: 1_000_001_000, time: "14:47" },
     ],
     draft: "half a thought",
     unread: 1,

@@ -3,12 +3,17 @@ import type { Account } from "./Account";
 import type { CaseRecord } from "./CaseRecord";
 import type { Contact } from "./Contact";
 import type { ConversationSummary } from "./ConversationSummary";
+import type { EarlierStart } from "./EarlierStart";
 
 /**
- * `GET /api/v1/records/contacts/{id}`: everything an agent sees in the
- * Customer 360 panel.
+ * A Customer 360 record as the panel shows it.
  */
-export type Customer360 = { 
+export type Customer360View = { 
+/**
+ * When each of `record.earlier_conversations` started, same order
+ * ("2026-11-20 14:05").
+ */
+earlier_started: Array<EarlierStart>, 
 /**
  * The contact.
  */
