@@ -10,7 +10,7 @@ import type { EarlierStart } from "./EarlierStart";
  */
 export type Customer360View = { 
 /**
- * When each of `record.earlier_conversations` started, same order
+ * When each of `record.earlier_conversations` started, by id
  * ("2026-11-20 14:05").
  */
 earlier_started: Array<EarlierStart>, 
