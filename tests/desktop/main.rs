@@ -641,14 +641,14 @@ async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusm
     host.wait_item("one unread", |n| n.text() == "1 unread message")
         .await;
     eventually("no badge on the icon", || async {
-        png_pixel(&host.icon_path().await, 27, 4) == [0xDC, 0x26, 0x26, 0xFF]
+        try_png_pixel(&host.icon_path().await, 27, 4) == Some([0xDC, 0x26, 0x26, 0xFF])
     })
     .await;
 
     step("the icon follows the OS theme");
     portal.set(1).await;
     eventually("icon ink did not turn light", || async {
-        ink_sum(png_pixel(&host.icon_path().await, 16, 16)) > 600
+        try_png_pixel(&host.icon_path().await, 16, 16).is_some_and(|p| ink_sum(p) > 600)
     })
     .await;
 

@@ -1054,7 +1054,19 @@ impl TrayHost {
 
 /// Reads an RGBA pixel of a PNG file.
 pub fn png_pixel(path: &Path, x: u32, y: u32) -> [u8; 4] {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    try_png_pixel(path, x, y).unwrap_or_else(|| panic!("{} is gone", path.display()))
+}
+
+/// [`png_pixel`], or `None` when the file is gone: the tray writes each new
+/// icon to a new file and deletes the old one, so a path read from the
+/// host a moment ago may already be stale.
+pub fn try_png_pixel(path: &Path, x: u32, y: u32) -> Option<[u8; 4]> {
+    let file = std::fs::File::open(path).ok()?;
+    Some(decode_png_pixel(file, x, y))
+}
+
+fn decode_png_pixel(file: std::fs::File, x: u32, y: u32) -> [u8; 4] {
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
