@@ -118,6 +118,8 @@ fn tauri_driver() -> PathBuf {
 /// An isolated desktop: its own HOME, XDG dirs and app data dir.
 pub struct Desk {
     pub root: tempfile::TempDir,
+    /// More variables for what runs on this desktop (a test's own knobs).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Desk {
@@ -136,7 +138,10 @@ impl Desk {
                 std::fs::Permissions::from_mode(0o700),
             );
         }
-        Desk { root }
+        Desk {
+            root,
+            extra_env: Vec::new(),
+        }
     }
 
     pub fn app_data(&self) -> PathBuf {
@@ -172,6 +177,9 @@ impl Desk {
             // WebKit in a container: no GPU, no sandbox namespaces.
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
         // A test's own ALSA configuration (see [`SoundCard`]).
         if self.alsa_config().exists() {
             cmd.env("ALSA_CONFIG_PATH", self.alsa_config());
