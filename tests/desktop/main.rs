@@ -1749,10 +1749,7 @@ async fn the_web_process_runs_without_the_javascript_jit() {
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     app.el("input[name=hub]").await;
-    let web = switchboard_bench::process_tree(app.driver_pid())
-        .into_iter()
-        .find(|p| switchboard_bench::process_name(*p).starts_with("WebKitWebProces"))
-        .expect("the app's web process");
+    let web = web_process(&app);
     let environ = std::fs::read(format!("/proc/{web}/environ")).unwrap();
     let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
     assert!(
@@ -1760,13 +1757,26 @@ async fn the_web_process_runs_without_the_javascript_jit() {
         "the web process must inherit JSC_useJIT=0 from the app"
     );
     // And the UI still runs: the sign-in form answers.
+    sign_in_form_answers(&app).await;
+    app.quit().await;
+}
+
+/// The app's WebKit web process.
+fn web_process(app: &App) -> u32 {
+    switchboard_bench::process_tree(app.driver_pid())
+        .into_iter()
+        .find(|p| switchboard_bench::process_name(*p).starts_with("WebKitWebProces"))
+        .expect("the app's web process")
+}
+
+/// The UI still runs: the sign-in form takes typing.
+async fn sign_in_form_answers(app: &App) {
     app.fill("input[name=username]", "someone").await;
     assert_eq!(
         app.js("return document.querySelector('input[name=username]').value")
             .await,
         "someone"
     );
-    app.quit().await;
 }
 
 /// Anonymous memory of one process, KiB (`/proc/PID/smaps_rollup`).
@@ -1792,10 +1802,7 @@ async fn over_its_memory_budget_the_web_process_lets_go_of_text_it_has_shown() {
         .push(("SWITCHBOARD_WEBVIEW_CACHE_RELEASE".into(), "8,1".into()));
     let app = App::launch(&desk).await;
     app.el("input[name=hub]").await;
-    let web = switchboard_bench::process_tree(app.driver_pid())
-        .into_iter()
-        .find(|p| switchboard_bench::process_name(*p).starts_with("WebKitWebProces"))
-        .expect("the app's web process");
+    let web = web_process(&app);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = anon_kib(web);
     step("12,000 distinct texts laid out in the page");
@@ -1818,11 +1825,6 @@ async fn over_its_memory_budget_the_web_process_lets_go_of_text_it_has_shown() {
         "the web process kept {kept} KiB after 12,000 texts: its memory budget did not apply"
     );
     // And the page still works after WebKit dropped its caches.
-    app.fill("input[name=username]", "someone").await;
-    assert_eq!(
-        app.js("return document.querySelector('input[name=username]').value")
-            .await,
-        "someone"
-    );
+    sign_in_form_answers(&app).await;
     app.quit().await;
 }
