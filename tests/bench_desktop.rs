@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use switchboard_bench::{
     memory, process_name, process_tree, pss_by_mapping, tree_context_switches, tree_memory,
-    HubProcess, Memory, MemorySeries, Stats,
+    HubProcess, Memory, MemorySeries, Stats, Trend,
 };
 use switchboard_protocol::Channel;
 
@@ -353,6 +353,8 @@ async fn soak_the_desktop_app() {
         "notified"
     );
     let (mut app_series, mut hub_series) = (MemorySeries::default(), MemorySeries::default());
+    // The web process's anonymous memory, (minutes, KiB): where growth showed.
+    let mut web_anon_series: Vec<(f64, f64)> = Vec::new();
     let (mut rows, mut accepted, mut replied, mut ended) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let end = Duration::from_secs_f64(minutes * 60.0);
@@ -386,6 +388,7 @@ async fn soak_the_desktop_app() {
                 notifications.notified().len()
             );
             app_series.0.push((t, a));
+            web_anon_series.push((t, web_anon as f64));
             hub_series.0.push((t, h));
             if elapsed >= end {
                 break;
@@ -406,6 +409,12 @@ async fn soak_the_desktop_app() {
     // Still alive and connected after the hour.
     let connection = app.text("[data-testid=connection]").await;
     println!("  {}", app_series.summary("app (whole tree)"));
+    let late = Trend::fit(&web_anon_series[web_anon_series.len() / 2..]);
+    println!(
+        "  web process anonymous: slope {:+.1} KiB/min (second half {late}, {})",
+        Trend::fit(&web_anon_series).slope,
+        if late.is_flat() { "flat" } else { "not flat" }
+    );
     println!("  {}", hub_series.summary("hub"));
     println!("  after the soak the app shows: {connection}");
     app.quit().await;

@@ -321,21 +321,66 @@ async fn listening_url(child: &mut tokio::process::Child) -> anyhow::Result<Stri
     Ok(url)
 }
 
+/// A least-squares line through `(x, y)` points: its slope and the
+/// slope's standard error. A soak is called flat when the slope is within
+/// two standard errors of zero: memory that only wobbles around a level
+/// gives a slope of either sign that shrinks with a longer run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Units of y per unit of x.
+    pub slope: f64,
+    /// Standard error of `slope` (NaN for fewer than three points).
+    pub stderr: f64,
+}
+
+impl Trend {
+    /// Fits the line (slope 0 for fewer than two points or one x).
+    pub fn fit(points: &[(f64, f64)]) -> Trend {
+        let n = points.len() as f64;
+        if points.len() < 2 {
+            return Trend {
+                slope: 0.0,
+                stderr: f64::NAN,
+            };
+        }
+        let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        if sxx == 0.0 {
+            return Trend {
+                slope: 0.0,
+                stderr: f64::NAN,
+            };
+        }
+        let slope = sxy / sxx;
+        let stderr = if points.len() > 2 {
+            let residuals: f64 = points
+                .iter()
+                .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+                .sum();
+            (residuals / (n - 2.0) / sxx).sqrt()
+        } else {
+            f64::NAN
+        };
+        Trend { slope, stderr }
+    }
+
+    /// Whether the slope is within two standard errors of zero.
+    pub fn is_flat(&self) -> bool {
+        self.slope.abs() <= 2.0 * self.stderr
+    }
+}
+
+impl std::fmt::Display for Trend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:+.1} ± {:.1}", self.slope, self.stderr)
+    }
+}
+
 /// Least-squares slope of `(x, y)` points (0 for fewer than two).
 pub fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    if points.len() < 2 {
-        return 0.0;
-    }
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let num: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let den: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if den == 0.0 {
-        0.0
-    } else {
-        num / den
-    }
+    Trend::fit(points).slope
 }
 
 /// Memory samples of one process tree over a soak, `(minutes, memory)`.
@@ -344,21 +389,55 @@ pub struct MemorySeries(pub Vec<(f64, Memory)>);
 
 impl MemorySeries {
     /// One line: RSS and PSS slopes (KiB/min) over the whole run and over
-    /// its second half (after warm-up), first and last RSS.
+    /// its second half (after warm-up, with its standard error and whether
+    /// that is flat, [`Trend::is_flat`]), first and last RSS.
     pub fn summary(&self, label: &str) -> String {
         let s = &self.0;
         let rss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.rss_kib as f64)).collect();
         let pss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.pss_kib as f64)).collect();
         let half = s.len() / 2;
         let mib = |m: Option<&(f64, Memory)>| m.map(|s| s.1.rss_kib as f64 / 1024.0).unwrap_or(0.0);
+        let late = Trend::fit(&rss[half..]);
         format!(
-            "{label}: RSS slope {:+.1} KiB/min (second half {:+.1}), PSS slope {:+.1} KiB/min (second half {:+.1}); first {:.1} MiB, last {:.1} MiB RSS",
+            "{label}: RSS slope {:+.1} KiB/min (second half {late}, {}), PSS slope {:+.1} KiB/min (second half {}); first {:.1} MiB, last {:.1} MiB RSS",
             slope(&rss),
-            slope(&rss[half..]),
+            if late.is_flat() { "flat" } else { "not flat" },
             slope(&pss),
-            slope(&pss[half..]),
+            Trend::fit(&pss[half..]),
             mib(s.first()),
             mib(s.last()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trend;
+
+    #[test]
+    fn a_steady_rise_is_not_flat_and_a_wobble_is() {
+        let rise: Vec<(f64, f64)> = (0..30)
+            .map(|t| {
+                (
+                    f64::from(t),
+                    100.0 + 2.0 * f64::from(t) + if t % 2 == 0 { 1.0 } else { -1.0 },
+                )
+            })
+            .collect();
+        let trend = Trend::fit(&rise);
+        assert!((trend.slope - 2.0).abs() < 0.1, "{trend}");
+        assert!(!trend.is_flat(), "{trend}");
+
+        let wobble: Vec<(f64, f64)> = (0..30)
+            .map(|t| (f64::from(t), 100.0 + [3.0, -2.0, 0.5, -1.5][t as usize % 4]))
+            .collect();
+        assert!(Trend::fit(&wobble).is_flat(), "{}", Trend::fit(&wobble));
+    }
+
+    #[test]
+    fn too_few_points_give_no_error_estimate() {
+        assert_eq!(Trend::fit(&[]).slope, 0.0);
+        assert!(Trend::fit(&[(0.0, 1.0), (1.0, 3.0)]).stderr.is_nan());
+        assert!(!Trend::fit(&[(0.0, 1.0), (1.0, 3.0)]).is_flat());
     }
 }
