@@ -1653,3 +1653,56 @@ fn the_history_shows_each_message_on_the_agents_clock() {
     let d = conversation_detail(&h.e, ConversationId(7), &berlin).unwrap();
     assert_eq!(d.messages[1].message.text, "message 2");
 }
+
+#[test]
+fn customer_360_lists_each_earlier_conversation_with_its_start_on_the_agents_clock() {
+    use crate::view::customer_360_view;
+    use crate::wall_clock::{HourCycle, WallClock};
+    use switchboard_protocol::rest::{Contact, Customer360};
+    use switchboard_protocol::ContactId;
+    let contact = Contact {
+        id: ContactId(3),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        email: None,
+        phone: None,
+        address: None,
+        city: None,
+        state: None,
+        account_id: None,
+        account_name: None,
+    };
+    // 2026-07-15 13:05 UTC and 2026-07-14 23:59 UTC, newest first.
+    let mut newer = summary(8);
+    newer.created_at = Millis(1_784_120_700_000);
+    let mut older = summary(9);
+    older.created_at = Millis(1_784_073_540_000);
+    let record = Customer360 {
+        contact: contact.clone(),
+        account: None,
+        open_cases: vec![],
+        earlier_conversations: vec![newer.clone(), older.clone()],
+    };
+    let berlin = WallClock::new(
+        jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+        HourCycle::TwentyFour,
+    );
+    let view = customer_360_view(record, &berlin, &AgentSettings::default());
+    assert_eq!(view.contact, contact);
+    let listed: Vec<(ConversationId, &str)> = view
+        .earlier_conversations
+        .iter()
+        .map(|e| (e.summary.id, e.started.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (ConversationId(8), "2026-07-15 15:05"),
+            (ConversationId(9), "2026-07-15 01:59"),
+        ]
+    );
+    // On the wire to the UI, each one is the summary with its label beside.
+    let json = serde_json::to_value(&view.earlier_conversations[1]).unwrap();
+    assert_eq!(json["id"], 9);
+    assert_eq!(json["started"], "2026-07-15 01:59");
+}

@@ -10,7 +10,7 @@ use switchboard_protocol::{
 use crate::engine::{offer_title, origin_notes, AnswerWords, Banner, ConnectionStatus, Engine};
 use crate::settings::AgentSettings;
 use crate::wall_clock::WallClock;
-use switchboard_protocol::rest::Customer360;
+use switchboard_protocol::rest::{Account, CaseRecord, Contact, Customer360};
 
 /// One line of the conversation list.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -106,25 +106,30 @@ pub struct MessageLine {
     pub time: String,
 }
 
-/// A Customer 360 record as the panel shows it.
+/// A Customer 360 record as the panel shows it: the hub's record, with
+/// each earlier conversation carrying its start on the agent's clock.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer360View {
-    /// The record.
-    #[serde(flatten)]
-    pub record: Customer360,
-    /// When each of `record.earlier_conversations` started, by id
-    /// ("2026-11-20 14:05").
-    pub earlier_started: Vec<EarlierStart>,
+    /// The contact.
+    pub contact: Contact,
+    /// Its account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+    /// Open cases, newest first.
+    pub open_cases: Vec<CaseRecord>,
+    /// Earlier conversations linked to the contact, newest first.
+    pub earlier_conversations: Vec<EarlierConversation>,
 }
 
-/// When an earlier conversation started.
+/// An earlier conversation as Customer 360 lists it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EarlierStart {
+pub struct EarlierConversation {
     /// The conversation.
-    pub id: ConversationId,
-    /// Its start, on the agent's clock with the date.
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    /// Its start, on the agent's clock with the date ("2026-11-20 14:05").
     pub started: String,
 }
 
@@ -134,17 +139,23 @@ pub fn customer_360_view(
     clock: &WallClock,
     settings: &AgentSettings,
 ) -> Customer360View {
-    let earlier_started = record
-        .earlier_conversations
-        .iter()
-        .map(|c| EarlierStart {
-            id: c.id,
-            started: clock.date_time(c.created_at, settings.clock),
-        })
-        .collect();
+    let Customer360 {
+        contact,
+        account,
+        open_cases,
+        earlier_conversations,
+    } = record;
     Customer360View {
-        record,
-        earlier_started,
+        contact,
+        account,
+        open_cases,
+        earlier_conversations: earlier_conversations
+            .into_iter()
+            .map(|summary| EarlierConversation {
+                started: clock.date_time(summary.created_at, settings.clock),
+                summary,
+            })
+            .collect(),
     }
 }
 

@@ -2,18 +2,13 @@
 import type { Account } from "./Account";
 import type { CaseRecord } from "./CaseRecord";
 import type { Contact } from "./Contact";
-import type { ConversationSummary } from "./ConversationSummary";
-import type { EarlierStart } from "./EarlierStart";
+import type { EarlierConversation } from "./EarlierConversation";
 
 /**
- * A Customer 360 record as the panel shows it.
+ * A Customer 360 record as the panel shows it: the hub's record, with
+ * each earlier conversation carrying its start on the agent's clock.
  */
 export type Customer360View = { 
-/**
- * When each of `record.earlier_conversations` started, by id
- * ("2026-11-20 14:05").
- */
-earlier_started: Array<EarlierStart>, 
 /**
  * The contact.
  */
@@ -29,4 +24,4 @@ open_cases: Array<CaseRecord>,
 /**
  * Earlier conversations linked to the contact, newest first.
  */
-earlier_conversations: Array<ConversationSummary>, };
+earlier_conversations: Array<EarlierConversation>, };

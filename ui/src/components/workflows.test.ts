@@ -30,8 +30,7 @@ function view360(id = 3, name = "Lovelace"): View {
       { id: 11, title: "Broken engine", open: true, contact_id: id, created_at: 1 },
       { id: 12, title: "Invoice", open: true, contact_id: id, created_at: 2 },
     ],
-    earlier_conversations: [{ ...summary(), id: 55, status: "closed" }],
-    earlier_started: [{ id: 55, started: "2026-11-20 14:05" }],
+    earlier_conversations: [{ ...summary(), id: 55, status: "closed", started: "2026-11-20 14:05" }],
   };
 }
 
