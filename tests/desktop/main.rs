@@ -720,6 +720,8 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
     let hub = Hub::start().await;
     // A notification server that cannot show buttons.
     let server = NotifyServer::with_capabilities(&["body", "body-markup"]).await;
+    // The OS prefers dark.
+    let portal = Portal::start(1).await;
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
@@ -751,7 +753,39 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
     );
     app.client.switch_to_window(alert.clone()).await.unwrap();
     assert_eq!(app.text("[data-testid=offer-customer]").await, name);
+    step("the alert window follows the OS theme, live");
+    let theme = || async {
+        let v = app
+            .js("return [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]")
+            .await;
+        (
+            v[0].as_str().unwrap_or("").to_owned(),
+            v[1].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    eventually("the alert window is not dark", || async {
+        theme().await.0 == "dark"
+    })
+    .await;
+    let dark_background = theme().await.1;
     app.screenshot_screen("alert-window").await;
+    portal.set(2).await;
+    eventually(
+        "the alert window did not follow the OS to light",
+        || async { theme().await.0 == "light" },
+    )
+    .await;
+    assert_ne!(
+        theme().await.1,
+        dark_background,
+        "the theme changed but not the paint"
+    );
+    portal.set(1).await;
+    eventually(
+        "the alert window did not follow the OS back to dark",
+        || async { theme().await.0 == "dark" },
+    )
+    .await;
     assert!(app
         .text("[data-testid=countdown]")
         .await
