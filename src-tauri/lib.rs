@@ -130,12 +130,13 @@ pub fn run() -> anyhow::Result<()> {
                     let _ = f.0.send(*focused);
                 }
             }
-            // Close to tray: agents keep receiving offers.
+            // Close to tray (or minimise with no tray host): agents keep
+            // receiving offers.
             WindowEvent::CloseRequested { api, .. }
                 if window.app_handle().tray_by_id(tray::TRAY_ID).is_some() =>
             {
                 api.prevent_close();
-                let _ = window.hide();
+                tray::close_requested(window.clone());
             }
             _ => {}
         })

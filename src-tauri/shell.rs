@@ -99,7 +99,7 @@ impl Shell {
             tracing::warn!(error = %e, "could not remember the last login");
         }
         let focused = app
-            .get_webview_window("main")
+            .get_webview_window(crate::sink::MAIN_LABEL)
             .and_then(|w| w.is_focused().ok())
             .unwrap_or(false);
         let _ = session.handle.input(Input::Focus(focused)).await;

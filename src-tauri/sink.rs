@@ -24,9 +24,12 @@ impl DesktopSink {
     }
 }
 
+/// The main window's label (from `tauri.conf.json`).
+pub const MAIN_LABEL: &str = "main";
+
 /// Brings the main window forward.
 pub fn show_main_window(app: &AppHandle) {
-    if let Some(w) = app.get_webview_window("main") {
+    if let Some(w) = app.get_webview_window(MAIN_LABEL) {
         let _ = w.show();
         let _ = w.unminimize();
         let _ = w.set_focus();
@@ -84,7 +87,7 @@ impl EffectSink for DesktopSink {
                 );
             }
             Effect::Badge(n) => {
-                if let Some(w) = self.app.get_webview_window("main") {
+                if let Some(w) = self.app.get_webview_window(MAIN_LABEL) {
                     let title = if n == 0 {
                         "Switchboard".to_owned()
                     } else {

@@ -7,7 +7,9 @@
 //! and maps clicks back to agent actions. On Linux only menu events arrive
 //! (no left click, no tooltip), so quick-accept lives in the menu. With no
 //! tray host the app keeps working: alerts stay in the window and OS
-//! notifications, and closing the window quits instead of hiding.
+//! notifications. Closing the window hides it to the tray only when a
+//! tray host shows the icon ([`CloseAction`]); with none (stock GNOME)
+//! it minimises instead, so the window stays in the taskbar and dock.
 
 use std::sync::Mutex;
 
@@ -261,6 +263,89 @@ impl TrayState {
     }
 }
 
+/// What the window's close button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseAction {
+    /// Hide to the tray: the icon's Open brings it back.
+    HideToTray,
+    /// Minimise: with no tray host showing the icon, a hidden window
+    /// could only come back from a notification or a second launch.
+    Minimize,
+}
+
+impl CloseAction {
+    /// The action for whether a tray host shows the app's icon.
+    pub fn for_tray_host(host_present: bool) -> CloseAction {
+        if host_present {
+            CloseAction::HideToTray
+        } else {
+            CloseAction::Minimize
+        }
+    }
+}
+
+/// How long the close button waits for the session bus to say whether a
+/// tray host is there (it then minimises, which loses nothing).
+#[cfg(target_os = "linux")]
+const HOST_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether a tray host shows StatusNotifierItems now: asked at each close,
+/// since a panel can come and go during the day.
+#[cfg(target_os = "linux")]
+pub async fn tray_host_present() -> bool {
+    async fn ask() -> zbus::Result<bool> {
+        let bus = zbus::Connection::session().await?;
+        let watcher = zbus::Proxy::new(
+            &bus,
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.kde.StatusNotifierWatcher",
+        )
+        .await?;
+        watcher
+            .get_property::<bool>("IsStatusNotifierHostRegistered")
+            .await
+    }
+    match tokio::time::timeout(HOST_PROBE_TIMEOUT, ask()).await {
+        Ok(Ok(present)) => present,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "no tray host on the session bus");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("the tray host did not answer in time");
+            false
+        }
+    }
+}
+
+/// Windows' notification area and macOS's menu bar are always there.
+#[cfg(not(target_os = "linux"))]
+pub async fn tray_host_present() -> bool {
+    true
+}
+
+/// The close button was pressed on `window` (the close itself is already
+/// prevented): hide to the tray or minimise the main window. The alert
+/// window is always hidden: it has no taskbar entry, and the next alert
+/// shows it again.
+pub fn close_requested(window: tauri::Window) {
+    tauri::async_runtime::spawn(async move {
+        let action = if window.label() == crate::sink::MAIN_LABEL {
+            CloseAction::for_tray_host(tray_host_present().await)
+        } else {
+            CloseAction::HideToTray
+        };
+        let result = match action {
+            CloseAction::HideToTray => window.hide(),
+            CloseAction::Minimize => window.minimize(),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?action, "closing the window failed");
+        }
+    });
+}
+
 /// Creates the tray; `false` when the desktop has no tray.
 pub fn create(app: &AppHandle) -> bool {
     let result = (|| -> tauri::Result<()> {
@@ -430,6 +515,12 @@ fn clicked(app: &AppHandle, id: &str) {
 mod tests {
     use super::*;
     use switchboard_client::engine::TrayOffer;
+
+    #[test]
+    fn close_hides_to_the_tray_only_when_a_host_shows_it() {
+        assert_eq!(CloseAction::for_tray_host(true), CloseAction::HideToTray);
+        assert_eq!(CloseAction::for_tray_host(false), CloseAction::Minimize);
+    }
 
     #[test]
     fn command_ids_round_trip_and_foreign_ids_are_ignored() {

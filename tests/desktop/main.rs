@@ -1454,6 +1454,64 @@ async fn closing_hides_to_the_tray_and_the_window_keeps_its_size_and_place() {
     app.quit().await;
 }
 
+/// The ICCCM state the window manager gave the window ("Normal",
+/// "Iconic"; empty when withdrawn, as a hidden window is).
+async fn icccm_state(title: &str) -> String {
+    let out = tokio::process::Command::new("xprop")
+        .args(["-name", title, "WM_STATE"])
+        .output()
+        .await
+        .expect("xprop (x11-utils)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("window state:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Stock GNOME has no tray host: a window hidden to an icon nobody shows
+/// could only come back from a notification or a second launch, so the
+/// close button minimises instead.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn without_a_tray_host_closing_minimises_and_the_window_comes_back() {
+    let wm = WindowManager::start().await;
+    let bus = zbus::Connection::session().await.unwrap();
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await.unwrap();
+    let watcher = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher").unwrap();
+    assert!(
+        !dbus.name_has_owner(watcher).await.unwrap(),
+        "a tray host is on the bus"
+    );
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.el("[data-testid=sign-in]").await;
+    eventually("the window is not shown", || async {
+        icccm_state("Switchboard").await == "Normal"
+    })
+    .await;
+    step("the close button minimises the window; the app keeps running");
+    wm.close("Switchboard").await;
+    eventually("the window was not minimised", || async {
+        icccm_state("Switchboard").await == "Iconic"
+    })
+    .await;
+    assert_eq!(app.js("return 1 + 1").await, 2);
+    step("the taskbar brings it back");
+    let st = tokio::process::Command::new("wmctrl")
+        .args(["-a", "Switchboard"])
+        .status()
+        .await
+        .unwrap();
+    assert!(st.success());
+    eventually("the window did not come back", || async {
+        icccm_state("Switchboard").await == "Normal"
+            && xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsViewable"
+    })
+    .await;
+    app.quit().await;
+}
+
 async fn window_has_focus(app: &App) -> bool {
     app.js("return document.hasFocus();").await == serde_json::Value::Bool(true)
 }

@@ -1092,8 +1092,10 @@ pub struct WindowManager {
 
 impl WindowManager {
     pub async fn start() -> WindowManager {
+        // `--replace`: the previous test's openbox may still be exiting
+        // (its kill is not waited for) and holding the display.
         let child = tokio::process::Command::new("openbox")
-            .arg("--sm-disable")
+            .args(["--sm-disable", "--replace"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
