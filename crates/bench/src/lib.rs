@@ -207,6 +207,23 @@ pub fn tree_context_switches(root: u32) -> u64 {
     total
 }
 
+/// CPU time (user + system) the process tree has used so far, in clock
+/// ticks (`/proc/PID/stat` fields 14 and 15; 100 a second on Linux).
+pub fn tree_cpu_ticks(root: u32) -> u64 {
+    process_tree(root)
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name (field 2) may hold spaces: count after it.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // `rest` starts at field 3, so utime (14) and stime (15) are
+            // at 11 and 12.
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
 /// A sibling binary of the running benchmark (same target directory), e.g.
 /// `switchboard-hub`.
 pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -432,6 +449,20 @@ mod tests {
             .map(|t| (f64::from(t), 100.0 + [3.0, -2.0, 0.5, -1.5][t as usize % 4]))
             .collect();
         assert!(Trend::fit(&wobble).is_flat(), "{}", Trend::fit(&wobble));
+    }
+
+    #[test]
+    fn cpu_ticks_count_this_process_working() {
+        let me = std::process::id();
+        let before = super::tree_cpu_ticks(me);
+        let t0 = std::time::Instant::now();
+        let mut x = 0u64;
+        while t0.elapsed() < std::time::Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let used = super::tree_cpu_ticks(me) - before;
+        // 300 ms of spinning is about 30 ticks; allow for a busy machine.
+        assert!((10..=200).contains(&used), "{used} ticks");
     }
 
     #[test]
