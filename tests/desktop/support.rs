@@ -1092,10 +1092,8 @@ pub struct WindowManager {
 
 impl WindowManager {
     pub async fn start() -> WindowManager {
-        // `--replace`: the previous test's openbox may still be exiting
-        // (its kill is not waited for) and holding the display.
         let child = tokio::process::Command::new("openbox")
-            .args(["--sm-disable", "--replace"])
+            .arg("--sm-disable")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -1127,7 +1125,14 @@ impl WindowManager {
 
 impl Drop for WindowManager {
     fn drop(&mut self) {
+        // Wait for it to be gone: the next test's window manager cannot
+        // take a display this one still holds. (`--replace` instead races:
+        // the old one, leaving, can delete the new one's root property.)
         let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
