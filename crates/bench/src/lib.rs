@@ -367,10 +367,11 @@ async fn listening_url(child: &mut tokio::process::Child) -> anyhow::Result<Stri
     Ok(url)
 }
 
+/// An agent's shift, minutes: what a soak's slope is projected over.
+pub const WORKING_DAY_MINUTES: f64 = 8.0 * 60.0;
+
 /// A least-squares line through `(x, y)` points: its slope and the
-/// slope's standard error. A soak is called flat when the slope is within
-/// two standard errors of zero: memory that only wobbles around a level
-/// gives a slope of either sign that shrinks with a longer run.
+/// slope's standard error, for calling a soak flat ([`Trend::is_flat`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Trend {
     /// Units of y per unit of x.
@@ -412,9 +413,15 @@ impl Trend {
         Trend { slope, stderr }
     }
 
-    /// Whether the slope is within two standard errors of zero.
-    pub fn is_flat(&self) -> bool {
+    /// Whether memory at `level` with this trend (both in KiB, x in
+    /// minutes) is flat: the slope is within two standard errors of zero
+    /// (memory that only wobbles around a level gives a slope of either
+    /// sign), or too small to matter in a working day (under 1 % of
+    /// `level` over 8 hours; a very smooth series has a tiny error, and
+    /// a database's page cache filling up shows as a steady trickle).
+    pub fn is_flat(&self, level: f64) -> bool {
         self.slope.abs() <= 2.0 * self.stderr
+            || self.slope.abs() * WORKING_DAY_MINUTES < 0.01 * level
     }
 }
 
@@ -444,10 +451,11 @@ impl MemorySeries {
         let half = s.len() / 2;
         let mib = |m: Option<&(f64, Memory)>| m.map(|s| s.1.rss_kib as f64 / 1024.0).unwrap_or(0.0);
         let late = Trend::fit(&rss[half..]);
+        let level = rss.last().map_or(0.0, |p| p.1);
         format!(
             "{label}: RSS slope {:+.1} KiB/min (second half {late}, {}), PSS slope {:+.1} KiB/min (second half {}); first {:.1} MiB, last {:.1} MiB RSS",
             slope(&rss),
-            if late.is_flat() { "flat" } else { "not flat" },
+            if late.is_flat(level) { "flat" } else { "not flat" },
             slope(&pss),
             Trend::fit(&pss[half..]),
             mib(s.first()),
@@ -472,12 +480,29 @@ mod tests {
             .collect();
         let trend = Trend::fit(&rise);
         assert!((trend.slope - 2.0).abs() < 0.1, "{trend}");
-        assert!(!trend.is_flat(), "{trend}");
+        assert!(!trend.is_flat(100.0), "{trend}");
 
         let wobble: Vec<(f64, f64)> = (0..30)
             .map(|t| (f64::from(t), 100.0 + [3.0, -2.0, 0.5, -1.5][t as usize % 4]))
             .collect();
-        assert!(Trend::fit(&wobble).is_flat(), "{}", Trend::fit(&wobble));
+        assert!(
+            Trend::fit(&wobble).is_flat(100.0),
+            "{}",
+            Trend::fit(&wobble)
+        );
+    }
+
+    #[test]
+    fn a_trickle_too_small_for_a_working_day_is_flat() {
+        // 1 KiB a minute, no noise, on 100 MiB: 0.47 % in 8 hours.
+        let trickle: Vec<(f64, f64)> = (0..60)
+            .map(|t| (f64::from(t), 102_400.0 + f64::from(t)))
+            .collect();
+        let trend = Trend::fit(&trickle);
+        assert!(trend.stderr < 1e-6, "{trend}");
+        assert!(trend.is_flat(102_400.0));
+        // The same trickle on 10 MiB is 4.7 %: not flat.
+        assert!(!trend.is_flat(10_240.0));
     }
 
     #[test]
@@ -524,6 +549,6 @@ mod tests {
     fn too_few_points_give_no_error_estimate() {
         assert_eq!(Trend::fit(&[]).slope, 0.0);
         assert!(Trend::fit(&[(0.0, 1.0), (1.0, 3.0)]).stderr.is_nan());
-        assert!(!Trend::fit(&[(0.0, 1.0), (1.0, 3.0)]).is_flat());
+        assert!(!Trend::fit(&[(0.0, 1.0), (1.0, 3.0)]).is_flat(1.0));
     }
 }
