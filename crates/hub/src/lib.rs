@@ -15,6 +15,7 @@
 //! [`server::start`] runs a hub; [`hub::Hub`] holds every rule;
 //! [`routing`] is the pure agent choice; [`demo`] seeds and simulates.
 
+pub mod allocator;
 pub mod auth;
 pub mod clock;
 pub mod config;
