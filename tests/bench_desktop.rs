@@ -444,11 +444,7 @@ async fn soak_the_desktop_app() {
     println!(
         "  web process anonymous: slope {:+.1} KiB/min (second half {late}, {})",
         Trend::fit(&web_anon_series).slope,
-        if late.is_flat(web_anon_series.last().map_or(0.0, |p| p.1)) {
-            "flat"
-        } else {
-            "not flat"
-        }
+        late.verdict(web_anon_series.last().map_or(0.0, |p| p.1))
     );
     println!("  {}", hub_series.summary("hub"));
     println!("  after the soak the app shows: {connection}");

@@ -211,11 +211,6 @@ pub fn thread_context_switches(root: u32) -> std::collections::HashMap<(u32, u32
     out
 }
 
-/// Context switches of every live thread in the tree, summed.
-pub fn tree_context_switches(root: u32) -> u64 {
-    thread_context_switches(root).values().sum()
-}
-
 /// Counts the tree's wakeups (context switches) over `window`, sampling
 /// every `every`: a thread that starts during the window counts all its
 /// switches, one that ends counts those seen up to its last sample. (Two
@@ -423,6 +418,15 @@ impl Trend {
         self.slope.abs() <= 2.0 * self.stderr
             || self.slope.abs() * WORKING_DAY_MINUTES < 0.01 * level
     }
+
+    /// "flat" or "not flat", for a benchmark's printout ([`Self::is_flat`]).
+    pub fn verdict(&self, level: f64) -> &'static str {
+        if self.is_flat(level) {
+            "flat"
+        } else {
+            "not flat"
+        }
+    }
 }
 
 impl std::fmt::Display for Trend {
@@ -455,7 +459,7 @@ impl MemorySeries {
         format!(
             "{label}: RSS slope {:+.1} KiB/min (second half {late}, {}), PSS slope {:+.1} KiB/min (second half {}); first {:.1} MiB, last {:.1} MiB RSS",
             slope(&rss),
-            if late.is_flat(level) { "flat" } else { "not flat" },
+            late.verdict(level),
             slope(&pss),
             Trend::fit(&pss[half..]),
             mib(s.first()),
