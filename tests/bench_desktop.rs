@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use switchboard_bench::{
     count_wakeups, memory, process_name, process_tree, pss_by_mapping, tree_cpu_ticks, tree_memory,
-    HubProcess, Memory, MemorySeries, Stats, Trend,
+    HubProcess, Memory, MemorySeries, Stats, Trend, Wakeups,
 };
 use switchboard_protocol::Channel;
 
@@ -73,8 +73,8 @@ fn app_pid(app: &App, binary: &std::path::Path) -> u32 {
 struct Idle {
     /// Whole tree (WebKit web and network processes included).
     memory: Memory,
-    /// Context switches over [`idle_window`].
-    wakeups: u64,
+    /// Context switches over [`idle_window`], per thread too.
+    wakeups: Wakeups,
     /// CPU clock ticks (10 ms) over [`idle_window`].
     cpu_ticks: u64,
     processes: usize,
@@ -241,14 +241,22 @@ async fn footprint_and_cold_start_against_a_bare_window() {
     let idle = idle_window().as_secs_f64();
     println!(
         "  idle over {idle:.0} s (all threads of the tree, sampled every 50 ms): wakeups (context switches) app {} ({:.1}/s), bare {} ({:.1}/s); CPU app {} ms ({:.2} %), bare {} ms ({:.2} %)",
-        app_idle.wakeups,
-        app_idle.wakeups as f64 / idle,
-        bare_idle.wakeups,
-        bare_idle.wakeups as f64 / idle,
+        app_idle.wakeups.total,
+        app_idle.wakeups.total as f64 / idle,
+        bare_idle.wakeups.total,
+        bare_idle.wakeups.total as f64 / idle,
         app_idle.cpu_ticks * 10,
         app_idle.cpu_ticks as f64 / idle,
         bare_idle.cpu_ticks * 10,
         bare_idle.cpu_ticks as f64 / idle,
+    );
+    println!(
+        "    app threads that woke most: {}",
+        app_idle.wakeups.top(8)
+    );
+    println!(
+        "    bare threads that woke most: {}",
+        bare_idle.wakeups.top(8)
     );
     println!("  {}", a.line("cold start, app: launch → sign-in form"));
     println!(

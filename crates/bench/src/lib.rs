@@ -211,24 +211,70 @@ pub fn thread_context_switches(root: u32) -> std::collections::HashMap<(u32, u32
     out
 }
 
+/// A process tree's wakeups (context switches) over a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Wakeups {
+    /// All threads together.
+    pub total: u64,
+    /// Per `process/thread` name (pool threads share a name), most first:
+    /// which threads wake.
+    pub by_thread: Vec<(String, u64)>,
+}
+
+impl Wakeups {
+    /// The `n` threads that woke most, as `name count` pairs.
+    pub fn top(&self, n: usize) -> String {
+        self.by_thread
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .take(n)
+            .map(|(name, w)| format!("{name} {w}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Counts the tree's wakeups (context switches) over `window`, sampling
 /// every `every`: a thread that starts during the window counts all its
 /// switches, one that ends counts those seen up to its last sample. (Two
 /// readings at the ends alone miss every thread started and ended between
 /// them: a pool thread woken for a moment, say.)
-pub fn count_wakeups(root: u32, window: Duration, every: Duration) -> u64 {
+pub fn count_wakeups(root: u32, window: Duration, every: Duration) -> Wakeups {
     let start = std::time::Instant::now();
     let first = thread_context_switches(root);
     let mut last = first.clone();
+    let mut names = std::collections::HashMap::new();
+    let mut name_new = |last: &std::collections::HashMap<(u32, u32), u64>| {
+        for &(pid, tid) in last.keys() {
+            names.entry((pid, tid)).or_insert_with(|| {
+                let thread = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                    .map(|s| s.trim().to_owned())
+                    .unwrap_or_default();
+                format!("{}/{thread}", process_name(pid))
+            });
+        }
+    };
+    name_new(&last);
     while start.elapsed() < window {
         std::thread::sleep(every.min(window.saturating_sub(start.elapsed())));
         for (tid, n) in thread_context_switches(root) {
             last.insert(tid, n);
         }
+        name_new(&last);
     }
-    last.iter()
-        .map(|(tid, n)| n.saturating_sub(first.get(tid).copied().unwrap_or(0)))
-        .sum()
+    let mut by_name = std::collections::HashMap::<String, u64>::new();
+    for (tid, n) in &last {
+        let woke = n.saturating_sub(first.get(tid).copied().unwrap_or(0));
+        *by_name
+            .entry(names.get(tid).cloned().unwrap_or_default())
+            .or_default() += woke;
+    }
+    let mut by_thread: Vec<(String, u64)> = by_name.into_iter().collect();
+    by_thread.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Wakeups {
+        total: by_thread.iter().map(|(_, w)| w).sum(),
+        by_thread,
+    }
 }
 
 /// CPU time (user + system) the process tree has used so far, in clock
@@ -537,16 +583,26 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         // A short-lived thread that sleeps (switches) 100 times, then
         // ends after a few samples have seen it.
-        std::thread::spawn(|| {
-            for _ in 0..100 {
-                std::thread::sleep(std::time::Duration::from_micros(500));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        })
-        .join()
-        .unwrap();
+        std::thread::Builder::new()
+            .name("wakeup-counter".into())
+            .spawn(|| {
+                for _ in 0..100 {
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
         let woke = counting.join().unwrap();
-        assert!(woke >= 100, "{woke} wakeups counted");
+        assert!(woke.total >= 100, "{woke:?} wakeups counted");
+        let counter = format!("{}/wakeup-counter", super::process_name(me));
+        assert!(
+            woke.by_thread
+                .iter()
+                .any(|(name, n)| name == &counter && *n >= 100),
+            "the short-lived thread is named in {woke:?}"
+        );
     }
 
     #[test]
