@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use switchboard_bench::{
     count_wakeups, memory, process_name, process_tree, pss_by_mapping, tree_cpu_ticks, tree_memory,
-    HubProcess, Memory, MemorySeries, Stats, Trend, Wakeups,
+    HubProcess, Memory, MemorySeries, Stats, Wakeups,
 };
 use switchboard_protocol::Channel;
 
@@ -275,19 +275,6 @@ async fn footprint_and_cold_start_against_a_bare_window() {
     );
 }
 
-/// Anonymous memory (heap, JavaScript heap) of one process, KiB.
-fn anon_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Anonymous:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// An agent's work, done in the page by the page itself as a person
 /// would do it (clicks and typing into the real UI): every `ROUND_MS`,
 /// accept an offer if one shows and open a conversation; a moment later
@@ -327,9 +314,12 @@ return null;
 /// Benchmark 6 for the desktop app: an hour (`SWITCHBOARD_SOAK_MINUTES`)
 /// of demo traffic from a `switchboard-hub --demo` process, the app
 /// signed in as the demo agent and worked in the page (accepting,
-/// replying, ending conversations: [`AGENT_ROBOT`]), OS notifications on. The memory of
-/// the app's whole tree (WebKit included) and of the hub is sampled each
-/// `SWITCHBOARD_SOAK_INTERVAL_SECS`; prints the series and slopes.
+/// replying, ending conversations: [`AGENT_ROBOT`]), OS notifications on.
+/// The memory of the app's whole tree (WebKit included), of each of its
+/// processes, and of the hub is sampled each
+/// `SWITCHBOARD_SOAK_INTERVAL_SECS`; prints the series and, for each, the
+/// slopes and whether the second half is flat. Anonymous memory decides
+/// (see [`Memory::anon_kib`]: RSS also counts code pages first run late).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by `scripts/dev bench`"]
 async fn soak_the_desktop_app() {
@@ -375,25 +365,34 @@ async fn soak_the_desktop_app() {
         "== soak, desktop app: {minutes} min of demo traffic ({rate} customer messages/min), the app worked by an in-page agent, sampled every {interval} s"
     );
     println!(
-        "  {:>7}  {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>5} {:>8} {:>7} {:>5} {:>7}",
+        "  {:>7}  {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>5} {:>8} {:>7} {:>5} {:>8}",
         "t (min)",
         "procs",
         "app RSS",
-        "app PSS",
-        "main RSS",
-        "web RSS",
+        "app anon",
+        "main anon",
         "web anon",
+        "net anon",
         "hub RSS",
-        "hub PSS",
+        "hub anon",
         "rows",
         "accepted",
         "replied",
         "ended",
         "notified"
     );
-    let (mut app_series, mut hub_series) = (MemorySeries::default(), MemorySeries::default());
-    // The web process's anonymous memory, (minutes, KiB): where growth showed.
-    let mut web_anon_series: Vec<(f64, f64)> = Vec::new();
+    // The whole tree, each of its processes (main, WebKit's web and
+    // network processes: where growth would be), and the hub.
+    let (mut tree_series, mut hub_series) = (MemorySeries::default(), MemorySeries::default());
+    let mut process_series: [(&str, &str, MemorySeries); 3] = [
+        ("app main process", "switchboard", MemorySeries::default()),
+        ("web process", "WebKitWebProces", MemorySeries::default()),
+        (
+            "network process",
+            "WebKitNetworkPr",
+            MemorySeries::default(),
+        ),
+    ];
     let (mut rows, mut accepted, mut replied, mut ended) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let end = Duration::from_secs_f64(minutes * 60.0);
@@ -410,24 +409,29 @@ async fn soak_the_desktop_app() {
             }
             let t = elapsed.as_secs_f64() / 60.0;
             let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
-            let main = memory(pid).unwrap_or_default();
-            let web = process_tree(pid)
-                .into_iter()
-                .find(|p| process_name(*p).starts_with("WebKitWebProces"));
-            let web_rss = web.and_then(memory).unwrap_or_default().rss_kib;
-            let web_anon = web.map(anon_kib).unwrap_or(0);
+            let tree = process_tree(pid);
+            for (_, name, series) in &mut process_series {
+                let m = tree
+                    .iter()
+                    .find(|p| process_name(**p) == *name)
+                    .and_then(|p| memory(*p))
+                    .unwrap_or_default();
+                series.0.push((t, m));
+            }
+            let anon = |i: usize| process_series[i].2 .0.last().map_or(0, |s| s.1.anon_kib);
             println!(
-                "  {t:>7.2}  {:>6} {:>9} {:>9} {:>9} {web_rss:>9} {web_anon:>9}  {:>9} {:>9}  {rows:>5} {accepted:>8} {replied:>7} {ended:>5} {:>7}",
-                process_tree(pid).len(),
+                "  {t:>7.2}  {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {rows:>5} {accepted:>8} {replied:>7} {ended:>5} {:>8}",
+                tree.len(),
                 a.rss_kib,
-                a.pss_kib,
-                main.rss_kib,
+                a.anon_kib,
+                anon(0),
+                anon(1),
+                anon(2),
                 h.rss_kib,
-                h.pss_kib,
+                h.anon_kib,
                 notifications.notified().len()
             );
-            app_series.0.push((t, a));
-            web_anon_series.push((t, web_anon as f64));
+            tree_series.0.push((t, a));
             hub_series.0.push((t, h));
             if elapsed >= end {
                 break;
@@ -447,13 +451,10 @@ async fn soak_the_desktop_app() {
     }
     // Still alive and connected after the hour.
     let connection = app.text("[data-testid=connection]").await;
-    println!("  {}", app_series.summary("app (whole tree)"));
-    let late = Trend::fit(&web_anon_series[web_anon_series.len() / 2..]);
-    println!(
-        "  web process anonymous: slope {:+.1} KiB/min (second half {late}, {})",
-        Trend::fit(&web_anon_series).slope,
-        late.verdict(web_anon_series.last().map_or(0.0, |p| p.1))
-    );
+    println!("  {}", tree_series.summary("app (whole tree)"));
+    for (label, _, series) in &process_series {
+        println!("    {}", series.summary(label));
+    }
     println!("  {}", hub_series.summary("hub"));
     println!("  after the soak the app shows: {connection}");
     app.quit().await;

@@ -86,6 +86,13 @@ pub struct Memory {
     pub rss_kib: u64,
     /// Proportional set size (shared pages divided among their users).
     pub pss_kib: u64,
+    /// Resident anonymous memory (heap, stacks, JavaScript heap, written
+    /// library data): what the process holds of its own, where a leak
+    /// shows. RSS also counts file pages (code of the binary and its
+    /// libraries) faulted in the first time a code path runs: bounded by
+    /// the files' size, shared, and dropped by the kernel when it needs
+    /// the memory.
+    pub anon_kib: u64,
 }
 
 impl std::ops::Add for Memory {
@@ -94,6 +101,7 @@ impl std::ops::Add for Memory {
         Memory {
             rss_kib: self.rss_kib + o.rss_kib,
             pss_kib: self.pss_kib + o.pss_kib,
+            anon_kib: self.anon_kib + o.anon_kib,
         }
     }
 }
@@ -111,6 +119,7 @@ pub fn memory(pid: u32) -> Option<Memory> {
     Some(Memory {
         rss_kib: field_kib(&text, "Rss:")?,
         pss_kib: field_kib(&text, "Pss:")?,
+        anon_kib: field_kib(&text, "Anonymous:")?,
     })
 }
 
@@ -491,25 +500,42 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
 pub struct MemorySeries(pub Vec<(f64, Memory)>);
 
 impl MemorySeries {
-    /// One line: RSS and PSS slopes (KiB/min) over the whole run and over
-    /// its second half (after warm-up, with its standard error and whether
-    /// that is flat, [`Trend::is_flat`]), first and last RSS.
+    /// One line: the anonymous memory's slope (KiB/min) over the whole run
+    /// and over its second half (after warm-up), with its standard error
+    /// and whether that is flat ([`Trend::is_flat`]): the verdict, since a
+    /// leak shows there ([`Memory::anon_kib`]); then the same for RSS, the
+    /// PSS slopes, and first and last RSS and anonymous memory.
     pub fn summary(&self, label: &str) -> String {
         let s = &self.0;
-        let rss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.rss_kib as f64)).collect();
-        let pss: Vec<(f64, f64)> = s.iter().map(|(t, m)| (*t, m.pss_kib as f64)).collect();
+        let series = |f: fn(&Memory) -> u64| -> Vec<(f64, f64)> {
+            s.iter().map(|(t, m)| (*t, f(m) as f64)).collect()
+        };
+        let (anon, rss, pss) = (
+            series(|m| m.anon_kib),
+            series(|m| m.rss_kib),
+            series(|m| m.pss_kib),
+        );
         let half = s.len() / 2;
-        let mib = |m: Option<&(f64, Memory)>| m.map(|s| s.1.rss_kib as f64 / 1024.0).unwrap_or(0.0);
-        let late = Trend::fit(&rss[half..]);
-        let level = rss.last().map_or(0.0, |p| p.1);
+        let mib = |m: Option<&(f64, Memory)>, f: fn(&Memory) -> u64| {
+            m.map(|s| f(&s.1) as f64 / 1024.0).unwrap_or(0.0)
+        };
+        let late = |v: &[(f64, f64)]| {
+            let trend = Trend::fit(&v[half..]);
+            let level = v.last().map_or(0.0, |p| p.1);
+            format!("{trend}, {}", trend.verdict(level))
+        };
         format!(
-            "{label}: RSS slope {:+.1} KiB/min (second half {late}, {}), PSS slope {:+.1} KiB/min (second half {}); first {:.1} MiB, last {:.1} MiB RSS",
+            "{label}: anonymous slope {:+.1} KiB/min (second half {}); RSS slope {:+.1} KiB/min (second half {}); PSS slope {:+.1} KiB/min (second half {}); anonymous {:.1} → {:.1} MiB, RSS {:.1} → {:.1} MiB",
+            slope(&anon),
+            late(&anon),
             slope(&rss),
-            late.verdict(level),
+            late(&rss),
             slope(&pss),
             Trend::fit(&pss[half..]),
-            mib(s.first()),
-            mib(s.last()),
+            mib(s.first(), |m| m.anon_kib),
+            mib(s.last(), |m| m.anon_kib),
+            mib(s.first(), |m| m.rss_kib),
+            mib(s.last(), |m| m.rss_kib),
         )
     }
 }
@@ -603,6 +629,34 @@ mod tests {
                 .any(|(name, n)| name == &counter && *n >= 100),
             "the short-lived thread is named in {woke:?}"
         );
+    }
+
+    #[test]
+    fn a_soak_summary_judges_anonymous_memory() {
+        use super::{Memory, MemorySeries};
+        // Code pages faulted in (RSS up, anonymous flat), then the reverse.
+        let series = |rss: u64, anon: u64| {
+            MemorySeries(
+                (0..40)
+                    .map(|t| {
+                        let m = Memory {
+                            rss_kib: 100_000 + rss * t,
+                            pss_kib: 50_000,
+                            anon_kib: 20_000 + anon * t + (t % 2) * 8,
+                        };
+                        (t as f64, m)
+                    })
+                    .collect(),
+            )
+        };
+        let code = series(50, 0).summary("code");
+        assert!(
+            code.starts_with("code: anonymous slope +0.2 KiB/min (second half")
+                && code.contains("flat);"),
+            "{code}"
+        );
+        let leak = series(0, 50).summary("leak");
+        assert!(leak.contains("not flat); RSS"), "{leak}");
     }
 
     #[test]
