@@ -7,6 +7,6 @@ fn main() -> anyhow::Result<()> {
     // Before any thread starts: it sets the web process's environment.
     switchboard_desktop::webview_engine::configure();
     // The demo hub runs in this process: its sign-ins hash passwords.
-    switchboard_hub::allocator::return_large_blocks_when_freed();
+    switchboard_hub::allocator::configure();
     switchboard_desktop::run()
 }

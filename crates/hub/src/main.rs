@@ -29,9 +29,17 @@ struct Args {
     database: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    switchboard_hub::allocator::return_large_blocks_when_freed();
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads start.
+    switchboard_hub::allocator::configure();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1453,15 +1453,10 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Each sign-in checks a password in 19 MiB of argon2 scratch memory;
-/// the hub binary hands it back to the OS afterwards (allocator.rs)
-/// instead of keeping every block it ever hashed in.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[tokio::test]
-async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
+/// A `switchboard-hub --demo` process with no customer traffic: the child,
+/// its pid, and its HTTP URL once it listens.
+async fn demo_hub_process(dir: &std::path::Path) -> (tokio::process::Child, u32, String) {
     use tokio::io::AsyncBufReadExt;
-    init();
-    let dir = tempfile::tempdir().unwrap();
     let mut hub = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-hub"))
         .args([
             "--demo",
@@ -1471,7 +1466,7 @@ async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
             "127.0.0.1:0",
             "--database",
         ])
-        .arg(dir.path().join("hub.db"))
+        .arg(dir.join("hub.db"))
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -1489,10 +1484,15 @@ async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
     })
     .await
     .expect("hub did not start");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kib(pid);
+    // Keep reading, so the hub never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (hub, pid, url)
+}
+
+/// `n` concurrent demo sign-ins; each must succeed.
+async fn demo_sign_ins(url: &str, n: usize) {
     let client = reqwest::Client::new();
-    let logins = (0..20).map(|_| {
+    let logins = (0..n).map(|_| {
         client
             .post(format!("{url}/api/v1/login"))
             .json(&serde_json::json!({ "username": "demo", "password": "demo" }))
@@ -1504,6 +1504,62 @@ async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
             "a demo sign-in failed"
         );
     }
+}
+
+/// glibc malloc arenas besides the main one (the `brk` heap): anonymous
+/// read-write mappings starting on a 64 MiB boundary, where glibc places
+/// each arena's heap.
+fn malloc_arenas(pid: u32) -> usize {
+    const HEAP_ALIGN: u64 = 64 << 20;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    maps.lines()
+        .filter(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let start = fields
+                .first()
+                .and_then(|r| r.split('-').next())
+                .and_then(|a| u64::from_str_radix(a, 16).ok());
+            fields.len() == 5 && fields[1] == "rw-p" && start.is_some_and(|a| a % HEAP_ALIGN == 0)
+        })
+        .count()
+}
+
+/// The hub's threads (runtime, database connections, password hashing)
+/// share a few malloc arenas, one per core at most (allocator.rs): each
+/// arena keeps its own freed memory, and with glibc's default of eight
+/// per core a soak's hub crept up as each reached its own high-water
+/// mark. Seen failing without the cap: 6 extra arenas on 2 cores.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn the_hub_process_keeps_to_a_few_malloc_arenas() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, pid, url) = demo_hub_process(dir.path()).await;
+    // Work on every kind of thread: hashing, the database, the runtime.
+    for _ in 0..3 {
+        demo_sign_ins(&url, 12).await;
+    }
+    let extra = malloc_arenas(pid);
+    let limit = switchboard_hub::allocator::arena_limit();
+    assert!(
+        extra < limit,
+        "{extra} arenas besides the main one; the limit is {limit} in all"
+    );
+    let _ = hub.kill().await;
+}
+
+/// Each sign-in checks a password in 19 MiB of argon2 scratch memory;
+/// the hub binary hands it back to the OS afterwards (allocator.rs)
+/// instead of keeping every block it ever hashed in.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, pid, url) = demo_hub_process(dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid);
+    demo_sign_ins(&url, 20).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
     // 20 checks at once hash in 380 MiB between them; kept by glibc's

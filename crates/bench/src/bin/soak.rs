@@ -2,7 +2,7 @@
 //! agent accepting offers run for N minutes; the memory of each process is
 //! sampled over time. Prints the series and the least-squares slope (KiB
 //! per minute) over the whole run and over its second half (after
-//! warm-up). Target: flat.
+//! warm-up), judged on anonymous memory. Target: flat.
 //!
 //! The agent is the headless `switchboard-agent` (engine, runtime, store).
 //! The desktop app, webview included, is soaked the same way through
@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  {:>8}  {:>12} {:>12}  {:>12} {:>12}",
-        "t (min)", "hub RSS KiB", "hub PSS KiB", "agent RSS", "agent PSS"
+        "t (min)", "hub RSS KiB", "hub anon KiB", "agent RSS", "agent anon"
     );
     let t0 = Instant::now();
     let mut hub_series = MemorySeries::default();
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         let a = tree_memory(agent_pid);
         println!(
             "  {t:>8.2}  {:>12} {:>12}  {:>12} {:>12}",
-            h.rss_kib, h.pss_kib, a.rss_kib, a.pss_kib
+            h.rss_kib, h.anon_kib, a.rss_kib, a.anon_kib
         );
         hub_series.0.push((t, h));
         agent_series.0.push((t, a));
