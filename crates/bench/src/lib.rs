@@ -474,10 +474,20 @@ impl Trend {
             || self.slope.abs() * WORKING_DAY_MINUTES < 0.01 * level
     }
 
-    /// "flat" or "not flat", for a benchmark's printout ([`Self::is_flat`]).
+    /// Whether memory with this trend falls beyond its noise: not flat,
+    /// but not growth either (a soak's target is that memory does not
+    /// grow).
+    pub fn is_falling(&self, level: f64) -> bool {
+        !self.is_flat(level) && self.slope < 0.0
+    }
+
+    /// "flat", "falling" or "not flat" (growing), for a benchmark's
+    /// printout ([`Self::is_flat`], [`Self::is_falling`]).
     pub fn verdict(&self, level: f64) -> &'static str {
         if self.is_flat(level) {
             "flat"
+        } else if self.is_falling(level) {
+            "falling"
         } else {
             "not flat"
         }
@@ -557,6 +567,9 @@ mod tests {
         let trend = Trend::fit(&rise);
         assert!((trend.slope - 2.0).abs() < 0.1, "{trend}");
         assert!(!trend.is_flat(100.0), "{trend}");
+        assert_eq!(trend.verdict(100.0), "not flat");
+        let fall: Vec<(f64, f64)> = rise.iter().map(|&(t, y)| (t, 200.0 - y)).collect();
+        assert_eq!(Trend::fit(&fall).verdict(100.0), "falling");
 
         let wobble: Vec<(f64, f64)> = (0..30)
             .map(|t| (f64::from(t), 100.0 + [3.0, -2.0, 0.5, -1.5][t as usize % 4]))
