@@ -1092,23 +1092,41 @@ pub struct WindowManager {
 
 impl WindowManager {
     pub async fn start() -> WindowManager {
-        let child = tokio::process::Command::new("openbox")
-            .arg("--sm-disable")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("openbox (Debian package openbox)");
-        eventually("openbox did not take the display", || async {
+        let spawn = || {
+            tokio::process::Command::new("openbox")
+                .arg("--sm-disable")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("openbox (Debian package openbox)")
+        };
+        let mut child = spawn();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
             let out = tokio::process::Command::new("xprop")
                 .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
                 .output()
                 .await
                 .unwrap();
-            String::from_utf8_lossy(&out.stdout).contains("window id")
-        })
-        .await;
-        WindowManager { child }
+            if String::from_utf8_lossy(&out.stdout).contains("window id")
+                && matches!(child.try_wait(), Ok(None))
+            {
+                return WindowManager { child };
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openbox did not take the display"
+            );
+            // Openbox leaves at once while the previous test's window
+            // manager still holds the display (its exit reaches the X
+            // server a moment after the process is gone): start it again.
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                child = spawn();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Asks the window manager to close the window (as its close button
