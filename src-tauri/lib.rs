@@ -32,14 +32,9 @@ pub use shortcut::ACCEPT_SHORTCUT;
 /// engine believing the window unfocused: a ring in focus).
 struct FocusEvents(tokio::sync::mpsc::UnboundedSender<bool>);
 
-/// Runs the desktop app.
+/// Runs the desktop app. The binary sets up the tracing subscriber first,
+/// so what the engine and allocator set-up log before this is seen.
 pub fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tao=warn".into()),
-        )
-        .init();
     let data_dir = switchboard_client::paths::data_dir();
     let demo = std::env::args().any(|a| a == "--demo");
     // A login start stays in the tray: the window is created hidden

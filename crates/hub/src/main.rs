@@ -30,6 +30,13 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // First, so the allocator set-up can warn; it starts no thread.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
     // Before the runtime's threads start.
     switchboard_hub::allocator::configure();
     tokio::runtime::Builder::new_multi_thread()
@@ -40,12 +47,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
     let args = Args::parse();
     let mut config = match (&args.config, args.demo) {
         (Some(path), _) => HubConfig::load(path)?,
