@@ -7,6 +7,8 @@ import ConversationList from "./ConversationList.svelte";
 import ChatPanel from "./ChatPanel.svelte";
 import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
+import Settings from "./Settings.svelte";
+import type { AgentSettings } from "../bindings/AgentSettings";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
 import { ui } from "../lib/state.svelte";
@@ -124,6 +126,39 @@ describe("SignIn", () => {
     await fireEvent.input(document.querySelector("input[name=password]") as HTMLInputElement, { target: { value: "x" } });
     await fireEvent.click(screen.getByTestId("sign-in"));
     await vi.waitFor(() => expect(screen.getByTestId("signin-error").textContent).toBe("wrong user name or password"));
+  });
+});
+
+describe("Settings", () => {
+  const settings: AgentSettings = {
+    desktop_notifications: null,
+    sound_when: "when_unfocused",
+    volume: 80,
+    tone: "classic",
+    reminder_secs: 60,
+    theme: "system",
+    start_at_login: false,
+    clock: "system",
+  };
+
+  it("saves with Enter in a field, not on a checkbox, and not with a value out of range", async () => {
+    const onClose = vi.fn();
+    const { container } = render(Settings, { settings, onClose });
+    // Opened and closed all day: no <form> (lib/enter.ts).
+    expect(container.querySelector("form")).toBeNull();
+    const seconds = container.querySelector("input[type=number]") as HTMLInputElement;
+    await fireEvent.input(seconds, { target: { value: "5" } });
+    await fireEvent.keyDown(seconds, { key: "Enter" });
+    await fireEvent.click(screen.getByTestId("save-settings"));
+    // Below the field's minimum (10 s), as a <form> would refuse it.
+    expect(act).not.toHaveBeenCalled();
+    expect(onClose).not.toHaveBeenCalled();
+    await fireEvent.keyDown(screen.getByTestId("setting-autostart"), { key: "Enter" });
+    expect(act).not.toHaveBeenCalled();
+    await fireEvent.input(seconds, { target: { value: "120" } });
+    await fireEvent.keyDown(seconds, { key: "Enter" });
+    expect(act).toHaveBeenCalledWith({ action: "update_settings", settings: { ...settings, reminder_secs: 120 } });
+    expect(onClose).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -245,6 +245,32 @@ describe("SessionActions", () => {
     });
   });
 
+  it("sends with Enter in the note, and is not a <form>", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [{ id: 2, name: "Ana", role: "agent", presence: "available", connected: true }],
+      queues: ["Billing"],
+    });
+    const { container } = render(SessionActions, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    // Opened for each hand-on: no <form> (lib/enter.ts).
+    expect(container.querySelector("form")).toBeNull();
+    await waitFor(() => expect(screen.getByTestId("action-target").querySelectorAll("option")).toHaveLength(2));
+    await fireEvent.input(screen.getByTestId("action-note"), { target: { value: "vip" } });
+    await fireEvent.keyDown(screen.getByTestId("action-note"), { key: "Enter" });
+    // No one chosen yet: the panel says so and sends nothing.
+    expect(act).not.toHaveBeenCalled();
+    expect(screen.getByRole("alert").textContent).toContain("Choose who");
+    await fireEvent.change(screen.getByTestId("action-target"), { target: { value: "2" } });
+    await fireEvent.keyDown(screen.getByTestId("action-note"), { key: "Enter" });
+    expect(act).toHaveBeenCalledWith({
+      action: "transfer",
+      conversation_id: 70,
+      target: { to: "agent", agent_id: 2 },
+      note: "vip",
+    });
+    expect(screen.queryByTestId("session-actions-form")).toBeNull();
+  });
+
   it("sends an assign request with its reason, and escalates without choosing", async () => {
     mocked.teamDirectory.mockResolvedValue({
       agents: [
