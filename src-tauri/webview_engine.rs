@@ -18,9 +18,9 @@
 //! about half a KiB for every distinct text written into the page (a
 //! reply typed, a message shown) and, left to its default budget (a third
 //! of the machine's RAM, at most 1 GiB), never lets it go; and while an
-//! agent works, the web process grew by a further 25–60 KiB a minute that
-//! neither the cache release nor a full JavaScript collection took back,
-//! but the critical release does (issue 7's soak, README Performance 6).
+//! agent works, the web process grew by a further 25–60 KiB a minute,
+//! outside the JavaScript heap, that the cache release did not take back
+//! but the critical release did (issue 7's soak, README Performance 6).
 //! `SWITCHBOARD_WEBVIEW_CACHE_RELEASE=0` keeps WebKit's defaults (for
 //! comparing); `=MIB,SECS` releases above `MIB` and checks every `SECS`
 //! (for tests).

@@ -400,13 +400,6 @@ async fn soak_the_desktop_app() {
     loop {
         let elapsed = t0.elapsed();
         if elapsed >= next_sample {
-            if std::env::var("SWITCHBOARD_SOAK_GC").is_ok() {
-                // Diagnosis only (JSC_useDollarVM=1): a full collection
-                // first, so what remains is what is held.
-                app.js("if (typeof $vm !== 'undefined') { $vm.gc(); return 1 } return 0")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
             let t = elapsed.as_secs_f64() / 60.0;
             let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
             let tree = process_tree(pid);

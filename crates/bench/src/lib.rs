@@ -514,7 +514,8 @@ impl MemorySeries {
     /// and over its second half (after warm-up), with its standard error
     /// and whether that is flat ([`Trend::is_flat`]): the verdict, since a
     /// leak shows there ([`Memory::anon_kib`]); then the same for RSS, the
-    /// PSS slopes, and first and last RSS and anonymous memory.
+    /// PSS slopes, first and last RSS and anonymous memory, and
+    /// [`Self::quarters`] of the anonymous memory.
     pub fn summary(&self, label: &str) -> String {
         let s = &self.0;
         let series = |f: fn(&Memory) -> u64| -> Vec<(f64, f64)> {
@@ -535,7 +536,7 @@ impl MemorySeries {
             format!("{trend}, {}", trend.verdict(level))
         };
         format!(
-            "{label}: anonymous slope {:+.1} KiB/min (second half {}); RSS slope {:+.1} KiB/min (second half {}); PSS slope {:+.1} KiB/min (second half {}); anonymous {:.1} → {:.1} MiB, RSS {:.1} → {:.1} MiB",
+            "{label}: anonymous slope {:+.1} KiB/min (second half {}); RSS slope {:+.1} KiB/min (second half {}); PSS slope {:+.1} KiB/min (second half {}); anonymous {:.1} → {:.1} MiB, RSS {:.1} → {:.1} MiB; anonymous by quarter {}",
             slope(&anon),
             late(&anon),
             slope(&rss),
@@ -546,7 +547,32 @@ impl MemorySeries {
             mib(s.last(), |m| m.anon_kib),
             mib(s.first(), |m| m.rss_kib),
             mib(s.last(), |m| m.rss_kib),
+            self.quarters(),
         )
+    }
+
+    /// The anonymous memory's median and range in each quarter of the run,
+    /// in MiB: `median (min–max)`, quarters separated by `/`. Why: memory
+    /// that moves in steps (the web process, README Performance 6) can
+    /// tip a one-hour slope either way; medians by quarter show whether
+    /// the level itself moved.
+    pub fn quarters(&self) -> String {
+        let n = self.0.len();
+        (0..4)
+            .filter_map(|q| {
+                let part = &self.0[q * n / 4..(q + 1) * n / 4];
+                let mut v: Vec<u64> = part.iter().map(|(_, m)| m.anon_kib).collect();
+                v.sort_unstable();
+                let mib = |k: u64| k as f64 / 1024.0;
+                Some(format!(
+                    "{:.1} ({:.1}–{:.1})",
+                    mib(*v.get(v.len() / 2)?),
+                    mib(*v.first()?),
+                    mib(*v.last()?)
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(" / ")
     }
 }
 
@@ -669,6 +695,34 @@ mod tests {
         );
         let leak = series(0, 50).summary("leak");
         assert!(leak.contains("not flat); RSS"), "{leak}");
+    }
+
+    #[test]
+    fn quarters_give_the_median_and_range_of_each_quarter() {
+        // 40 samples: a level of 30 MiB, one step up by 2 MiB at sample 26
+        // and a one-sample spike in the first quarter.
+        let s = super::MemorySeries(
+            (0..40u64)
+                .map(|t| {
+                    let anon =
+                        30 * 1024 + if t >= 26 { 2048 } else { 0 } + if t == 3 { 4096 } else { 0 };
+                    (
+                        t as f64,
+                        super::Memory {
+                            rss_kib: 0,
+                            pss_kib: 0,
+                            anon_kib: anon,
+                        },
+                    )
+                })
+                .collect(),
+        );
+        assert_eq!(
+            s.quarters(),
+            "30.0 (30.0–34.0) / 30.0 (30.0–30.0) / 30.0 (30.0–32.0) / 32.0 (32.0–32.0)"
+        );
+        assert_eq!(super::MemorySeries::default().quarters(), "");
+        assert!(s.summary("web").ends_with("anonymous by quarter 30.0 (30.0–34.0) / 30.0 (30.0–30.0) / 30.0 (30.0–32.0) / 32.0 (32.0–32.0)"));
     }
 
     #[test]
