@@ -636,9 +636,40 @@ async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusm
         .await;
 
     step("unread total and the badge update live");
+    // Whether the earlier "hello" and "hi" were read depends on the
+    // window having had the focus while each conversation was shown:
+    // with no window manager, a fresh-clone CI run under load left one
+    // unread. So the count is taken once it has settled, and a new
+    // message must add exactly one.
+    let unread_total = || async {
+        host.layout().await.flatten().iter().find_map(|n| {
+            let t = n.text();
+            if t == "No unread messages" {
+                Some(0)
+            } else {
+                t.strip_suffix(" unread message")
+                    .or_else(|| t.strip_suffix(" unread messages"))
+                    .and_then(|n| n.parse::<u32>().ok())
+            }
+        })
+    };
+    let mut before = unread_total().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = unread_total().await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let before = before.expect("the menu shows the unread total");
     hub.ingress(Channel::Chat, "tray-1", tom, "", "are you there?")
         .await;
-    host.wait_item("one unread", |n| n.text() == "1 unread message")
+    let expected = match before + 1 {
+        1 => "1 unread message".to_owned(),
+        n => format!("{n} unread messages"),
+    };
+    host.wait_item("one more unread", |n| n.text() == expected)
         .await;
     eventually("no badge on the icon", || async {
         try_png_pixel(&host.icon_path().await, 27, 4) == Some([0xDC, 0x26, 0x26, 0xFF])
@@ -791,7 +822,7 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
         .await
         .starts_with("Respond within"));
     app.assert_inert().await;
-    app.click("[data-testid=accept]").await;
+    app.click_closing("[data-testid=accept]").await;
     eventually("the hub never saw the accept", || async {
         hub.running
             .hub
@@ -1909,12 +1940,24 @@ async fn over_its_memory_budget_the_web_process_lets_go_of_text_it_has_shown() {
     // process keeps 11-12 MiB of this for good (measured); with it, about
     // 3 MiB remain once the checks have run (memory freed inside the
     // process that its allocator keeps for reuse).
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let kept = anon_kib(web).saturating_sub(before);
-    println!("web process kept {kept} KiB of {before} KiB before");
+    // The checks run on WebKit's own timer, so on a loaded machine the
+    // release can come seconds late: wait for it up to 30 s. Without the
+    // budget the memory never comes down, so the wait cannot hide that.
+    let limit = 6 * 1024;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let kept = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let kept = anon_kib(web).saturating_sub(before);
+        seen.push(kept);
+        if kept < limit || std::time::Instant::now() > deadline {
+            break kept;
+        }
+    };
+    println!("web process kept {kept} KiB of {before} KiB before (each second: {seen:?})");
     assert!(
-        kept < 6 * 1024,
-        "the web process kept {kept} KiB after 12,000 texts: its memory budget did not apply"
+        kept < limit,
+        "the web process kept {kept} KiB after 12,000 texts for 30 s (each second: {seen:?}): its memory budget did not apply"
     );
     // And the page still works after WebKit dropped its caches.
     sign_in_form_answers(&app).await;

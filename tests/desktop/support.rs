@@ -365,6 +365,20 @@ impl App {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks a button whose action closes the window the session is in
+    /// (the alert window goes when its last alert is answered). A
+    /// WebDriver click waits on the window after the click and fails if
+    /// it is gone by then (seen in CI under load, after the click had
+    /// worked), so this clicks from a script that returns at once.
+    pub async fn click_closing(&self, css: &str) {
+        self.el(css).await;
+        let css = serde_json::to_string(css).expect("a CSS selector is a string");
+        self.js(&format!(
+            "document.querySelector({css}).click(); return null;"
+        ))
+        .await;
+    }
+
     pub async fn fill(&self, css: &str, text: &str) {
         let e = self.el(css).await;
         e.clear().await.unwrap();
