@@ -162,11 +162,7 @@ pub fn menu_lines(menu: Option<&TrayMenu>) -> Vec<MenuLine> {
         if !m.offers.is_empty() {
             lines.push(MenuLine::Separator);
         }
-        lines.push(MenuLine::Info(match m.unread_total {
-            0 => "No unread messages".into(),
-            1 => "1 unread message".into(),
-            n => format!("{n} unread messages"),
-        }));
+        lines.push(MenuLine::Info(unread_label(m.unread_total)));
         // Inactive is set by the system, never chosen; it is shown only
         // while current so the agent sees why no work arrives.
         for p in Presence::ALL {
@@ -193,6 +189,16 @@ pub fn menu_lines(menu: Option<&TrayMenu>) -> Vec<MenuLine> {
 
 /// Icon size in pixels (panels scale it).
 pub const ICON_SIZE: u32 = 32;
+
+/// The menu's line for the unread total ("No unread messages",
+/// "1 unread message", "N unread messages").
+pub fn unread_label(total: u32) -> String {
+    match total {
+        0 => "No unread messages".into(),
+        1 => "1 unread message".into(),
+        n => format!("{n} unread messages"),
+    }
+}
 
 /// Draws the tray icon: a switchboard glyph (a rounded panel with three
 /// jacks) in a colour that reads on a light or a dark panel, with a red

@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
+use switchboard_desktop::tray::unread_label;
 use switchboard_protocol::{Author, Channel};
 
 const WHY: &str = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`";
@@ -642,16 +643,9 @@ async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusm
     // unread. So the count is taken once it has settled, and a new
     // message must add exactly one.
     let unread_total = || async {
-        host.layout().await.flatten().iter().find_map(|n| {
-            let t = n.text();
-            if t == "No unread messages" {
-                Some(0)
-            } else {
-                t.strip_suffix(" unread message")
-                    .or_else(|| t.strip_suffix(" unread messages"))
-                    .and_then(|n| n.parse::<u32>().ok())
-            }
-        })
+        let layout = host.layout().await;
+        let items = layout.flatten();
+        (0..1000).find(|&k| items.iter().any(|n| n.text() == unread_label(k)))
     };
     let mut before = unread_total().await;
     loop {
@@ -665,10 +659,7 @@ async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusm
     let before = before.expect("the menu shows the unread total");
     hub.ingress(Channel::Chat, "tray-1", tom, "", "are you there?")
         .await;
-    let expected = match before + 1 {
-        1 => "1 unread message".to_owned(),
-        n => format!("{n} unread messages"),
-    };
+    let expected = unread_label(before + 1);
     host.wait_item("one more unread", |n| n.text() == expected)
         .await;
     eventually("no badge on the icon", || async {
