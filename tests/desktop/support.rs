@@ -228,6 +228,9 @@ impl Drop for App {
     }
 }
 
+/// Set (to anything) to let the app's stdout through to the test's.
+pub const APP_STDOUT: &str = "SWITCHBOARD_E2E_APP_STDOUT";
+
 impl App {
     pub async fn launch(desk: &Desk) -> App {
         Self::launch_binary(desk, env!("CARGO_BIN_EXE_switchboard")).await
@@ -245,7 +248,14 @@ impl App {
             "--native-port",
             &native.to_string(),
         ])
-        .stdout(Stdio::null())
+        // The app's log and WebKit's allocator reports
+        // (`WebKitPasStatusReporter=2`, for the soak) go to stdout: kept
+        // out of the test output unless asked for.
+        .stdout(if std::env::var_os(APP_STDOUT).is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit());
         desk.env(&mut cmd);
         let driver = cmd
