@@ -228,7 +228,8 @@ impl Drop for App {
     }
 }
 
-/// Set (to anything) to let the app's stdout through to the test's.
+/// Set (to anything) to let the app's stdout through to the test's
+/// output (as the app's stderr).
 pub const APP_STDOUT: &str = "SWITCHBOARD_E2E_APP_STDOUT";
 
 impl App {
@@ -248,19 +249,34 @@ impl App {
             "--native-port",
             &native.to_string(),
         ])
-        // The app's log and WebKit's allocator reports
-        // (`WebKitPasStatusReporter=2`, for the soak) go to stdout: kept
-        // out of the test output unless asked for.
-        .stdout(if std::env::var_os(APP_STDOUT).is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit());
         desk.env(&mut cmd);
         let driver = cmd
             .spawn()
             .expect("tauri-driver (cargo install tauri-driver) must be on PATH or in TAURI_DRIVER");
+        // The app's log and WebKit's allocator reports
+        // (`WebKitPasStatusReporter=2`, for the soak) go to stdout, which
+        // the WebDriver chain drops. When asked, a wrapper sends the app's
+        // stdout to its stderr, which reaches the test's output; `exec`
+        // keeps the app's own binary as the process.
+        let application = if std::env::var_os(APP_STDOUT).is_some() {
+            let wrapper = desk.root.path().join("app-stdout-to-stderr.sh");
+            std::fs::write(
+                &wrapper,
+                format!("#!/bin/sh\nexec '{application}' \"$@\" 1>&2\n"),
+            )
+            .expect("write the stdout wrapper");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+                    .expect("make the stdout wrapper executable");
+            }
+            wrapper.to_string_lossy().into_owned()
+        } else {
+            application.to_owned()
+        };
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
         caps.insert(
