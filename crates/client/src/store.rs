@@ -100,8 +100,14 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         // (`outbox_put`). See docs/architecture.md, "Local cache".
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
+    // Connections are kept for the life of the process: sqlx would close
+    // one after 10 minutes idle and each after 30 minutes, which for a
+    // local file only churns threads and caches (`switchboard_hub` store,
+    // `pool_options`).
     SqlitePoolOptions::new()
         .max_connections(2)
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect_with(options)
         .await
 }
