@@ -100,16 +100,18 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         // (`outbox_put`). See docs/architecture.md, "Local cache".
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
-    // Connections are kept for the life of the process: sqlx would close
-    // one after 10 minutes idle and each after 30 minutes, which for a
-    // local file only churns threads and caches (`switchboard_hub` store,
-    // `pool_options`).
+    pool_options().connect_with(options).await
+}
+
+/// How the cache's connections are pooled: up to two, each kept for the
+/// life of the process. sqlx would close one after 10 minutes idle and
+/// each after 30 minutes, which for a local file only churns worker
+/// threads and their caches (the hub's store does the same, and says why).
+fn pool_options() -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(2)
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_with(options)
-        .await
 }
 
 async fn check(pool: &SqlitePool) -> Result<(), String> {
@@ -528,6 +530,14 @@ mod tests {
     use switchboard_protocol::{
         Channel, ConversationStatus, ConversationSummary, Customer, Millis, Scenario,
     };
+
+    #[test]
+    fn pooled_connections_are_never_recycled() {
+        let options = pool_options();
+        assert_eq!(options.get_max_connections(), 2);
+        assert_eq!(options.get_idle_timeout(), None);
+        assert_eq!(options.get_max_lifetime(), None);
+    }
 
     fn view(id: i64, unread: u32) -> ConversationView {
         ConversationView {
