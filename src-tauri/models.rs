@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_client::engine::{NotificationKey, UiEvent};
-use switchboard_protocol::AgentProfile;
+use switchboard_protocol::{AgentProfile, ConversationId};
 use ts_rs::TS;
 
 /// The sign-in form.
@@ -59,9 +59,15 @@ impl From<NotificationKey> for FocusTarget {
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShellEvent {
-    /// The engine's view changed: read it again (engine events that carry
-    /// nothing to show, folded; see `events.rs`).
-    ViewChanged,
+    /// The engine's view changed: read the list again, and the open
+    /// conversation if `all` or if it is among `conversations` (engine
+    /// events that carry nothing to show, folded; see `events.rs`).
+    ViewChanged {
+        /// Every conversation may have changed.
+        all: bool,
+        /// These conversations changed.
+        conversations: Vec<ConversationId>,
+    },
     /// From the engine.
     Ui {
         /// The engine's event.

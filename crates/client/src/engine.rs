@@ -329,6 +329,46 @@ pub enum UiEvent {
     },
 }
 
+/// Which part of the view (`crate::view`) an event changes. A reader that
+/// keeps the conversation list and one open conversation re-reads the
+/// open one only when its scope says so: most events while an agent works
+/// are about other conversations, and each read of the open one carries
+/// all its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewScope {
+    /// The list and every conversation (a resync, or a setting that
+    /// changes how messages are labelled).
+    Everything,
+    /// The list only: offers, presence, banners, connection, toasts.
+    List,
+    /// The list and this conversation.
+    Conversation(ConversationId),
+}
+
+impl UiEvent {
+    /// What this event changes in the view.
+    pub fn scope(&self) -> ViewScope {
+        match self {
+            UiEvent::Reset | UiEvent::SettingsChanged | UiEvent::ActiveChanged { .. } => {
+                ViewScope::Everything
+            }
+            UiEvent::ConversationChanged { conversation_id }
+            | UiEvent::ConversationRemoved { conversation_id } => {
+                ViewScope::Conversation(*conversation_id)
+            }
+            UiEvent::MessageAdded { message } => ViewScope::Conversation(message.conversation_id),
+            UiEvent::OfferShown { .. }
+            | UiEvent::OfferClosed { .. }
+            | UiEvent::PresenceChanged { .. }
+            | UiEvent::Banner { .. }
+            | UiEvent::Toast { .. }
+            | UiEvent::Connection { .. }
+            | UiEvent::BannersChanged
+            | UiEvent::CommandFailed { .. } => ViewScope::List,
+        }
+    }
+}
+
 /// A tray menu line for a pending offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrayOffer {

@@ -1706,3 +1706,127 @@ fn customer_360_lists_each_earlier_conversation_with_its_start_on_the_agents_clo
     assert_eq!(json["id"], 9);
     assert_eq!(json["started"], "2026-07-15 01:59");
 }
+
+/// Whether the effects tell a scoped reader to re-read conversation `id`.
+fn rereads(fx: &[Effect], id: ConversationId) -> bool {
+    fx.iter().any(|e| match e {
+        Effect::Ui(ev) => {
+            matches!(ev.scope(), ViewScope::Everything) || ev.scope() == ViewScope::Conversation(id)
+        }
+        _ => false,
+    })
+}
+
+#[test]
+fn every_change_to_the_open_conversation_is_scoped_to_it_and_others_are_not() {
+    use crate::view::conversation_detail;
+    use crate::wall_clock::{ClockChoice, HourCycle, WallClock};
+    let clock = WallClock::new(jiff::tz::TimeZone::UTC, HourCycle::TwentyFour);
+    let (seven, eight) = (ConversationId(7), ConversationId(8));
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    h.assign(8, AssignMode::Accepted, true);
+    h.act(
+        AgentAction::Open {
+            conversation_id: seven,
+        },
+        at(1),
+    );
+    // What the page shows of the open conversation (its draft is the
+    // page's own typing, so it is left out).
+    let shown = |h: &Harness| {
+        conversation_detail(&h.e, seven, &clock).map(|d| (d.summary, d.messages, d.unread))
+    };
+    // Each step: what it did, and whether it must change the open one.
+    let step =
+        |h: &mut Harness, what: &str, changes: bool, f: &dyn Fn(&mut Harness) -> Vec<Effect>| {
+            let before = shown(h);
+            let fx = f(h);
+            let changed = shown(h) != before;
+            assert_eq!(changed, changes, "{what}: changed the open conversation?");
+            if changed {
+                assert!(
+                    rereads(&fx, seven),
+                    "{what} changed the open conversation unannounced"
+                );
+            } else if what.starts_with("other") {
+                assert!(!rereads(&fx, seven), "{what} asks for a needless read");
+            }
+        };
+    step(
+        &mut h,
+        "other: a customer writes in 8",
+        false,
+        &|h: &mut Harness| h.customer(8, 1, at(10)),
+    );
+    step(&mut h, "other: 8 is read", false, &|h: &mut Harness| {
+        h.act(
+            AgentAction::MarkRead {
+                conversation_id: eight,
+            },
+            at(11),
+        )
+    });
+    step(&mut h, "other: 8 is closed", false, &|h: &mut Harness| {
+        h.ev(
+            AgentEvent::ConversationClosed {
+                conversation_id: eight,
+            },
+            at(12),
+        )
+    });
+    step(
+        &mut h,
+        "a customer writes in 7",
+        true,
+        &|h: &mut Harness| h.customer(7, 2, at(20)),
+    );
+    step(&mut h, "7 is read", true, &|h: &mut Harness| {
+        h.act(
+            AgentAction::MarkRead {
+                conversation_id: seven,
+            },
+            at(21),
+        )
+    });
+    step(
+        &mut h,
+        "the agent's reply comes back",
+        true,
+        &|h: &mut Harness| {
+            h.ev(
+                AgentEvent::MessageAdded {
+                    message: Message {
+                        id: MessageId(3),
+                        conversation_id: seven,
+                        author: Author::Agent {
+                            agent_id: AgentId(1),
+                        },
+                        text: "hello".into(),
+                        sent_at: at(30),
+                        command_id: None,
+                    },
+                },
+                at(30),
+            )
+        },
+    );
+    step(
+        &mut h,
+        "the clock setting changes every label",
+        true,
+        &|h: &mut Harness| {
+            let mut s = h.e.state().settings.clone();
+            s.clock = ClockChoice::TwelveHour;
+            h.act(AgentAction::UpdateSettings { settings: s }, at(40))
+        },
+    );
+    step(&mut h, "7 is closed", true, &|h: &mut Harness| {
+        h.ev(
+            AgentEvent::ConversationClosed {
+                conversation_id: seven,
+            },
+            at(50),
+        )
+    });
+}

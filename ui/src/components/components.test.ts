@@ -257,4 +257,42 @@ describe("view refresh", () => {
     await ui.refresh();
     expect(appView).toHaveBeenCalledTimes(2);
   });
+
+  it("re-reads the open conversation only when a change names it", async () => {
+    const appView = commands.appView as unknown as ReturnType<typeof vi.fn>;
+    const conversation = commands.conversation as unknown as ReturnType<typeof vi.fn>;
+    const open = detail();
+    const before = appView.getMockImplementation();
+    appView.mockImplementation(async () => ({ offers: [], active: open.summary.id }) as unknown as AppView);
+    conversation.mockImplementation(async () => open);
+    try {
+      await ui.refresh();
+      expect(ui.detail?.summary.id).toBe(70);
+      const reads = async (e: ShellEvent) => {
+        appView.mockClear();
+        conversation.mockClear();
+        ui.handle(e);
+        await ui.refresh({ all: false, conversations: [] });
+        return [appView.mock.calls.length > 0, conversation.mock.calls.length > 0];
+      };
+      // Another conversation changed: the list only.
+      expect(await reads({ type: "view_changed", all: false, conversations: [71, 72] })).toEqual([true, false]);
+      // A toast (engine events that come one by one change the list only).
+      expect(
+        await reads({ type: "ui", event: { type: "toast", conversation_id: 70, title: "t", body: "b", duration_ms: 1 } }),
+      ).toEqual([true, false]);
+      // The open one changed, or everything did: it is read again.
+      expect(await reads({ type: "view_changed", all: false, conversations: [71, 70] })).toEqual([true, true]);
+      expect(await reads({ type: "view_changed", all: true, conversations: [] })).toEqual([true, true]);
+      // Another conversation came to the front: read, whatever the event said.
+      appView.mockImplementation(async () => ({ offers: [], active: 71 }) as unknown as AppView);
+      expect(await reads({ type: "view_changed", all: false, conversations: [] })).toEqual([true, true]);
+    } finally {
+      appView.mockImplementation(before!);
+      conversation.mockReset();
+      ui.view = null;
+      ui.detail = null;
+      ui.toasts = [];
+    }
+  });
 });

@@ -4,6 +4,12 @@ import { commands, onShellEvent, errorMessage, type ShellEvent } from "./api";
 import type { AppView } from "../bindings/AppView";
 import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { AgentAction } from "../bindings/AgentAction";
+import type { ConversationId } from "../bindings/ConversationId";
+
+/** What a read must cover beyond the list (as `view_changed` says it). */
+export type ViewScopeChange = { all: boolean; conversations: ConversationId[] };
+const EVERYTHING: ViewScopeChange = { all: true, conversations: [] };
+const LIST_ONLY: ViewScopeChange = { all: false, conversations: [] };
 
 export type Toast = { id: number; conversationId: number; title: string; body: string; until: number };
 
@@ -37,13 +43,20 @@ class UiState {
 
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
+  // What the next read must take beyond the list: every conversation, or
+  // these (the open one is read only if it is among them).
+  private rereadAll = false;
+  private rereadIds = new Set<ConversationId>();
 
   /**
-   * Re-reads the view. Events arriving while a read is in flight are
-   * folded into one more read after it: a flood of events costs two reads,
-   * not one per event.
+   * Re-reads the view: the list, and the open conversation if `scope`
+   * (all by default) may have changed it. Events arriving while a read is
+   * in flight are folded into one more read after it: a flood of events
+   * costs two reads, not one per event.
    */
-  refresh(): Promise<void> {
+  refresh(scope: ViewScopeChange = EVERYTHING): Promise<void> {
+    if (scope.all) this.rereadAll = true;
+    for (const id of scope.conversations) this.rereadIds.add(id);
     if (this.refreshing) {
       this.refreshAgain = true;
       return this.refreshing;
@@ -51,7 +64,10 @@ class UiState {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
-        await this.load();
+        const wanted = { all: this.rereadAll, conversations: this.rereadIds };
+        this.rereadAll = false;
+        this.rereadIds = new Set();
+        await this.load(wanted);
       } while (this.refreshAgain);
     })().finally(() => {
       this.refreshing = null;
@@ -59,12 +75,16 @@ class UiState {
     return this.refreshing;
   }
 
-  private async load() {
+  private async load(wanted: { all: boolean; conversations: Set<ConversationId> }) {
     try {
       this.view = await commands.appView();
       this.signedIn = true;
       const active = this.view.active;
-      this.detail = active == null ? null : await commands.conversation(active);
+      if (active == null) {
+        this.detail = null;
+      } else if (wanted.all || this.detail?.summary.id !== active || wanted.conversations.has(active)) {
+        this.detail = await commands.conversation(active);
+      }
     } catch (e) {
       const err = e as { code?: string };
       if (err?.code === "not_signed_in") {
@@ -118,11 +138,15 @@ class UiState {
       case "system_theme":
         this.systemDark = e.dark;
         return;
-      case "focus":
       case "view_changed":
+        void this.refresh({ all: e.all, conversations: e.conversations });
+        return;
+      case "focus":
         break;
     }
-    void this.refresh();
+    // The engine's events that come one by one (above) change the list
+    // only; the shell folds anything more into a view_changed.
+    void this.refresh(e.type === "ui" ? LIST_ONLY : EVERYTHING);
   }
 
   tick() {
