@@ -1,14 +1,26 @@
 //! How the webview's JavaScript engine runs. On Linux (WebKitGTK) the app
-//! turns JavaScriptCore's JIT off for its web process, through the
-//! environment the web process inherits (`JSC_useJIT=0`).
+//! turns two parts of JavaScriptCore off for its web process, through the
+//! environment the web process inherits:
 //!
-//! Why: the UI is a small Svelte app that re-renders a few rows on an
-//! event; the interpreter runs it with time to spare, while the JIT's code
-//! and compiler memory made up most of what the signed-in UI adds to the
-//! web process (13 MiB of 43, measured with 10 sessions restored: issue 7's
-//! footprint benchmark). It also removes the JIT from the process that
-//! renders what customers write. `SWITCHBOARD_WEBVIEW_JIT=1`, or an
-//! explicit `JSC_useJIT`, keeps the JIT on.
+//! - **The JIT** (`JSC_useJIT=0`). The UI is a small Svelte app that
+//!   re-renders a few rows on an event; the interpreter runs it with time
+//!   to spare, while the JIT's code and compiler memory made up most of
+//!   what the signed-in UI adds to the web process (13 MiB of 43, measured
+//!   with 10 sessions restored: issue 7's footprint benchmark). It also
+//!   removes the JIT from the process that renders what customers write.
+//!   `SWITCHBOARD_WEBVIEW_JIT=1`, or an explicit `JSC_useJIT`, keeps it.
+//! - **The source-code cache** (`JSC_useCodeCache=0`). JavaScriptCore
+//!   keeps the compiled code of each top-level script it evaluates, keyed
+//!   by the script's text, so that a page evaluating the same script again
+//!   skips compiling it. Tauri delivers every event, and WebDriver every
+//!   command, as a script of its own text (the payload is in it), so no
+//!   entry is ever used again; and the cache's bound only ratchets up: each
+//!   time it prunes, it keeps at least as much as was added since the last
+//!   prune (`CodeCacheMap::pruneSlowCase`). Without the cache, such a
+//!   script's code goes with the next collection. The page's own bundle is
+//!   evaluated once, so nothing is compiled twice.
+//!   `SWITCHBOARD_WEBVIEW_CODE_CACHE=1`, or an explicit `JSC_useCodeCache`,
+//!   keeps it.
 //!
 //! It also gives the web process a memory budget ([`CacheRelease`]): at
 //! each of WebKit's memory checks (every 30 s) it drops its non-critical
@@ -21,25 +33,52 @@
 //! agent works, the web process grew by a further 25–60 KiB a minute,
 //! outside the JavaScript heap, that the cache release did not take back
 //! but the critical release did (issue 7's soak, README Performance 6).
+//! Critical release kept only as a backstop (above 30 MiB), with the
+//! source-code cache off, was tried and was no better (run X).
 //! `SWITCHBOARD_WEBVIEW_CACHE_RELEASE=0` keeps WebKit's defaults (for
 //! comparing); `=MIB,SECS` releases above `MIB` and checks every `SECS`
 //! (for tests).
 
-/// Set to keep the JIT on.
+/// Set to `1` to keep the JIT on.
 pub const JIT_OVERRIDE: &str = "SWITCHBOARD_WEBVIEW_JIT";
 
-/// The variable JavaScriptCore reads.
+/// The variable JavaScriptCore reads for its JIT.
 pub const JSC_USE_JIT: &str = "JSC_useJIT";
 
-/// What to set, given what the environment already says.
+/// Set to `1` to keep JavaScriptCore's source-code cache on.
+pub const CODE_CACHE_OVERRIDE: &str = "SWITCHBOARD_WEBVIEW_CODE_CACHE";
+
+/// The variable JavaScriptCore reads for its source-code cache.
+pub const JSC_USE_CODE_CACHE: &str = "JSC_useCodeCache";
+
+/// What to set for the JIT, given what the environment already says.
 pub fn jit_variable(
     jsc_use_jit: Option<&std::ffi::OsStr>,
     jit_override: Option<&std::ffi::OsStr>,
 ) -> Option<(&'static str, &'static str)> {
-    if jsc_use_jit.is_some() || jit_override.is_some_and(|v| v == "1") {
+    turned_off(JSC_USE_JIT, jsc_use_jit, jit_override)
+}
+
+/// What to set for the source-code cache, given what the environment
+/// already says.
+pub fn code_cache_variable(
+    jsc_use_code_cache: Option<&std::ffi::OsStr>,
+    code_cache_override: Option<&std::ffi::OsStr>,
+) -> Option<(&'static str, &'static str)> {
+    turned_off(JSC_USE_CODE_CACHE, jsc_use_code_cache, code_cache_override)
+}
+
+/// `name=0`, unless JavaScriptCore's own variable is already set (it wins)
+/// or the app's override asks to keep the part on.
+fn turned_off(
+    name: &'static str,
+    jsc_value: Option<&std::ffi::OsStr>,
+    keep_on: Option<&std::ffi::OsStr>,
+) -> Option<(&'static str, &'static str)> {
+    if jsc_value.is_some() || keep_on.is_some_and(|v| v == "1") {
         return None;
     }
-    Some((JSC_USE_JIT, "0"))
+    Some((name, "0"))
 }
 
 /// Set to `0` to leave WebKit's memory budget at its default.
@@ -93,7 +132,9 @@ impl CacheRelease {
     /// 25–60 KiB a minute without), its CPU time is the same within 1 %,
     /// and so is the idle app's (0.1 % over 95 s: at idle the page sits
     /// near the line, and code dropped is recompiled only when it next
-    /// runs).
+    /// runs). Kept as a backstop only (above 30 MiB), the web process
+    /// ended an hour's soak higher and rising (README Performance 6,
+    /// run X).
     pub fn critical_above_mib(&self) -> f64 {
         f64::from(self.limit_mib) * self.strict
     }
@@ -138,10 +179,17 @@ impl CacheRelease {
 pub fn configure() {
     #[cfg(target_os = "linux")]
     {
-        if let Some((name, value)) = jit_variable(
-            std::env::var_os(JSC_USE_JIT).as_deref(),
-            std::env::var_os(JIT_OVERRIDE).as_deref(),
-        ) {
+        let wanted = [
+            jit_variable(
+                std::env::var_os(JSC_USE_JIT).as_deref(),
+                std::env::var_os(JIT_OVERRIDE).as_deref(),
+            ),
+            code_cache_variable(
+                std::env::var_os(JSC_USE_CODE_CACHE).as_deref(),
+                std::env::var_os(CODE_CACHE_OVERRIDE).as_deref(),
+            ),
+        ];
+        for (name, value) in wanted.into_iter().flatten() {
             std::env::set_var(name, value);
         }
         if let Some(budget) =
@@ -297,6 +345,25 @@ mod tests {
             jit_variable(Some(OsStr::new("1")), None),
             None,
             "an explicit JSC setting wins"
+        );
+    }
+
+    #[test]
+    fn the_code_cache_is_off_unless_asked_for() {
+        assert_eq!(
+            code_cache_variable(None, None),
+            Some(("JSC_useCodeCache", "0"))
+        );
+        assert_eq!(code_cache_variable(None, Some(OsStr::new("1"))), None);
+        assert_eq!(
+            code_cache_variable(Some(OsStr::new("1")), None),
+            None,
+            "an explicit JSC setting wins"
+        );
+        assert_eq!(
+            code_cache_variable(None, Some(OsStr::new("yes"))),
+            Some(("JSC_useCodeCache", "0")),
+            "only 1 keeps it on"
         );
     }
 }

@@ -1859,20 +1859,66 @@ async fn kill_9_of_the_app_during_a_flood_loses_and_repeats_nothing() {
 
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
-async fn the_web_process_runs_without_the_javascript_jit() {
+async fn the_web_process_runs_without_the_jit_or_the_source_code_cache() {
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     app.el("input[name=hub]").await;
     let web = web_process(&app);
     let environ = std::fs::read(format!("/proc/{web}/environ")).unwrap();
     let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-    assert!(
-        vars.contains(&&b"JSC_useJIT=0"[..]),
-        "the web process must inherit JSC_useJIT=0 from the app"
-    );
+    for wanted in [&b"JSC_useJIT=0"[..], &b"JSC_useCodeCache=0"[..]] {
+        assert!(
+            vars.contains(&wanted),
+            "the web process must inherit {} from the app (webview_engine.rs)",
+            String::from_utf8_lossy(wanted)
+        );
+    }
     // And the UI still runs: the sign-in form answers.
     sign_in_form_answers(&app).await;
     app.quit().await;
+}
+
+/// Memory the web process keeps after evaluating 600 scripts of distinct
+/// text (as Tauri delivers events and WebDriver commands), KiB.
+async fn kept_after_distinct_scripts(desk: &Desk) -> u64 {
+    let app = App::launch(desk).await;
+    app.el("input[name=hub]").await;
+    let web = web_process(&app);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = anon_kib(web);
+    let filler = "x".repeat(4000);
+    for i in 0..600 {
+        let script = format!("return '{i} {filler}'.length");
+        assert_eq!(app.js(&script).await, 4001 + i.to_string().len());
+    }
+    // Let collections and the allocator's scavenger run.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let kept = anon_kib(web).saturating_sub(before);
+    sign_in_form_answers(&app).await;
+    app.quit().await;
+    kept
+}
+
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_web_process_does_not_keep_the_code_of_scripts_it_has_run() {
+    // JavaScriptCore's source-code cache keeps each evaluated script's
+    // code by its text; every event is a script of its own text, never run
+    // again. The app turns the cache off (webview_engine.rs). Compared here
+    // with the cache kept on (SWITCHBOARD_WEBVIEW_CODE_CACHE=1), each with
+    // WebKit's default memory budget so that no release blurs it.
+    let mut desk = Desk::new();
+    desk.extra_env
+        .push(("SWITCHBOARD_WEBVIEW_CACHE_RELEASE".into(), "0".into()));
+    let without_cache = kept_after_distinct_scripts(&desk).await;
+    desk.extra_env
+        .push(("SWITCHBOARD_WEBVIEW_CODE_CACHE".into(), "1".into()));
+    let with_cache = kept_after_distinct_scripts(&desk).await;
+    println!("600 distinct scripts: web process kept {without_cache} KiB without the code cache, {with_cache} KiB with it");
+    assert!(
+        with_cache > without_cache + 2048,
+        "expected the cache to keep the scripts' code (with {with_cache} KiB, without {without_cache} KiB): is the option still read?"
+    );
 }
 
 /// The app's WebKit web process.
