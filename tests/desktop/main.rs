@@ -1916,6 +1916,10 @@ async fn the_web_process_does_not_keep_the_code_of_scripts_it_has_run() {
     let with_cache = kept_after_distinct_scripts(&desk).await;
     println!("600 distinct scripts: web process kept {without_cache} KiB without the code cache, {with_cache} KiB with it");
     assert!(
+        without_cache < 2048,
+        "the web process kept {without_cache} KiB of 600 scripts' code without the cache"
+    );
+    assert!(
         with_cache > without_cache + 2048,
         "expected the cache to keep the scripts' code (with {with_cache} KiB, without {without_cache} KiB): is the option still read?"
     );
