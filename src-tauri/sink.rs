@@ -2,6 +2,8 @@
 
 use switchboard_client::engine::{Effect, Engine, UiEvent};
 use switchboard_client::EffectSink;
+use switchboard_hub::allocator::FreeMemoryRelease;
+use switchboard_hub::clock::{Clock, SystemClock};
 use tauri::{AppHandle, Manager};
 
 use crate::events::{emit, UiEvents};
@@ -15,12 +17,19 @@ pub struct Notifier(pub tokio::sync::mpsc::UnboundedSender<NotifyCommand>);
 /// The desktop's effect adapter.
 pub struct DesktopSink {
     app: AppHandle,
+    /// Freed heap pages go back to the OS after the engine's work, at
+    /// most once a minute (as in the hub: `allocator.rs`). Driven by
+    /// effects, so an idle app never wakes for it.
+    memory_release: FreeMemoryRelease,
 }
 
 impl DesktopSink {
     /// An adapter for this app.
     pub fn new(app: AppHandle) -> Self {
-        DesktopSink { app }
+        DesktopSink {
+            app,
+            memory_release: FreeMemoryRelease::default(),
+        }
     }
 }
 
@@ -63,6 +72,7 @@ fn ring(engine: &Engine) -> SoundCommand {
 
 impl EffectSink for DesktopSink {
     fn perform(&mut self, effect: Effect, engine: &Engine) {
+        self.memory_release.after_work(SystemClock.now());
         // A new volume or tone while ringing: ring on with it (the engine
         // only says start and stop).
         if matches!(effect, Effect::Ui(UiEvent::SettingsChanged)) && engine.ringing() {

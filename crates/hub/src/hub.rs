@@ -21,6 +21,7 @@ use switchboard_protocol::{
 };
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
+use crate::allocator::FreeMemoryRelease;
 use crate::auth::{self, LoginLimiter};
 use crate::clock::Clock;
 use crate::config::{effective_template, HubConfig, TemplateOverride};
@@ -46,6 +47,8 @@ pub struct Hub {
     /// A real argon2 hash, checked when the user name is unknown so both
     /// paths cost the same and user names cannot be probed by timing.
     dummy_hash: String,
+    /// Freed heap pages go back to the OS after commits, once a minute.
+    memory_release: FreeMemoryRelease,
 }
 
 /// A signed-in agent, as resolved from a bearer token.
@@ -146,6 +149,7 @@ impl Hub {
             timers_changed: Notify::new(),
             dummy_hash: auth::hash_password(&auth::new_token())
                 .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+            memory_release: FreeMemoryRelease::default(),
         });
         hub.apply_config().await?;
         hub.after_restart().await?;
@@ -199,7 +203,14 @@ impl Hub {
         if timers_changed {
             self.timers_changed.notify_one();
         }
+        self.memory_release.after_work(self.clock.now());
         Ok(())
+    }
+
+    /// How many times freed heap memory has been handed back to the OS
+    /// (after commits, at most once per [`crate::allocator::RELEASE_PERIOD`]).
+    pub fn memory_releases(&self) -> u64 {
+        self.memory_release.releases()
     }
 
     // -- configuration --------------------------------------------------

@@ -1570,3 +1570,26 @@ async fn sign_ins_leave_no_hashing_memory_behind_in_the_hub_process() {
     );
     let _ = hub.kill().await;
 }
+
+/// Freed heap pages go back to the OS after work, at most once a minute
+/// of the hub's clock (the allocator's habit, `allocator.rs`): work drives
+/// it, so a hub with nothing to do never wakes for it.
+#[tokio::test]
+async fn work_hands_freed_memory_back_at_most_once_a_minute() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub = TestHub::start_with_clock(|_| {}, clock.clone()).await;
+    let core = hub.running().hub.clone();
+    let at_start = core.memory_releases();
+    assert!(at_start >= 1, "opening the hub commits its configuration");
+    for i in 0..5 {
+        hub.ingress(Channel::Chat, &format!("t{i}"), "Ann", "hello")
+            .await;
+    }
+    assert_eq!(core.memory_releases(), at_start, "within the same minute");
+    clock.advance(Duration::from_secs(59));
+    hub.ingress(Channel::Chat, "t5", "Ann", "hello").await;
+    assert_eq!(core.memory_releases(), at_start, "59 s later");
+    clock.advance(Duration::from_secs(1));
+    hub.ingress(Channel::Chat, "t6", "Ann", "hello").await;
+    assert_eq!(core.memory_releases(), at_start + 1, "a minute later");
+}

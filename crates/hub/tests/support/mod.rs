@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use switchboard_hub::clock::{Clock, SystemClock};
 use switchboard_hub::{HubConfig, RunningHub};
 use switchboard_protocol::rest::{IngressMessage, IngressResponse, LoginResponse};
 use switchboard_protocol::*;
@@ -17,6 +20,28 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use switchboard_hub::testkit::{base_config, INGRESS, PASSWORD};
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// Stopped at `ms` since the epoch.
+    pub fn at(ms: i64) -> Arc<ManualClock> {
+        Arc::new(ManualClock(AtomicI64::new(ms)))
+    }
+
+    /// Moves the time on.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        Millis(self.0.load(Ordering::SeqCst))
+    }
+}
 
 /// A hub for one test, with its own database file.
 pub struct TestHub {
@@ -45,11 +70,20 @@ impl TestHub {
     }
 
     pub async fn start_with(customize: impl FnOnce(&mut HubConfig)) -> TestHub {
+        Self::start_with_clock(customize, Arc::new(SystemClock)).await
+    }
+
+    /// A hub that reads the time from `clock` (a [`ManualClock`] for
+    /// rules about time).
+    pub async fn start_with_clock(
+        customize: impl FnOnce(&mut HubConfig),
+        clock: Arc<dyn Clock>,
+    ) -> TestHub {
         init();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = base_config(dir.path());
         customize(&mut config);
-        let running = switchboard_hub::start(config.clone())
+        let running = switchboard_hub::start_with_clock(config.clone(), clock)
             .await
             .expect("hub starts");
         TestHub {
