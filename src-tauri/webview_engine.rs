@@ -334,36 +334,27 @@ mod tests {
     }
 
     #[test]
-    fn the_jit_is_off_unless_asked_for() {
-        assert_eq!(jit_variable(None, None), Some(("JSC_useJIT", "0")));
-        assert_eq!(
-            jit_variable(None, Some(OsStr::new("0"))),
-            Some(("JSC_useJIT", "0"))
-        );
-        assert_eq!(jit_variable(None, Some(OsStr::new("1"))), None);
-        assert_eq!(
-            jit_variable(Some(OsStr::new("1")), None),
-            None,
-            "an explicit JSC setting wins"
-        );
-    }
-
-    #[test]
-    fn the_code_cache_is_off_unless_asked_for() {
-        assert_eq!(
-            code_cache_variable(None, None),
-            Some(("JSC_useCodeCache", "0"))
-        );
-        assert_eq!(code_cache_variable(None, Some(OsStr::new("1"))), None);
-        assert_eq!(
-            code_cache_variable(Some(OsStr::new("1")), None),
-            None,
-            "an explicit JSC setting wins"
-        );
-        assert_eq!(
-            code_cache_variable(None, Some(OsStr::new("yes"))),
-            Some(("JSC_useCodeCache", "0")),
-            "only 1 keeps it on"
-        );
+    fn the_jit_and_the_code_cache_are_off_unless_asked_for() {
+        type Rule = fn(Option<&OsStr>, Option<&OsStr>) -> Option<(&'static str, &'static str)>;
+        let rules: [(Rule, &str); 2] = [
+            (jit_variable, "JSC_useJIT"),
+            (code_cache_variable, "JSC_useCodeCache"),
+        ];
+        for (rule, name) in rules {
+            assert_eq!(rule(None, None), Some((name, "0")), "{name}");
+            assert_eq!(rule(None, Some(OsStr::new("1"))), None, "{name}");
+            assert_eq!(
+                rule(Some(OsStr::new("1")), None),
+                None,
+                "{name}: an explicit JSC setting wins"
+            );
+            for other in ["0", "yes"] {
+                assert_eq!(
+                    rule(None, Some(OsStr::new(other))),
+                    Some((name, "0")),
+                    "{name}: only 1 keeps it on"
+                );
+            }
+        }
     }
 }
