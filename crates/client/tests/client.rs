@@ -963,3 +963,71 @@ async fn rest_look_up_of_history_for_the_owner_only() {
     assert_eq!(lines.lines().count(), 2);
     assert!(lines.contains("\"text\":\"two\""));
 }
+
+/// `switchboard-agent --accept --work-every`, the agent of the headless
+/// soak: it takes its offers and works its conversations as the desktop
+/// soak's agent does, replying to each and ending some (from four
+/// conversations on), so the hub sees whole conversations, not only new
+/// ones.
+#[tokio::test]
+async fn the_headless_agent_at_work_replies_to_and_ends_its_conversations() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-agent"))
+        .args([
+            "--hub",
+            &hub.running().http_url(),
+            "--user",
+            "a1",
+            "--accept",
+            "--work-every",
+            "50",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("SWITCHBOARD_PASSWORD", switchboard_hub::testkit::PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut conversations = Vec::new();
+    for i in 0..5 {
+        let r = hub
+            .ingress(Channel::Chat, &format!("work-{i}"), "Customer", "hello")
+            .await;
+        conversations.push(r.conversation_id);
+    }
+    let a1 = hub.agent_id("a1").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (replied, closed) = loop {
+        let (mut replied, mut closed) = (0, 0);
+        for &c in &conversations {
+            let messages = hub
+                .hub()
+                .conversation_messages(None, c, None)
+                .await
+                .unwrap();
+            if messages
+                .iter()
+                .any(|m| m.author == switchboard_protocol::Author::Agent { agent_id: a1 })
+            {
+                replied += 1;
+            }
+            if hub.hub().conversation(c).await.unwrap().status == ConversationStatus::Closed {
+                closed += 1;
+            }
+        }
+        if (replied, closed.min(1)) == (5, 1) || std::time::Instant::now() > deadline {
+            break (replied, closed);
+        }
+        assert!(agent.try_wait().unwrap().is_none(), "the agent exited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(replied, 5, "conversations the agent replied to");
+    // It ends conversations only while it has four or more open (as far as
+    // its engine knows: an end the hub has not confirmed yet still counts),
+    // so it keeps some.
+    assert!((1..5).contains(&closed), "{closed} of 5 ended");
+    agent.kill().await.unwrap();
+}

@@ -8,7 +8,12 @@
 //! The desktop app, webview included, is soaked the same way through
 //! WebDriver by `tests/bench_desktop.rs` (`soak_the_desktop_app`).
 //!
-//! Usage: `soak [--quick] [--minutes 60] [--interval-secs 60] [--rate 120]`
+//! With `--work-every MS` the agent also works its conversations as the
+//! desktop soak's agent does (open, reply, end now and then), so offers
+//! keep coming and the hub sees a conversation's whole life; without it,
+//! the agent only accepts, and its conversations fill up and stay.
+//!
+//! Usage: `soak [--quick] [--minutes 60] [--interval-secs 60] [--rate 120] [--work-every 2000]`
 
 use std::time::{Duration, Instant};
 
@@ -23,14 +28,20 @@ async fn main() -> anyhow::Result<()> {
     let interval: f64 =
         switchboard_bench::arg("--interval-secs").unwrap_or(if quick { 5.0 } else { 60.0 });
     let rate: f64 = switchboard_bench::arg("--rate").unwrap_or(120.0);
+    let work_every: Option<u64> = switchboard_bench::arg("--work-every");
     let dir = tempfile::tempdir()?;
 
     let mut hub = HubProcess::demo(&sibling_binary("switchboard-hub")?, dir.path(), rate).await?;
     let url = hub.http_url.clone();
 
-    let mut agent = tokio::process::Command::new(sibling_binary("switchboard-agent")?)
+    let mut agent = tokio::process::Command::new(sibling_binary("switchboard-agent")?);
+    agent
         .args(["--hub", &url, "--user", "demo", "--accept", "--data-dir"])
-        .arg(dir.path().join("agent"))
+        .arg(dir.path().join("agent"));
+    if let Some(ms) = work_every {
+        agent.args(["--work-every", &ms.to_string()]);
+    }
+    let mut agent = agent
         .env("SWITCHBOARD_PASSWORD", "demo")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -39,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
     let hub_pid = hub.pid();
     let agent_pid = agent.id().unwrap_or(0);
     println!(
-        "== soak: {minutes} min of demo traffic ({rate} customer messages/min), sampled every {interval} s; agent = switchboard-agent --accept"
+        "== soak: {minutes} min of demo traffic ({rate} customer messages/min), sampled every {interval} s; agent = switchboard-agent --accept{}",
+        work_every.map_or(String::new(), |ms| format!(" --work-every {ms}"))
     );
     println!(
         "  {:>8}  {:>12} {:>12}  {:>12} {:>12}",

@@ -3,9 +3,11 @@
 //! For debugging and tests.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use rand::Rng;
 use serde_json::json;
 use switchboard_client::engine::{Effect, Engine, NotificationKey, UiEvent};
 use switchboard_client::{
@@ -39,6 +41,12 @@ struct Args {
     /// Behave as if the window were focused.
     #[arg(long)]
     focused: bool,
+    /// Work like an agent at the desk, one round every this many
+    /// milliseconds: open a conversation (and its customer record), reply,
+    /// and now and then end one so new offers keep coming. With
+    /// `--accept`, the whole life of a conversation, as the soak needs.
+    #[arg(long, value_name = "MS")]
+    work_every: Option<u64>,
     /// Print the history of this conversation (REST look-up) and exit.
     #[arg(long, value_name = "CONVERSATION_ID")]
     history: Option<i64>,
@@ -109,7 +117,11 @@ async fn main() -> anyhow::Result<()> {
     let printer = Printer {
         accept: args.accept.then_some(accept_tx),
     };
-    let mut options = ClientOptions::new(endpoint, login.token, paths::cache_file(&dir));
+    let mut options = ClientOptions::new(
+        endpoint.clone(),
+        login.token.clone(),
+        paths::cache_file(&dir),
+    );
     options.client_name = "switchboard-agent".into();
     let (client, task, recovered) = spawn(options, printer)
         .await
@@ -129,9 +141,82 @@ async fn main() -> anyhow::Result<()> {
                 .await;
         }
     });
+    if let Some(every) = args.work_every {
+        let (client, endpoint, token) = (client.clone(), endpoint.clone(), login.token.clone());
+        tokio::spawn(work(
+            client,
+            endpoint,
+            token,
+            Duration::from_millis(every.max(1)),
+        ));
+    }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => client.shutdown().await,
         _ = task => {}
     }
     Ok(())
+}
+
+/// The desk work of `--work-every`, as the desktop soak's in-page agent
+/// does it through the window: each round, open one of the agent's
+/// conversations at random and read its customer record as the window
+/// does on a switch; a moment later reply, and with four or more
+/// conversations end the open one half the time.
+async fn work(
+    client: switchboard_client::ClientHandle,
+    endpoint: HubEndpoint,
+    token: String,
+    every: Duration,
+) {
+    let mut rounds = tokio::time::interval(every);
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        rounds.tick().await;
+        let Ok(owned) = client
+            .query(|e| {
+                e.state()
+                    .conversations
+                    .values()
+                    .filter(|c| c.session_open)
+                    .map(|c| (c.summary.id, c.summary.link.as_ref().map(|l| l.contact_id)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+        else {
+            return;
+        };
+        if owned.is_empty() {
+            continue;
+        }
+        let (id, contact) = owned[rand::thread_rng().gen_range(0..owned.len())];
+        let act = |action| client.input(Input::Agent(action));
+        if act(AgentAction::Open {
+            conversation_id: id,
+        })
+        .await
+        .is_err()
+        {
+            return;
+        }
+        if let Some(contact) = contact {
+            if let Err(e) = endpoint.customer_360(&token, contact).await {
+                tracing::warn!(error = %e, "reading a customer record");
+            }
+        }
+        tokio::time::sleep(every.min(Duration::from_millis(300))).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let _ = act(AgentAction::SendMessage {
+            conversation_id: id,
+            text: format!("Thanks, looking into it ({now})"),
+        })
+        .await;
+        if owned.len() >= 4 && rand::thread_rng().gen_bool(0.5) {
+            let _ = act(AgentAction::Close {
+                conversation_id: id,
+            })
+            .await;
+        }
+    }
 }
