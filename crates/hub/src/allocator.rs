@@ -1,6 +1,23 @@
-//! How the process's C allocator keeps memory: two glibc settings, made
-//! once at start ([`configure`]), each found by a soak (README,
-//! Performance 6).
+//! How the hub's processes keep memory: which allocator the hub binary
+//! uses, two glibc settings made once at start ([`configure`]), and one
+//! habit after work ([`FreeMemoryRelease`]), each found by a soak
+//! (README, Performance 6).
+//!
+//! **The hub binary allocates with mimalloc on Linux** ([`HubAllocator`],
+//! its `#[global_allocator]`), set up to return freed memory at once
+//! ([`configure_hub_allocator`]). Under an agent's whole working day
+//! (offers, replies, ends: the headless soak with `--work-every`) the hub
+//! on glibc's malloc crept by 4–16 KiB a minute although its live heap
+//! was level: fragmentation, the tops of glibc's heaps rising over partly
+//! used pages that no trim can return. mimalloc keeps blocks of one size
+//! class together, in pages of their own, and returns a page once it is
+//! empty. It costs about 1 MiB more at the start. C code in the hub
+//! (SQLite) still allocates with glibc's malloc: replacing malloc
+//! process-wide (mimalloc's `override`) would replace it in every binary
+//! that links this library, the desktop app with its WebKit included. The
+//! desktop app, whose demo hub runs in process, stays on glibc.
+//!
+//! For glibc's malloc (the desktop app; SQLite in the hub):
 //!
 //! - **A fixed mmap threshold.** Each password hash or check (argon2id,
 //!   [`crate::auth`]) works in 19 MiB of scratch memory. glibc serves the
@@ -75,6 +92,44 @@ pub fn configure() {
                 "glibc refused an allocator setting; freed memory may stay resident"
             );
         }
+    }
+}
+
+/// The hub binary's allocator on Linux, for everything Rust allocates
+/// (its `#[global_allocator]`; C code, SQLite, stays on the C allocator
+/// under [`configure`]). See the module docs for why.
+#[cfg(target_os = "linux")]
+pub type HubAllocator = mimalloc::MiMalloc;
+
+/// The [`HubAllocator`] value for `#[global_allocator]`.
+#[cfg(target_os = "linux")]
+pub const HUB_ALLOCATOR: HubAllocator = mimalloc::MiMalloc;
+
+/// mimalloc's option numbers (`mi_option_t` in the vendored
+/// `mimalloc.h`, v2 series; `Cargo.lock` pins the version).
+#[cfg(target_os = "linux")]
+mod mi_option {
+    pub const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    pub const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+}
+
+/// Sets the [`HubAllocator`] up to hand freed memory back to the OS at
+/// once: arenas committed on demand (not eagerly, mimalloc's default on
+/// Linux) and freed pages purged with no delay. Either alone is not
+/// enough: a delayed purge runs only when the thread that freed
+/// allocates again, and a hashing thread goes idle; an eagerly committed
+/// arena is only reset, which stays resident. Call before anything
+/// allocates: the first allocation reserves the first arena, and Rust's
+/// runtime allocates before `main` (the hub binary runs this as a
+/// constructor).
+#[cfg(target_os = "linux")]
+pub fn configure_hub_allocator() {
+    // SAFETY: setting an option has no precondition; these two are
+    // read when memory is next reserved or freed.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(mi_option::ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(mi_option::PURGE_DELAY, 0);
     }
 }
 

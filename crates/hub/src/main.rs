@@ -29,6 +29,26 @@ struct Args {
     database: Option<PathBuf>,
 }
 
+/// What the hub's own code allocates with on Linux (allocator.rs).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: switchboard_hub::allocator::HubAllocator =
+    switchboard_hub::allocator::HUB_ALLOCATOR;
+
+/// Sets the allocator up before anything allocates, the runtime's own
+/// start-up included (so `main` is too late): run by the loader as a
+/// constructor.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+#[used]
+#[link_section = ".init_array"]
+static CONFIGURE_ALLOCATOR: extern "C" fn() = {
+    extern "C" fn configure() {
+        switchboard_hub::allocator::configure_hub_allocator();
+    }
+    configure
+};
+
 fn main() -> anyhow::Result<()> {
     // First, so the allocator set-up can warn; it starts no thread.
     tracing_subscriber::fmt()
