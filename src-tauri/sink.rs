@@ -17,9 +17,10 @@ pub struct Notifier(pub tokio::sync::mpsc::UnboundedSender<NotifyCommand>);
 /// The desktop's effect adapter.
 pub struct DesktopSink {
     app: AppHandle,
-    /// Freed heap pages go back to the OS after the engine's work, at
-    /// most once a minute (as in the hub: `allocator.rs`). Driven by
-    /// effects, so an idle app never wakes for it.
+    /// Freed heap pages go back to the OS after a burst of the engine's
+    /// work, checked at most once a minute (as in the hub:
+    /// `allocator.rs`). Driven by effects, so an idle app never wakes
+    /// for it.
     memory_release: FreeMemoryRelease,
 }
 

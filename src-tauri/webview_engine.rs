@@ -32,7 +32,7 @@
 //! of the machine's RAM, at most 1 GiB), never lets it go; and while an
 //! agent works, the web process grew by a further 25–60 KiB a minute,
 //! outside the JavaScript heap, that the cache release did not take back
-//! but the critical release did (issue 7's soak, README Performance 6).
+//! but the critical release did (issue 7's soak, docs/soak.md).
 //! Critical release kept only as a backstop (above 30 MiB), with the
 //! source-code cache off, was tried and was no better (run X).
 //! `SWITCHBOARD_WEBVIEW_CACHE_RELEASE=0` keeps WebKit's defaults (for
@@ -133,7 +133,7 @@ impl CacheRelease {
     /// and so is the idle app's (0.1 % over 95 s: at idle the page sits
     /// near the line, and code dropped is recompiled only when it next
     /// runs). Kept as a backstop only (above 30 MiB), the web process
-    /// ended an hour's soak higher and rising (README Performance 6,
+    /// ended an hour's soak higher and rising (docs/soak.md,
     /// run X).
     pub fn critical_above_mib(&self) -> f64 {
         f64::from(self.limit_mib) * self.strict

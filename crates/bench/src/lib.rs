@@ -343,6 +343,17 @@ pub fn init() {
         .try_init();
 }
 
+/// The hub process's log filter: `SWITCHBOARD_BENCH_HUB_LOG` if set
+/// (`switchboard_hub=debug` logs each command and request, to count what
+/// a run asked of the hub), else warnings only.
+fn hub_log_filter() -> String {
+    std::env::var(HUB_LOG).unwrap_or_else(|_| "warn,sqlx=warn".into())
+}
+
+/// The variable naming the hub process's log filter (see
+/// [`hub_log_filter`]).
+const HUB_LOG: &str = "SWITCHBOARD_BENCH_HUB_LOG";
+
 /// A hub running as its own process (so its memory is its own).
 pub struct HubProcess {
     /// The child.
@@ -359,7 +370,7 @@ impl HubProcess {
         let mut child = tokio::process::Command::new(sibling_binary("switchboard-hub")?)
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", "warn,sqlx=warn")
+            .env("RUST_LOG", hub_log_filter())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
@@ -386,7 +397,7 @@ impl HubProcess {
             ])
             .arg("--database")
             .arg(dir.join("hub.db"))
-            .env("RUST_LOG", "warn,sqlx=warn")
+            .env("RUST_LOG", hub_log_filter())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
@@ -396,7 +407,8 @@ impl HubProcess {
 }
 
 /// Reads the hub's stdout up to its "listening on" line, then keeps
-/// draining it so the hub never blocks on a full pipe.
+/// draining it so the hub never blocks on a full pipe (forwarding it to
+/// stderr when `SWITCHBOARD_BENCH_HUB_LOG` is set).
 async fn listening_url(child: &mut tokio::process::Child) -> anyhow::Result<String> {
     use tokio::io::AsyncBufReadExt;
     let stdout = child
@@ -413,7 +425,16 @@ async fn listening_url(child: &mut tokio::process::Child) -> anyhow::Result<Stri
         anyhow::bail!("hub exited before listening")
     })
     .await??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // With a log filter asked for, the hub's log (on its stdout) is the
+    // point: it goes on to this process's stderr.
+    let forward = std::env::var_os(HUB_LOG).is_some();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if forward {
+                eprintln!("hub: {line}");
+            }
+        }
+    });
     Ok(url)
 }
 
@@ -553,7 +574,7 @@ impl MemorySeries {
 
     /// The anonymous memory's median and range in each quarter of the run,
     /// in MiB: `median (min–max)`, quarters separated by `/`. Why: memory
-    /// that moves in steps (the web process, README Performance 6) can
+    /// that moves in steps (the web process, docs/soak.md) can
     /// tip a one-hour slope either way; medians by quarter show whether
     /// the level itself moved.
     pub fn quarters(&self) -> String {

@@ -1711,7 +1711,8 @@ fn customer_360_lists_each_earlier_conversation_with_its_start_on_the_agents_clo
 fn rereads(fx: &[Effect], id: ConversationId) -> bool {
     fx.iter().any(|e| match e {
         Effect::Ui(ev) => {
-            matches!(ev.scope(), ViewScope::Everything) || ev.scope() == ViewScope::Conversation(id)
+            matches!(ev.scope(), ViewScope::Everything)
+                || matches!(ev.scope(), ViewScope::Conversation(c) if c == id)
         }
         _ => false,
     })

@@ -1,7 +1,7 @@
 //! How the hub's processes keep memory: which allocator the hub binary
 //! uses, two glibc settings made once at start ([`configure`]), and one
 //! habit after work ([`FreeMemoryRelease`]), each found by a soak
-//! (README, Performance 6).
+//! (docs/soak.md).
 //!
 //! **The hub binary allocates with mimalloc on Linux** ([`HubAllocator`],
 //! its `#[global_allocator]`), set up to return freed memory at once
@@ -11,13 +11,16 @@
 //! was level: fragmentation, the tops of glibc's heaps rising over partly
 //! used pages that no trim can return. mimalloc keeps blocks of one size
 //! class together, in pages of their own, and returns a page once it is
-//! empty. It costs about 1 MiB more at the start. It does not stop
-//! everything: under the desktop app the hub still rose by 0.3 MiB over
-//! an hour's first 45 minutes (README, run AA). C code in the hub
-//! (SQLite) still allocates with glibc's malloc: replacing malloc
-//! process-wide (mimalloc's `override`) would replace it in every binary
-//! that links this library, the desktop app with its WebKit included. The
-//! desktop app, whose demo hub runs in process, stays on glibc.
+//! empty. It costs about 1 MiB more at the start. **SQLite in the hub
+//! binary allocates from it too** ([`configure_sqlite_allocator`], through
+//! SQLite's own memory methods): with only Rust's allocations moved, the
+//! hub still rose by 0.3 MiB over an hour's first 45 minutes under the
+//! desktop app (docs/soak.md, run AA), and glibc's heaps, which only SQLite
+//! still used, were the part that grew in its last 17 minutes.
+//! Replacing malloc process-wide (mimalloc's `override`) is not used: it
+//! would replace it in every binary that links this library, the desktop
+//! app with its WebKit included. The desktop app, whose demo hub runs in
+//! process, stays on glibc.
 //!
 //! For glibc's malloc (the desktop app; SQLite in the hub):
 //!
@@ -43,18 +46,18 @@
 //!
 //! And one habit, driven by work ([`FreeMemoryRelease`]):
 //!
-//! - **Freed pages handed back now and then.** glibc gives memory back
+//! - **Freed pages handed back after a burst.** glibc gives memory back
 //!   on its own only from the top of a heap; a page freed in the middle,
-//!   between blocks still in use, stays resident until `malloc_trim`. A
-//!   hub under an agent's work (replies, ends, new offers) crept by 6–8
-//!   KiB a minute although its live heap was flat (heaptrack: −55 KiB
-//!   net between its 8th and 16th minute), and one `malloc_trim` through
-//!   gdb took 164 KiB back at once. So after a unit of work, at most once a
-//!   minute, the free pages go back: work-driven, so an idle process
-//!   never wakes for it. It does not stop that creep (run Z: +4.1 KiB a
-//!   minute with it): most of it is partly used pages under the heaps'
-//!   rising tops, which no trim reaches. What it does is return memory
-//!   freed between live blocks, as after a burst of work.
+//!   between blocks still in use, stays resident until `malloc_trim`.
+//!   One `malloc_trim` through gdb took 164 KiB back from a working hub
+//!   at once. So after a unit of work, at most once a minute, the process
+//!   checks its memory, and if it has risen by megabytes since its low
+//!   point ([`RELEASE_RISE_KIB`]), as after a flood of messages, the free
+//!   pages go back. Work-driven, so an idle process never wakes for it.
+//!   It used to release at every check: that only made a sawtooth of the
+//!   pages work faults in again each minute, which an hour's soak read as
+//!   a slope, and did not stop the creep (run Z: +4.1 KiB a minute with
+//!   it; most of that was partly used pages no trim reaches).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -135,7 +138,82 @@ pub fn configure_hub_allocator() {
     }
 }
 
-/// How often, at most, [`FreeMemoryRelease`] hands freed pages back.
+/// Why SQLite refused to allocate from the hub's allocator.
+#[derive(Debug, thiserror::Error)]
+#[error("SQLite refused the hub's allocator (code {0}); it keeps the C allocator")]
+pub struct SqliteAllocatorRefused(pub i32);
+
+/// Routes SQLite's own allocations (its page caches, statements, schema:
+/// the hub's C allocations) to the [`HubAllocator`], so one allocator,
+/// set up to return freed memory, holds all the hub's heap. On glibc
+/// they were what was left of the hub's glibc heaps, which kept creeping
+/// under the desktop app's work (docs/soak.md, run AA).
+///
+/// SQLite takes a memory-methods table only before it initialises, so
+/// this must run before the first connection opens: the hub binary calls
+/// it from the same constructor as [`configure_hub_allocator`]. Later, it
+/// is refused and SQLite keeps the C allocator (an error, no harm).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn configure_sqlite_allocator() -> Result<(), SqliteAllocatorRefused> {
+    use libsqlite3_sys as ffi;
+    use std::os::raw::{c_int, c_void};
+
+    // SQLite asks for sizes as `int`; a negative one never comes (it
+    // checks first), and 0 still gets a unique pointer from mimalloc.
+    unsafe extern "C" fn malloc(n: c_int) -> *mut c_void {
+        // SAFETY: any size is valid for mi_malloc.
+        unsafe { libmimalloc_sys::mi_malloc(usize::try_from(n).unwrap_or(0)) }
+    }
+    unsafe extern "C" fn free(p: *mut c_void) {
+        // SAFETY: SQLite frees only what `malloc`/`realloc` gave it.
+        unsafe { libmimalloc_sys::mi_free(p) }
+    }
+    unsafe extern "C" fn realloc(p: *mut c_void, n: c_int) -> *mut c_void {
+        // SAFETY: as for `free`; `p` is ours.
+        unsafe { libmimalloc_sys::mi_realloc(p, usize::try_from(n).unwrap_or(0)) }
+    }
+    unsafe extern "C" fn size(p: *mut c_void) -> c_int {
+        // SAFETY: as for `free`; `p` is ours.
+        let n = unsafe { libmimalloc_sys::mi_usable_size(p) };
+        c_int::try_from(n).unwrap_or(c_int::MAX)
+    }
+    extern "C" fn roundup(n: c_int) -> c_int {
+        // SQLite's own rule: a multiple of 8.
+        n.saturating_add(7) & !7
+    }
+    extern "C" fn init(_: *mut c_void) -> c_int {
+        ffi::SQLITE_OK
+    }
+    extern "C" fn shutdown(_: *mut c_void) {}
+
+    let methods = ffi::sqlite3_mem_methods {
+        xMalloc: Some(malloc),
+        xFree: Some(free),
+        xRealloc: Some(realloc),
+        xSize: Some(size),
+        xRoundup: Some(roundup),
+        xInit: Some(init),
+        xShutdown: Some(shutdown),
+        pAppData: std::ptr::null_mut(),
+    };
+    // SAFETY: SQLite copies the table before returning; every function
+    // in it has the signature SQLite calls it with.
+    let rc = unsafe {
+        ffi::sqlite3_config(
+            ffi::SQLITE_CONFIG_MALLOC,
+            &methods as *const ffi::sqlite3_mem_methods,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(SqliteAllocatorRefused(rc))
+    }
+}
+
+/// How often, at most, [`FreeMemoryRelease`] checks whether to hand freed
+/// pages back.
 pub const RELEASE_PERIOD: Duration = Duration::from_secs(60);
 
 /// Whether a release is due at `now`, the last one having run at `last`
@@ -149,39 +227,86 @@ pub fn release_due(last: Option<Millis>, now: Millis, period: Duration) -> bool 
     }
 }
 
+/// How far the process's anonymous memory must have risen above its low
+/// point since the last release before another is worth it, KiB: four
+/// times what the desktop app at work holds free in its heaps (about
+/// 1 MiB between its two arenas, read through `malloc_stats`).
+///
+/// Releasing at every due check, whatever there was, cost an hour's soak
+/// its flat line: each release took back about 100 KiB of pages that the
+/// next 30 s of work faulted in again, a sawtooth on a one-minute period
+/// that, sampled once a minute, drifted in and out of phase and read as a
+/// slope. What a release is for is a burst (a flood of messages, a big
+/// history page) that leaves megabytes free between live blocks; a burst
+/// raises the process's resident memory by that much first.
+pub const RELEASE_RISE_KIB: u64 = 4 * 1024;
+
+/// Whether a rise to `now_kib` from a low point of `low_kib` is worth a
+/// release.
+pub fn worth_releasing(low_kib: u64, now_kib: u64) -> bool {
+    now_kib.saturating_sub(low_kib) >= RELEASE_RISE_KIB
+}
+
+/// The process's resident anonymous memory, KiB (`RssAnon`); `None`
+/// where it cannot be read (then nothing is released).
+pub fn anonymous_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Hands the allocator's free pages back to the OS after work, at most
-/// once per period. Shared by the threads that do the work: one of them
-/// wins each due release.
+/// once per period, and only after the process's memory has risen by
+/// [`RELEASE_RISE_KIB`] above its low point since the last release.
+/// Shared by the threads that do the work: one of them wins each due
+/// check.
 #[derive(Debug)]
 pub struct FreeMemoryRelease {
     period: Duration,
-    /// When the last release ran (ms since the epoch); [`NEVER`]: never.
+    /// When the last check ran (ms since the epoch); [`NEVER`]: never.
     last: AtomicI64,
+    /// The lowest anonymous memory seen at a check, or after the last
+    /// release, KiB ([`UNKNOWN`]: not read yet).
+    low_kib: AtomicU64,
+    checks: AtomicU64,
     releases: AtomicU64,
 }
 
-/// [`FreeMemoryRelease::last`] before the first release.
+/// [`FreeMemoryRelease::last`] before the first check.
 const NEVER: i64 = i64::MIN;
 
+/// [`FreeMemoryRelease::low_kib`] before a reading.
+const UNKNOWN: u64 = u64::MAX;
+
 impl FreeMemoryRelease {
-    /// Releases at most once per `period`.
+    /// Checks at most once per `period`; the process's memory now is the
+    /// first low point.
     pub fn new(period: Duration) -> Self {
         FreeMemoryRelease {
             period,
             last: AtomicI64::new(NEVER),
+            low_kib: AtomicU64::new(anonymous_kib().unwrap_or(UNKNOWN)),
+            checks: AtomicU64::new(0),
             releases: AtomicU64::new(0),
         }
     }
 
-    /// Call after a unit of work done at `now`: releases free pages if a
-    /// release is due. Returns whether this call released.
+    /// Call after a unit of work done at `now`: if a check is due, reads
+    /// the process's memory and, if it has risen far enough above its low
+    /// point, hands the allocator's free pages back. Returns whether this
+    /// call released.
     pub fn after_work(&self, now: Millis) -> bool {
         let last = self.last.load(Ordering::Relaxed);
         let last_at = (last != NEVER).then_some(Millis(last));
         if !release_due(last_at, now, self.period) {
             return false;
         }
-        // Another thread may have seen the same due release: one wins.
+        // Another thread may have seen the same due check: one wins.
         if self
             .last
             .compare_exchange(last, now.0, Ordering::Relaxed, Ordering::Relaxed)
@@ -189,10 +314,23 @@ impl FreeMemoryRelease {
         {
             return false;
         }
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        let Some(before) = anonymous_kib() else {
+            return false;
+        };
+        let low = self.low_kib.load(Ordering::Relaxed).min(before);
+        if !worth_releasing(low, before) {
+            self.low_kib.store(low, Ordering::Relaxed);
+            return false;
+        }
         let started = std::time::Instant::now();
         let released = release_free_memory();
+        let after = anonymous_kib().unwrap_or(before);
+        self.low_kib.store(after, Ordering::Relaxed);
         self.releases.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
+            before,
+            after,
             released,
             took_us = started.elapsed().as_micros() as u64,
             "handed freed heap pages back"
@@ -200,7 +338,12 @@ impl FreeMemoryRelease {
         true
     }
 
-    /// How many releases have run.
+    /// How many due checks have run (at most one per period, after work).
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    /// How many of them released.
     pub fn releases(&self) -> u64 {
         self.releases.load(Ordering::Relaxed)
     }
@@ -252,22 +395,36 @@ mod tests {
     }
 
     #[test]
-    fn work_releases_at_most_once_a_period() {
+    fn work_checks_at_most_once_a_period() {
         let release = FreeMemoryRelease::new(MINUTE);
-        assert!(release.after_work(Millis(10_000)));
-        assert!(!release.after_work(Millis(10_001)));
-        assert!(!release.after_work(Millis(69_999)));
-        assert!(release.after_work(Millis(70_000)));
-        assert_eq!(release.releases(), 2);
+        release.after_work(Millis(10_000));
+        assert_eq!(release.checks(), 1);
+        release.after_work(Millis(10_001));
+        release.after_work(Millis(69_999));
+        assert_eq!(release.checks(), 1);
+        release.after_work(Millis(70_000));
+        assert_eq!(release.checks(), 2);
+        assert!(release.releases() <= release.checks());
+    }
+
+    #[test]
+    fn only_a_rise_of_megabytes_is_worth_releasing() {
+        assert!(!worth_releasing(30_000, 30_000));
+        assert!(!worth_releasing(30_000, 29_000));
+        assert!(!worth_releasing(30_000, 31_024));
+        assert!(!worth_releasing(30_000, 30_000 + RELEASE_RISE_KIB - 1));
+        assert!(worth_releasing(30_000, 30_000 + RELEASE_RISE_KIB));
+        assert!(worth_releasing(30_000, 50_000));
     }
 
     /// Set in the child process that runs the check on its own.
     const ALONE: &str = "SWITCHBOARD_ALLOCATOR_TEST_ALONE";
 
     /// 20 MiB freed between live blocks stays resident until released,
-    /// then goes back. Run in a process of its own (this test binary,
-    /// started again for this one test), so that no other test's
-    /// allocations or releases land between the measurements.
+    /// then goes back at the next due check after work; with little left
+    /// free, the check after that does not release. Run in a process of its
+    /// own (this test binary, started again for this one test), so that no
+    /// other test's allocations or releases land between the measurements.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn freed_pages_between_live_blocks_go_back_when_released() {
@@ -288,13 +445,12 @@ mod tests {
             return;
         }
         fn anon_kib() -> i64 {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
-            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+            anonymous_kib().expect("RssAnon readable") as i64
         }
         const MIB: i64 = 1024;
         // 4 KiB blocks: on the heap (under any mmap threshold), too big
         // for glibc's per-thread caches.
+        let release = FreeMemoryRelease::new(MINUTE);
         let blocks: Vec<Vec<u8>> = (0..5 * 1024).map(|i| vec![i as u8 | 1; 4096]).collect();
         // A live block above them: the heap's top cannot shrink past it.
         let pin = vec![1u8; 4096];
@@ -306,9 +462,19 @@ mod tests {
             "freed pages between live blocks stay resident: {in_use} KiB in use, {freed} KiB after free"
         );
         let started = std::time::Instant::now();
-        assert!(release_free_memory(), "nothing went back");
+        assert!(
+            release.after_work(Millis(0)),
+            "a burst's freed memory was not released"
+        );
         let took = started.elapsed();
         let released = anon_kib();
+        // Back near the low point: the next due check leaves pages be.
+        assert!(
+            !release.after_work(Millis(60_000)),
+            "released again at {} KiB",
+            anon_kib()
+        );
+        assert_eq!((release.checks(), release.releases()), (2, 1));
         // A figure, not a gate: what one release costs.
         println!(
             "release with 20 MiB freed: {took:?}, {} KiB back",

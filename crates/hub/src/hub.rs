@@ -207,10 +207,11 @@ impl Hub {
         Ok(())
     }
 
-    /// How many times freed heap memory has been handed back to the OS
-    /// (after commits, at most once per [`crate::allocator::RELEASE_PERIOD`]).
-    pub fn memory_releases(&self) -> u64 {
-        self.memory_release.releases()
+    /// How many times the hub has checked whether freed heap memory is
+    /// worth handing back to the OS (after commits, at most once per
+    /// [`crate::allocator::RELEASE_PERIOD`]).
+    pub fn memory_release_checks(&self) -> u64 {
+        self.memory_release.checks()
     }
 
     // -- configuration --------------------------------------------------

@@ -45,9 +45,19 @@ static ALLOCATOR: switchboard_hub::allocator::HubAllocator =
 static CONFIGURE_ALLOCATOR: extern "C" fn() = {
     extern "C" fn configure() {
         switchboard_hub::allocator::configure_hub_allocator();
+        let refused = switchboard_hub::allocator::configure_sqlite_allocator().err();
+        // Logged from `main`: nothing can log this early.
+        let _ = SQLITE_ALLOCATOR_REFUSED.set(refused);
     }
     configure
 };
+
+/// What the constructor's SQLite set-up returned, written once before
+/// `main` and read once by it.
+#[cfg(target_os = "linux")]
+static SQLITE_ALLOCATOR_REFUSED: std::sync::OnceLock<
+    Option<switchboard_hub::allocator::SqliteAllocatorRefused>,
+> = std::sync::OnceLock::new();
 
 fn main() -> anyhow::Result<()> {
     // First, so the allocator set-up can warn; it starts no thread.
@@ -57,6 +67,10 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
+    #[cfg(target_os = "linux")]
+    if let Some(Some(refused)) = SQLITE_ALLOCATOR_REFUSED.get() {
+        tracing::warn!(error = %refused, "SQLite keeps the C allocator");
+    }
     // Before the runtime's threads start.
     switchboard_hub::allocator::configure();
     tokio::runtime::Builder::new_multi_thread()

@@ -62,8 +62,28 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/queues",
             get(rest::list_queues).put(rest::upsert_queue),
         )
+        .layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Logs each request's method and route (the pattern, not the path, so no
+/// ids or search terms reach the log) at debug level: what a soak's hub
+/// was asked to do, counted from its log.
+async fn log_request(
+    route: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    tracing::debug!(
+        %method,
+        route = route.as_ref().map_or("unmatched", |r| r.as_str()),
+        status = response.status().as_u16(),
+        "request"
+    );
+    response
 }
 
 /// A hub serving on a socket.

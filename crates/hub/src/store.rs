@@ -235,7 +235,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
 /// it only churns: each reopened connection is a new worker thread with
 /// its own page and statement caches, built again from a freed heap. A
 /// one-hour soak's hub stepped up 0.4 MiB at minute 31 and kept it
-/// (README, Performance 6).
+/// (docs/soak.md).
 fn pool_options() -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(4)

@@ -355,6 +355,7 @@ impl Link {
                 Ok(())
             }
             ClientFrame::Command(cmd) => {
+                tracing::debug!(agent = %self.agent, kind = cmd.command.kind(), "command");
                 let outcome = match self.hub.execute(self.agent, &cmd.id, cmd.command).await {
                     Ok(reply) => CommandOutcome::Ok { reply },
                     Err(e) => {

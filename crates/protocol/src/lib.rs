@@ -335,6 +335,28 @@ pub enum Command {
     Unknown,
 }
 
+impl Command {
+    /// The wire name of the command's kind (its `kind` tag), for logs that
+    /// must not carry the payload (customer text, notes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::AcceptOffer { .. } => "accept_offer",
+            Command::RejectOffer { .. } => "reject_offer",
+            Command::SetPresence { .. } => "set_presence",
+            Command::SendMessage { .. } => "send_message",
+            Command::MarkRead { .. } => "mark_read",
+            Command::CloseConversation { .. } => "close_conversation",
+            Command::TransferConversation { .. } => "transfer_conversation",
+            Command::EscalateConversation { .. } => "escalate_conversation",
+            Command::Consult { .. } => "consult",
+            Command::RequestAssign { .. } => "request_assign",
+            Command::RequestDiscuss { .. } => "request_discuss",
+            Command::AssignConversation { .. } => "assign_conversation",
+            Command::Unknown => "unknown",
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Hub → client
 // ---------------------------------------------------------------------------

@@ -313,6 +313,20 @@ fn frames_are_tagged_on_the_wire() {
 }
 
 #[test]
+fn a_command_names_its_kind_as_on_the_wire() {
+    let mut seen = 0;
+    for frame in every_client_frame() {
+        if let ClientFrame::Command(CommandFrame { command, .. }) = frame {
+            let wire = serde_json::to_value(&command).expect("encodes");
+            assert_eq!(wire["kind"], command.kind(), "{command:?}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 12, "every command kind is covered");
+    assert_eq!(Command::Unknown.kind(), "unknown");
+}
+
+#[test]
 fn unknown_kinds_decode_to_unknown_not_errors() {
     assert_eq!(
         decode_client_frame(r#"{"type":"teleport","to":"mars"}"#).unwrap(),
