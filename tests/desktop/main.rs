@@ -411,7 +411,24 @@ async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {
         text.contains(&format!("Exec=\"{exe}\" --hidden\n")),
         "{text}"
     );
-    app.click("[data-testid=open-settings]").await;
+    // The entry is written before the window hears of the new settings
+    // (seen in CI: a form reopened at once still showed the old copy, so
+    // the click turned start at login on again). Reopen until the form
+    // shows what was saved.
+    let checked = "return document.querySelector('[data-testid=setting-autostart]').checked;";
+    eventually(
+        "the settings form never showed start at login on",
+        || async {
+            app.click("[data-testid=open-settings]").await;
+            if app.js(checked).await == serde_json::json!(true) {
+                return true;
+            }
+            app.click("[data-testid=cancel-settings]").await;
+            app.gone("[data-testid=save-settings]").await;
+            false
+        },
+    )
+    .await;
     app.click("[data-testid=setting-autostart]").await;
     app.click("[data-testid=save-settings]").await;
     eventually("autostart entry not removed", || async { !entry.exists() }).await;
