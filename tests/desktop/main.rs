@@ -1895,6 +1895,37 @@ async fn the_web_process_runs_without_the_jit_or_the_source_code_cache() {
     app.quit().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_main_process_runs_without_mallocs_thread_cache_and_webkit_with_it() {
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.el("input[name=hub]").await;
+    let environ = |pid: u32| -> Vec<String> {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    };
+    let main = switchboard_bench::process_tree(app.driver_pid())
+        .into_iter()
+        .find(|p| switchboard_bench::process_name(*p) == "switchboard")
+        .expect("the app's main process");
+    assert!(
+        environ(main).contains(&"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".to_owned()),
+        "the app re-executes itself with the tcache off (main.rs)"
+    );
+    let web = environ(web_process(&app));
+    assert!(
+        !web.iter()
+            .any(|v| v.starts_with("GLIBC_TUNABLES=") || v.starts_with("SWITCHBOARD_MALLOC_TUNED=")),
+        "the web process keeps glibc's defaults: {web:?}"
+    );
+    sign_in_form_answers(&app).await;
+    app.quit().await;
+}
+
 /// Memory the web process keeps after evaluating 600 scripts of distinct
 /// text (as Tauri delivers events and WebDriver commands), KiB.
 async fn kept_after_distinct_scripts(desk: &Desk) -> u64 {

@@ -68,6 +68,44 @@ use switchboard_protocol::Millis;
 /// mapped on their own and unmapped when freed.
 const MMAP_THRESHOLD: i32 = 128 * 1024;
 
+/// The glibc tunable that turns malloc's per-thread cache (tcache) off.
+pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
+
+/// The environment variable glibc reads its tunables from, once, when a
+/// program starts.
+pub const GLIBC_TUNABLES: &str = "GLIBC_TUNABLES";
+
+/// Set in the environment of a process re-executed with [`TCACHE_OFF`]:
+/// holds what `GLIBC_TUNABLES` was before (empty if unset), so the
+/// process can put it back for its children.
+pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
+
+/// The `GLIBC_TUNABLES` value that adds [`TCACHE_OFF`] to `current`, or
+/// `None` when `current` already says how big the tcache is (the user's
+/// choice stands).
+///
+/// Why the desktop app runs without the tcache: each thread's cache holds
+/// up to seven freed blocks of each small size, which its arena counts as
+/// in use, so they never merge with their neighbours; with the async
+/// runtime freeing on one thread what another allocated, the heaps' tops
+/// rose over such blocks by a few KiB a minute while the live heap was
+/// level (heaptrack: 644 KB for 13 minutes). The headless agent at
+/// twenty times the desktop soak's pace grew +3.4 to +4.8 KiB a minute
+/// with it, and was level from its fourth minute without it
+/// (docs/soak.md, "The main process").
+pub fn tunables_with_tcache_off(current: Option<&str>) -> Option<String> {
+    match current.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Some(TCACHE_OFF.to_owned()),
+        Some(c)
+            if c.split(':')
+                .any(|t| t.starts_with("glibc.malloc.tcache_count=")) =>
+        {
+            None
+        }
+        Some(c) => Some(format!("{c}:{TCACHE_OFF}")),
+    }
+}
+
 /// How many malloc arenas the process may use: one per core, at least two.
 pub fn arena_limit() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
@@ -378,6 +416,23 @@ pub fn release_free_memory() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tcache_goes_off_unless_the_user_sized_it() {
+        assert_eq!(tunables_with_tcache_off(None).as_deref(), Some(TCACHE_OFF));
+        assert_eq!(
+            tunables_with_tcache_off(Some(" ")).as_deref(),
+            Some(TCACHE_OFF)
+        );
+        assert_eq!(
+            tunables_with_tcache_off(Some("glibc.malloc.arena_max=2")).as_deref(),
+            Some("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0")
+        );
+        assert_eq!(
+            tunables_with_tcache_off(Some("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=7")),
+            None
+        );
+    }
 
     const MINUTE: Duration = Duration::from_secs(60);
 
