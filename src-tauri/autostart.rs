@@ -1,7 +1,8 @@
 //! Start at login. Linux: an XDG autostart entry written here, because the
 //! usual helper writes the `Exec` path unquoted (a path with a space breaks)
 //! and ignores `XDG_CONFIG_HOME`. Windows and macOS: tauri-plugin-autostart,
-//! compile-gated. The app starts with `--hidden`: straight to the tray.
+//! compile-gated. The app starts with `--hidden`: straight to the tray,
+//! and on Linux with its launchers' environment ([`launch_command`]).
 
 /// The argument a login start passes.
 pub const HIDDEN_ARG: &str = "--hidden";
@@ -20,10 +21,24 @@ pub fn quote_exec_arg(arg: &str) -> String {
     q.replace('\\', "\\\\")
 }
 
+/// The start of an `Exec` line that runs the app with the environment its
+/// launchers give it ([`switchboard_hub::allocator::LAUNCH_ENVIRONMENT`]:
+/// malloc set up for a day-long process), through `env`. The package's
+/// desktop entry (`packaging/linux/switchboard.desktop`) starts the same
+/// way.
+pub fn launch_command() -> String {
+    let mut command = String::from("env");
+    for (name, value) in switchboard_hub::allocator::LAUNCH_ENVIRONMENT {
+        command.push_str(&format!(" {name}={value}"));
+    }
+    command
+}
+
 /// The autostart entry for the executable at `exe`.
 pub fn desktop_entry(exe: &str) -> String {
     format!(
-        "[Desktop Entry]\nType=Application\nName=Switchboard\nComment=Desktop client for contact-centre agents\nExec={} {HIDDEN_ARG}\nIcon=switchboard\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
+        "[Desktop Entry]\nType=Application\nName=Switchboard\nComment=Desktop client for contact-centre agents\nExec={} {} {HIDDEN_ARG}\nIcon=switchboard\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
+        launch_command(),
         quote_exec_arg(exe)
     )
 }
@@ -70,9 +85,24 @@ mod tests {
         assert_eq!(quote_exec_arg("/a/$b`c\"d"), "\"/a/\\\\$b\\\\`c\\\\\"d\"");
         let entry = desktop_entry("/home/ada/My Apps/switchboard");
         assert!(
-            entry.contains("Exec=\"/home/ada/My Apps/switchboard\" --hidden\n"),
+            entry.contains("Exec=env GLIBC_TUNABLES=glibc.malloc.tcache_count=0 SWITCHBOARD_MALLOC_TUNED= \"/home/ada/My Apps/switchboard\" --hidden\n"),
             "{entry}"
         );
         assert!(entry.starts_with("[Desktop Entry]\nType=Application\n"));
+    }
+
+    #[test]
+    fn the_packaged_desktop_entry_starts_the_app_as_the_autostart_entry_does() {
+        let template = include_str!("../packaging/linux/switchboard.desktop");
+        assert!(
+            template.contains(&format!("\nExec={} {{{{exec}}}}\n", launch_command())),
+            "{template}"
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json");
+        assert_eq!(
+            config["bundle"]["linux"]["deb"]["desktopTemplate"],
+            "packaging/linux/switchboard.desktop"
+        );
     }
 }

@@ -408,7 +408,9 @@ async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {
     let text = std::fs::read_to_string(&entry).unwrap();
     let exe = env!("CARGO_BIN_EXE_switchboard");
     assert!(
-        text.contains(&format!("Exec=\"{exe}\" --hidden\n")),
+        text.contains(&format!(
+            "Exec=env GLIBC_TUNABLES=glibc.malloc.tcache_count=0 SWITCHBOARD_MALLOC_TUNED= \"{exe}\" --hidden\n"
+        )),
         "{text}"
     );
     // The entry is written before the window hears of the new settings
@@ -1914,7 +1916,7 @@ async fn the_main_process_runs_without_mallocs_thread_cache_and_webkit_with_it()
         .expect("the app's main process");
     assert!(
         environ(main).contains(&"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".to_owned()),
-        "the app re-executes itself with the tcache off (main.rs)"
+        "launched as its desktop entry does, the app's main process runs with the tcache off"
     );
     let web = environ(web_process(&app));
     assert!(

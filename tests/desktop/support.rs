@@ -233,13 +233,27 @@ impl Drop for App {
 pub const APP_STDOUT: &str = "SWITCHBOARD_E2E_APP_STDOUT";
 
 impl App {
+    /// Launches the app as its desktop entry does: with its launchers'
+    /// environment (`switchboard_hub::allocator::LAUNCH_ENVIRONMENT`).
     pub async fn launch(desk: &Desk) -> App {
-        Self::launch_binary(desk, env!("CARGO_BIN_EXE_switchboard")).await
+        Self::launch_binary_with(
+            desk,
+            env!("CARGO_BIN_EXE_switchboard"),
+            &switchboard_hub::allocator::LAUNCH_ENVIRONMENT,
+        )
+        .await
     }
 
-    /// Launches a Tauri binary under tauri-driver (the app, or the
+    /// Launches a Tauri binary under tauri-driver as it is (the
     /// benchmarks' bare window).
     pub async fn launch_binary(desk: &Desk, application: &str) -> App {
+        Self::launch_binary_with(desk, application, &[]).await
+    }
+
+    /// Launches a Tauri binary under tauri-driver with `env` added to its
+    /// environment (tauri-driver's and WebKitWebDriver's too: they pass
+    /// theirs on).
+    pub async fn launch_binary_with(desk: &Desk, application: &str, env: &[(&str, &str)]) -> App {
         let port = free_port();
         let native = free_port();
         let mut cmd = Command::new(tauri_driver());
@@ -252,6 +266,7 @@ impl App {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
         desk.env(&mut cmd);
+        cmd.envs(env.iter().copied());
         let driver = cmd
             .spawn()
             .expect("tauri-driver (cargo install tauri-driver) must be on PATH or in TAURI_DRIVER");

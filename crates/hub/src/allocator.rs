@@ -75,36 +75,34 @@ pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
 /// program starts.
 pub const GLIBC_TUNABLES: &str = "GLIBC_TUNABLES";
 
-/// Set in the environment of a process re-executed with [`TCACHE_OFF`]:
-/// holds what `GLIBC_TUNABLES` was before (empty if unset), so the
-/// process can put it back for its children.
+/// Set by the desktop app's launchers beside [`TCACHE_OFF`] (see
+/// [`LAUNCH_ENVIRONMENT`]): holds what `GLIBC_TUNABLES` should be for the
+/// app's children (empty: unset), so the app can put it back before
+/// WebKit's processes start and they keep glibc's defaults.
 pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
 
-/// The `GLIBC_TUNABLES` value that adds [`TCACHE_OFF`] to `current`, or
-/// `None` when `current` already says how big the tcache is (the user's
-/// choice stands).
+/// What the desktop app's launchers (its desktop entry in the package,
+/// its start-at-login entry, `scripts/dev run`) put in its environment:
+/// glibc's per-thread malloc cache (tcache) off for the app's main
+/// process, and [`TUNED_MARKER`] so the app removes the setting again for
+/// its children.
 ///
-/// Why the desktop app runs without the tcache: each thread's cache holds
-/// up to seven freed blocks of each small size, which its arena counts as
-/// in use, so they never merge with their neighbours; with the async
-/// runtime freeing on one thread what another allocated, the heaps' tops
-/// rose over such blocks by a few KiB a minute while the live heap was
-/// level (heaptrack: 644 KB for 13 minutes). The headless agent at
-/// twenty times the desktop soak's pace grew +3.4 to +4.8 KiB a minute
-/// with it, and was level from its fourth minute without it
-/// (docs/soak.md, "The main process").
-pub fn tunables_with_tcache_off(current: Option<&str>) -> Option<String> {
-    match current.map(str::trim).filter(|c| !c.is_empty()) {
-        None => Some(TCACHE_OFF.to_owned()),
-        Some(c)
-            if c.split(':')
-                .any(|t| t.starts_with("glibc.malloc.tcache_count=")) =>
-        {
-            None
-        }
-        Some(c) => Some(format!("{c}:{TCACHE_OFF}")),
-    }
-}
+/// Why without the tcache: each thread's cache holds up to seven freed
+/// blocks of each small size, which its arena counts as in use, so they
+/// never merge with their neighbours; with the async runtime freeing on
+/// one thread what another allocated, the heaps' tops rose over such
+/// blocks by a few KiB a minute while the live heap was level (heaptrack:
+/// 644 KB for 13 minutes). The headless agent at twenty times the desktop
+/// soak's pace grew +3.4 to +4.8 KiB a minute with it, and was level from
+/// its fourth minute without it (docs/soak.md, "The main process").
+///
+/// Why in the launchers and not by the app itself: glibc reads its
+/// tunables only as a program starts, so the app would have to execute
+/// itself again, and loading its 169 libraries twice made the cold start
+/// 1.25x the bare window's instead of 1.10x (docs/soak.md). Started some
+/// other way (a terminal), the app runs with glibc's defaults.
+pub const LAUNCH_ENVIRONMENT: [(&str, &str); 2] =
+    [(GLIBC_TUNABLES, TCACHE_OFF), (TUNED_MARKER, "")];
 
 /// How many malloc arenas the process may use: one per core, at least two.
 pub fn arena_limit() -> usize {
@@ -418,19 +416,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tcache_goes_off_unless_the_user_sized_it() {
-        assert_eq!(tunables_with_tcache_off(None).as_deref(), Some(TCACHE_OFF));
+    fn launchers_turn_the_tcache_off_and_mark_it_for_removal() {
         assert_eq!(
-            tunables_with_tcache_off(Some(" ")).as_deref(),
-            Some(TCACHE_OFF)
-        );
-        assert_eq!(
-            tunables_with_tcache_off(Some("glibc.malloc.arena_max=2")).as_deref(),
-            Some("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0")
-        );
-        assert_eq!(
-            tunables_with_tcache_off(Some("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=7")),
-            None
+            LAUNCH_ENVIRONMENT,
+            [
+                ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"),
+                ("SWITCHBOARD_MALLOC_TUNED", "")
+            ]
         );
     }
 
