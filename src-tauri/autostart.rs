@@ -92,11 +92,19 @@ mod tests {
     }
 
     #[test]
-    fn the_packaged_desktop_entry_starts_the_app_as_the_autostart_entry_does() {
+    fn the_packaged_desktop_entry_and_dev_run_start_the_app_as_the_autostart_entry_does() {
         let template = include_str!("../packaging/linux/switchboard.desktop");
         assert!(
             template.contains(&format!("\nExec={} {{{{exec}}}}\n", launch_command())),
             "{template}"
+        );
+        let dev = include_str!("../scripts/dev");
+        assert!(
+            dev.contains(&format!(
+                "exec {} \"$CARGO_TARGET_DIR/release/switchboard\" --demo",
+                launch_command()
+            )),
+            "scripts/dev run starts the app without the launchers' environment"
         );
         let config: serde_json::Value =
             serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json");

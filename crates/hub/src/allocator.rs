@@ -76,9 +76,9 @@ pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
 pub const GLIBC_TUNABLES: &str = "GLIBC_TUNABLES";
 
 /// Set by the desktop app's launchers beside [`TCACHE_OFF`] (see
-/// [`LAUNCH_ENVIRONMENT`]): holds what `GLIBC_TUNABLES` should be for the
-/// app's children (empty: unset), so the app can put it back before
-/// WebKit's processes start and they keep glibc's defaults.
+/// [`LAUNCH_ENVIRONMENT`]): says `GLIBC_TUNABLES` is for the app's main
+/// process only, so the app removes both before WebKit's processes start
+/// and they keep glibc's defaults.
 pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
 
 /// What the desktop app's launchers (its desktop entry in the package,
@@ -414,17 +414,6 @@ pub fn release_free_memory() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn launchers_turn_the_tcache_off_and_mark_it_for_removal() {
-        assert_eq!(
-            LAUNCH_ENVIRONMENT,
-            [
-                ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"),
-                ("SWITCHBOARD_MALLOC_TUNED", "")
-            ]
-        );
-    }
 
     const MINUTE: Duration = Duration::from_secs(60);
 
