@@ -414,8 +414,11 @@ impl App {
     pub async fn click_closing(&self, css: &str) {
         self.el(css).await;
         let css = serde_json::to_string(css).expect("a CSS selector is a string");
+        // The click runs after the script has returned: a window that closes
+        // inside the script can lose WebDriver's reply ("Could not parse
+        // script result", seen once under load). Callers assert the effect.
         self.js(&format!(
-            "document.querySelector({css}).click(); return null;"
+            "const e = document.querySelector({css}); setTimeout(() => e.click(), 0); return null;"
         ))
         .await;
     }
