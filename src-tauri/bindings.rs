@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use switchboard_client::view::{AppView, ConversationDetail, Customer360View};
+use switchboard_client::view::{
+    AppView, ConversationDetail, Customer360View, ViewRead, ViewUpdate,
+};
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
@@ -42,14 +44,9 @@ fn camel(name: &str) -> String {
 fn commands(cfg: &Config) -> Vec<Cmd> {
     vec![
         Cmd {
-            name: "app_view",
-            args: vec![],
-            ret: AppView::name(cfg),
-        },
-        Cmd {
-            name: "conversation",
-            args: vec![("id", "number".into())],
-            ret: ConversationDetail::name(cfg),
+            name: "view_update",
+            args: vec![("read", ViewRead::name(cfg))],
+            ret: ViewUpdate::name(cfg),
         },
         Cmd {
             name: "last_login",
@@ -192,6 +189,8 @@ pub fn export(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::new().with_out_dir(dir).with_large_int("number");
     AppView::export_all(&cfg)?;
     ConversationDetail::export_all(&cfg)?;
+    ViewRead::export_all(&cfg)?;
+    ViewUpdate::export_all(&cfg)?;
     AgentAction::export_all(&cfg)?;
     ShellEvent::export_all(&cfg)?;
     IpcError::export_all(&cfg)?;

@@ -5,8 +5,7 @@ fn main() {
     // against the capabilities too (otherwise every command is allowed).
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
         tauri_build::AppManifest::new().commands(&[
-            "app_view",
-            "conversation",
+            "view_update",
             "last_login",
             "sign_in",
             "start_demo",

@@ -1,7 +1,7 @@
 //! Tauri commands: thin adapters. Each takes the managed [`Shell`], calls
 //! one operation, and returns `Result<_, IpcError>`.
 
-use switchboard_client::view::{AppView, ConversationDetail, Customer360View};
+use switchboard_client::view::{Customer360View, ViewRead, ViewUpdate};
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
@@ -14,19 +14,11 @@ use crate::models::{LastLogin, SignInRequest};
 use crate::shell::Shell;
 use crate::theme::SystemTheme;
 
-/// The main window's state.
+/// The view, and the conversation in front when it may have changed: what
+/// the UI reads after each `view_changed`.
 #[tauri::command]
-pub async fn app_view(shell: State<'_, Shell>) -> Result<AppView, IpcError> {
-    shell.app_view().await
-}
-
-/// One conversation with history and draft.
-#[tauri::command]
-pub async fn conversation(
-    shell: State<'_, Shell>,
-    id: i64,
-) -> Result<ConversationDetail, IpcError> {
-    shell.conversation(ConversationId(id)).await
+pub async fn view_update(shell: State<'_, Shell>, read: ViewRead) -> Result<ViewUpdate, IpcError> {
+    shell.view_update(read).await
 }
 
 /// Defaults for the sign-in form.

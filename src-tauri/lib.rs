@@ -58,8 +58,7 @@ pub fn run() -> anyhow::Result<()> {
         .manage(Shell::new(data_dir))
         .manage(theme::SystemTheme::default())
         .invoke_handler(tauri::generate_handler![
-            commands::app_view,
-            commands::conversation,
+            commands::view_update,
             commands::last_login,
             commands::sign_in,
             commands::start_demo,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use switchboard_client::session::{self, Session};
-use switchboard_client::view::{self, AppView, ConversationDetail, Customer360View};
+use switchboard_client::view::{self, Customer360View, ViewRead, ViewUpdate};
 use switchboard_client::wall_clock::WallClock;
 use switchboard_client::{AgentAction, ClientHandle, HubEndpoint, Input};
 use switchboard_hub::{demo, RunningHub};
@@ -162,19 +162,14 @@ impl Shell {
         }
     }
 
-    /// The main window's view.
-    pub async fn app_view(&self) -> Result<AppView, IpcError> {
-        Ok(self.client().await?.query(view::app_view).await?)
-    }
-
-    /// One conversation.
-    pub async fn conversation(&self, id: ConversationId) -> Result<ConversationDetail, IpcError> {
+    /// The view, and the conversation in front if it may have changed.
+    pub async fn view_update(&self, read: ViewRead) -> Result<ViewUpdate, IpcError> {
         let clock = self.wall_clock.clone();
-        self.client()
+        Ok(self
+            .client()
             .await?
-            .query(move |e| view::conversation_detail(e, id, &clock))
-            .await?
-            .ok_or_else(|| IpcError::new(IpcErrorCode::InvalidInput, "no such conversation"))
+            .query(move |e| view::view_update(e, &read, &clock))
+            .await?)
     }
 
     /// The hub endpoint and token of the session, for REST look-ups.

@@ -284,17 +284,37 @@ async fn footprint_and_cold_start_against_a_bare_window() {
 const AGENT_ROBOT: &str = r#"
 const does = 'DOES';
 const soak = (window.__soak = { rows: 0, accepted: 0, replied: 0, ended: 0 });
+if (does.includes('count')) {
+  // Every IPC call the page makes, by command: count and response bytes
+  // (Tauri's invoke is a fetch of ipc://localhost/<command>). The clone
+  // read costs memory of its own: for finding what the page does only.
+  soak.ipc = {};
+  const fetch0 = window.fetch;
+  window.fetch = (input, init) => {
+    const k = String(input).split('/').pop().split('?')[0];
+    const c = (soak.ipc[k] ??= { n: 0, bytes: 0 });
+    c.n++;
+    return fetch0(input, init).then((r) => {
+      r.clone().arrayBuffer().then((b) => (c.bytes += b.byteLength));
+      return r;
+    });
+  };
+}
 setInterval(() => {
   const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
   soak.rows = rows.length;
   const accept = document.querySelector('[data-testid=accept]');
   if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
   if (rows.length > 0 && does.includes('open')) rows[Math.floor(Math.random() * rows.length)].click();
+  if (does.includes('flood')) {
+    // 20 extra reads of the view a round: what one IPC call costs the page.
+    for (let i = 0; i < 20; i++) window.__TAURI_INTERNALS__.invoke('view_update', { read: { shown: null, all: false, changed: [] } });
+  }
   if (rows.length > 0 && does.includes('ipc')) {
     // The reads a switch makes, without rendering them (for bisecting).
     const I = window.__TAURI_INTERNALS__;
     const id = Number(rows[Math.floor(Math.random() * rows.length)].dataset.testid.split('-').pop());
-    I.invoke('app_view').then(() => I.invoke('conversation', { id })).then((d) => d.summary.link && I.invoke('customer_360', { id: d.summary.link.contact_id }));
+    I.invoke('view_update', { read: { shown: null, all: false, changed: [id] } }).then((u) => u.detail.detail?.summary.link && I.invoke('customer_360', { id: u.detail.detail.summary.link.contact_id }));
   }
   setTimeout(() => {
     const composer = document.querySelector('[data-testid=composer]');
@@ -436,8 +456,12 @@ async fn soak_the_desktop_app() {
             .js("return Object.assign({ dom: document.getElementsByTagName('*').length, callbacks: window.__TAURI_INTERNALS__.callbacks?.size ?? -1 }, window.__soak)")
             .await;
         println!(
-            "          dom {} callbacks {}",
-            soak["dom"], soak["callbacks"]
+            "          dom {} callbacks {}{}",
+            soak["dom"],
+            soak["callbacks"],
+            soak.get("ipc")
+                .map(|ipc| format!(" ipc {ipc}"))
+                .unwrap_or_default()
         );
         let n = |k: &str| soak[k].as_u64().unwrap_or(0);
         (rows, accepted, replied, ended) = (n("rows"), n("accepted"), n("replied"), n("ended"));

@@ -214,6 +214,69 @@ pub fn app_view(engine: &Engine) -> AppView {
     }
 }
 
+/// What the UI asks for when it reads the view again after a change: the
+/// conversation it shows, and what the change named (`view_changed`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRead {
+    /// The conversation the UI shows now, if any.
+    pub shown: Option<ConversationId>,
+    /// Every conversation may have changed.
+    pub all: bool,
+    /// These conversations changed.
+    pub changed: Vec<ConversationId>,
+}
+
+/// The conversation in front, as a [`ViewUpdate`] carries it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DetailUpdate {
+    /// What the UI shows is still right: nothing was read.
+    Unchanged,
+    /// No conversation is in front (or it is gone).
+    Nothing,
+    /// The conversation in front, read again.
+    Shown {
+        /// It (boxed: the other variants are empty).
+        detail: Box<ConversationDetail>,
+    },
+}
+
+/// The view and, when it may have changed, the conversation in front: one
+/// read for what used to take two round trips per event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewUpdate {
+    /// The list, offers, banners and settings.
+    pub view: AppView,
+    /// The conversation in front.
+    pub detail: DetailUpdate,
+}
+
+/// The view, with the conversation in front read again only if the UI
+/// shows another one or the change may have touched it (`read.all`, or it
+/// is in `read.changed`): a message in a background conversation costs
+/// the list, not the open conversation's whole history.
+pub fn view_update(engine: &Engine, read: &ViewRead, clock: &WallClock) -> ViewUpdate {
+    let view = app_view(engine);
+    let detail = match view.active {
+        None => DetailUpdate::Nothing,
+        Some(active)
+            if !read.all && read.shown == Some(active) && !read.changed.contains(&active) =>
+        {
+            DetailUpdate::Unchanged
+        }
+        Some(active) => match conversation_detail(engine, active, clock) {
+            Some(detail) => DetailUpdate::Shown {
+                detail: Box::new(detail),
+            },
+            None => DetailUpdate::Nothing,
+        },
+    };
+    ViewUpdate { view, detail }
+}
+
 /// One conversation, if the agent owns it.
 pub fn conversation_detail(
     engine: &Engine,

@@ -3,9 +3,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type { Account } from "./Account";
 import type { AgentAction } from "./AgentAction";
 import type { AgentProfile } from "./AgentProfile";
-import type { AppView } from "./AppView";
 import type { Contact } from "./Contact";
-import type { ConversationDetail } from "./ConversationDetail";
 import type { ConversationSummary } from "./ConversationSummary";
 import type { Customer360View } from "./Customer360View";
 import type { IpcError } from "./IpcError";
@@ -17,6 +15,8 @@ import type { RecordSearch } from "./RecordSearch";
 import type { ShellEvent } from "./ShellEvent";
 import type { SignInRequest } from "./SignInRequest";
 import type { TeamDirectory } from "./TeamDirectory";
+import type { ViewRead } from "./ViewRead";
+import type { ViewUpdate } from "./ViewUpdate";
 
 /** The one event channel from the shell. */
 export const EVENT = "switchboard://event";
@@ -24,8 +24,7 @@ export type { IpcError, ShellEvent };
 
 /** Typed commands; a rejected promise carries an `IpcError`. */
 export const commands = {
-  appView: (): Promise<AppView> => invoke<AppView>("app_view"),
-  conversation: (id: number): Promise<ConversationDetail> => invoke<ConversationDetail>("conversation", { id }),
+  viewUpdate: (read: ViewRead): Promise<ViewUpdate> => invoke<ViewUpdate>("view_update", { read }),
   lastLogin: (): Promise<LastLogin> => invoke<LastLogin>("last_login"),
   signIn: (request: SignInRequest): Promise<AgentProfile> => invoke<AgentProfile>("sign_in", { request }),
   startDemo: (): Promise<AgentProfile> => invoke<AgentProfile>("start_demo"),

@@ -14,6 +14,7 @@ import { themeFor } from "../lib/theme.svelte";
 import { ui } from "../lib/state.svelte";
 import { flushSync } from "svelte";
 import type { AppView } from "../bindings/AppView";
+import type { DetailUpdate } from "../bindings/DetailUpdate";
 import { commands, type ShellEvent } from "../lib/api";
 
 declare global {
@@ -249,47 +250,58 @@ describe("the UI clock", () => {
 
 describe("view refresh", () => {
   it("folds a burst of events into at most two view reads", async () => {
-    const appView = commands.appView as unknown as ReturnType<typeof vi.fn>;
-    appView.mockClear();
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    viewUpdate.mockClear();
     for (let i = 0; i < 20; i++) {
       ui.handle({ type: "focus", target: null } as ShellEvent);
     }
     await ui.refresh();
-    expect(appView).toHaveBeenCalledTimes(2);
+    expect(viewUpdate).toHaveBeenCalledTimes(2);
   });
 
-  it("re-reads the open conversation only when a change names it", async () => {
-    const appView = commands.appView as unknown as ReturnType<typeof vi.fn>;
-    const conversation = commands.conversation as unknown as ReturnType<typeof vi.fn>;
+  it("tells the engine what it shows and what changed, and applies what comes back", async () => {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
     const open = detail();
-    const before = appView.getMockImplementation();
-    appView.mockImplementation(async () => ({ offers: [], active: open.summary.id }) as unknown as AppView);
-    conversation.mockImplementation(async () => open);
+    const before = viewUpdate.getMockImplementation();
+    let answer: DetailUpdate = { kind: "shown", detail: open };
+    viewUpdate.mockImplementation(async () => ({ view: { offers: [], active: open.summary.id }, detail: answer }));
     try {
       await ui.refresh();
       expect(ui.detail?.summary.id).toBe(70);
-      const reads = async (e: ShellEvent) => {
-        appView.mockClear();
-        conversation.mockClear();
+      const asked = async (e: ShellEvent) => {
+        viewUpdate.mockClear();
         ui.handle(e);
         await ui.refresh({ all: false, conversations: [] });
-        return [appView.mock.calls.length > 0, conversation.mock.calls.length > 0];
+        return viewUpdate.mock.calls.map((c) => c[0]);
       };
-      // Another conversation changed: the list only.
-      expect(await reads({ type: "view_changed", all: false, conversations: [71, 72] })).toEqual([true, false]);
+      answer = { kind: "unchanged" };
+      expect(await asked({ type: "view_changed", all: false, conversations: [71, 72] })).toContainEqual({
+        shown: 70,
+        all: false,
+        changed: [71, 72],
+      });
+      expect(ui.detail).toBe(open);
       // A toast (engine events that come one by one change the list only).
-      expect(
-        await reads({ type: "ui", event: { type: "toast", conversation_id: 70, title: "t", body: "b", duration_ms: 1 } }),
-      ).toEqual([true, false]);
-      // The open one changed, or everything did: it is read again.
-      expect(await reads({ type: "view_changed", all: false, conversations: [71, 70] })).toEqual([true, true]);
-      expect(await reads({ type: "view_changed", all: true, conversations: [] })).toEqual([true, true]);
-      // Another conversation came to the front: read, whatever the event said.
-      appView.mockImplementation(async () => ({ offers: [], active: 71 }) as unknown as AppView);
-      expect(await reads({ type: "view_changed", all: false, conversations: [] })).toEqual([true, true]);
+      const toast = await asked({
+        type: "ui",
+        event: { type: "toast", conversation_id: 70, title: "t", body: "b", duration_ms: 1 },
+      });
+      expect(toast.length).toBeGreaterThan(0);
+      for (const read of toast) expect(read).toEqual({ shown: 70, all: false, changed: [] });
+      expect(await asked({ type: "view_changed", all: true, conversations: [] })).toContainEqual({
+        shown: 70,
+        all: true,
+        changed: [],
+      });
+      const again = { ...open, draft: "new" };
+      answer = { kind: "shown", detail: again };
+      await asked({ type: "view_changed", all: false, conversations: [70] });
+      expect(ui.detail).toBe(again);
+      answer = { kind: "nothing" };
+      await asked({ type: "view_changed", all: false, conversations: [70] });
+      expect(ui.detail).toBeNull();
     } finally {
-      appView.mockImplementation(before!);
-      conversation.mockReset();
+      viewUpdate.mockImplementation(before!);
       ui.view = null;
       ui.detail = null;
       ui.toasts = [];

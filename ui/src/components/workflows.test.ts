@@ -128,6 +128,31 @@ describe("Customer360", () => {
     expect(window.__xss).toBeUndefined();
   });
 
+  it("a re-read of the same conversation keeps the panel: no second look-up, no flash", async () => {
+    // Every message in the open conversation brings a new summary object
+    // with the same identification and link.
+    mocked.customer360.mockResolvedValue(view360());
+    const one = () => summary({ identification: { result: "one", contact_id: 3 }, link: { contact_id: 3 } });
+    const { rerender } = render(Customer360, { summary: one() });
+    await waitFor(() => expect(screen.getByTestId("c360-name")).toBeTruthy());
+    const shown = screen.getByTestId("c360-name");
+    for (let i = 0; i < 3; i++) await rerender({ summary: one() });
+    expect(mocked.customer360).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("c360-name")).toBe(shown);
+
+    mocked.customer360.mockImplementation(async (id: number) => view360(id, `Twin${id}`));
+    const several = () => summary({ identification: { result: "several", contact_ids: [4, 5] } });
+    await rerender({ summary: several() });
+    await waitFor(() => expect(screen.getAllByTestId("select-record")).toHaveLength(2));
+    const chooser = screen.getAllByTestId("select-record");
+    await rerender({ summary: several() });
+    expect(mocked.customer360).toHaveBeenCalledTimes(3);
+    expect(screen.getAllByTestId("select-record")).toEqual(chooser);
+
+    await rerender({ summary: summary({ identification: { result: "several", contact_ids: [4, 6] } }) });
+    await waitFor(() => expect(mocked.customer360).toHaveBeenCalledTimes(5));
+  });
+
   it("several matches: the chooser links the selected record", async () => {
     mocked.customer360.mockImplementation(async (id: number) => view360(id, `Twin${id}`));
     render(Customer360, { summary: summary({ identification: { result: "several", contact_ids: [4, 5] } }) });

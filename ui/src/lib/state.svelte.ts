@@ -77,13 +77,19 @@ class UiState {
 
   private async load(wanted: { all: boolean; conversations: Set<ConversationId> }) {
     try {
-      this.view = await commands.appView();
+      // One round trip: the engine decides whether the open conversation
+      // needs reading again (view::view_update).
+      const update = await commands.viewUpdate({
+        shown: this.detail?.summary.id ?? null,
+        all: wanted.all,
+        changed: [...wanted.conversations],
+      });
+      this.view = update.view;
       this.signedIn = true;
-      const active = this.view.active;
-      if (active == null) {
+      if (update.detail.kind === "shown") {
+        this.detail = update.detail.detail;
+      } else if (update.detail.kind === "nothing") {
         this.detail = null;
-      } else if (wanted.all || this.detail?.summary.id !== active || wanted.conversations.has(active)) {
-        this.detail = await commands.conversation(active);
       }
     } catch (e) {
       const err = e as { code?: string };

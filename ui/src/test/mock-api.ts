@@ -9,6 +9,9 @@ vi.mock("../lib/api", () => ({
       throw { code: "not_signed_in", message: "not signed in" };
     }),
     conversation: vi.fn(),
+    viewUpdate: vi.fn(async () => {
+      throw { code: "not_signed_in", message: "not signed in" };
+    }),
     lastLogin: vi.fn(async () => ({ hub_url: "http://hub.test:1", username: "ada" })),
     signIn: vi.fn(async () => {
       throw { code: "unauthorized", message: "wrong user name or password" };
