@@ -46,6 +46,21 @@ describe("OfferAlert", () => {
     expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
   });
 
+  it("leaves the keyboard where the agent is typing", async () => {
+    const composer = document.createElement("textarea");
+    document.body.appendChild(composer);
+    composer.focus();
+    try {
+      render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+      expect(screen.getByTestId("accept")).toBeTruthy();
+      expect(document.activeElement).toBe(composer);
+      await fireEvent.keyDown(composer, { key: "Enter" });
+      expect(act).not.toHaveBeenCalled();
+    } finally {
+      composer.remove();
+    }
+  });
+
   it("hides the countdown and Reject when the template says so", () => {
     render(OfferAlert, { offer: offer({ show_timeout: false, allow_reject: false }), now: 1_000_000_000 });
     expect(screen.queryByTestId("countdown")).toBeNull();
