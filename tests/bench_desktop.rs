@@ -311,10 +311,10 @@ setInterval(() => {
     for (let i = 0; i < 20; i++) window.__TAURI_INTERNALS__.invoke('view_update', { read: { shown: null, all: false, changed: [] } });
   }
   if (rows.length > 0 && does.includes('ipc')) {
-    // The reads a switch makes, without rendering them (for bisecting).
+    // The reads a switch makes (the view with the conversation in front,
+    // and its customer record), without rendering them (for bisecting).
     const I = window.__TAURI_INTERNALS__;
-    const id = Number(rows[Math.floor(Math.random() * rows.length)].dataset.testid.split('-').pop());
-    I.invoke('view_update', { read: { shown: null, all: false, changed: [id] } }).then((u) => u.detail.detail?.summary.link && I.invoke('customer_360', { id: u.detail.detail.summary.link.contact_id }));
+    I.invoke('view_update', { read: { shown: null, all: false, changed: [] } }).then((u) => u.detail.detail?.summary.link && I.invoke('customer_360', { id: u.detail.detail.summary.link.contact_id }));
   }
   setTimeout(() => {
     const composer = document.querySelector('[data-testid=composer]');

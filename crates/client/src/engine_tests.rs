@@ -1834,17 +1834,26 @@ fn every_change_to_the_open_conversation_is_scoped_to_it_and_others_are_not() {
 
 #[test]
 fn a_view_update_reads_the_open_conversation_only_when_it_may_have_changed() {
-    use crate::view::{view_update, DetailUpdate, ViewRead};
+    use crate::view::{view_update, DetailUpdate, ViewRead, ViewUpdate};
     use crate::wall_clock::{HourCycle, WallClock};
     let clock = WallClock::new(jiff::tz::TimeZone::UTC, HourCycle::TwentyFour);
     let (seven, eight) = (ConversationId(7), ConversationId(8));
-    let read = |shown: Option<ConversationId>, all: bool, changed: &[ConversationId]| ViewRead {
-        shown,
-        all,
-        changed: changed.to_vec(),
+    let update =
+        |h: &Harness, shown: Option<ConversationId>, all: bool, changed: &[ConversationId]| {
+            let read = ViewRead {
+                shown,
+                all,
+                changed: changed.to_vec(),
+            };
+            view_update(&h.e, &read, &clock)
+        };
+    // The conversation read, and how many messages it had.
+    let shown = |u: ViewUpdate| match u.detail {
+        DetailUpdate::Shown { detail } => Some((detail.summary.id, detail.messages.len())),
+        _ => None,
     };
     let mut h = Harness::new();
-    let u = view_update(&h.e, &read(None, true, &[]), &clock);
+    let u = update(&h, None, true, &[]);
     assert_eq!(u.detail, DetailUpdate::Nothing, "nothing in front yet");
     assert!(u.view.conversations.is_empty());
 
@@ -1857,48 +1866,26 @@ fn a_view_update_reads_the_open_conversation_only_when_it_may_have_changed() {
         at(1),
     );
     h.customer(7, 1, at(2));
-    let shown = |u: crate::view::ViewUpdate| match u.detail {
-        DetailUpdate::Shown { detail } => Some((detail.summary.id, detail.messages.len())),
-        _ => None,
-    };
     // The UI shows nothing, or another conversation: the one in front is read.
+    assert_eq!(shown(update(&h, None, false, &[])), Some((seven, 1)));
     assert_eq!(
-        shown(view_update(&h.e, &read(None, false, &[]), &clock)),
-        Some((seven, 1))
-    );
-    assert_eq!(
-        shown(view_update(
-            &h.e,
-            &read(Some(eight), false, &[eight]),
-            &clock
-        )),
+        shown(update(&h, Some(eight), false, &[eight])),
         Some((seven, 1))
     );
     // It shows the one in front: read again only if the change may touch it.
-    let u = view_update(&h.e, &read(Some(seven), false, &[eight]), &clock);
+    let u = update(&h, Some(seven), false, &[eight]);
     assert_eq!(u.detail, DetailUpdate::Unchanged);
     assert_eq!(u.view.active, Some(seven));
     assert_eq!(u.view.conversations.len(), 2, "the list is always read");
     assert_eq!(
-        shown(view_update(
-            &h.e,
-            &read(Some(seven), false, &[seven]),
-            &clock
-        )),
+        shown(update(&h, Some(seven), false, &[seven])),
         Some((seven, 1))
     );
-    assert_eq!(
-        shown(view_update(&h.e, &read(Some(seven), true, &[]), &clock)),
-        Some((seven, 1))
-    );
+    assert_eq!(shown(update(&h, Some(seven), true, &[])), Some((seven, 1)));
     // What it reads is the engine's state now, not a copy from before.
     h.customer(7, 2, at(3));
     assert_eq!(
-        shown(view_update(
-            &h.e,
-            &read(Some(seven), false, &[seven]),
-            &clock
-        )),
+        shown(update(&h, Some(seven), false, &[seven])),
         Some((seven, 2))
     );
 }
