@@ -5,6 +5,7 @@ import type { AppView } from "../bindings/AppView";
 import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { AgentAction } from "../bindings/AgentAction";
 import type { ConversationId } from "../bindings/ConversationId";
+import { DraftSaver } from "./drafts";
 
 /** What a read must cover beyond the list (as `view_changed` says it). */
 export type ViewScopeChange = { all: boolean; conversations: ConversationId[] };
@@ -109,6 +110,15 @@ class UiState {
     } catch (e) {
       this.error = errorMessage(e);
     }
+  }
+
+  /** Drafts are saved as the agent types (lib/drafts.ts: no debounce window to lose). */
+  readonly drafts = new DraftSaver((id, text) => this.act({ action: "set_draft", conversation_id: id, text }));
+
+  /** Sends a reply once no draft save is in flight (a late save would bring the draft back). */
+  async send(conversationId: ConversationId, text: string) {
+    await this.drafts.settle(conversationId);
+    await this.act({ action: "send_message", conversation_id: conversationId, text });
   }
 
   handle(e: ShellEvent) {
