@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod keychain;
 pub mod models;
 pub mod notify;
 pub mod shell;
@@ -109,6 +110,13 @@ pub fn run() -> anyhow::Result<()> {
                     if let Err(e) = shell.start_demo(&handle).await {
                         tracing::error!(error = %e, "demo failed to start");
                     }
+                });
+            } else {
+                // The last account's session, with the token the keychain
+                // kept: a restart, crash or login start needs no password.
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    handle.state::<Shell>().resume(&handle).await;
                 });
             }
             app.manage(tray::TrayView::default());

@@ -23,6 +23,10 @@ pub struct LastLogin {
     pub hub_url: String,
     /// Last user name.
     pub username: String,
+    /// The hub refused the last session's token (the form says so; the
+    /// `signed_out` event may have come before the page listened).
+    #[serde(default, skip_deserializing)]
+    pub session_refused: bool,
 }
 
 /// Which part of a notification brought the window forward.
@@ -79,7 +83,11 @@ pub enum ShellEvent {
         profile: AgentProfile,
     },
     /// The session ended.
-    SignedOut,
+    SignedOut {
+        /// The hub refused the session's token (it expired, was revoked,
+        /// or the agent signed out elsewhere), not the agent signing out.
+        refused: bool,
+    },
     /// The local cache was unreadable and is being rebuilt from the hub.
     CacheRecovered {
         /// Where the broken file was moved.

@@ -2,6 +2,8 @@
 //! hub. Each operation here is what one command calls.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use switchboard_client::session::{self, Session};
 use switchboard_client::view::{self, Customer360View, ViewRead, ViewUpdate};
@@ -14,17 +16,42 @@ use tokio::sync::Mutex;
 
 use crate::error::{IpcError, IpcErrorCode};
 use crate::events::emit;
+use crate::keychain::{self, Account};
 use crate::models::{LastLogin, ShellEvent, SignInRequest};
 use crate::sink::DesktopSink;
 
 /// Managed by Tauri (`app.manage`).
 pub struct Shell {
     data_dir: PathBuf,
-    session: Mutex<Option<Session>>,
+    session: Mutex<Option<Current>>,
+    /// Numbers sessions (see [`DesktopSink`]'s `session`).
+    sessions_started: AtomicU64,
+    /// The hub refused the last session's token (until the next sign-in).
+    refused: AtomicBool,
     demo: Mutex<Option<RunningHub>>,
     /// The OS's time zone and hour cycle, read once (time labels).
     wall_clock: WallClock,
 }
+
+/// The running session, its number, and the account whose token the
+/// keychain keeps for it (none for the demo, or without a keychain).
+struct Current {
+    session: Session,
+    number: u64,
+    kept: Option<Account>,
+}
+
+/// Whether a sign-in's token goes to the keychain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// A hub the agent signed in to: resumed at the next start.
+    Yes,
+    /// The embedded demo hub (a new port each start): not kept.
+    No,
+}
+
+/// How long signing out waits for the hub to revoke the token.
+const SIGN_OUT_PATIENCE: Duration = Duration::from_secs(3);
 
 fn invalid(msg: &str) -> IpcError {
     IpcError::new(IpcErrorCode::InvalidInput, msg)
@@ -36,6 +63,8 @@ impl Shell {
         Shell {
             data_dir,
             session: Mutex::new(None),
+            sessions_started: AtomicU64::new(0),
+            refused: AtomicBool::new(false),
             demo: Mutex::new(None),
             wall_clock: WallClock::from_environment(),
         }
@@ -47,10 +76,12 @@ impl Shell {
 
     /// The sign-in form's defaults.
     pub fn last_login(&self) -> LastLogin {
-        std::fs::read(self.last_login_path())
+        let mut last: LastLogin = std::fs::read(self.last_login_path())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        last.session_refused = self.refused.load(Ordering::Relaxed);
+        last
     }
 
     /// The running client, if signed in.
@@ -59,15 +90,24 @@ impl Shell {
             .lock()
             .await
             .as_ref()
-            .map(|s| s.handle.clone())
+            .map(|c| c.session.handle.clone())
             .ok_or_else(|| IpcError::new(IpcErrorCode::NotSignedIn, "not signed in"))
     }
 
-    /// Signs in to a hub.
+    /// Signs in to a hub; the token goes to the keychain for the next start.
     pub async fn sign_in(
         &self,
         app: &AppHandle,
         req: SignInRequest,
+    ) -> Result<AgentProfile, IpcError> {
+        self.sign_in_keeping(app, req, Keep::Yes).await
+    }
+
+    async fn sign_in_keeping(
+        &self,
+        app: &AppHandle,
+        req: SignInRequest,
+        keep: Keep,
     ) -> Result<AgentProfile, IpcError> {
         let url = req.hub_url.trim().trim_end_matches('/').to_owned();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -77,18 +117,25 @@ impl Shell {
             return Err(invalid("user name and password are required"));
         }
         self.sign_out(app).await;
+        let number = self.next_session_number();
         let session = session::sign_in(
             HubEndpoint::new(&url),
             req.username.trim(),
             &req.password,
             &self.data_dir,
             "switchboard-desktop",
-            DesktopSink::new(app.clone()),
+            DesktopSink::new(app.clone(), number),
         )
         .await?;
-        let last = LastLogin {
+        let account = Account {
             hub_url: url,
             username: req.username.trim().to_owned(),
+        };
+        self.refused.store(false, Ordering::Relaxed);
+        let last = LastLogin {
+            hub_url: account.hub_url.clone(),
+            username: account.username.clone(),
+            session_refused: false,
         };
         if let Err(e) = std::fs::create_dir_all(&self.data_dir).and_then(|_| {
             std::fs::write(
@@ -98,12 +145,103 @@ impl Shell {
         }) {
             tracing::warn!(error = %e, "could not remember the last login");
         }
+        let kept = match keep {
+            Keep::No => None,
+            Keep::Yes => match keychain::save(&account, &session.token).await {
+                Ok(()) => Some(account),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no keychain: the session ends with the app, and the next start asks to sign in");
+                    None
+                }
+            },
+        };
+        Ok(self
+            .install(
+                app,
+                Current {
+                    session,
+                    number,
+                    kept,
+                },
+            )
+            .await)
+    }
+
+    /// At start: resumes the last account's session with the token the
+    /// keychain kept, if any, without asking for the password
+    /// (`session::resume`). A token the hub refuses is forgotten and the
+    /// sign-in form says so; without a keychain or a kept token, the form
+    /// is there as before.
+    pub async fn resume(&self, app: &AppHandle) {
+        let last = self.last_login();
+        if last.username.is_empty() || last.hub_url.is_empty() {
+            return;
+        }
+        let account = Account {
+            hub_url: last.hub_url,
+            username: last.username,
+        };
+        let token = match keychain::load(&account).await {
+            Ok(Some(token)) => token,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "no keychain: sign in to start");
+                return;
+            }
+        };
+        let number = self.next_session_number();
+        match session::resume(
+            HubEndpoint::new(&account.hub_url),
+            &account.username,
+            &token,
+            &self.data_dir,
+            "switchboard-desktop",
+            DesktopSink::new(app.clone(), number),
+        )
+        .await
+        {
+            Ok(session) => {
+                if self.session.lock().await.is_some() {
+                    // The agent signed in by hand meanwhile: theirs stands.
+                    session.handle.shutdown().await;
+                    let _ = session.task.await;
+                    return;
+                }
+                tracing::info!(user = %account.username, "session resumed");
+                self.install(
+                    app,
+                    Current {
+                        session,
+                        number,
+                        kept: Some(account),
+                    },
+                )
+                .await;
+            }
+            Err(switchboard_client::ClientError::Refused(e)) => {
+                tracing::info!(message = %e.message, "the kept session was refused; sign in again");
+                if let Err(e) = keychain::forget(&account).await {
+                    tracing::warn!(error = %e, "could not forget the refused token");
+                }
+                self.refused.store(true, Ordering::Relaxed);
+                emit(app, ShellEvent::SignedOut { refused: true });
+            }
+            Err(e) => tracing::warn!(error = %e, "could not resume the session; sign in to start"),
+        }
+    }
+
+    fn next_session_number(&self) -> u64 {
+        self.sessions_started.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Makes `current` the session and tells the UI.
+    async fn install(&self, app: &AppHandle, current: Current) -> AgentProfile {
         let focused = app
             .get_webview_window(crate::sink::MAIN_LABEL)
             .and_then(|w| w.is_focused().ok())
             .unwrap_or(false);
-        let _ = session.handle.input(Input::Focus(focused)).await;
-        if let Some(r) = &session.recovered {
+        let _ = current.session.handle.input(Input::Focus(focused)).await;
+        if let Some(r) = &current.session.recovered {
             emit(
                 app,
                 ShellEvent::CacheRecovered {
@@ -111,15 +249,15 @@ impl Shell {
                 },
             );
         }
-        let profile = session.profile.clone();
-        *self.session.lock().await = Some(session);
+        let profile = current.session.profile.clone();
+        *self.session.lock().await = Some(current);
         emit(
             app,
             ShellEvent::SignedIn {
                 profile: profile.clone(),
             },
         );
-        Ok(profile)
+        profile
     }
 
     /// Starts the embedded demo hub on loopback and signs in to it.
@@ -141,25 +279,68 @@ impl Shell {
             }
             demo_hub.as_ref().map(|h| h.http_url()).unwrap_or_default()
         };
-        self.sign_in(
+        self.sign_in_keeping(
             app,
             SignInRequest {
                 hub_url: url,
                 username: demo::DEMO_USER.into(),
                 password: demo::DEMO_PASSWORD.into(),
             },
+            Keep::No,
         )
         .await
     }
 
-    /// Ends the session (the cache stays for the next sign-in).
+    /// The agent signs out: the session ends, the hub revokes its token
+    /// and the keychain forgets it (the cache stays for the next sign-in).
     pub async fn sign_out(&self, app: &AppHandle) {
-        if let Some(s) = self.session.lock().await.take() {
-            s.handle.shutdown().await;
-            let _ = s.task.await;
-            crate::tray::show_menu(app, None);
-            emit(app, ShellEvent::SignedOut);
+        let Some(current) = self.session.lock().await.take() else {
+            return;
+        };
+        let Current { session, kept, .. } = current;
+        session.handle.shutdown().await;
+        let _ = session.task.await;
+        if let Some(account) = kept {
+            if let Err(e) = keychain::forget(&account).await {
+                tracing::warn!(error = %e, "could not forget the token");
+            }
         }
+        // Best effort: a hub that cannot be reached keeps the token until
+        // it expires, and the keychain has forgotten it anyway.
+        match tokio::time::timeout(SIGN_OUT_PATIENCE, session.endpoint.logout(&session.token)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::info!(error = %e, "the hub did not revoke the token"),
+            Err(_) => tracing::info!("the hub did not answer the sign-out in time"),
+        }
+        crate::tray::show_menu(app, None);
+        emit(app, ShellEvent::SignedOut { refused: false });
+    }
+
+    /// The hub refused session number `number`'s token: it ends, the
+    /// keychain forgets the token, and the sign-in form says why. A
+    /// refusal from a session already replaced changes nothing.
+    pub async fn session_refused(&self, app: &AppHandle, number: u64) {
+        let current = {
+            let mut slot = self.session.lock().await;
+            match slot.as_ref() {
+                Some(c) if c.number == number => slot.take(),
+                _ => None,
+            }
+        };
+        let Some(Current { session, kept, .. }) = current else {
+            return;
+        };
+        session.handle.shutdown().await;
+        let _ = session.task.await;
+        if let Some(account) = kept {
+            if let Err(e) = keychain::forget(&account).await {
+                tracing::warn!(error = %e, "could not forget the refused token");
+            }
+        }
+        crate::tray::show_menu(app, None);
+        self.refused.store(true, Ordering::Relaxed);
+        emit(app, ShellEvent::SignedOut { refused: true });
     }
 
     /// The view, and the conversation in front if it may have changed.
@@ -178,7 +359,7 @@ impl Shell {
             .lock()
             .await
             .as_ref()
-            .map(|s| (s.endpoint.clone(), s.token.clone()))
+            .map(|c| (c.session.endpoint.clone(), c.session.token.clone()))
             .ok_or_else(|| IpcError::new(IpcErrorCode::NotSignedIn, "not signed in"))
     }
 

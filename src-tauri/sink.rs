@@ -1,6 +1,6 @@
 //! Performs the engine's effects in the desktop shell.
 
-use switchboard_client::engine::{Effect, Engine, UiEvent};
+use switchboard_client::engine::{ConnectionStatus, Effect, Engine, UiEvent};
 use switchboard_client::EffectSink;
 use switchboard_hub::allocator::FreeMemoryRelease;
 use switchboard_hub::clock::{Clock, SystemClock};
@@ -17,6 +17,9 @@ pub struct Notifier(pub tokio::sync::mpsc::UnboundedSender<NotifyCommand>);
 /// The desktop's effect adapter.
 pub struct DesktopSink {
     app: AppHandle,
+    /// Which session this sink serves (`Shell`'s count), so that a late
+    /// refusal from an ended session cannot end the next one.
+    session: u64,
     /// Freed heap pages go back to the OS after a burst of the engine's
     /// work, checked at most once a minute (as in the hub:
     /// `allocator.rs`). Driven by effects, so an idle app never wakes
@@ -25,10 +28,11 @@ pub struct DesktopSink {
 }
 
 impl DesktopSink {
-    /// An adapter for this app.
-    pub fn new(app: AppHandle) -> Self {
+    /// An adapter for this app, serving session number `session`.
+    pub fn new(app: AppHandle, session: u64) -> Self {
         DesktopSink {
             app,
+            session,
             memory_release: FreeMemoryRelease::default(),
         }
     }
@@ -78,6 +82,20 @@ impl EffectSink for DesktopSink {
         // only says start and stop).
         if matches!(effect, Effect::Ui(UiEvent::SettingsChanged)) && engine.ringing() {
             self.sound(ring(engine));
+        }
+        if let Effect::Ui(UiEvent::Connection {
+            status: ConnectionStatus::SignedOut,
+        }) = &effect
+        {
+            // The hub refused the token (expired, revoked, signed out
+            // elsewhere): end the session and show the sign-in form. On
+            // its own task: ending it waits for the runtime calling us.
+            let (app, session) = (self.app.clone(), self.session);
+            tauri::async_runtime::spawn(async move {
+                app.state::<crate::shell::Shell>()
+                    .session_refused(&app, session)
+                    .await;
+            });
         }
         match effect {
             Effect::Ui(event) => {

@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::*;
@@ -1913,6 +1914,127 @@ async fn a_draft_typed_just_before_a_kill_9_is_there_after_the_restart() {
         .await
         .unwrap();
     assert_eq!(draft.as_deref(), Some("typed just before the crash"));
+    app.quit().await;
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The sign-in form says the hub ended the session, and the keychain
+/// keeps nothing for `account`.
+async fn refused_and_forgotten(app: &App, keyring: &Keyring, account: &str) {
+    app.text_until("[data-testid=signin-notice]", |t| {
+        t.contains("The hub ended your session")
+    })
+    .await;
+    eventually("the keychain kept a refused token", || async {
+        keyring.secret("switchboard", account).await.is_none()
+    })
+    .await;
+}
+
+/// "Never loses a session": with a keychain on the desktop (a real GNOME
+/// Keyring), a kill -9 and a restart come back signed in without the
+/// password. The token is in the keychain and in no file. A token the hub
+/// revokes, mid-session or while the app is down, brings the sign-in form
+/// back with the reason and leaves nothing in the keychain. Signing out
+/// forgets it, and the hub refuses it from then on. (Without a keychain,
+/// as in the other tests, a restart asks to sign in:
+/// `agent_accepts_chats_and_finds_the_same_state_after_a_restart`.)
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn with_a_keychain_a_restart_resumes_the_session_and_a_revoked_token_asks_to_sign_in() {
+    let hub = Hub::start_for_restarts().await;
+    let desk = Desk::new();
+    let keyring = Keyring::start(&desk).await;
+    let account = format!("a1@{}", hub.url());
+    let kept = || keyring.secret("switchboard", &account);
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let c = hub
+        .ingress(Channel::Whatsapp, "s1", "Sam", "", "hello")
+        .await;
+    let row = format!("[data-testid=conversation-{}]", c.conversation_id);
+    app.el(&row).await;
+    let token = kept().await.expect("the token is in the keychain");
+    assert!(token.len() >= 32);
+    assert_eq!(
+        files_containing(desk.root.path(), &token),
+        Vec::<PathBuf>::new(),
+        "the token is in no file"
+    );
+
+    step("kill -9, then a start with no password");
+    app.kill_9().await;
+    drop(app);
+    let app = App::launch(&desk).await;
+    app.text_until("[data-testid=connection]", |t| {
+        t.eq_ignore_ascii_case("online")
+    })
+    .await;
+    app.el(&row).await;
+    assert_eq!(
+        app.js("return document.querySelector('input[name=password]') === null")
+            .await,
+        true,
+        "no sign-in form"
+    );
+
+    step("revoked mid-session");
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    hub.running.hub.revoke_agent_tokens(a1).await.unwrap();
+    refused_and_forgotten(&app, &keyring, &account).await;
+
+    step("revoked while the app is down");
+    app.sign_in(&hub.url(), "a1").await;
+    app.el(&row).await;
+    let again = kept().await.expect("kept again");
+    assert_ne!(again, token);
+    app.quit().await;
+    assert_eq!(kept().await, Some(again), "a quit keeps the session");
+    hub.running.hub.revoke_agent_tokens(a1).await.unwrap();
+    let app = App::launch(&desk).await;
+    refused_and_forgotten(&app, &keyring, &account).await;
+
+    step("sign out");
+    app.sign_in(&hub.url(), "a1").await;
+    app.el(&row).await;
+    let last = kept().await.expect("kept");
+    app.click("[data-testid=sign-out]").await;
+    app.el("input[name=password]").await;
+    eventually("signing out left the token in the keychain", || async {
+        kept().await.is_none()
+    })
+    .await;
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", hub.url()))
+        .bearer_auth(&last)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "the hub revoked the token");
+    assert!(
+        app.js("return document.querySelector('[data-testid=signin-notice]') === null")
+            .await
+            == true,
+        "no reason shown for the agent's own sign-out"
+    );
     app.quit().await;
 }
 

@@ -691,6 +691,91 @@ impl NotifyIface {
     ) -> zbus::Result<()>;
 }
 
+/// A real Secret Service (GNOME Keyring) on the test bus, with its login
+/// collection created and unlocked (as a desktop session has it), kept in
+/// the desk's data dir. Stopped on drop, so the next test has none: the
+/// others run without a keychain, which is the fallback they show.
+pub struct Keyring {
+    child: Child,
+    conn: zbus::Connection,
+}
+
+type SecretStruct = (zbus::zvariant::OwnedObjectPath, Vec<u8>, Vec<u8>, String);
+
+impl Keyring {
+    pub async fn start(desk: &Desk) -> Keyring {
+        use std::io::Write;
+        let mut cmd = desk.command("gnome-keyring-daemon");
+        cmd.args(["--foreground", "--unlock", "--components=secrets"])
+            .env("XDG_RUNTIME_DIR", desk.root.path().join("runtime"))
+            .stdin(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .expect("gnome-keyring-daemon (Debian: gnome-keyring)");
+        // --unlock reads the login keyring's password up to end of input.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"e2e-keyring").unwrap();
+        drop(stdin);
+        let conn = zbus::Connection::session().await.unwrap();
+        let keyring = Keyring { child, conn };
+        eventually("the Secret Service never came on the bus", || async {
+            keyring.service().await.is_some()
+        })
+        .await;
+        keyring
+    }
+
+    async fn service(&self) -> Option<zbus::Proxy<'static>> {
+        let dbus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
+        let name = zbus::names::BusName::try_from("org.freedesktop.secrets").ok()?;
+        if !dbus.name_has_owner(name).await.ok()? {
+            return None;
+        }
+        zbus::Proxy::new(
+            &self.conn,
+            "org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service",
+        )
+        .await
+        .ok()
+    }
+
+    /// The secret of the item with these `service` and `username`
+    /// attributes (what the keyring crate sets), if there is one.
+    pub async fn secret(&self, service: &str, username: &str) -> Option<String> {
+        let proxy = self.service().await.expect("the Secret Service is gone");
+        let (_, session): (zbus::zvariant::OwnedValue, zbus::zvariant::OwnedObjectPath) = proxy
+            .call("OpenSession", &("plain", zbus::zvariant::Value::from("")))
+            .await
+            .unwrap();
+        let attributes =
+            std::collections::HashMap::from([("service", service), ("username", username)]);
+        let (unlocked, locked): (
+            Vec<zbus::zvariant::OwnedObjectPath>,
+            Vec<zbus::zvariant::OwnedObjectPath>,
+        ) = proxy.call("SearchItems", &(attributes,)).await.unwrap();
+        assert!(locked.is_empty(), "the login collection is unlocked");
+        if unlocked.is_empty() {
+            return None;
+        }
+        let secrets: std::collections::HashMap<zbus::zvariant::OwnedObjectPath, SecretStruct> =
+            proxy
+                .call("GetSecrets", &(unlocked, session))
+                .await
+                .unwrap();
+        let (_, (_, _, value, _)) = secrets.into_iter().next()?;
+        Some(String::from_utf8(value).unwrap())
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A test implementation of `org.freedesktop.Notifications` on the
 /// session bus: records every call and clicks buttons on demand.
 pub struct NotifyServer {

@@ -257,6 +257,32 @@ impl HubEndpoint {
         answer(resp).await
     }
 
+    /// `GET /api/v1/me`: who a token belongs to (resuming a session
+    /// without the password).
+    pub async fn me(&self, token: &str) -> Result<switchboard_protocol::AgentProfile, ClientError> {
+        let resp = self.get_json(token, "/api/v1/me")?.send().await;
+        answer(resp).await
+    }
+
+    /// `POST /api/v1/logout`: the hub revokes the token.
+    pub async fn logout(&self, token: &str) -> Result<(), ClientError> {
+        let resp = self
+            .http_client()?
+            .post(format!("{}/api/v1/logout", self.http_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let body: switchboard_protocol::ErrorBody = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Network(e.to_string()))?;
+        Err(ClientError::Refused(body))
+    }
+
     /// `GET /api/v1/team`.
     pub async fn team_directory(
         &self,

@@ -2,6 +2,7 @@
 //! runtime. One call for the desktop shell and the CLI.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use switchboard_protocol::AgentProfile;
 
@@ -51,6 +52,11 @@ pub fn account_cache(data_dir: &Path, endpoint: &HubEndpoint, username: &str) ->
         .join("cache.db")
 }
 
+/// How long resuming waits for the hub to say who a token is for before
+/// it goes on with the cached profile (a login start often comes before
+/// the network).
+pub const RESUME_CHECK: Duration = Duration::from_secs(5);
+
 /// Logs in and starts the client.
 pub async fn sign_in(
     endpoint: HubEndpoint,
@@ -62,9 +68,8 @@ pub async fn sign_in(
 ) -> Result<Session, ClientError> {
     let login = endpoint.login(username, password).await?;
     let cache = account_cache(data_dir, &endpoint, username);
-    let mut options = ClientOptions::new(endpoint.clone(), login.token.clone(), cache);
-    options.client_name = client_name.to_owned();
-    let (handle, task, recovered) = spawn(options, sink).await?;
+    let (handle, task, recovered) =
+        start(&endpoint, &login.token, cache, client_name, sink).await?;
     Ok(Session {
         profile: login.agent,
         handle,
@@ -73,6 +78,74 @@ pub async fn sign_in(
         endpoint,
         token: login.token,
     })
+}
+
+/// Starts the client with the token of an earlier sign-in (kept in the
+/// OS keychain by the desktop shell), without asking for the password.
+///
+/// The hub is asked who the token is for (`GET /api/v1/me`). If it
+/// refuses, this is [`ClientError::Refused`] and nothing is started. If it
+/// cannot be reached within [`RESUME_CHECK`], the profile cached with the
+/// account is used and the runtime connects when it can; a token the hub
+/// refuses then ends in `ConnectionStatus::SignedOut`, as it does for a
+/// token revoked mid-session. With neither, this is the network error.
+pub async fn resume(
+    endpoint: HubEndpoint,
+    username: &str,
+    token: &str,
+    data_dir: &Path,
+    client_name: &str,
+    sink: impl EffectSink,
+) -> Result<Session, ClientError> {
+    let asked = match tokio::time::timeout(RESUME_CHECK, endpoint.me(token)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(ClientError::Network(
+            "the hub did not answer in time".into(),
+        )),
+    };
+    let profile = match asked {
+        Ok(profile) => Some(profile),
+        Err(ClientError::Network(e)) => {
+            tracing::info!(error = %e, "hub unreachable; resuming with the cached profile");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let cache = account_cache(data_dir, &endpoint, username);
+    let (handle, task, recovered) = start(&endpoint, token, cache, client_name, sink).await?;
+    let profile = match profile {
+        Some(p) => p,
+        None => match handle.query(|e| e.state().profile.clone()).await {
+            Ok(Some(p)) if p.username == username => p,
+            _ => {
+                handle.shutdown().await;
+                let _ = task.await;
+                return Err(ClientError::Network(
+                    "the hub is unreachable and no profile is cached for this account".into(),
+                ));
+            }
+        },
+    };
+    Ok(Session {
+        profile,
+        handle,
+        task,
+        recovered,
+        endpoint,
+        token: token.to_owned(),
+    })
+}
+
+async fn start(
+    endpoint: &HubEndpoint,
+    token: &str,
+    cache: PathBuf,
+    client_name: &str,
+    sink: impl EffectSink,
+) -> Result<(ClientHandle, tokio::task::JoinHandle<()>, Option<Recovered>), ClientError> {
+    let mut options = ClientOptions::new(endpoint.clone(), token.to_owned(), cache);
+    options.client_name = client_name.to_owned();
+    spawn(options, sink).await
 }
 
 #[cfg(test)]

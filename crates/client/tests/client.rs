@@ -1031,3 +1031,83 @@ async fn the_headless_agent_at_work_replies_to_and_ends_its_conversations() {
     assert!((1..5).contains(&closed), "{closed} of 5 ended");
     agent.kill().await.unwrap();
 }
+
+/// Resuming with a kept token (what the desktop does at start): the hub
+/// names the agent and the cached state is there; with the hub down the
+/// cached profile stands in; a token the hub revoked (sign-out) is refused
+/// and starts nothing.
+#[tokio::test]
+async fn a_kept_token_resumes_the_session_and_a_revoked_one_is_refused() {
+    use switchboard_client::session;
+    let mut hub = TestHub::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let first = session::sign_in(
+        hub.endpoint(),
+        "a1",
+        switchboard_hub::testkit::PASSWORD,
+        data.path(),
+        "test",
+        Recorder::default(),
+    )
+    .await
+    .unwrap();
+    let conv = hub
+        .ingress(Channel::Whatsapp, "r1", "Rae", "hello")
+        .await
+        .conversation_id;
+    let has_conv =
+        move |e: &switchboard_client::Engine| e.state().conversations.contains_key(&conv);
+    for _ in 0..100 {
+        if first.handle.query(has_conv).await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(first.handle.query(has_conv).await.unwrap());
+    let token = first.token.clone();
+    first.handle.shutdown().await;
+    first.task.await.unwrap();
+    let resume = |endpoint, user| {
+        session::resume(
+            endpoint,
+            user,
+            &token,
+            data.path(),
+            "test",
+            Recorder::default(),
+        )
+    };
+
+    // The hub names the agent; the cache is the same one.
+    let resumed = resume(hub.endpoint(), "a1").await.unwrap();
+    assert_eq!(resumed.profile.username, "a1");
+    assert!(resumed.handle.query(has_conv).await.unwrap());
+    resumed.handle.shutdown().await;
+    resumed.task.await.unwrap();
+
+    // Hub down (a login start before the network): the cached profile.
+    let endpoint = hub.endpoint();
+    hub.stop().await;
+    let offline = resume(endpoint.clone(), "a1").await.unwrap();
+    assert_eq!(offline.profile.username, "a1");
+    assert!(offline.handle.query(has_conv).await.unwrap());
+    offline.handle.shutdown().await;
+    offline.task.await.unwrap();
+    // ... but not for an account with nothing cached.
+    let err = resume(endpoint, "a2").await.err().unwrap();
+    assert!(
+        matches!(err, switchboard_client::ClientError::Network(_)),
+        "{err}"
+    );
+
+    // Signed out (the hub revokes the token): refused, nothing started.
+    hub.restart().await;
+    hub.endpoint().logout(&token).await.unwrap();
+    let err = resume(hub.endpoint(), "a1").await.err().unwrap();
+    match err {
+        switchboard_client::ClientError::Refused(body) => {
+            assert_eq!(body.code, ErrorCode::Unauthorized)
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+}

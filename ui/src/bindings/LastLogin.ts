@@ -11,4 +11,9 @@ hub_url: string,
 /**
  * Last user name.
  */
-username: string, };
+username: string, 
+/**
+ * The hub refused the last session's token (the form says so; the
+ * `signed_out` event may have come before the page listened).
+ */
+session_refused: boolean, };

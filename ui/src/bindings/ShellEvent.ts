@@ -23,7 +23,12 @@ event: UiEvent, } | { "type": "signed_in",
 /**
  * Who.
  */
-profile: AgentProfile, } | { "type": "signed_out" } | { "type": "cache_recovered", 
+profile: AgentProfile, } | { "type": "signed_out", 
+/**
+ * The hub refused the session's token (it expired, was revoked,
+ * or the agent signed out elsewhere), not the agent signing out.
+ */
+refused: boolean, } | { "type": "cache_recovered", 
 /**
  * Where the broken file was moved.
  */

@@ -148,6 +148,26 @@ describe("SignIn", () => {
     await fireEvent.click(screen.getByTestId("sign-in"));
     await vi.waitFor(() => expect(screen.getByTestId("signin-error").textContent).toBe("wrong user name or password"));
   });
+
+  it("says why at start when the hub refused the kept session before the page listened", async () => {
+    ui.signInNotice = null;
+    vi.mocked(commands.lastLogin).mockResolvedValueOnce({ hub_url: "http://hub.test:1", username: "ada", session_refused: true });
+    render(SignIn);
+    await vi.waitFor(() => expect(screen.getByTestId("signin-notice").textContent).toContain("The hub ended your session"));
+  });
+
+  it("says why when the hub ended the session, not when the agent signed out", async () => {
+    render(SignIn);
+    flushSync(() => ui.handle({ type: "signed_out", refused: true }));
+    expect(screen.getByTestId("signin-notice").textContent).toContain("The hub ended your session");
+    flushSync(() => ui.handle({ type: "signed_out", refused: false }));
+    expect(screen.queryByTestId("signin-notice")).toBeNull();
+    // Trying again clears it.
+    flushSync(() => ui.handle({ type: "signed_out", refused: true }));
+    await fireEvent.input(document.querySelector("input[name=password]") as HTMLInputElement, { target: { value: "x" } });
+    await fireEvent.click(screen.getByTestId("sign-in"));
+    await vi.waitFor(() => expect(screen.queryByTestId("signin-notice")).toBeNull());
+  });
 });
 
 describe("Settings", () => {

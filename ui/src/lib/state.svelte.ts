@@ -12,6 +12,9 @@ export type ViewScopeChange = { all: boolean; conversations: ConversationId[] };
 const EVERYTHING: ViewScopeChange = { all: true, conversations: [] };
 const LIST_ONLY: ViewScopeChange = { all: false, conversations: [] };
 
+export const SESSION_REFUSED =
+  "The hub ended your session (it expired, was revoked, or you signed out elsewhere). Sign in again.";
+
 export type Toast = { id: number; conversationId: number; title: string; body: string; until: number };
 
 class UiState {
@@ -23,6 +26,8 @@ class UiState {
   detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
+  /** Why the sign-in form is back (the hub ended the session), if it says. */
+  signInNotice = $state<string | null>(null);
   toasts = $state<Toast[]>([]);
   /** Screen-reader announcements (assertive for offers). */
   announcement = $state("");
@@ -130,6 +135,7 @@ class UiState {
         this.signedIn = false;
         this.view = null;
         this.detail = null;
+        this.signInNotice = e.refused ? SESSION_REFUSED : null;
         return;
       case "cache_recovered":
         this.notice = "The local cache was unreadable and has been rebuilt from the hub.";

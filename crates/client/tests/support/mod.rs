@@ -81,11 +81,17 @@ impl TestHub {
         HubEndpoint::new(self.running().http_url())
     }
 
+    /// Stops the hub (its database stays); [`TestHub::restart`] brings it
+    /// back on the same address.
+    pub async fn stop(&mut self) {
+        if let Some(old) = self.running.take() {
+            self.config.server.listen = old.addr;
+            old.shutdown().await;
+        }
+    }
+
     pub async fn restart(&mut self) {
-        let old = self.running.take().unwrap();
-        let addr = old.addr;
-        old.shutdown().await;
-        self.config.server.listen = addr;
+        self.stop().await;
         for _ in 0..50 {
             if let Ok(r) = switchboard_hub::start(self.config.clone()).await {
                 self.running = Some(r);
