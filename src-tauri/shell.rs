@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{IpcError, IpcErrorCode};
 use crate::events::emit;
-use crate::keychain::{self, Account};
+use crate::keychain::{Account, Keychain};
 use crate::models::{LastLogin, ShellEvent, SignInRequest};
 use crate::sink::DesktopSink;
 
@@ -28,17 +28,30 @@ pub struct Shell {
     sessions_started: AtomicU64,
     /// The hub refused the last session's token (until the next sign-in).
     refused: AtomicBool,
+    keychain: Keychain,
     demo: Mutex<Option<RunningHub>>,
     /// The OS's time zone and hour cycle, read once (time labels).
     wall_clock: WallClock,
 }
 
-/// The running session, its number, and the account whose token the
-/// keychain keeps for it (none for the demo, or without a keychain).
+/// The running session, its number, and the account its token is kept
+/// under in the keychain (none for the demo).
 struct Current {
     session: Session,
     number: u64,
-    kept: Option<Account>,
+    account: Option<Account>,
+}
+
+/// Stops a session's runtime and has the hub revoke its token (best
+/// effort: a hub that cannot be reached keeps it until it expires).
+async fn end(session: Session) {
+    session.handle.shutdown().await;
+    let _ = session.task.await;
+    match tokio::time::timeout(SIGN_OUT_PATIENCE, session.endpoint.logout(&session.token)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::info!(error = %e, "the hub did not revoke the token"),
+        Err(_) => tracing::info!("the hub did not answer the sign-out in time"),
+    }
 }
 
 /// Whether a sign-in's token goes to the keychain.
@@ -65,6 +78,7 @@ impl Shell {
             session: Mutex::new(None),
             sessions_started: AtomicU64::new(0),
             refused: AtomicBool::new(false),
+            keychain: Keychain,
             demo: Mutex::new(None),
             wall_clock: WallClock::from_environment(),
         }
@@ -116,8 +130,9 @@ impl Shell {
         if req.username.trim().is_empty() || req.password.is_empty() {
             return Err(invalid("user name and password are required"));
         }
-        self.sign_out(app).await;
+        // Numbered first: a resume still under way is now the older one.
         let number = self.next_session_number();
+        self.sign_out(app).await;
         let session = session::sign_in(
             HubEndpoint::new(&url),
             req.username.trim(),
@@ -145,51 +160,50 @@ impl Shell {
         }) {
             tracing::warn!(error = %e, "could not remember the last login");
         }
-        let kept = match keep {
-            Keep::No => None,
-            Keep::Yes => match keychain::save(&account, &session.token).await {
-                Ok(()) => Some(account),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no keychain: the session ends with the app, and the next start asks to sign in");
-                    None
-                }
-            },
-        };
-        Ok(self
+        let token = session.token.clone();
+        let account = (keep == Keep::Yes).then_some(account);
+        let profile = self
             .install(
                 app,
                 Current {
                     session,
                     number,
-                    kept,
+                    account: account.clone(),
                 },
             )
-            .await)
+            .await
+            .ok_or_else(|| IpcError::new(IpcErrorCode::Internal, "a newer sign-in took over"))?;
+        if let Some(account) = account {
+            if let Err(e) = self.keychain.save(&account, &token).await {
+                tracing::warn!(error = %e, "the session ends with the app: the next start asks to sign in");
+            }
+        }
+        Ok(profile)
     }
 
     /// At start: resumes the last account's session with the token the
     /// keychain kept, if any, without asking for the password
     /// (`session::resume`). A token the hub refuses is forgotten and the
     /// sign-in form says so; without a keychain or a kept token, the form
-    /// is there as before.
+    /// is there as before. A sign-in by hand meanwhile takes precedence.
     pub async fn resume(&self, app: &AppHandle) {
         let last = self.last_login();
         if last.username.is_empty() || last.hub_url.is_empty() {
             return;
         }
+        let number = self.next_session_number();
         let account = Account {
             hub_url: last.hub_url,
             username: last.username,
         };
-        let token = match keychain::load(&account).await {
+        let token = match self.keychain.load(&account).await {
             Ok(Some(token)) => token,
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "no keychain: sign in to start");
+                tracing::warn!(error = %e, "sign in to start");
                 return;
             }
         };
-        let number = self.next_session_number();
         match session::resume(
             HubEndpoint::new(&account.hub_url),
             &account.username,
@@ -201,41 +215,60 @@ impl Shell {
         .await
         {
             Ok(session) => {
-                if self.session.lock().await.is_some() {
-                    // The agent signed in by hand meanwhile: theirs stands.
-                    session.handle.shutdown().await;
-                    let _ = session.task.await;
-                    return;
-                }
                 tracing::info!(user = %account.username, "session resumed");
-                self.install(
-                    app,
-                    Current {
-                        session,
-                        number,
-                        kept: Some(account),
-                    },
-                )
-                .await;
+                let current = Current {
+                    session,
+                    number,
+                    account: Some(account),
+                };
+                // None: the agent signed in by hand meanwhile.
+                let _ = self.install(app, current).await;
             }
             Err(switchboard_client::ClientError::Refused(e)) => {
                 tracing::info!(message = %e.message, "the kept session was refused; sign in again");
-                if let Err(e) = keychain::forget(&account).await {
-                    tracing::warn!(error = %e, "could not forget the refused token");
+                // Unless a sign-in by hand has started since: its token
+                // may be going to the same keychain item.
+                if self.is_newest(number) {
+                    if let Err(e) = self.keychain.forget(&account).await {
+                        tracing::warn!(error = %e, "could not forget the refused token");
+                    }
+                    self.refused.store(true, Ordering::Relaxed);
+                    emit(app, ShellEvent::SignedOut { refused: true });
                 }
-                self.refused.store(true, Ordering::Relaxed);
-                emit(app, ShellEvent::SignedOut { refused: true });
             }
             Err(e) => tracing::warn!(error = %e, "could not resume the session; sign in to start"),
         }
     }
 
     fn next_session_number(&self) -> u64 {
-        self.sessions_started.fetch_add(1, Ordering::Relaxed) + 1
+        self.sessions_started.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Makes `current` the session and tells the UI.
-    async fn install(&self, app: &AppHandle, current: Current) -> AgentProfile {
+    fn is_newest(&self, number: u64) -> bool {
+        self.sessions_started.load(Ordering::SeqCst) == number
+    }
+
+    /// Makes `current` the session and tells the UI, if no newer sign-in
+    /// or resume has started since it did (else it is ended, and `None`).
+    /// An older session found in place (a resume that finished after a
+    /// sign-in by hand began) is ended.
+    async fn install(&self, app: &AppHandle, current: Current) -> Option<AgentProfile> {
+        let (stale, displaced) = {
+            let mut slot = self.session.lock().await;
+            if self.is_newest(current.number) {
+                let displaced = slot.take();
+                *slot = Some(current);
+                (None, displaced)
+            } else {
+                (Some(current), None)
+            }
+        };
+        for ended in [stale, displaced].into_iter().flatten() {
+            tracing::info!(number = ended.number, "ending a superseded session");
+            end(ended.session).await;
+        }
+        let slot = self.session.lock().await;
+        let current = slot.as_ref()?;
         let focused = app
             .get_webview_window(crate::sink::MAIN_LABEL)
             .and_then(|w| w.is_focused().ok())
@@ -250,14 +283,14 @@ impl Shell {
             );
         }
         let profile = current.session.profile.clone();
-        *self.session.lock().await = Some(current);
+        drop(slot);
         emit(
             app,
             ShellEvent::SignedIn {
                 profile: profile.clone(),
             },
         );
-        profile
+        Some(profile)
     }
 
     /// Starts the embedded demo hub on loopback and signs in to it.
@@ -291,30 +324,24 @@ impl Shell {
         .await
     }
 
-    /// The agent signs out: the session ends, the hub revokes its token
-    /// and the keychain forgets it (the cache stays for the next sign-in).
+    /// The agent signs out: the session ends, the keychain forgets its
+    /// token and the hub revokes it (the cache stays for the next
+    /// sign-in). The UI hears at once; the rest follows.
     pub async fn sign_out(&self, app: &AppHandle) {
-        let Some(current) = self.session.lock().await.take() else {
+        let Some(Current {
+            session, account, ..
+        }) = self.session.lock().await.take()
+        else {
             return;
         };
-        let Current { session, kept, .. } = current;
-        session.handle.shutdown().await;
-        let _ = session.task.await;
-        if let Some(account) = kept {
-            if let Err(e) = keychain::forget(&account).await {
+        crate::tray::show_menu(app, None);
+        emit(app, ShellEvent::SignedOut { refused: false });
+        if let Some(account) = account {
+            if let Err(e) = self.keychain.forget(&account).await {
                 tracing::warn!(error = %e, "could not forget the token");
             }
         }
-        // Best effort: a hub that cannot be reached keeps the token until
-        // it expires, and the keychain has forgotten it anyway.
-        match tokio::time::timeout(SIGN_OUT_PATIENCE, session.endpoint.logout(&session.token)).await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::info!(error = %e, "the hub did not revoke the token"),
-            Err(_) => tracing::info!("the hub did not answer the sign-out in time"),
-        }
-        crate::tray::show_menu(app, None);
-        emit(app, ShellEvent::SignedOut { refused: false });
+        end(session).await;
     }
 
     /// The hub refused session number `number`'s token: it ends, the
@@ -328,19 +355,21 @@ impl Shell {
                 _ => None,
             }
         };
-        let Some(Current { session, kept, .. }) = current else {
+        let Some(Current {
+            session, account, ..
+        }) = current
+        else {
             return;
         };
-        session.handle.shutdown().await;
-        let _ = session.task.await;
-        if let Some(account) = kept {
-            if let Err(e) = keychain::forget(&account).await {
+        self.refused.store(true, Ordering::Relaxed);
+        crate::tray::show_menu(app, None);
+        emit(app, ShellEvent::SignedOut { refused: true });
+        if let Some(account) = account {
+            if let Err(e) = self.keychain.forget(&account).await {
                 tracing::warn!(error = %e, "could not forget the refused token");
             }
         }
-        crate::tray::show_menu(app, None);
-        self.refused.store(true, Ordering::Relaxed);
-        emit(app, ShellEvent::SignedOut { refused: true });
+        end(session).await;
     }
 
     /// The view, and the conversation in front if it may have changed.

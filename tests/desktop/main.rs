@@ -1879,7 +1879,8 @@ async fn kill_9_of_the_app_during_a_flood_loses_and_repeats_nothing() {
 
 /// "Never loses a draft": what the agent typed a moment before a crash is
 /// in the composer after the restart. The composer used to save 300 ms
-/// after the last keystroke, so this kill (100 ms after) lost the text.
+/// after the last keystroke, so the text was not in the cache in time and
+/// a kill then lost it.
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn a_draft_typed_just_before_a_kill_9_is_there_after_the_restart() {
@@ -1897,7 +1898,35 @@ async fn a_draft_typed_just_before_a_kill_9_is_there_after_the_restart() {
         .await;
     app.fill("[data-testid=composer]", "typed just before the crash")
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // In the cache well inside the 300 ms the composer used to wait, then
+    // a crash at once.
+    let typed = std::time::Instant::now();
+    let cache = switchboard_client::session::account_cache(
+        &desk.app_data(),
+        &switchboard_client::HubEndpoint::new(hub.url()),
+        "a1",
+    );
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&cache)
+        .read_only(true);
+    loop {
+        use sqlx::ConnectOptions;
+        let mut db = options.connect().await.unwrap();
+        let draft: Option<String> =
+            sqlx::query_scalar("SELECT text FROM drafts WHERE conversation_id = ?")
+                .bind(c.conversation_id.0)
+                .fetch_optional(&mut db)
+                .await
+                .unwrap();
+        if draft.as_deref() == Some("typed just before the crash") {
+            break;
+        }
+        assert!(
+            typed.elapsed() < Duration::from_millis(250),
+            "the draft was not in the cache 250 ms after typing (last: {draft:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     step("kill -9 right after typing");
     app.kill_9().await;
     drop(app);

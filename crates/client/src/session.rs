@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard_protocol::AgentProfile;
+use switchboard_protocol::{AgentProfile, ErrorCode};
 
 use crate::error::ClientError;
 use crate::runtime::{spawn, ClientHandle, ClientOptions, EffectSink, HubEndpoint};
@@ -84,8 +84,9 @@ pub async fn sign_in(
 /// OS keychain by the desktop shell), without asking for the password.
 ///
 /// The hub is asked who the token is for (`GET /api/v1/me`). If it
-/// refuses, this is [`ClientError::Refused`] and nothing is started. If it
-/// cannot be reached within [`RESUME_CHECK`], the profile cached with the
+/// refuses it as unauthorized, this is [`ClientError::Refused`] and nothing
+/// is started. If it cannot be reached within [`RESUME_CHECK`], or answers
+/// with another error (restarting, overloaded), the profile cached with the
 /// account is used and the runtime connects when it can; a token the hub
 /// refuses then ends in `ConnectionStatus::SignedOut`, as it does for a
 /// token revoked mid-session. With neither, this is the network error.
@@ -105,11 +106,15 @@ pub async fn resume(
     };
     let profile = match asked {
         Ok(profile) => Some(profile),
-        Err(ClientError::Network(e)) => {
-            tracing::info!(error = %e, "hub unreachable; resuming with the cached profile");
+        Err(ClientError::Refused(e)) if e.code == ErrorCode::Unauthorized => {
+            return Err(ClientError::Refused(e))
+        }
+        // Unreachable, or failing for now (restarting, overloaded): the
+        // token may well be good.
+        Err(e) => {
+            tracing::info!(error = %e, "the hub did not say who the token is for; resuming with the cached profile");
             None
         }
-        Err(e) => return Err(e),
     };
     let cache = account_cache(data_dir, &endpoint, username);
     let (handle, task, recovered) = start(&endpoint, token, cache, client_name, sink).await?;

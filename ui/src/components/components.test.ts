@@ -134,9 +134,13 @@ describe("ChatPanel", () => {
     await vi.waitFor(() =>
       expect(act).toHaveBeenCalledWith({ action: "send_message", conversation_id: 70, text: "by the button" }),
     );
-    // The send comes after the draft's save, never before it.
+    // The send comes after the draft's save, and no save of the sent text after it.
     const kinds = act.mock.calls.map((c) => (c[0] as { action: string; text?: string }).action + ":" + (c[0] as { text?: string }).text);
-    expect(kinds.indexOf("send_message:by the button")).toBeGreaterThan(kinds.indexOf("set_draft:by the button"));
+    const saved = kinds.indexOf("set_draft:by the button");
+    const sent = kinds.indexOf("send_message:by the button");
+    expect(saved).toBeGreaterThanOrEqual(0);
+    expect(sent).toBeGreaterThan(saved);
+    expect(kinds.lastIndexOf("set_draft:by the button")).toBeLessThan(sent);
   });
 });
 
@@ -151,8 +155,9 @@ describe("SignIn", () => {
 
   it("says why at start when the hub refused the kept session before the page listened", async () => {
     ui.signInNotice = null;
-    vi.mocked(commands.lastLogin).mockResolvedValueOnce({ hub_url: "http://hub.test:1", username: "ada", session_refused: true });
     render(SignIn);
+    vi.mocked(commands.lastLogin).mockResolvedValueOnce({ hub_url: "http://hub.test:1", username: "ada", session_refused: true });
+    await ui.start();
     await vi.waitFor(() => expect(screen.getByTestId("signin-notice").textContent).toContain("The hub ended your session"));
   });
 

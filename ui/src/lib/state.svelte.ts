@@ -208,6 +208,13 @@ class UiState {
     } catch {
       // Unknown: the webview's prefers-color-scheme decides.
     }
+    // Read after listening: a refusal of the kept session at start may
+    // have been announced before the page listened.
+    try {
+      if ((await commands.lastLogin()).session_refused) this.signInNotice = SESSION_REFUSED;
+    } catch {
+      // No answer: the form shows no reason.
+    }
     await this.refresh();
   }
 }
