@@ -1,5 +1,5 @@
 //! The local cache: one SQLite file (WAL; `synchronous=NORMAL`, full sync
-//! for the outbox). It holds the last
+//! for the outbox and for batches with a draft). It holds the last
 //! applied seq, owned conversations with unread counts and recent messages,
 //! pending offers with absolute deadlines, handled offer ids, drafts, the
 //! active session, banners, settings, and the outbox of commands not yet
@@ -375,8 +375,33 @@ pub type StoreFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
 async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result<(), StoreError> {
+    // What the agent typed is not replayed by the hub if lost (as with the
+    // outbox): a batch with a draft is synced fully, so it also survives
+    // an OS crash or power loss. The composer keeps one save in flight,
+    // so a slow disk slows the saves down, not the typing.
+    let durable = ops.iter().any(|op| matches!(op, StoreOp::PutDraft(..)));
+    let mut conn = pool.acquire().await?;
+    if durable {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let written = write_batch(&mut conn, ops, last_seq).await;
+    if durable {
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    written
+}
+
+async fn write_batch(
+    conn: &mut sqlx::SqliteConnection,
+    ops: Vec<StoreOp>,
+    last_seq: Seq,
+) -> Result<(), StoreError> {
     {
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let mut touched: BTreeSet<i64> = BTreeSet::new();
         for op in without_superseded_records(ops) {
             match op {
