@@ -187,9 +187,33 @@ describe("Customer360", () => {
     expect(mocked.createContact.mock.calls[0][0]).toMatchObject({ last_name: "Person", first_name: "" });
   });
 
+  it("another conversation keeps the panel's fields but nothing typed in them", async () => {
+    // WebKit keeps part of every form control made and dropped: the
+    // fields are made once, and a switch only resets what they hold.
+    mocked.searchRecords.mockResolvedValue([]);
+    const none = (id: number) => summary({ id, identification: { result: "none" } });
+    const { rerender } = render(Customer360, { summary: none(70) });
+    const field = screen.getByTestId("search-city") as HTMLInputElement;
+    await fireEvent.input(field, { target: { value: "Leeds" } });
+    await fireEvent.click(screen.getByTestId("search"));
+    await waitFor(() => expect(screen.getByTestId("search-results")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("quick-contact"));
+    expect(screen.getByTestId("contact-form")).toBeTruthy();
+    await rerender({ summary: none(71) });
+    expect(screen.getByTestId("search-city")).toBe(field);
+    await waitFor(() => expect(field.value).toBe(""));
+    expect(screen.queryByTestId("search-results")).toBeNull();
+    expect(screen.queryByTestId("contact-form")).toBeNull();
+    // A linked conversation hides the fields rather than dropping them.
+    mocked.customer360.mockResolvedValue(view360());
+    await rerender({ summary: summary({ id: 72, identification: { result: "one", contact_id: 3 }, link: { contact_id: 3 } }) });
+    await waitFor(() => expect(screen.getByTestId("c360-name")).toBeTruthy());
+    expect(screen.getByTestId("record-search").hidden).toBe(true);
+    expect(screen.getByTestId("search-city")).toBe(field);
+  });
+
   it("searches on Enter in a field, as a form would, without a <form> element", async () => {
-    // WebKitGTK keeps every dropped <form> for the page's life, and this
-    // panel is re-created on each conversation switch (lib/enter.ts).
+    // WebKitGTK keeps every dropped <form> for the page's life (lib/enter.ts).
     mocked.searchRecords.mockResolvedValue([]);
     const { container } = render(Customer360, { summary: summary({ identification: { result: "none" } }) });
     await fireEvent.click(screen.getByTestId("quick-contact"));
