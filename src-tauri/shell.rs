@@ -328,20 +328,10 @@ impl Shell {
     /// token and the hub revokes it (the cache stays for the next
     /// sign-in). The UI hears at once; the rest follows.
     pub async fn sign_out(&self, app: &AppHandle) {
-        let Some(Current {
-            session, account, ..
-        }) = self.session.lock().await.take()
-        else {
-            return;
-        };
-        crate::tray::show_menu(app, None);
-        emit(app, ShellEvent::SignedOut { refused: false });
-        if let Some(account) = account {
-            if let Err(e) = self.keychain.forget(&account).await {
-                tracing::warn!(error = %e, "could not forget the token");
-            }
+        let current = self.session.lock().await.take();
+        if let Some(current) = current {
+            self.close(app, current, false).await;
         }
-        end(session).await;
     }
 
     /// The hub refused session number `number`'s token: it ends, the
@@ -355,21 +345,23 @@ impl Shell {
                 _ => None,
             }
         };
-        let Some(Current {
-            session, account, ..
-        }) = current
-        else {
-            return;
-        };
-        self.refused.store(true, Ordering::Relaxed);
+        if let Some(current) = current {
+            self.refused.store(true, Ordering::Relaxed);
+            self.close(app, current, true).await;
+        }
+    }
+
+    /// Ends a session taken out of the slot: the UI and tray first, then
+    /// the keychain forgets its token and the hub revokes it.
+    async fn close(&self, app: &AppHandle, current: Current, refused: bool) {
         crate::tray::show_menu(app, None);
-        emit(app, ShellEvent::SignedOut { refused: true });
-        if let Some(account) = account {
+        emit(app, ShellEvent::SignedOut { refused });
+        if let Some(account) = current.account {
             if let Err(e) = self.keychain.forget(&account).await {
-                tracing::warn!(error = %e, "could not forget the refused token");
+                tracing::warn!(error = %e, "could not forget the token");
             }
         }
-        end(session).await;
+        end(current.session).await;
     }
 
     /// The view, and the conversation in front if it may have changed.
