@@ -1093,6 +1093,22 @@ async fn a_kept_token_resumes_the_session_and_a_revoked_one_is_refused() {
     assert!(offline.handle.query(has_conv).await.unwrap());
     offline.handle.shutdown().await;
     offline.task.await.unwrap();
+    // The hub answers but fails for now (restarting behind its load
+    // balancer, overloaded): only "unauthorized" says the token is bad, so
+    // these resume on the cached profile and the token is kept.
+    for (status, code) in [
+        ("503 Service Unavailable", "internal"),
+        ("500 Internal Server Error", "internal"),
+        ("429 Too Many Requests", "rate_limited"),
+    ] {
+        let failing = FailingHttp::start(hub.config.server.listen, status, code).await;
+        let s = resume(endpoint.clone(), "a1").await.unwrap();
+        assert_eq!(s.profile.username, "a1", "{status}");
+        assert!(s.handle.query(has_conv).await.unwrap(), "{status}");
+        assert!(failing.requests() >= 1, "{status}: the hub was asked");
+        s.handle.shutdown().await;
+        s.task.await.unwrap();
+    }
     // ... but not for an account with nothing cached.
     let err = resume(endpoint, "a2").await.err().unwrap();
     assert!(

@@ -250,6 +250,73 @@ impl TestClient {
     }
 }
 
+/// An HTTP server on a hub's address that answers every request, the
+/// WebSocket upgrade included, with one failing status and an error body
+/// (a hub restarting behind its load balancer, or rate limiting). Counts
+/// the requests it answered.
+pub struct FailingHttp {
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FailingHttp {
+    /// `status` as on the status line, e.g. `"503 Service Unavailable"`;
+    /// `code` the error body's code.
+    pub async fn start(
+        addr: std::net::SocketAddr,
+        status: &'static str,
+        code: &'static str,
+    ) -> FailingHttp {
+        let mut bound = None;
+        for _ in 0..50 {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let listener = bound.expect("the hub's address is free again");
+        let requests: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let counted = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let body = format!(r#"{{"code":"{code}","message":"try again later"}}"#);
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        FailingHttp { requests, task }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FailingHttp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A TCP proxy between client and hub that can cut, blackhole or refuse.
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
