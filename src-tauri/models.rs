@@ -23,10 +23,39 @@ pub struct LastLogin {
     pub hub_url: String,
     /// Last user name.
     pub username: String,
-    /// The hub refused the last session's token (the form says so; the
-    /// `signed_out` event may have come before the page listened).
+    /// What became of the session kept from the last run (the form says
+    /// so; the `kept_session` and `signed_out` events may have come before
+    /// the page listened).
     #[serde(default, skip_deserializing)]
-    pub session_refused: bool,
+    pub kept_session: KeptSession,
+}
+
+/// What became of the session the keychain kept from the last run: the
+/// sign-in form shows it, so an agent is not left looking at an empty form
+/// while a restart resumes them, nor wondering why it did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum KeptSession {
+    /// Nothing to say: none was kept, it resumed, or the agent signed in.
+    #[default]
+    Quiet,
+    /// Being resumed: the keychain may be asking to be unlocked, or the
+    /// hub taking its time to answer (up to 5 s before the cached profile
+    /// is used).
+    Resuming {
+        /// Whose session.
+        username: String,
+        /// On which hub.
+        hub_url: String,
+    },
+    /// The hub refused its token (expired, revoked, signed out elsewhere).
+    Refused,
+    /// It could not be resumed (the keychain stayed locked, or the hub was
+    /// unreachable with nothing cached for the account): sign in by hand.
+    Failed {
+        /// Why, for the agent.
+        message: String,
+    },
 }
 
 /// Which part of a notification brought the window forward.
@@ -102,5 +131,11 @@ pub enum ShellEvent {
     Focus {
         /// What to show.
         target: Option<FocusTarget>,
+    },
+    /// The session kept from the last run: being resumed, or why it was
+    /// not (a refusal also comes as `signed_out`).
+    KeptSession {
+        /// Where it stands.
+        kept: KeptSession,
     },
 }

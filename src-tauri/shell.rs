@@ -2,7 +2,7 @@
 //! hub. Each operation here is what one command calls.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchboard_client::session::{self, Session};
@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::error::{IpcError, IpcErrorCode};
 use crate::events::emit;
-use crate::keychain::{Account, Keychain};
-use crate::models::{LastLogin, ShellEvent, SignInRequest};
+use crate::keychain::{Account, Keychain, KeychainError};
+use crate::models::{KeptSession, LastLogin, ShellEvent, SignInRequest};
 use crate::sink::DesktopSink;
 
 /// Managed by Tauri (`app.manage`).
@@ -26,8 +26,9 @@ pub struct Shell {
     session: Mutex<Option<Current>>,
     /// Numbers sessions (see [`DesktopSink`]'s `session`).
     sessions_started: AtomicU64,
-    /// The hub refused the last session's token (until the next sign-in).
-    refused: AtomicBool,
+    /// What became of the session kept from the last run, or of the last
+    /// session if the hub refused it (until the next sign-in).
+    kept: std::sync::Mutex<KeptSession>,
     keychain: Keychain,
     demo: Mutex<Option<RunningHub>>,
     /// The OS's time zone and hour cycle, read once (time labels).
@@ -77,7 +78,7 @@ impl Shell {
             data_dir,
             session: Mutex::new(None),
             sessions_started: AtomicU64::new(0),
-            refused: AtomicBool::new(false),
+            kept: std::sync::Mutex::default(),
             keychain: Keychain,
             demo: Mutex::new(None),
             wall_clock: WallClock::from_environment(),
@@ -94,8 +95,35 @@ impl Shell {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        last.session_refused = self.refused.load(Ordering::Relaxed);
+        last.kept_session = self.kept_session();
         last
+    }
+
+    fn kept_session(&self) -> KeptSession {
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records where the kept session stands and tells the UI.
+    fn set_kept(&self, app: &AppHandle, kept: KeptSession) {
+        *self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = kept.clone();
+        emit(app, ShellEvent::KeptSession { kept });
+    }
+
+    /// The end of resume number `number`. If a sign-in by hand has started
+    /// since, the form is the agent's: the resume only stops saying it is
+    /// under way (and never overwrites what that sign-in led to).
+    fn resume_settled(&self, app: &AppHandle, number: u64, kept: KeptSession) {
+        if self.is_newest(number) {
+            self.set_kept(app, kept);
+        } else if matches!(self.kept_session(), KeptSession::Resuming { .. }) {
+            self.set_kept(app, KeptSession::Quiet);
+        }
     }
 
     /// The running client, if signed in.
@@ -146,11 +174,11 @@ impl Shell {
             hub_url: url,
             username: req.username.trim().to_owned(),
         };
-        self.refused.store(false, Ordering::Relaxed);
+        self.set_kept(app, KeptSession::Quiet);
         let last = LastLogin {
             hub_url: account.hub_url.clone(),
             username: account.username.clone(),
-            session_refused: false,
+            kept_session: KeptSession::Quiet,
         };
         if let Err(e) = std::fs::create_dir_all(&self.data_dir).and_then(|_| {
             std::fs::write(
@@ -183,9 +211,12 @@ impl Shell {
 
     /// At start: resumes the last account's session with the token the
     /// keychain kept, if any, without asking for the password
-    /// (`session::resume`). A token the hub refuses is forgotten and the
-    /// sign-in form says so; without a keychain or a kept token, the form
-    /// is there as before. A sign-in by hand meanwhile takes precedence.
+    /// (`session::resume`). The form says a resume is under way while it
+    /// is ([`KeptSession::Resuming`]: the keychain may be asking to be
+    /// unlocked, the hub may be slow); a token the hub refuses is forgotten
+    /// and the form says so, as it says why a resume failed. Without a
+    /// keychain or a kept token, the form is there as before. A sign-in by
+    /// hand meanwhile takes precedence.
     pub async fn resume(&self, app: &AppHandle) {
         let last = self.last_login();
         if last.username.is_empty() || last.hub_url.is_empty() {
@@ -196,12 +227,26 @@ impl Shell {
             hub_url: last.hub_url,
             username: last.username,
         };
+        self.set_kept(
+            app,
+            KeptSession::Resuming {
+                username: account.username.clone(),
+                hub_url: account.hub_url.clone(),
+            },
+        );
         let token = match self.keychain.load(&account).await {
             Ok(Some(token)) => token,
-            Ok(None) => return,
+            Ok(None) => return self.resume_settled(app, number, KeptSession::Quiet),
+            // A desktop without a keychain: sign in at each start, as
+            // before (the warning says why).
+            Err(e @ KeychainError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "sign in to start");
+                return self.resume_settled(app, number, KeptSession::Quiet);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "sign in to start");
-                return;
+                let message = e.to_string();
+                return self.resume_settled(app, number, KeptSession::Failed { message });
             }
         };
         match session::resume(
@@ -223,6 +268,7 @@ impl Shell {
                 };
                 // None: the agent signed in by hand meanwhile.
                 let _ = self.install(app, current).await;
+                self.resume_settled(app, number, KeptSession::Quiet);
             }
             Err(switchboard_client::ClientError::Refused(e)) => {
                 tracing::info!(message = %e.message, "the kept session was refused; sign in again");
@@ -232,11 +278,17 @@ impl Shell {
                     if let Err(e) = self.keychain.forget(&account).await {
                         tracing::warn!(error = %e, "could not forget the refused token");
                     }
-                    self.refused.store(true, Ordering::Relaxed);
+                    self.set_kept(app, KeptSession::Refused);
                     emit(app, ShellEvent::SignedOut { refused: true });
+                } else {
+                    self.resume_settled(app, number, KeptSession::Quiet);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not resume the session; sign in to start"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not resume the session; sign in to start");
+                let message = e.to_string();
+                self.resume_settled(app, number, KeptSession::Failed { message });
+            }
         }
     }
 
@@ -346,7 +398,10 @@ impl Shell {
             }
         };
         if let Some(current) = current {
-            self.refused.store(true, Ordering::Relaxed);
+            *self
+                .kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = KeptSession::Refused;
             self.close(app, current, true).await;
         }
     }

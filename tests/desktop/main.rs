@@ -2067,6 +2067,61 @@ async fn with_a_keychain_a_restart_resumes_the_session_and_a_revoked_token_asks_
     app.quit().await;
 }
 
+/// A restart while the hub does not answer (down behind a balancer that
+/// holds connections, or a slow keychain prompt): the window says it is
+/// resuming the agent's session rather than showing an empty sign-in form,
+/// then opens the kept conversations offline once the resume check gives
+/// up, and goes online when the hub is back, with no password asked.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn with_a_keychain_a_restart_on_a_silent_hub_says_it_is_resuming_then_opens_offline() {
+    let hub = Hub::start_for_restarts().await;
+    let desk = Desk::new();
+    let _keyring = Keyring::start(&desk).await;
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let c = hub
+        .ingress(Channel::Sms, "s1", "Sam", "", "are you there?")
+        .await;
+    app.click("[data-testid=accept]").await;
+    let row = format!("[data-testid=conversation-{}]", c.conversation_id);
+    app.el(&row).await;
+    app.quit().await;
+
+    step("the hub holds connections and never answers");
+    let url = hub.url();
+    let stopped = hub.stop().await;
+    let silent = SilentListener::start(stopped.addr()).await;
+    let app = App::launch(&desk).await;
+    let said = app.text("[data-testid=resuming]").await;
+    assert!(
+        said.contains("a1") && said.contains(&url),
+        "names the agent and the hub: {said:?}"
+    );
+    assert_eq!(
+        app.js("return document.querySelector('input[name=password]') === null")
+            .await,
+        true,
+        "no sign-in form while resuming"
+    );
+
+    step("the resume check gives up: the kept conversations, offline");
+    app.el(&row).await;
+    app.gone("[data-testid=resuming]").await;
+    let conn = app.text("[data-testid=connection]").await;
+    assert!(!conn.eq_ignore_ascii_case("online"), "{conn:?}");
+
+    step("the hub is back");
+    drop(silent);
+    let _hub = stopped.start().await;
+    app.text_until("[data-testid=connection]", |t| {
+        t.eq_ignore_ascii_case("online")
+    })
+    .await;
+    app.el(&row).await;
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn the_web_process_runs_without_the_jit_or_the_source_code_cache() {

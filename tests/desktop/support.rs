@@ -35,6 +35,37 @@ pub fn init() {
 pub struct Hub {
     pub running: RunningHub,
     pub dir: tempfile::TempDir,
+    config: switchboard_hub::HubConfig,
+}
+
+/// A hub [`Hub::stop`] stopped: its database stays, and
+/// [`StoppedHub::start`] brings it back on the same address.
+pub struct StoppedHub {
+    dir: tempfile::TempDir,
+    config: switchboard_hub::HubConfig,
+}
+
+impl StoppedHub {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.config.server.listen
+    }
+
+    pub async fn start(self) -> Hub {
+        for _ in 0..50 {
+            if let Ok(running) = switchboard_hub::start(self.config.clone()).await {
+                return Hub {
+                    running,
+                    dir: self.dir,
+                    config: self.config,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the hub did not start again on {}",
+            self.config.server.listen
+        );
+    }
 }
 
 impl Hub {
@@ -60,8 +91,23 @@ impl Hub {
         for t in config.queues[0].templates.values_mut() {
             t.timeout_secs = Some(120);
         }
-        let running = switchboard_hub::start(config).await.unwrap();
-        Hub { running, dir }
+        let running = switchboard_hub::start(config.clone()).await.unwrap();
+        Hub {
+            running,
+            dir,
+            config,
+        }
+    }
+
+    /// Stops the hub; its database stays for [`StoppedHub::start`].
+    pub async fn stop(self) -> StoppedHub {
+        let mut config = self.config;
+        config.server.listen = self.running.addr;
+        self.running.shutdown().await;
+        StoppedHub {
+            dir: self.dir,
+            config,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -97,6 +143,42 @@ impl Hub {
             .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
+    }
+}
+
+/// A listener on a stopped hub's address that accepts connections and
+/// never answers, as a hub behind a balancer that holds them. Dropping it
+/// frees the address (and closes what it held).
+pub struct SilentListener {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentListener {
+    pub async fn start(addr: std::net::SocketAddr) -> SilentListener {
+        let mut bound = None;
+        for _ in 0..50 {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let listener = bound.expect("the hub's address is free again");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        SilentListener { task }
+    }
+}
+
+impl Drop for SilentListener {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -2,6 +2,7 @@
 import type { AgentProfile } from "./AgentProfile";
 import type { ConversationId } from "./ConversationId";
 import type { FocusTarget } from "./FocusTarget";
+import type { KeptSession } from "./KeptSession";
 import type { UiEvent } from "./UiEvent";
 
 /**
@@ -40,4 +41,8 @@ dark: boolean | null, } | { "type": "focus",
 /**
  * What to show.
  */
-target: FocusTarget | null, };
+target: FocusTarget | null, } | { "type": "kept_session", 
+/**
+ * Where it stands.
+ */
+kept: KeptSession, };

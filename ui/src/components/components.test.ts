@@ -11,7 +11,7 @@ import Settings from "./Settings.svelte";
 import type { AgentSettings } from "../bindings/AgentSettings";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
-import { ui } from "../lib/state.svelte";
+import { ui, resumeFailed } from "../lib/state.svelte";
 import { flushSync } from "svelte";
 import type { AppView } from "../bindings/AppView";
 import type { DetailUpdate } from "../bindings/DetailUpdate";
@@ -156,9 +156,38 @@ describe("SignIn", () => {
   it("says why at start when the hub refused the kept session before the page listened", async () => {
     ui.signInNotice = null;
     render(SignIn);
-    vi.mocked(commands.lastLogin).mockResolvedValueOnce({ hub_url: "http://hub.test:1", username: "ada", session_refused: true });
+    vi.mocked(commands.lastLogin).mockResolvedValueOnce({ hub_url: "http://hub.test:1", username: "ada", kept_session: { state: "refused" } });
     await ui.start();
     await vi.waitFor(() => expect(screen.getByTestId("signin-notice").textContent).toContain("The hub ended your session"));
+  });
+
+  it("says a restart is resuming the kept session, lets the agent sign in instead, and says why a resume failed", async () => {
+    ui.signInNotice = null;
+    render(SignIn);
+    vi.mocked(commands.lastLogin).mockResolvedValueOnce({
+      hub_url: "http://hub.test:1",
+      username: "ada",
+      kept_session: { state: "resuming", username: "ada", hub_url: "http://hub.test:1" },
+    });
+    await ui.start();
+    await vi.waitFor(() => expect(screen.getByTestId("resuming").textContent).toContain("ada"));
+    expect(screen.getByTestId("resuming").textContent).toContain("http://hub.test:1");
+    expect(document.querySelector("input[name=password]")).toBeNull();
+    // The agent would rather type the password.
+    await fireEvent.click(screen.getByTestId("resume-instead"));
+    expect(screen.queryByTestId("resuming")).toBeNull();
+    expect(document.querySelector("input[name=password]")).not.toBeNull();
+    // A resume under way again; it ends quietly (signed in): nothing left to say.
+    flushSync(() => ui.handle({ type: "kept_session", kept: { state: "resuming", username: "ada", hub_url: "http://hub.test:1" } }));
+    expect(screen.getByTestId("resuming")).toBeTruthy();
+    flushSync(() => ui.handle({ type: "kept_session", kept: { state: "quiet" } }));
+    expect(screen.queryByTestId("resuming")).toBeNull();
+    expect(screen.queryByTestId("signin-notice")).toBeNull();
+    // It failed: the form says why.
+    flushSync(() => ui.handle({ type: "kept_session", kept: { state: "resuming", username: "ada", hub_url: "http://hub.test:1" } }));
+    flushSync(() => ui.handle({ type: "kept_session", kept: { state: "failed", message: "the keychain stayed locked" } }));
+    expect(screen.queryByTestId("resuming")).toBeNull();
+    expect(screen.getByTestId("signin-notice").textContent).toBe(resumeFailed("the keychain stayed locked"));
   });
 
   it("says why when the hub ended the session, not when the agent signed out", async () => {

@@ -5,6 +5,7 @@ import type { AppView } from "../bindings/AppView";
 import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { AgentAction } from "../bindings/AgentAction";
 import type { ConversationId } from "../bindings/ConversationId";
+import type { KeptSession } from "../bindings/KeptSession";
 import { DraftSaver } from "./drafts";
 
 /** What a read must cover beyond the list (as `view_changed` says it). */
@@ -14,6 +15,9 @@ const LIST_ONLY: ViewScopeChange = { all: false, conversations: [] };
 
 export const SESSION_REFUSED =
   "The hub ended your session (it expired, was revoked, or you signed out elsewhere). Sign in again.";
+
+/** Why the session kept from the last run could not be resumed. */
+export const resumeFailed = (why: string) => `Your session could not be resumed (${why}). Sign in to continue.`;
 
 export type Toast = { id: number; conversationId: number; title: string; body: string; until: number };
 
@@ -28,6 +32,8 @@ class UiState {
   notice = $state<string | null>(null);
   /** Why the sign-in form is back (the hub ended the session), if it says. */
   signInNotice = $state<string | null>(null);
+  /** The session kept from the last run, while it is being resumed. */
+  resuming = $state<{ username: string; hubUrl: string } | null>(null);
   toasts = $state<Toast[]>([]);
   /** Screen-reader announcements (assertive for offers). */
   announcement = $state("");
@@ -137,6 +143,9 @@ class UiState {
         this.detail = null;
         this.signInNotice = e.refused ? SESSION_REFUSED : null;
         return;
+      case "kept_session":
+        this.keptSession(e.kept);
+        return;
       case "cache_recovered":
         this.notice = "The local cache was unreadable and has been rebuilt from the hub.";
         break;
@@ -201,6 +210,12 @@ class UiState {
     }
   }
 
+  private keptSession(kept: KeptSession) {
+    this.resuming = kept.state === "resuming" ? { username: kept.username, hubUrl: kept.hub_url } : null;
+    if (kept.state === "refused") this.signInNotice = SESSION_REFUSED;
+    else if (kept.state === "failed") this.signInNotice = resumeFailed(kept.message);
+  }
+
   async start() {
     await onShellEvent((e) => this.handle(e));
     try {
@@ -208,10 +223,10 @@ class UiState {
     } catch {
       // Unknown: the webview's prefers-color-scheme decides.
     }
-    // Read after listening: a refusal of the kept session at start may
-    // have been announced before the page listened.
+    // Read after listening: the resume of the kept session may have
+    // started, or ended in a refusal, before the page listened.
     try {
-      if ((await commands.lastLogin()).session_refused) this.signInNotice = SESSION_REFUSED;
+      this.keptSession((await commands.lastLogin()).kept_session);
     } catch {
       // No answer: the form shows no reason.
     }
