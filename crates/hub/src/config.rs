@@ -145,9 +145,17 @@ fn default_grace() -> u64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Lifetime of a login token.
+    /// How long a login token stays valid unused. A token in use is
+    /// renewed (by its client's live link, and by REST calls with it) once
+    /// half of this has passed, so an agent signed in all day is not cut
+    /// off mid-shift; a token nobody uses for this long expires (an app
+    /// closed overnight asks to sign in the next morning).
     #[serde(default = "default_token_ttl")]
     pub token_ttl_secs: u64,
+    /// A limit from sign-in that use does not extend, for sites that want
+    /// a fresh sign-in at least this often. None by default.
+    #[serde(default)]
+    pub token_max_age_secs: Option<u64>,
     /// Failed logins allowed per user name and per client address in one
     /// minute before further attempts are refused.
     #[serde(default = "default_login_attempts")]
@@ -158,6 +166,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             token_ttl_secs: default_token_ttl(),
+            token_max_age_secs: None,
             login_failures_per_minute: default_login_attempts(),
         }
     }
@@ -441,6 +450,11 @@ impl HubConfig {
                     q.name
                 )));
             }
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.token_max_age_secs == Some(0) {
+            return Err(ConfigError::Invalid(
+                "auth.token_ttl_secs and auth.token_max_age_secs must be more than 0".into(),
+            ));
         }
         if self.protocol.heartbeat_interval_ms < 100 {
             return Err(ConfigError::Invalid(

@@ -58,8 +58,10 @@ pub struct Session {
     pub profile: AgentProfile,
     /// Hash of the token used, to re-check revocation.
     pub token_hash: String,
-    /// When the token expires.
+    /// When the token expires unless it is renewed ([`Hub::renew_session`]).
     pub expires_at: Millis,
+    /// When the token was issued (the sign-in), for `token_max_age_secs`.
+    pub issued_at: Millis,
 }
 
 /// Per-queue behaviour beyond templates.
@@ -333,7 +335,7 @@ impl Hub {
         let agent = AgentId(row.get(0));
         let token = auth::new_token();
         let now = self.now();
-        let expires = Millis(now.0 + (self.config.auth.token_ttl_secs as i64) * 1000);
+        let expires = self.token_expiry(now, now);
         sqlx::query(
             "INSERT INTO tokens (hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         )
@@ -343,6 +345,13 @@ impl Hub {
         .bind(expires.0)
         .execute(&self.pool)
         .await?;
+        // Expired tokens answer like unknown ones: forgetting them here
+        // (logins are rare, a few a day per agent) keeps the table to the
+        // tokens that can still be used.
+        sqlx::query("DELETE FROM tokens WHERE expires_at <= ?")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
         let profile = self.profile(agent).await?;
         tracing::info!(agent = %agent, "login");
         Ok((token, expires, profile))
@@ -351,10 +360,12 @@ impl Hub {
     /// Resolves a bearer token.
     pub async fn authenticate(&self, token: &str) -> HubResult<Session> {
         let hash = auth::token_hash(token);
-        let row = sqlx::query("SELECT agent_id, expires_at, revoked FROM tokens WHERE hash = ?")
-            .bind(&hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT agent_id, expires_at, revoked, created_at FROM tokens WHERE hash = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else {
             return Err(HubError::unauthorized("unknown token"));
         };
@@ -366,11 +377,63 @@ impl Hub {
             return Err(HubError::unauthorized("token expired"));
         }
         let profile = self.profile(AgentId(row.get(0))).await?;
-        Ok(Session {
+        let mut session = Session {
             profile,
             token_hash: hash,
             expires_at,
-        })
+            issued_at: Millis(row.get(3)),
+        };
+        self.renew_session(&mut session).await?;
+        Ok(session)
+    }
+
+    /// When a token issued at `issued_at` and used at `now` expires: a
+    /// TTL from its last use, within the maximum age from its issue.
+    fn token_expiry(&self, issued_at: Millis, now: Millis) -> Millis {
+        let auth = &self.config.auth;
+        let idle = now
+            .0
+            .saturating_add((auth.token_ttl_secs as i64).saturating_mul(1000));
+        match auth.token_max_age_secs {
+            Some(max) => Millis(
+                idle.min(
+                    issued_at
+                        .0
+                        .saturating_add((max as i64).saturating_mul(1000)),
+                ),
+            ),
+            None => Millis(idle),
+        }
+    }
+
+    /// Renews a session's token in use: once half its TTL has passed, its
+    /// expiry moves to a TTL from now (within the maximum age). At most
+    /// one write per token per half TTL, however often it is used. An
+    /// expired or revoked token is not renewed.
+    pub async fn renew_session(&self, session: &mut Session) -> HubResult<()> {
+        let now = self.now();
+        let half = (self.config.auth.token_ttl_secs as i64).saturating_mul(500);
+        if session.expires_at <= now || session.expires_at.0 - now.0 > half {
+            return Ok(());
+        }
+        let renewed = self.token_expiry(session.issued_at, now);
+        if renewed <= session.expires_at {
+            return Ok(());
+        }
+        let updated = sqlx::query(
+            "UPDATE tokens SET expires_at = ? WHERE hash = ? AND revoked = 0 AND expires_at < ?",
+        )
+        .bind(renewed.0)
+        .bind(&session.token_hash)
+        .bind(renewed.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            session.expires_at = renewed;
+            tracing::debug!(agent = %session.profile.id, "token renewed");
+        }
+        Ok(())
     }
 
     /// Whether a session's token is still valid (not revoked, not expired).

@@ -285,6 +285,11 @@ impl Link {
                     if last_heard.elapsed() > heartbeat * 3 {
                         return Ok(End::Close(close_code::HEARTBEAT_TIMEOUT, "no heartbeat"));
                     }
+                    // The link is the token's use: renewing it here keeps a
+                    // signed-in agent from being cut off mid-shift.
+                    if let Err(e) = hub.renew_session(&mut self.session).await {
+                        tracing::warn!(agent = %self.agent, error = %e, "token renewal failed; trying again next beat");
+                    }
                     if self.session.expires_at <= hub.now() {
                         let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token expired"))).await;
                         return Ok(End::Close(close_code::UNAUTHORIZED, "token expired"));

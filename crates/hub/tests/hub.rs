@@ -1128,6 +1128,102 @@ async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
     );
 }
 
+/// A token in use is renewed: an agent connected for longer than the TTL
+/// (a long shift) is not cut off, and REST calls renew too. A token left
+/// unused for the TTL expires, and the maximum age ends even a token in
+/// use. Expired tokens are forgotten at the next login.
+#[tokio::test]
+async fn a_token_in_use_is_renewed_one_left_unused_expires_and_the_max_age_ends_both() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub = TestHub::start_with_clock(
+        |c| {
+            c.auth.token_ttl_secs = 12 * 3600;
+            c.auth.token_max_age_secs = Some(40 * 3600);
+            c.protocol.heartbeat_interval_ms = 100;
+        },
+        clock.clone(),
+    )
+    .await;
+    let me = |token: String| {
+        let http = hub.http.clone();
+        let url = hub.url("/api/v1/me");
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tokens")
+            .fetch_one(hub.running().hub.pool())
+            .await
+            .unwrap()
+    };
+
+    // a1 stays connected through a 30-hour "shift" in 5-hour steps; each
+    // step the link beats (pings) so the hub sees it alive and renews.
+    let shift = hub.login("a1").await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &shift.token, None).await;
+    // a2 signs in and then uses its token only through REST, every 10 h.
+    let rest = hub.login("a2").await;
+    // a3 signs in and never uses its token again.
+    let unused = hub.login("a3").await;
+    for step in 1..=6u64 {
+        clock.advance(5 * HOUR);
+        // A few of the link's beats pass on the (real) ticker.
+        for n in 0..4 {
+            a1.ping(step * 10 + n).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if step % 2 == 0 {
+            assert_eq!(
+                me(rest.token.clone()).await,
+                200,
+                "REST use at {}h",
+                step * 5
+            );
+        }
+    }
+    // 30 hours after sign-in: past the 12-hour TTL for all three.
+    assert_eq!(
+        me(shift.token.clone()).await,
+        200,
+        "the connected agent is still signed in"
+    );
+    assert_eq!(
+        me(rest.token.clone()).await,
+        200,
+        "REST use renewed a2's token"
+    );
+    assert_eq!(
+        me(unused.token.clone()).await,
+        401,
+        "an unused token expired"
+    );
+    a1.ping(99).await;
+
+    // The maximum age (40 h) ends the link of a token in use.
+    clock.advance(11 * HOUR);
+    assert_eq!(a1.closed_with().await, close_code::UNAUTHORIZED);
+    assert_eq!(me(shift.token.clone()).await, 401);
+    assert_eq!(
+        me(rest.token.clone()).await,
+        401,
+        "the maximum age ends REST use too"
+    );
+
+    // Logging in forgets the expired tokens: only the new one is left.
+    assert_eq!(stored().await, 3);
+    let fresh = hub.login("a1").await;
+    assert_eq!(stored().await, 1);
+    assert_eq!(me(fresh.token).await, 200);
+}
+
 // -------------------------------------------------------------- admin API
 
 #[tokio::test]
