@@ -127,7 +127,10 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         })
         .on_window_event(|window, event| match event {
-            WindowEvent::Focused(focused) => {
+            // Only the main window's focus means the agent is looking at
+            // the conversation in front (the fallback alert window's does
+            // not: reading there would mark messages read unseen).
+            WindowEvent::Focused(focused) if window.label() == sink::MAIN_LABEL => {
                 if let Some(f) = window.app_handle().try_state::<FocusEvents>() {
                     let _ = f.0.send(*focused);
                 }

@@ -23,6 +23,10 @@ pub enum NotifyCommand {
     Show(OsNotification),
     /// Close.
     Close(NotificationKey),
+    /// Close every notification and fallback alert shown: the session
+    /// that raised them ended (signed out, refused), so none can be acted
+    /// on any more.
+    CloseAll,
 }
 
 /// A click on a notification.
@@ -220,6 +224,17 @@ mod platform {
                         }
                         if let Some(id) = by_key.remove(&key) {
                             by_id.remove(&id);
+                            if let Err(e) = proxy.close_notification(id).await {
+                                tracing::debug!(error = %e, "closing a notification failed");
+                            }
+                        }
+                    }
+                    Some(NotifyCommand::CloseAll) => {
+                        for key in in_fallback.drain() {
+                            let _ = fallback.send(FallbackAlert::Close(key));
+                        }
+                        by_id.clear();
+                        for (_, id) in by_key.drain() {
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");
                             }

@@ -46,8 +46,15 @@ struct Current {
 /// Stops a session's runtime and has the hub revoke its token (best
 /// effort: a hub that cannot be reached keeps it until it expires).
 async fn end(session: Session) {
+    end_then(session, || {}).await;
+}
+
+/// [`end`], calling `stopped` once the session's runtime has stopped
+/// (it performs no more effects) and before the hub is told.
+async fn end_then(session: Session, stopped: impl FnOnce()) {
     session.handle.shutdown().await;
     let _ = session.task.await;
+    stopped();
     match tokio::time::timeout(SIGN_OUT_PATIENCE, session.endpoint.logout(&session.token)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::info!(error = %e, "the hub did not revoke the token"),
@@ -407,7 +414,10 @@ impl Shell {
     }
 
     /// Ends a session taken out of the slot: the UI and tray first, then
-    /// the keychain forgets its token and the hub revokes it.
+    /// the keychain forgets its token; once its runtime has stopped, what
+    /// it raised on the desktop is withdrawn (the ring, notifications,
+    /// the alert window, the count in the title: none of it can be acted
+    /// on now), and the hub revokes the token.
     async fn close(&self, app: &AppHandle, current: Current, refused: bool) {
         crate::tray::show_menu(app, None);
         emit(app, ShellEvent::SignedOut { refused });
@@ -416,7 +426,7 @@ impl Shell {
                 tracing::warn!(error = %e, "could not forget the token");
             }
         }
-        end(current.session).await;
+        end_then(current.session, || crate::sink::withdraw_alerts(app)).await;
     }
 
     /// The view, and the conversation in front if it may have changed.

@@ -50,6 +50,30 @@ pub fn show_main_window(app: &AppHandle) {
     }
 }
 
+/// The window title, with the unread count when there is one.
+fn title(unread: u32) -> String {
+    if unread == 0 {
+        "Switchboard".to_owned()
+    } else {
+        format!("Switchboard ({unread})")
+    }
+}
+
+/// Withdraws what a session raised on the desktop, after it ended: stops
+/// the ring, closes its notifications and alert window, and takes the
+/// unread count out of the title.
+pub fn withdraw_alerts(app: &AppHandle) {
+    if let Some(s) = app.try_state::<Sound>() {
+        s.send(SoundCommand::StopRing);
+    }
+    if let Some(n) = app.try_state::<Notifier>() {
+        let _ = n.0.send(NotifyCommand::CloseAll);
+    }
+    if let Some(w) = app.get_webview_window(MAIN_LABEL) {
+        let _ = w.set_title(&title(0));
+    }
+}
+
 impl DesktopSink {
     fn notify(&self, cmd: NotifyCommand) {
         if let Some(n) = self.app.try_state::<Notifier>() {
@@ -117,12 +141,7 @@ impl EffectSink for DesktopSink {
             }
             Effect::Badge(n) => {
                 if let Some(w) = self.app.get_webview_window(MAIN_LABEL) {
-                    let title = if n == 0 {
-                        "Switchboard".to_owned()
-                    } else {
-                        format!("Switchboard ({n})")
-                    };
-                    let _ = w.set_title(&title);
+                    let _ = w.set_title(&title(n));
                 }
             }
             Effect::Notify(n) => self.notify(NotifyCommand::Show(n)),

@@ -1564,6 +1564,7 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     let hub = Hub::start().await;
     let desk = Desk::new();
     let card = SoundCard::install(&desk);
+    let server = NotifyServer::start().await;
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
     // The default: sounds only when Switchboard is not in focus.
@@ -1616,6 +1617,33 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
         !card.in_use()
     })
     .await;
+
+    step("an offer rings, then the hub ends the session: all of it is withdrawn");
+    hub.ingress(Channel::Sms, "ring-2", "Rosa", "", "hello?")
+        .await;
+    let alert = server
+        .wait("Rosa's alert", |n| n.summary.contains("Rosa"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ringing = card.listen(2.0).await;
+    assert!(ringing.peak_db > -10.0, "no ring for Rosa: {ringing:?}");
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    hub.running.hub.revoke_agent_tokens(a1).await.unwrap();
+    app.el("input[name=password]").await;
+    server.wait_closed(alert.id).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = card.listen(3.0).await;
+    assert!(
+        after.silent(),
+        "still ringing after the session ended: {after:?}"
+    );
+    let shown: Vec<String> = server
+        .notified()
+        .iter()
+        .filter(|n| !server.is_closed(n.id))
+        .map(|n| n.summary.clone())
+        .collect();
+    assert_eq!(shown, Vec::<String>::new(), "notifications left open");
     app.quit().await;
 }
 

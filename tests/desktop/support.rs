@@ -911,6 +911,11 @@ impl NotifyServer {
         self.rec.lock().unwrap().notified.clone()
     }
 
+    /// Whether the app closed notification `id`.
+    pub fn is_closed(&self, id: u32) -> bool {
+        self.rec.lock().unwrap().closed.contains(&id)
+    }
+
     pub async fn wait_closed(&self, id: u32) {
         let deadline = std::time::Instant::now() + PATIENCE;
         while !self.rec.lock().unwrap().closed.contains(&id) {
