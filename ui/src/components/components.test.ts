@@ -46,6 +46,15 @@ describe("OfferAlert", () => {
     expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
   });
 
+  it("sends one accept for a double click", async () => {
+    render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+    const accept = screen.getByTestId("accept") as HTMLButtonElement;
+    await fireEvent.click(accept);
+    await fireEvent.click(accept);
+    expect(act).toHaveBeenCalledTimes(1);
+    expect(accept.disabled).toBe(true);
+  });
+
   it("leaves the keyboard where the agent is typing", async () => {
     const composer = document.createElement("textarea");
     document.body.appendChild(composer);
@@ -141,6 +150,29 @@ describe("ChatPanel", () => {
     expect(saved).toBeGreaterThanOrEqual(0);
     expect(sent).toBeGreaterThan(saved);
     expect(kinds.lastIndexOf("set_draft:by the button")).toBeLessThan(sent);
+  });
+
+  it("does not send on the Enter that commits an input method's composition", async () => {
+    render(ChatPanel, { detail: detail() });
+    const composer = screen.getByTestId("composer") as HTMLTextAreaElement;
+    await fireEvent.keyDown(composer, { key: "Enter", isComposing: true });
+    expect(act).not.toHaveBeenCalledWith(expect.objectContaining({ action: "send_message" }));
+    expect(composer.value).toBe("half a thought");
+  });
+
+  it("closes a hand-on begun for one conversation when another comes to the front", async () => {
+    const a = detail();
+    const { rerender } = render(ChatPanel, { detail: a, me: 1 });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await vi.waitFor(() => expect(screen.getByTestId("session-actions-form")).toBeTruthy());
+    const b = detail();
+    b.summary = { ...b.summary, id: 71 };
+    await rerender({ detail: b, me: 1 });
+    expect(screen.queryByTestId("session-actions-form")).toBeNull();
+    expect(screen.getByTestId("session-actions").getAttribute("aria-expanded")).toBe("false");
+    // Back to the first: still closed, nothing carried over.
+    await rerender({ detail: a, me: 1 });
+    expect(screen.queryByTestId("session-actions-form")).toBeNull();
   });
 });
 
