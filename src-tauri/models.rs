@@ -119,8 +119,9 @@ pub enum ShellEvent {
     },
     /// The local cache was unreadable and is being rebuilt from the hub.
     CacheRecovered {
-        /// Where the broken file was moved.
-        moved_to: String,
+        /// Where the broken file was moved; none when only some rows were
+        /// unreadable (skipped, the file kept).
+        moved_to: Option<String>,
     },
     /// The operating system's light/dark preference changed.
     SystemTheme {

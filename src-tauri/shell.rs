@@ -337,7 +337,7 @@ impl Shell {
             emit(
                 app,
                 ShellEvent::CacheRecovered {
-                    moved_to: r.moved_to.display().to_string(),
+                    moved_to: r.moved_to.as_ref().map(|p| p.display().to_string()),
                 },
             );
         }

@@ -403,8 +403,18 @@ pub async fn spawn(
     options: ClientOptions,
     sink: impl EffectSink,
 ) -> Result<(ClientHandle, tokio::task::JoinHandle<()>, Option<Recovered>), ClientError> {
-    let (store, recovered) = Store::open(&options.cache_path).await?;
+    let (store, mut recovered) = Store::open(&options.cache_path).await?;
     let loaded = store.load().await?;
+    if recovered.is_none() && !loaded.unreadable.is_empty() {
+        recovered = Some(Recovered {
+            moved_to: None,
+            reason: format!(
+                "{} unreadable cache rows skipped ({}); the hub sends the rest again",
+                loaded.unreadable.len(),
+                loaded.unreadable[0]
+            ),
+        });
+    }
     let prefix = format!("{:016x}", rand::thread_rng().gen::<u64>());
     let engine = Engine::new(loaded.state, prefix);
     let (tx, rx) = mpsc::channel(256);

@@ -12,7 +12,7 @@
 //! A cache that cannot be opened or fails its integrity check is moved aside
 //! and rebuilt from the hub (one warning).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -55,8 +55,9 @@ pub enum StoreError {
 /// What happened to a broken cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
-    /// Where the broken file now is.
-    pub moved_to: PathBuf,
+    /// Where the broken file now is; `None` when the file was sound but
+    /// some rows did not decode (they were skipped, the rest kept).
+    pub moved_to: Option<PathBuf>,
     /// Why it was considered broken.
     pub reason: String,
 }
@@ -75,6 +76,43 @@ pub struct Loaded {
     pub state: AgentState,
     /// Commands sent but not answered, in order.
     pub outbox: Vec<CommandFrame>,
+    /// Rows that did not decode and were skipped (empty for a sound cache).
+    pub unreadable: Vec<String>,
+}
+
+/// Column `i` of `row` as text, or `None` (noted in `unreadable`) when it
+/// is not text.
+fn decode_text(
+    row: &sqlx::sqlite::SqliteRow,
+    i: usize,
+    unreadable: &mut Vec<String>,
+    what: impl FnOnce() -> String,
+) -> Option<String> {
+    match row.try_get::<String, _>(i) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            unreadable.push(format!("{}: {e}", what()));
+            None
+        }
+    }
+}
+
+/// Column `i` of `row` decoded from JSON, or `None` (noted in
+/// `unreadable`) when it does not decode.
+fn decode_row<T: DeserializeOwned>(
+    row: &sqlx::sqlite::SqliteRow,
+    i: usize,
+    unreadable: &mut Vec<String>,
+    what: impl Fn() -> String,
+) -> Option<T> {
+    let text = decode_text(row, i, unreadable, &what)?;
+    match from_json(&text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            unreadable.push(format!("{}: {e}", what()));
+            None
+        }
+    }
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
@@ -216,7 +254,7 @@ impl Store {
                 path: path.to_owned(),
             },
             Some(Recovered {
-                moved_to,
+                moved_to: Some(moved_to),
                 reason: first,
             }),
         ))
@@ -246,6 +284,20 @@ impl Store {
         v.map(|s| from_json(&s)).transpose()
     }
 
+    /// A meta value for [`Store::load`]: one that does not decode is
+    /// noted in `unreadable` and read as absent.
+    async fn meta_or_skip<T: DeserializeOwned>(
+        &self,
+        key: &'static str,
+        unreadable: &mut Vec<String>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| decode_row(&r, 0, unreadable, || format!("meta {key}"))))
+    }
+
     /// A free-form value (account info for the shell).
     pub async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.meta(&format!("app.{key}")).await
@@ -261,25 +313,47 @@ impl Store {
         Ok(())
     }
 
-    /// Loads everything.
+    /// Loads everything. A row that does not decode (a bit flipped on
+    /// disk, a file edited by hand) is skipped and named in
+    /// [`Loaded::unreadable`], not fatal: the rest (drafts, unsent
+    /// commands) is kept, and the cursor is reset so that the hub sends a
+    /// full snapshot in place of what was lost.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
+        let mut unreadable = Vec::new();
         let mut state = AgentState {
-            last_seq: Seq(self.meta::<u64>("last_seq").await?.unwrap_or(0)),
-            profile: self.meta("profile").await?,
-            presence: self.meta("presence").await?,
-            active: self.meta("active").await?.flatten(),
-            banners: self.meta("banners").await?.unwrap_or_default(),
-            settings: self.meta("settings").await?.unwrap_or_default(),
+            last_seq: Seq(self
+                .meta_or_skip::<u64>("last_seq", &mut unreadable)
+                .await?
+                .unwrap_or(0)),
+            profile: self.meta_or_skip("profile", &mut unreadable).await?,
+            presence: self.meta_or_skip("presence", &mut unreadable).await?,
+            active: self
+                .meta_or_skip::<Option<ConversationId>>("active", &mut unreadable)
+                .await?
+                .flatten(),
+            banners: self
+                .meta_or_skip("banners", &mut unreadable)
+                .await?
+                .unwrap_or_default(),
+            settings: self
+                .meta_or_skip("settings", &mut unreadable)
+                .await?
+                .unwrap_or_default(),
             ..AgentState::default()
         };
-        let rows = sqlx::query("SELECT record FROM conversations")
+        let rows = sqlx::query("SELECT id, record FROM conversations")
             .fetch_all(&self.pool)
             .await?;
         let mut conversations = BTreeMap::new();
         for r in rows {
-            let mut view: ConversationView = from_json(r.get::<&str, _>(0))?;
+            let id: i64 = r.try_get(0).unwrap_or_default();
+            let Some(mut view) = decode_row::<ConversationView>(&r, 1, &mut unreadable, || {
+                format!("conversation {id}")
+            }) else {
+                continue;
+            };
             let msgs = sqlx::query(
-                "SELECT body FROM (SELECT id, body FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                "SELECT id, body FROM (SELECT id, body FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
             )
             .bind(view.summary.id.0)
             .bind(RECENT_MESSAGES as i64)
@@ -287,17 +361,24 @@ impl Store {
             .await?;
             view.messages = msgs
                 .iter()
-                .map(|m| from_json::<Message>(m.get::<&str, _>(0)))
-                .collect::<Result<VecDeque<_>, _>>()?;
+                .filter_map(|m| {
+                    let mid: i64 = m.try_get(0).unwrap_or_default();
+                    decode_row::<Message>(m, 1, &mut unreadable, || format!("message {mid}"))
+                })
+                .collect();
             conversations.insert(view.summary.id, view);
         }
         state.conversations = conversations;
-        let rows = sqlx::query("SELECT body FROM offers ORDER BY id")
+        let rows = sqlx::query("SELECT id, body FROM offers ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         for r in rows {
-            let p: PendingOffer = from_json(r.get::<&str, _>(0))?;
-            state.offers.insert(p.offer.id, p);
+            let id: i64 = r.try_get(0).unwrap_or_default();
+            if let Some(p) =
+                decode_row::<PendingOffer>(&r, 1, &mut unreadable, || format!("offer {id}"))
+            {
+                state.offers.insert(p.offer.id, p);
+            }
         }
         let handled: Vec<i64> = sqlx::query_scalar("SELECT id FROM handled_offers")
             .fetch_all(&self.pool)
@@ -311,16 +392,34 @@ impl Store {
             .await?;
         state.drafts = drafts
             .iter()
-            .map(|r| (ConversationId(r.get(0)), r.get::<String, _>(1)))
+            .filter_map(|r| {
+                let id: i64 = r.try_get(0).ok()?;
+                let text = decode_text(r, 1, &mut unreadable, || format!("draft {id}"))?;
+                Some((ConversationId(id), text))
+            })
             .collect();
-        let outbox = sqlx::query("SELECT body FROM outbox ORDER BY n")
+        let outbox = sqlx::query("SELECT n, body FROM outbox ORDER BY n")
             .fetch_all(&self.pool)
             .await?;
         let outbox = outbox
             .iter()
-            .map(|r| from_json::<CommandFrame>(r.get::<&str, _>(0)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Loaded { state, outbox })
+            .filter_map(|r| {
+                let n: i64 = r.try_get(0).unwrap_or_default();
+                decode_row::<CommandFrame>(r, 1, &mut unreadable, || format!("outbox row {n}"))
+            })
+            .collect();
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                ?unreadable,
+                "cache rows unreadable; skipped, asking the hub for everything"
+            );
+            state.last_seq = Seq(0);
+        }
+        Ok(Loaded {
+            state,
+            outbox,
+            unreadable,
+        })
     }
 
     /// Applies a batch of operations and the new last seq atomically.
@@ -552,6 +651,7 @@ async fn put_meta(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::collections::VecDeque;
     use switchboard_protocol::{
         Channel, ConversationStatus, ConversationSummary, Customer, Millis, Scenario,
     };

@@ -31,9 +31,10 @@ profile: AgentProfile, } | { "type": "signed_out",
  */
 refused: boolean, } | { "type": "cache_recovered", 
 /**
- * Where the broken file was moved.
+ * Where the broken file was moved; none when only some rows were
+ * unreadable (skipped, the file kept).
  */
-moved_to: string, } | { "type": "system_theme", 
+moved_to: string | null, } | { "type": "system_theme", 
 /**
  * `true` dark, `false` light, `None` no preference.
  */
