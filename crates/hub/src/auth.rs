@@ -5,6 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -44,11 +46,31 @@ pub fn token_hash(token: &str) -> String {
 
 /// Counts failed logins per key (user name, client address) over a sliding
 /// minute.
+///
+/// An attempt holds a slot ([`LoginLimiter::reserve`]) from before the
+/// password check until its outcome is known, and a key's failures plus
+/// its attempts in flight never exceed the limit: N parallel guesses get at
+/// most `max_failures` password checks, not N.
 #[derive(Debug)]
 pub struct LoginLimiter {
     max_failures: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    keys: Mutex<HashMap<String, KeyState>>,
+    /// Signalled whenever an attempt ends, for attempts waiting on a slot.
+    released: Notify,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    failures: VecDeque<Instant>,
+    in_flight: u32,
+}
+
+/// What [`LoginLimiter::try_reserve`] found.
+enum Slot {
+    Taken,
+    Blocked(u64),
+    Busy,
 }
 
 impl LoginLimiter {
@@ -57,54 +79,131 @@ impl LoginLimiter {
         LoginLimiter {
             max_failures: max_failures.max(1),
             window: Duration::from_secs(60),
-            failures: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            released: Notify::new(),
         }
     }
 
-    /// Seconds until any of `keys` may try again, or `None` if all may.
-    pub fn blocked_for(&self, keys: &[String]) -> Option<u64> {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = None;
-        for key in keys {
-            if let Some(q) = map.get_mut(key) {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > self.window)
-                {
-                    q.pop_front();
+    /// Reserves an attempt under every key, or says in how many seconds
+    /// one of them may try again. When the slots are held by attempts in
+    /// flight rather than by failures, waits for one to end: concurrent
+    /// sign-ins with the right password are served, a few at a time.
+    pub async fn reserve(&self, keys: &[String]) -> Result<LoginAttempt<'_>, u64> {
+        loop {
+            // Created before looking, so a release in between still wakes it.
+            let released = self.released.notified();
+            match self.try_reserve(keys) {
+                Slot::Taken => {
+                    return Ok(LoginAttempt {
+                        limiter: self,
+                        keys: keys.to_vec(),
+                    })
                 }
-                if q.len() as u32 >= self.max_failures {
-                    let oldest = q.front().copied().unwrap_or(now);
-                    let left = self.window.saturating_sub(now.duration_since(oldest));
-                    let secs = left.as_secs().max(1);
-                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+                Slot::Blocked(secs) => return Err(secs),
+                Slot::Busy => released.await,
+            }
+        }
+    }
+
+    fn try_reserve(&self, keys: &[String]) -> Slot {
+        let now = Instant::now();
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        // Bound memory under a spray of user names: forget idle keys.
+        if map.len() > 10_000 {
+            map.retain(|_, k| {
+                k.in_flight > 0
+                    || k.failures
+                        .back()
+                        .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
+        }
+        let mut wait = None;
+        let mut busy = false;
+        for key in keys {
+            let Some(k) = map.get_mut(key) else {
+                continue;
+            };
+            while k
+                .failures
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > self.window)
+            {
+                k.failures.pop_front();
+            }
+            let failures = k.failures.len() as u32;
+            if failures >= self.max_failures {
+                let oldest = k.failures.front().copied().unwrap_or(now);
+                let left = self.window.saturating_sub(now.duration_since(oldest));
+                let secs = left.as_secs().max(1);
+                wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+            } else if failures + k.in_flight >= self.max_failures {
+                busy = true;
+            }
+        }
+        if let Some(secs) = wait {
+            return Slot::Blocked(secs);
+        }
+        if busy {
+            return Slot::Busy;
+        }
+        for key in keys {
+            map.entry(key.clone()).or_default().in_flight += 1;
+        }
+        Slot::Taken
+    }
+
+    /// Ends an attempt: frees its slots, records a failure under every key
+    /// or forgets the user's failures (`success_key`), and wakes waiters.
+    fn finish(&self, keys: &[String], failed: bool, success_key: Option<&str>) {
+        let now = Instant::now();
+        {
+            let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            for key in keys {
+                let k = map.entry(key.clone()).or_default();
+                k.in_flight = k.in_flight.saturating_sub(1);
+                if failed {
+                    k.failures.push_back(now);
+                }
+                if success_key == Some(key.as_str()) {
+                    k.failures.clear();
+                }
+                if k.in_flight == 0 && k.failures.is_empty() {
+                    map.remove(key);
                 }
             }
         }
-        wait
+        self.released.notify_waiters();
+    }
+}
+
+/// A login attempt holding its slots. Dropped without an outcome (an
+/// error, a cancelled request), it frees them and counts nothing.
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    limiter: &'a LoginLimiter,
+    keys: Vec<String>,
+}
+
+impl LoginAttempt<'_> {
+    /// The password was wrong: a failure under every key.
+    pub fn failed(mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        self.limiter.finish(&keys, true, None);
     }
 
-    /// Records one failure under every key.
-    pub fn record_failure(&self, keys: &[String]) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory under a spray of user names: forget idle keys.
-        if map.len() > 10_000 {
-            map.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        for key in keys {
-            map.entry(key.clone()).or_default().push_back(now);
-        }
+    /// The password was right: the user's failures are forgotten.
+    pub fn succeeded(mut self, user_key: &str) {
+        let keys = std::mem::take(&mut self.keys);
+        self.limiter.finish(&keys, false, Some(user_key));
     }
+}
 
-    /// Forgets the failures of a user after a successful login.
-    pub fn record_success(&self, user_key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(user_key);
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.keys.is_empty() {
+            let keys = std::mem::take(&mut self.keys);
+            self.limiter.finish(&keys, false, None);
+        }
     }
 }
 
@@ -131,16 +230,32 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
     }
 
-    #[test]
-    fn limiter_blocks_after_max_failures() {
+    #[tokio::test]
+    async fn limiter_blocks_after_max_failures() {
         let l = LoginLimiter::new(3);
         let keys = vec!["user:ada".to_string(), "ip:1".to_string()];
         for _ in 0..3 {
-            assert_eq!(l.blocked_for(&keys), None);
-            l.record_failure(&keys);
+            l.reserve(&keys).await.unwrap().failed();
         }
-        assert!(l.blocked_for(&keys).is_some());
+        assert!(l.reserve(&keys).await.is_err());
         // Another user from another address is not blocked.
-        assert_eq!(l.blocked_for(&["user:bob".into(), "ip:2".into()]), None);
+        let other = ["user:bob".to_string(), "ip:2".to_string()];
+        assert!(l.reserve(&other).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn attempts_in_flight_hold_slots_until_they_end() {
+        let l = LoginLimiter::new(2);
+        let keys = vec!["user:ada".to_string(), "ip:1".to_string()];
+        let a = l.reserve(&keys).await.unwrap();
+        let b = l.reserve(&keys).await.unwrap();
+        // A third waits for a slot rather than guessing in parallel.
+        assert!(matches!(l.try_reserve(&keys), Slot::Busy));
+        a.failed();
+        drop(b); // an error: frees the slot, counts nothing
+        l.reserve(&keys).await.unwrap().succeeded("user:ada");
+        // The user's failure is forgotten; the address's stays.
+        l.reserve(&keys).await.unwrap().failed();
+        assert!(l.reserve(&keys).await.is_err());
     }
 }

@@ -29,6 +29,10 @@ pub enum HubError {
     /// Listening or file access failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A task on the blocking pool (password checks) panicked or was
+    /// cancelled.
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// Stored data did not decode.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

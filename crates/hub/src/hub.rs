@@ -31,6 +31,9 @@ use crate::routing::{self, Candidate, RouteDecision};
 
 /// Messages included with an assignment or snapshot, per conversation.
 const RECENT_MESSAGES: i64 = 50;
+/// The longest user name a login considers (admin-made ones are at most
+/// 64 bytes).
+const MAX_USERNAME_BYTES: usize = 256;
 
 /// The routing hub.
 pub struct Hub {
@@ -307,31 +310,42 @@ impl Hub {
         password: &str,
         client_addr: &str,
     ) -> HubResult<(String, Millis, AgentProfile)> {
+        // Limiter keys are kept for a minute: no unbounded names in them.
+        if username.len() > MAX_USERNAME_BYTES {
+            return Err(HubError::invalid(format!(
+                "user name longer than {MAX_USERNAME_BYTES} bytes"
+            )));
+        }
         let keys = [format!("user:{username}"), format!("ip:{client_addr}")];
-        if let Some(secs) = self.login_limiter.blocked_for(&keys) {
-            return Err(HubError::refused(
+        // Held until the outcome is known, so parallel guesses cannot all
+        // pass the check before any of them counts.
+        let attempt = self.login_limiter.reserve(&keys).await.map_err(|secs| {
+            HubError::refused(
                 ErrorCode::RateLimited,
                 format!("too many failed logins; retry in {secs} s"),
-            ));
-        }
+            )
+        })?;
         let row = sqlx::query("SELECT id, password_hash FROM agents WHERE username = ?")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
-        let ok = match &row {
-            Some(r) => auth::verify_password(password, r.get::<&str, _>(1)),
-            None => {
-                // Spend the same time as a real check so user names cannot
-                // be probed by timing.
-                let _ = auth::verify_password(password, &self.dummy_hash);
-                false
-            }
+        // An unknown user is checked against a dummy hash: the same time
+        // as a real check, so user names cannot be probed by timing.
+        let phc = match &row {
+            Some(r) => r.get::<String, _>(1),
+            None => self.dummy_hash.clone(),
         };
+        let password = password.to_owned();
+        // argon2id takes tens of ms in 19 MiB: off the runtime's workers,
+        // so a burst of logins cannot hold up heartbeats and timers.
+        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc))
+            .await?
+            && row.is_some();
         let Some(row) = row.filter(|_| ok) else {
-            self.login_limiter.record_failure(&keys);
+            attempt.failed();
             return Err(HubError::unauthorized("wrong user name or password"));
         };
-        self.login_limiter.record_success(&keys[0]);
+        attempt.succeeded(&keys[0]);
         let agent = AgentId(row.get(0));
         let token = auth::new_token();
         let now = self.now();
@@ -1566,6 +1580,11 @@ impl Work<'_> {
             return self.accept_request(agent, offer, row).await;
         }
         let (conv, template) = (row.conv, row.template);
+        if !self.awaits_owner(conv).await? {
+            // Taken meanwhile (a teammate accepted a team message, say):
+            // assigning would give it a second owner.
+            return Err(HubError::conflict("the conversation has changed hands"));
+        }
         self.resolve_offer(offer, "accepted", None).await?;
         self.append(
             agent,
@@ -1670,9 +1689,20 @@ impl Work<'_> {
         self.set_presence(agent, presence, reason).await?;
         self.notice(agent, notice, text).await?;
         self.exclude(conv, agent).await?;
+        if !self.awaits_owner(conv).await? {
+            // Someone else owns it now: requeueing would take it from them.
+            return Ok(());
+        }
         self.set_status(conv, ConversationStatus::Queued, None)
             .await?;
         self.route(conv).await
+    }
+
+    /// Whether the conversation is still waiting for someone to take a
+    /// routed offer: offered, nobody owning it.
+    async fn awaits_owner(&mut self, conv: ConversationId) -> HubResult<bool> {
+        let summary = load_summary(&mut self.tx, conv).await?;
+        Ok(summary.status == ConversationStatus::Offered && summary.owner.is_none())
     }
 
     async fn offer_timed_out(&mut self, offer: OfferId) -> HubResult<()> {
@@ -1688,6 +1718,21 @@ impl Work<'_> {
                 .await;
         }
         let (agent, conv, template, origin) = (row.agent, row.conv, row.template, row.origin);
+        if !self.awaits_owner(conv).await? {
+            // Taken by someone else meanwhile: the offer is moot.
+            self.resolve_offer(offer, "withdrawn", None).await?;
+            return self
+                .append(
+                    agent,
+                    AgentEvent::OfferResolved {
+                        offer_id: offer,
+                        conversation_id: conv,
+                        outcome: OfferOutcome::Withdrawn,
+                    },
+                )
+                .await
+                .map(|_| ());
+        }
         if self.hub.links.is_connected(agent) {
             // Seen and ignored: missed. Inactive, no new work until reset.
             tracing::info!(offer = %offer, agent = %agent, "offer missed; rerouting");
@@ -1933,6 +1978,17 @@ impl Work<'_> {
         template: NotificationTemplate,
         origin: OfferOrigin,
     ) -> HubResult<ConversationSummary> {
+        // One owner at a time: every other offer that would hand the
+        // conversation over (transfer, escalation, team message, assign
+        // requests) is withdrawn, so its alert clears and it cannot be
+        // accepted later. Consults and discussions join the owner instead.
+        self.withdraw_offers(conv, |o| {
+            !matches!(
+                o,
+                OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. }
+            )
+        })
+        .await?;
         self.set_status(conv, ConversationStatus::Assigned, Some(agent))
             .await?;
         sqlx::query("UPDATE conversations SET route_origin = NULL WHERE id = ?")

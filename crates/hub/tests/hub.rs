@@ -1059,6 +1059,54 @@ async fn failed_logins_are_rate_limited() {
     assert_eq!(e.code, ErrorCode::InvalidFrame);
 }
 
+/// Parallel guesses count like sequential ones: each holds its slot from
+/// before the password check, so 50 at once get as many checks (401s) as
+/// the limit allows and the rest are refused (429), not 50 guesses.
+#[tokio::test]
+async fn concurrent_wrong_password_logins_get_only_the_limit_of_guesses() {
+    let hub = TestHub::start().await;
+    let limit = hub.config.auth.login_failures_per_minute as usize;
+    let url = hub.url("/api/v1/login");
+    let guesses = (0..50).map(|i| {
+        hub.http
+            .post(&url)
+            .json(&serde_json::json!({"username": "a1", "password": format!("guess-{i}")}))
+            .send()
+    });
+    let mut statuses = Vec::new();
+    for r in futures_util::future::join_all(guesses).await {
+        statuses.push(r.unwrap().status().as_u16());
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(unauthorized, limit, "password checks: {statuses:?}");
+    assert_eq!(limited, 50 - limit, "{statuses:?}");
+    // Concurrent sign-ins with the right password (other users, same
+    // address: its failures are at the limit, so use a fresh hub) are all
+    // served, a few at a time, and an overlong user name is refused
+    // before any hashing.
+    let hub = TestHub::start().await;
+    let url = hub.url("/api/v1/login");
+    let users = ["a1", "a2", "a3", "sup", "admin"];
+    let logins = (0..12).map(|i| {
+        hub.http
+            .post(&url)
+            .json(&serde_json::json!({"username": users[i % users.len()], "password": PASSWORD}))
+            .send()
+    });
+    for r in futures_util::future::join_all(logins).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let r = hub
+        .http
+        .post(&url)
+        .json(&serde_json::json!({"username": "x".repeat(300), "password": "pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
 #[tokio::test]
 async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
     let hub = TestHub::start().await;

@@ -742,6 +742,84 @@ async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
     .await;
 }
 
+/// U transfers a team-owned conversation to T; the customer writes, and V
+/// takes it from the team message. T's transfer offer is withdrawn with
+/// it, and accepting or rejecting it later is refused: V stays the one
+/// owner, and the conversation is never left with none.
+#[tokio::test]
+async fn taking_a_team_message_withdraws_a_pending_transfer_to_a_teammate() {
+    let hub = TestHub::start_with(|c| {
+        let q = queue_mut(c);
+        q.team_owned = true;
+        template_alert(q.templates.entry(Scenario::Transfer).or_default());
+    })
+    .await;
+    let mut u = hub.connect("a1").await;
+    let mut t = hub.connect("a2").await;
+    let mut v = hub.connect("a3").await;
+    let c = hub
+        .ingress(Channel::Sms, "two-owners", "Tia", "first")
+        .await;
+    let conv = c.conversation_id;
+    let offer = u.wait_offer().await;
+    u.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let t_id = hub.agent_id("a2").await;
+    let v_id = hub.agent_id("a3").await;
+    u.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Agent { agent_id: t_id },
+        note: None,
+    })
+    .await;
+    let transfer = loop {
+        let o = t.wait_offer().await;
+        if matches!(o.origin, OfferOrigin::Transfer { .. }) {
+            break o;
+        }
+    };
+    hub.ingress(Channel::Sms, "two-owners", "Tia", "anyone?")
+        .await;
+    let team_offer = loop {
+        let o = v.wait_offer().await;
+        if matches!(o.origin, OfferOrigin::TeamMessage { messages: 2, .. }) {
+            break o;
+        }
+    };
+    v.ok(Command::AcceptOffer {
+        offer_id: team_offer.id,
+    })
+    .await;
+    assert_eq!(hub.conversation(conv).await.owner, Some(v_id));
+    // T's transfer alert goes away ...
+    t.wait_event("transfer withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == transfer.id)
+    })
+    .await;
+    // ... and cannot be accepted or rejected any more.
+    assert_eq!(
+        t.refused(Command::AcceptOffer {
+            offer_id: transfer.id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        t.refused(Command::RejectOffer {
+            offer_id: transfer.id,
+            reason: Some("busy".into()),
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    let summary = hub.conversation(conv).await;
+    assert_eq!(summary.owner, Some(v_id));
+    assert_eq!(summary.status, ConversationStatus::Assigned);
+    v.no_event(Duration::from_millis(300), "losing it", |e| {
+        matches!(e, AgentEvent::ConversationRevoked { .. })
+    })
+    .await;
+}
+
 // ------------------------------------------------------ idle owner
 
 #[tokio::test]
