@@ -838,33 +838,28 @@ impl Runtime {
     /// written (with the last seq) even if no op is left.
     async fn perform_batch(&mut self, fx: Vec<Effect>, any: bool) {
         let mut ops: Vec<StoreOp> = Vec::new();
-        let mut rest = Vec::with_capacity(fx.len());
+        let mut sends: Vec<CommandFrame> = Vec::new();
         for e in fx {
             match e {
                 Effect::Store(op) => ops.push(op),
-                Effect::Send(frame) => rest.push(Effect::Send(frame)),
+                Effect::Send(frame) => sends.push(frame),
                 other => self.sink.perform(other, &self.engine),
             }
         }
         if any {
             let seq: Seq = self.engine.state().last_seq;
-            if let Err(e) = self.store.apply(ops, seq).await {
+            // The commands go to the outbox in the same transaction as the
+            // state they change (a cleared draft, a handled offer).
+            if let Err(e) = self.store.apply_with_outbox(ops, &sends, seq).await {
                 // The hub is not acked past what we stored; after a restart
-                // it replays. Keep running on the in-memory state.
+                // it replays. Keep running on the in-memory state, and send
+                // anyway: the draft a reply cleared is still on disk.
                 tracing::error!(error = %e, "writing the cache failed");
             }
         }
-        for e in rest {
-            match e {
-                Effect::Send(frame) => {
-                    if let Err(e) = self.store.outbox_put(&frame).await {
-                        tracing::error!(error = %e, "outbox write failed; sending anyway");
-                    }
-                    self.outbox.push(frame.clone());
-                    self.send(&ClientFrame::Command(frame)).await;
-                }
-                other => self.sink.perform(other, &self.engine),
-            }
+        for frame in sends {
+            self.outbox.push(frame.clone());
+            self.send(&ClientFrame::Command(frame)).await;
         }
     }
 }

@@ -135,7 +135,7 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         // client always resumes from the stored `last_seq`, and the hub
         // replays (or sends a snapshot) from there. The outbox, which holds
         // the agent's own commands, is written with a full sync instead
-        // (`outbox_put`). See docs/architecture.md, "Local cache".
+        // (`apply_with_outbox`). See docs/architecture.md, "Local cache".
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
     pool_options().connect_with(options).await
@@ -424,35 +424,26 @@ impl Store {
 
     /// Applies a batch of operations and the new last seq atomically.
     pub fn apply(&self, ops: Vec<StoreOp>, last_seq: Seq) -> StoreFuture {
+        self.apply_with_outbox(ops, &[], last_seq)
+    }
+
+    /// [`Store::apply`], adding `sends` to the outbox in the same
+    /// transaction: a batch that clears a draft (a reply sent) or marks an
+    /// offer handled (an accept) is on disk together with the command that
+    /// carries it to the hub, or not at all. A crash or a failed write in
+    /// between cannot lose the reply or the accept.
+    pub fn apply_with_outbox(
+        &self,
+        ops: Vec<StoreOp>,
+        sends: &[CommandFrame],
+        last_seq: Seq,
+    ) -> StoreFuture {
         // A boxed `Send + 'static` future over an owned pool, so the
         // runtime's spawned task can await it whatever it borrows.
         let pool = self.pool.clone();
-        Box::pin(async move { apply_ops(pool, ops, last_seq).await })
-    }
-
-    /// Adds a command to the outbox (before it is sent).
-    pub fn outbox_put(&self, frame: &CommandFrame) -> StoreFuture {
-        let pool = self.pool.clone();
-        let id = frame.id.0.clone();
-        let body = to_json(frame);
-        Box::pin(async move {
-            // The agent's own command is not replayed by the hub if lost:
-            // sync it fully (the WAL fsync also covers earlier commits).
-            let mut conn = pool.acquire().await?;
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *conn)
-                .await?;
-            let put = sqlx::query("INSERT OR IGNORE INTO outbox (command_id, body) VALUES (?, ?)")
-                .bind(id)
-                .bind(body)
-                .execute(&mut *conn)
-                .await;
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await?;
-            put?;
-            Ok(())
-        })
+        let outbox: Vec<(String, String)> =
+            sends.iter().map(|f| (f.id.0.clone(), to_json(f))).collect();
+        Box::pin(async move { apply_ops(pool, ops, outbox, last_seq).await })
     }
 
     /// Removes an answered command.
@@ -473,19 +464,24 @@ impl Store {
 pub type StoreFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
-async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result<(), StoreError> {
-    // What the agent typed is not replayed by the hub if lost (as with the
-    // outbox): a batch with a draft is synced fully, so it also survives
+async fn apply_ops(
+    pool: SqlitePool,
+    ops: Vec<StoreOp>,
+    outbox: Vec<(String, String)>,
+    last_seq: Seq,
+) -> Result<(), StoreError> {
+    // What the agent typed or did is not replayed by the hub if lost: a
+    // batch with a draft or a command is synced fully, so it also survives
     // an OS crash or power loss. The composer keeps one save in flight,
     // so a slow disk slows the saves down, not the typing.
-    let durable = ops.iter().any(|op| matches!(op, StoreOp::PutDraft(..)));
+    let durable = !outbox.is_empty() || ops.iter().any(|op| matches!(op, StoreOp::PutDraft(..)));
     let mut conn = pool.acquire().await?;
     if durable {
         sqlx::query("PRAGMA synchronous = FULL")
             .execute(&mut *conn)
             .await?;
     }
-    let written = write_batch(&mut conn, ops, last_seq).await;
+    let written = write_batch(&mut conn, ops, outbox, last_seq).await;
     if durable {
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *conn)
@@ -497,10 +493,18 @@ async fn apply_ops(pool: SqlitePool, ops: Vec<StoreOp>, last_seq: Seq) -> Result
 async fn write_batch(
     conn: &mut sqlx::SqliteConnection,
     ops: Vec<StoreOp>,
+    outbox: Vec<(String, String)>,
     last_seq: Seq,
 ) -> Result<(), StoreError> {
     {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for (id, body) in outbox {
+            sqlx::query("INSERT OR IGNORE INTO outbox (command_id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut touched: BTreeSet<i64> = BTreeSet::new();
         for op in without_superseded_records(ops) {
             match op {

@@ -612,6 +612,77 @@ async fn a_corrupted_cache_is_moved_aside_and_rebuilt_from_the_hub() {
     .await;
 }
 
+/// A reply and the draft it clears are written together: when the outbox
+/// cannot be written (here a trigger refuses it; a full disk would too),
+/// the draft is not cleared on disk either, so a restart gives the agent
+/// their text back instead of losing it.
+#[tokio::test]
+async fn a_reply_whose_outbox_write_fails_keeps_its_draft_on_disk() {
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(proxy.endpoint(), token.clone(), &cache).await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "ob", "Obi", "hi")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER no_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    proxy.set(DOWN);
+    proxy.cut();
+    a1.act(AgentAction::SetDraft {
+        conversation_id: conv,
+        text: "the whole answer".into(),
+    })
+    .await;
+    a1.act(AgentAction::SendMessage {
+        conversation_id: conv,
+        text: "the whole answer".into(),
+    })
+    .await;
+    a1.wait_state("sent (in memory)", move |e| {
+        !e.state().drafts.contains_key(&conv)
+    })
+    .await;
+    a1.stop().await;
+    let kept: Option<String> =
+        sqlx::query_scalar("SELECT text FROM drafts WHERE conversation_id = ?")
+            .bind(conv.0)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("the whole answer"),
+        "the reply is lost"
+    );
+    sqlx::query("DROP TRIGGER no_outbox")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    proxy.set(PASS);
+    let a1 = TestClient::start(proxy.endpoint(), token, &cache).await;
+    a1.wait_state("the draft is back", move |e| {
+        e.state().drafts.get(&conv).map(String::as_str) == Some("the whole answer")
+    })
+    .await;
+    a1.stop().await;
+}
+
 /// A cache whose file is sound but some rows do not decode (a bit flipped
 /// on disk, an edit by hand): those rows are skipped, not fatal, so the
 /// draft and the unsent reply in the others survive, and the hub sends
