@@ -564,6 +564,11 @@ impl Runtime {
 
     async fn lost_link(&mut self) {
         self.ws = None;
+        if self.signed_out {
+            // The hub ended the session (4001/4004): that is the status,
+            // not "offline, will retry" (nothing retries).
+            return;
+        }
         let delay = self
             .options
             .backoff

@@ -824,6 +824,13 @@ async fn the_client_survives_a_hub_restart_and_is_signed_out_when_revoked() {
         )
     })
     .await;
+    // And it stays so: the lost link does not turn it into "offline, will
+    // retry" (nothing retries a refused token).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a1.wait_state("still signed out", |e| {
+        e.connection() == ConnectionStatus::SignedOut
+    })
+    .await;
 }
 
 fn spawn_agent(hub: &TestHub, dir: &std::path::Path) -> std::process::Child {
