@@ -848,6 +848,29 @@ impl Engine {
         self.focused
     }
 
+    /// Store operations that write the whole state afresh: after a failed
+    /// cache write (the runtime could not store a batch), so that what the
+    /// agent has on screen is what a restart finds, whatever was lost.
+    pub fn checkpoint(&self) -> Vec<StoreOp> {
+        let st = &self.state;
+        let mut ops = vec![StoreOp::ResetHubState];
+        ops.extend(st.profile.clone().map(StoreOp::PutProfile));
+        ops.extend(st.presence.map(StoreOp::PutPresence));
+        for c in st.conversations.values() {
+            ops.push(StoreOp::PutConversation(c.record()));
+            ops.extend(c.messages.iter().cloned().map(StoreOp::PutMessage));
+        }
+        ops.extend(st.offers.values().cloned().map(StoreOp::PutOffer));
+        ops.extend(st.handled_offers.iter().copied().map(StoreOp::OfferHandled));
+        ops.push(StoreOp::PutActive(st.active));
+        for (c, d) in &st.drafts {
+            ops.push(StoreOp::PutDraft(*c, d.clone()));
+        }
+        ops.push(StoreOp::PutBanners(st.banners.clone()));
+        ops.push(StoreOp::PutSettings(st.settings.clone()));
+        ops
+    }
+
     /// Whether the ring is playing.
     pub fn ringing(&self) -> bool {
         self.ringing

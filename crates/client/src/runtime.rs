@@ -430,6 +430,8 @@ pub async fn spawn(
         reconnect_at: Instant::now(),
         signed_out: false,
         send_failed: false,
+        cache_behind: false,
+        unsaved_sends: Vec::new(),
         heartbeat: Duration::from_secs(10),
         last_heard: Instant::now(),
         next_nonce: 0,
@@ -454,6 +456,13 @@ struct Runtime {
     /// A send failed: the link is gone, handled at the top of the loop
     /// like any other loss (status, backoff) rather than silently.
     send_failed: bool,
+    /// A cache write failed: the next one writes the whole state
+    /// ([`Engine::checkpoint`]) and the commands not yet in the outbox,
+    /// instead of only its own batch (the hub replays nothing the engine
+    /// has already applied).
+    cache_behind: bool,
+    /// Commands sent whose outbox write failed, for that next write.
+    unsaved_sends: Vec<CommandFrame>,
     heartbeat: Duration,
     last_heard: Instant,
     next_nonce: u64,
@@ -785,7 +794,13 @@ impl Runtime {
                 }
                 ServerFrame::CommandResult { id, outcome } => {
                     self.outbox.retain(|f| f.id != id);
-                    self.store.outbox_remove(&id).await?;
+                    self.unsaved_sends.retain(|f| f.id != id);
+                    if let Err(e) = self.store.outbox_remove(&id).await {
+                        // Left in the outbox, it is sent again after a
+                        // restart and the hub answers it once more (it
+                        // executes a command id at most once).
+                        tracing::warn!(error = %e, "could not remove an answered command from the cache");
+                    }
                     let new = self
                         .engine
                         .handle(Input::CommandResult { id, outcome }, now);
@@ -851,15 +866,32 @@ impl Runtime {
                 other => self.sink.perform(other, &self.engine),
             }
         }
-        if any {
+        if any || self.cache_behind {
             let seq: Seq = self.engine.state().last_seq;
+            let ops = if self.cache_behind {
+                self.engine.checkpoint()
+            } else {
+                ops
+            };
+            let mut outbox = std::mem::take(&mut self.unsaved_sends);
+            outbox.extend(sends.iter().cloned());
             // The commands go to the outbox in the same transaction as the
             // state they change (a cleared draft, a handled offer).
-            if let Err(e) = self.store.apply_with_outbox(ops, &sends, seq).await {
-                // The hub is not acked past what we stored; after a restart
-                // it replays. Keep running on the in-memory state, and send
-                // anyway: the draft a reply cleared is still on disk.
-                tracing::error!(error = %e, "writing the cache failed");
+            match self.store.apply_with_outbox(ops, &outbox, seq).await {
+                Ok(()) => {
+                    if self.cache_behind {
+                        tracing::info!("the cache is written again, whole");
+                    }
+                    self.cache_behind = false;
+                }
+                Err(e) => {
+                    // Keep running on the in-memory state and send anyway
+                    // (the draft a reply cleared is still on disk); the
+                    // next write makes the cache whole again.
+                    tracing::error!(error = %e, "writing the cache failed; the next write rewrites it");
+                    self.cache_behind = true;
+                    self.unsaved_sends = outbox;
+                }
             }
         }
         for frame in sends {

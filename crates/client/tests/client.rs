@@ -683,6 +683,69 @@ async fn a_reply_whose_outbox_write_fails_keeps_its_draft_on_disk() {
     a1.stop().await;
 }
 
+/// A cache write that fails (a full disk, here a trigger) loses nothing
+/// for good: the next write stores the whole state, so an offer that
+/// arrived in the failed batch is there after a restart, although the
+/// cursor moved past it and the hub will not send it again.
+#[tokio::test]
+async fn after_a_failed_cache_write_the_next_one_stores_the_whole_state() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER no_offers BEFORE INSERT ON offers BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let offered = hub
+        .ingress(Channel::Sms, "fw-1", "Fay", "are you there?")
+        .await
+        .conversation_id;
+    a1.wait_state("offered", move |e| {
+        e.state()
+            .offers
+            .values()
+            .any(|p| p.offer.conversation.id == offered)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sqlx::query("DROP TRIGGER no_offers")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Another event: the next write.
+    let chat = hub
+        .ingress(Channel::Whatsapp, "fw-2", "Gus", "hello")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&chat)
+    })
+    .await;
+    let seq = a1.handle.query(|e| e.state().last_seq).await.unwrap();
+    a1.stop().await;
+    let (store, _) = Store::open(&cache).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    store.close().await;
+    assert_eq!(loaded.state.last_seq, seq);
+    assert!(
+        loaded
+            .state
+            .offers
+            .values()
+            .any(|p| p.offer.conversation.id == offered),
+        "the offer of the failed write is in the cache"
+    );
+    assert!(loaded.state.conversations.contains_key(&chat));
+}
+
 /// A cache whose file is sound but some rows do not decode (a bit flipped
 /// on disk, an edit by hand): those rows are skipped, not fatal, so the
 /// draft and the unsent reply in the others survive, and the hub sends
