@@ -412,6 +412,8 @@ pub enum StoreOp {
     PutOffer(PendingOffer),
     /// An offer decided or expired.
     OfferHandled(OfferId),
+    /// Forget every handled offer id (the hub lost data and reuses ids).
+    ForgetHandledOffers,
     /// The conversation in front.
     PutActive(Option<ConversationId>),
     /// A draft (empty deletes).
@@ -972,6 +974,18 @@ impl Engine {
         now: Millis,
         fx: &mut Vec<Effect>,
     ) {
+        if seq < self.state.last_seq {
+            // The hub is behind what we saw (restored from a backup, its
+            // database lost): the offer ids we handled may be given to new
+            // offers, which must not be taken for old ones and hidden.
+            tracing::warn!(
+                ours = self.state.last_seq.0,
+                hub = seq.0,
+                "the hub went back in time; forgetting handled offers"
+            );
+            self.state.handled_offers.clear();
+            fx.push(Effect::Store(StoreOp::ForgetHandledOffers));
+        }
         // Offers shown now but absent from the snapshot were resolved.
         let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
         let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();

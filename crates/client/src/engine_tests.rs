@@ -827,6 +827,54 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
     assert_eq!(shown, vec![NotificationKey::Offer(OfferId(2))]);
 }
 
+/// A hub restored from a backup (its seq behind ours) gives out offer ids
+/// again: an offer with the id of one the agent handled is a new offer and
+/// is shown. (With the hub's seq ahead, as usual, it is the old one: the
+/// test above.)
+#[test]
+fn a_snapshot_from_a_hub_that_went_back_shows_offers_whose_ids_were_handled() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        T0,
+    );
+    h.seq = 899;
+    h.ev(
+        AgentEvent::PresenceChanged {
+            presence: Presence::Available,
+            reason: switchboard_protocol::PresenceReason::Agent,
+        },
+        T0,
+    );
+    assert_eq!(h.e.state().last_seq, Seq(900));
+    let snapshot = AgentSnapshot {
+        agent: AgentProfile {
+            id: AgentId(1),
+            username: "a".into(),
+            display_name: "A".into(),
+            role: Role::Agent,
+            team: None,
+        },
+        presence: Presence::Available,
+        conversations: vec![],
+        offers: vec![offer(1, template(NotificationKind::Alert))],
+    };
+    let fx = h.e.handle(
+        Input::Snapshot {
+            seq: Seq(3),
+            snapshot,
+        },
+        at(1000),
+    );
+    let shown: Vec<_> = notifies(&fx).iter().map(|n| n.key).collect();
+    assert_eq!(shown, vec![NotificationKey::Offer(OfferId(1))]);
+    assert!(has(&fx, &Effect::Store(StoreOp::ForgetHandledOffers)));
+    assert_eq!(h.e.state().last_seq, Seq(3));
+}
+
 mod unread_property {
     use super::*;
     use proptest::prelude::*;

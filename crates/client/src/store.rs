@@ -575,6 +575,11 @@ async fn write_batch(
                         .execute(&mut *tx)
                         .await?;
                 }
+                StoreOp::ForgetHandledOffers => {
+                    sqlx::query("DELETE FROM handled_offers")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 StoreOp::PutDraft(c, text) => {
                     if text.is_empty() {
                         sqlx::query("DELETE FROM drafts WHERE conversation_id = ?")
