@@ -46,6 +46,7 @@ fn carries_payload(event: &UiEvent) -> bool {
             | UiEvent::Toast { .. }
             | UiEvent::Banner { .. }
             | UiEvent::CommandFailed { .. }
+            | UiEvent::DraftRestored { .. }
     )
 }
 

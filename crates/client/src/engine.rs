@@ -327,6 +327,15 @@ pub enum UiEvent {
         /// Why.
         error: ErrorBody,
     },
+    /// A reply that could not be sent (refused here or by the hub) is the
+    /// conversation's draft again, so the composer can show it: what the
+    /// agent typed is never lost to a failed send.
+    DraftRestored {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The draft now: the reply, before anything typed since.
+        draft: String,
+    },
 }
 
 /// Which part of the view (`crate::view`) an event changes. A reader that
@@ -357,6 +366,9 @@ impl UiEvent {
                 ViewScope::Conversation(*conversation_id)
             }
             UiEvent::MessageAdded { message } => ViewScope::Conversation(message.conversation_id),
+            UiEvent::DraftRestored {
+                conversation_id, ..
+            } => ViewScope::Conversation(*conversation_id),
             UiEvent::OfferShown { .. }
             | UiEvent::OfferClosed { .. }
             | UiEvent::PresenceChanged { .. }
@@ -391,6 +403,15 @@ pub struct TrayMenu {
     pub unread_total: u32,
     /// Pending offers, newest first.
     pub offers: Vec<TrayOffer>,
+}
+
+/// A command sent and not yet answered.
+#[derive(Debug, Clone)]
+struct InFlight {
+    /// What the agent did, for a failure message ("send", "accept").
+    what: String,
+    /// A reply's conversation and text.
+    reply: Option<(ConversationId, String)>,
 }
 
 /// A persistence operation; the runtime applies a batch in one transaction.
@@ -623,8 +644,9 @@ pub struct Engine {
     connection: ConnectionStatus,
     id_prefix: String,
     next_id: u64,
-    /// Commands sent and what they were, for failure messages.
-    in_flight: BTreeMap<CommandId, String>,
+    /// Commands sent and what they were, for failure messages (and a
+    /// reply's text, to give it back if it fails).
+    in_flight: BTreeMap<CommandId, InFlight>,
     last_notified: BTreeMap<ConversationId, Millis>,
     dirty: BTreeSet<ConversationId>,
     next_reminder: Option<Millis>,
@@ -929,12 +951,16 @@ impl Engine {
             Input::Snapshot { seq, snapshot } => self.apply_snapshot(seq, snapshot, now, &mut fx),
             Input::Event(ev) => self.apply_event(ev, now, &mut fx),
             Input::CommandResult { id, outcome } => {
-                let what = self.in_flight.remove(&id);
+                let sent = self.in_flight.remove(&id);
                 if let CommandOutcome::Error(error) = outcome {
-                    fx.push(Effect::Ui(UiEvent::CommandFailed {
-                        what: what.unwrap_or_else(|| "command".into()),
-                        error,
-                    }));
+                    let (what, reply) = match sent {
+                        Some(InFlight { what, reply }) => (what, reply),
+                        None => ("command".into(), None),
+                    };
+                    if let Some((conversation_id, text)) = reply {
+                        self.restore_reply(conversation_id, &text, &mut fx);
+                    }
+                    fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));
                 }
             }
             Input::Connection(status) => {
@@ -1534,12 +1560,51 @@ impl Engine {
     fn command(&mut self, what: &str, command: Command, fx: &mut Vec<Effect>) -> CommandId {
         self.next_id += 1;
         let id = CommandId(format!("{}-{}", self.id_prefix, self.next_id));
-        self.in_flight.insert(id.clone(), what.to_owned());
+        let reply = match &command {
+            Command::SendMessage {
+                conversation_id,
+                text,
+            } => Some((*conversation_id, text.clone())),
+            _ => None,
+        };
+        self.in_flight.insert(
+            id.clone(),
+            InFlight {
+                what: what.to_owned(),
+                reply,
+            },
+        );
         fx.push(Effect::Send(CommandFrame {
             id: id.clone(),
             command,
         }));
         id
+    }
+
+    /// Makes a reply that was not sent the conversation's draft again, in
+    /// front of anything typed since (which is kept after it), unless the
+    /// draft already holds it (a local refusal, before the draft was
+    /// cleared). A conversation gone meanwhile has nowhere to keep it; the
+    /// failure message still says the send failed.
+    fn restore_reply(&mut self, conversation_id: ConversationId, text: &str, fx: &mut Vec<Effect>) {
+        if !self.state.conversations.contains_key(&conversation_id) {
+            return;
+        }
+        let draft = self.state.drafts.entry(conversation_id).or_default();
+        if draft.is_empty() {
+            text.clone_into(draft);
+        } else if !draft.starts_with(text) {
+            *draft = format!("{text}\n\n{draft}");
+        }
+        let draft = draft.clone();
+        fx.push(Effect::Store(StoreOp::PutDraft(
+            conversation_id,
+            draft.clone(),
+        )));
+        fx.push(Effect::Ui(UiEvent::DraftRestored {
+            conversation_id,
+            draft,
+        }));
     }
 
     fn refuse(&self, what: &str, code: ErrorCode, message: &str, fx: &mut Vec<Effect>) {
@@ -1620,6 +1685,8 @@ impl Engine {
                     return self.refuse("send", ErrorCode::InvalidFrame, "empty message", fx);
                 }
                 if text.len() > switchboard_protocol::MAX_MESSAGE_TEXT_BYTES {
+                    // The composer gave it up on sending: give it back.
+                    self.restore_reply(conversation_id, &text, fx);
                     return self.refuse("send", ErrorCode::TooLarge, "message too long", fx);
                 }
                 self.command(

@@ -875,6 +875,82 @@ fn a_snapshot_from_a_hub_that_went_back_shows_offers_whose_ids_were_handled() {
     assert_eq!(h.e.state().last_seq, Seq(3));
 }
 
+/// A reply the hub refuses (the conversation closed meanwhile, say) or the
+/// engine refuses (too long) is the draft again, ahead of anything typed
+/// since: what the agent wrote is never lost to a failed send.
+#[test]
+fn a_reply_that_fails_to_send_is_the_draft_again() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    let c = ConversationId(7);
+    let fx = h.act(
+        AgentAction::SendMessage {
+            conversation_id: c,
+            text: "first answer".into(),
+        },
+        T0,
+    );
+    let id = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(f) => Some(f.id.clone()),
+            _ => None,
+        })
+        .expect("sent");
+    assert!(!h.e.state().drafts.contains_key(&c));
+    // Typed on meanwhile.
+    h.act(
+        AgentAction::SetDraft {
+            conversation_id: c,
+            text: "and more".into(),
+        },
+        T0,
+    );
+    let fx = h.e.handle(
+        Input::CommandResult {
+            id,
+            outcome: CommandOutcome::Error(ErrorBody::new(ErrorCode::Conflict, "closed")),
+        },
+        T0,
+    );
+    let want = "first answer\n\nand more".to_owned();
+    assert_eq!(h.e.state().drafts.get(&c), Some(&want));
+    assert!(has(&fx, &Effect::Store(StoreOp::PutDraft(c, want.clone()))));
+    assert!(has(
+        &fx,
+        &Effect::Ui(UiEvent::DraftRestored {
+            conversation_id: c,
+            draft: want,
+        })
+    ));
+
+    // Too long for the hub: refused here, and given back as it was.
+    let long = "x".repeat(switchboard_protocol::MAX_MESSAGE_TEXT_BYTES + 1);
+    h.act(
+        AgentAction::SetDraft {
+            conversation_id: c,
+            text: long.clone(),
+        },
+        T0,
+    );
+    let fx = h.act(
+        AgentAction::SendMessage {
+            conversation_id: c,
+            text: long.clone(),
+        },
+        T0,
+    );
+    assert!(sends(&fx).is_empty());
+    assert_eq!(h.e.state().drafts.get(&c), Some(&long));
+    assert!(has(
+        &fx,
+        &Effect::Ui(UiEvent::DraftRestored {
+            conversation_id: c,
+            draft: long,
+        })
+    ));
+}
+
 mod unread_property {
     use super::*;
     use proptest::prelude::*;

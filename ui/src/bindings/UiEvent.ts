@@ -81,4 +81,12 @@ what: string,
 /**
  * Why.
  */
-error: ErrorBody, };
+error: ErrorBody, } | { "type": "draft_restored", 
+/**
+ * The conversation.
+ */
+conversation_id: ConversationId, 
+/**
+ * The draft now: the reply, before anything typed since.
+ */
+draft: string, };

@@ -152,6 +152,21 @@ describe("ChatPanel", () => {
     expect(kinds.lastIndexOf("set_draft:by the button")).toBeLessThan(sent);
   });
 
+  it("puts a reply that failed to send back in the composer", async () => {
+    render(ChatPanel, { detail: detail() });
+    const composer = screen.getByTestId("composer") as HTMLTextAreaElement;
+    await fireEvent.input(composer, { target: { value: "my answer" } });
+    await fireEvent.keyDown(composer, { key: "Enter" });
+    expect(composer.value).toBe("");
+    ui.handle({ type: "ui", event: { type: "draft_restored", conversation_id: 70, draft: "my answer" } } as ShellEvent);
+    flushSync();
+    expect(composer.value).toBe("my answer");
+    // Another conversation's reply waits in its draft, not here.
+    ui.handle({ type: "ui", event: { type: "draft_restored", conversation_id: 71, draft: "elsewhere" } } as ShellEvent);
+    flushSync();
+    expect(composer.value).toBe("my answer");
+  });
+
   it("does not send on the Enter that commits an input method's composition", async () => {
     render(ChatPanel, { detail: detail() });
     const composer = screen.getByTestId("composer") as HTMLTextAreaElement;

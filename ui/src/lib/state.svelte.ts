@@ -29,6 +29,8 @@ class UiState {
   view = $state.raw<AppView | null>(null);
   detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
+  /** A reply the engine gave back after a failed send (the composer takes it). */
+  restoredDraft = $state<{ conversationId: ConversationId; draft: string } | null>(null);
   notice = $state<string | null>(null);
   /** Why the sign-in form is back (the hub ended the session), if it says. */
   signInNotice = $state<string | null>(null);
@@ -161,6 +163,8 @@ class UiState {
           ];
         } else if (ev.type === "command_failed") {
           this.error = `${ev.what}: ${ev.error.message}`;
+        } else if (ev.type === "draft_restored") {
+          this.restoredDraft = { conversationId: ev.conversation_id, draft: ev.draft };
         } else if (ev.type === "banner") {
           this.announcement = ev.banner.message;
         }
