@@ -29,7 +29,8 @@ use crate::error::{HubError, HubResult};
 use crate::links::LinkRegistry;
 use crate::routing::{self, Candidate, RouteDecision};
 
-/// Messages included with an assignment or snapshot, per conversation.
+/// Messages included with an assignment or snapshot, per conversation (at
+/// most; [`crate::fit`] trims them to the frame limit).
 const RECENT_MESSAGES: i64 = 50;
 /// The longest user name a login considers (admin-made ones are at most
 /// 64 bytes).
@@ -1124,7 +1125,11 @@ impl Work<'_> {
     }
 
     /// Appends an event to the agent's log.
-    async fn append(&mut self, agent: AgentId, event: AgentEvent) -> HubResult<Seq> {
+    async fn append(&mut self, agent: AgentId, mut event: AgentEvent) -> HubResult<Seq> {
+        // Embedded history is trimmed before it is logged: a frame over the
+        // limit would be dropped by the client, leaving the agent owning a
+        // conversation it never sees.
+        crate::fit::fit_event(&mut event);
         let seq: i64 = sqlx::query_scalar(
             "UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
         )
@@ -2219,10 +2224,14 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
             origin: origin_of(r.get(5))?,
         });
     }
-    Ok(AgentSnapshot {
+    let mut snapshot = AgentSnapshot {
         agent: profile,
         presence: unwire(&presence)?,
         conversations,
         offers,
-    })
+    };
+    // A snapshot the client cannot take would leave the agent unable to
+    // resync at all.
+    crate::fit::fit_snapshot(&mut snapshot);
+    Ok(snapshot)
 }

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod fit;
 pub mod hub;
 pub mod links;
 pub mod rest;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::HubError;
+use crate::fit;
 use crate::hub::{Hub, Session};
 use crate::server::AppState;
 
@@ -63,10 +64,42 @@ async fn recv(socket: &mut WebSocket) -> Incoming {
 struct Hangup;
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), Hangup> {
+    let text = within_limit(frame);
     socket
-        .send(WsMessage::Text(encode(frame).into()))
+        .send(WsMessage::Text(text.into()))
         .await
         .map_err(|_| Hangup)
+}
+
+/// The encoded frame, trimmed to [`MAX_FRAME_BYTES`] where it embeds
+/// history. The hub trims when it logs an event, but the log may hold
+/// assignments written before it did, and the client drops a larger frame.
+fn within_limit(frame: &ServerFrame) -> String {
+    let text = encode(frame);
+    if text.len() <= MAX_FRAME_BYTES {
+        return text;
+    }
+    let trimmed = match frame {
+        ServerFrame::Event(ev) => {
+            let mut ev = ev.clone();
+            fit::fit_event(&mut ev.event);
+            encode(&ServerFrame::Event(ev))
+        }
+        ServerFrame::Snapshot { seq, snapshot } => {
+            let mut snapshot = snapshot.clone();
+            fit::fit_snapshot(&mut snapshot);
+            encode(&ServerFrame::Snapshot {
+                seq: *seq,
+                snapshot,
+            })
+        }
+        _ => text,
+    };
+    if trimmed.len() > MAX_FRAME_BYTES {
+        // Sent anyway: nothing here can shrink it, and the client logs it.
+        tracing::error!(bytes = trimmed.len(), "frame exceeds the protocol limit");
+    }
+    trimmed
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {

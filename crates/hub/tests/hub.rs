@@ -728,6 +728,121 @@ async fn hub_restart_then_accept_within_the_remaining_time() {
     }
 }
 
+/// Floods a conversation with maximum-length customer messages, some made of
+/// control characters (six bytes each once JSON-escaped); returns the text of
+/// the newest.
+async fn flood(hub: &TestHub, channel: Channel, thread: &str) -> (ConversationId, String) {
+    let mut conv = None;
+    for i in 0..20 {
+        let text = format!("{i:02}{}", "x".repeat(MAX_MESSAGE_TEXT_BYTES - 2));
+        let r = hub.ingress(channel, thread, "Flo", &text).await;
+        conv = Some(r.conversation_id);
+    }
+    // Control characters are capped by the ingress body limit (256 KiB)
+    // rather than by the text limit: 40 000 of them encode to 240 000 bytes.
+    let mut newest = String::new();
+    for i in 0..4 {
+        newest = format!("{}newest-{thread}-{i}", "\u{1}".repeat(40_000));
+        hub.ingress(channel, thread, "Flo", &newest).await;
+    }
+    (conv.unwrap(), newest)
+}
+
+/// Asserts that `kept` is a non-empty run of the conversation's newest
+/// messages.
+async fn assert_newest_history(hub: &TestHub, conv: ConversationId, kept: &[Message]) {
+    let all = hub
+        .running()
+        .hub
+        .conversation_messages(None, conv, None)
+        .await
+        .unwrap();
+    assert!(!kept.is_empty(), "the newest message of {conv} is embedded");
+    assert!(kept.len() < all.len(), "history of {conv} was trimmed");
+    let ids = |m: &[Message]| m.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(kept), ids(&all[all.len() - kept.len()..]));
+}
+
+#[tokio::test]
+async fn huge_history_never_makes_an_assignment_or_snapshot_frame_too_big() {
+    let hub = TestHub::start().await;
+    // Nobody is connected: the conversations wait with their history.
+    let mut convs = Vec::new();
+    for thread in ["big-1", "big-2", "big-3"] {
+        convs.push(flood(&hub, Channel::Whatsapp, thread).await);
+    }
+    // a1 comes: each is auto-accepted with its recent history.
+    let mut a1 = hub.connect("a1").await;
+    let mut assigned = Vec::new();
+    while assigned.len() < convs.len() {
+        if let AgentEvent::ConversationAssigned {
+            conversation,
+            messages,
+            ..
+        } = a1
+            .wait_event("assigned", |e| assigned_mode(e).is_some())
+            .await
+        {
+            assigned.push((conversation.id, messages));
+        }
+    }
+    assert!(
+        a1.largest_frame <= MAX_FRAME_BYTES,
+        "a frame of {} bytes",
+        a1.largest_frame
+    );
+    for (conv, newest) in &convs {
+        let (_, messages) = assigned.iter().find(|(c, _)| c == conv).unwrap();
+        assert_eq!(&messages.last().unwrap().text, newest);
+        assert_newest_history(&hub, *conv, messages).await;
+    }
+    // A full resync carries every conversation, each with its newest
+    // message, in one frame the client accepts.
+    let token = a1.token.clone();
+    a1.close().await;
+    let (a1, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
+    assert!(
+        a1.largest_frame <= MAX_FRAME_BYTES,
+        "a snapshot of {} bytes",
+        a1.largest_frame
+    );
+    let (_, snapshot) = snap.unwrap();
+    assert_eq!(snapshot.conversations.len(), convs.len());
+    for (conv, newest) in &convs {
+        let state = snapshot
+            .conversations
+            .iter()
+            .find(|s| s.conversation.id == *conv)
+            .unwrap();
+        assert_eq!(&state.messages.last().unwrap().text, newest);
+        assert_newest_history(&hub, *conv, &state.messages).await;
+    }
+}
+
+#[tokio::test]
+async fn accepting_an_offer_with_huge_history_sends_a_frame_within_the_limit() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let first = hub.ingress(Channel::Sms, "big-sms", "Flo", "hello").await;
+    let offer = a1.wait_offer().await;
+    let (conv, newest) = flood(&hub, Channel::Sms, "big-sms").await;
+    assert_eq!(conv, first.conversation_id);
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let AgentEvent::ConversationAssigned { messages, .. } = a1
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(
+        a1.largest_frame <= MAX_FRAME_BYTES,
+        "a frame of {} bytes",
+        a1.largest_frame
+    );
+    assert_eq!(messages.last().unwrap().text, newest);
+    assert_newest_history(&hub, conv, &messages).await;
+}
+
 // ----------------------------------------------------------- idempotency
 
 #[tokio::test]

@@ -213,6 +213,8 @@ pub struct Agent {
     pub events: Vec<EventFrame>,
     /// Index into `events` of the first one no `wait_event` has passed.
     unseen: usize,
+    /// Length of the largest text frame received, in bytes.
+    pub largest_frame: usize,
     next_command: u64,
 }
 
@@ -231,6 +233,7 @@ impl Agent {
             last_seq: resume.unwrap_or_default(),
             events: Vec::new(),
             unseen: 0,
+            largest_frame: 0,
             next_command: 0,
         };
         agent
@@ -270,6 +273,7 @@ impl Agent {
             last_seq: Seq(0),
             events: Vec::new(),
             unseen: 0,
+            largest_frame: 0,
             next_command: 0,
         }
     }
@@ -298,6 +302,7 @@ impl Agent {
             let msg = tokio::time::timeout(patience, self.ws.next()).await.ok()?;
             match msg {
                 Some(Ok(WsMessage::Text(t))) => {
+                    self.largest_frame = self.largest_frame.max(t.len());
                     let f = decode_server_frame(&t).expect("hub sends valid frames");
                     if let ServerFrame::Event(ev) = &f {
                         assert_eq!(
