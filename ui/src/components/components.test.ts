@@ -263,6 +263,16 @@ describe("Settings", () => {
     clock: "system",
   };
 
+  it("takes the keyboard when it opens and closes unsaved with Escape", async () => {
+    const onClose = vi.fn();
+    render(Settings, { settings, onClose });
+    flushSync();
+    expect(document.activeElement).toBe(screen.getByTestId("setting-desktop"));
+    await fireEvent.keyDown(document.activeElement as HTMLElement, { key: "Escape" });
+    expect(onClose).toHaveBeenCalledTimes(1);
+    expect(act).not.toHaveBeenCalled();
+  });
+
   it("saves with Enter in a field, not on a checkbox, and not with a value out of range", async () => {
     const onClose = vi.fn();
     const { container } = render(Settings, { settings, onClose });
@@ -370,6 +380,24 @@ describe("the UI clock", () => {
 });
 
 describe("view refresh", () => {
+  it("drops a view read answered after the session ended", async () => {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const before = viewUpdate.getMockImplementation();
+    let answer: (v: unknown) => void = () => {};
+    viewUpdate.mockImplementation(() => new Promise((resolve) => (answer = resolve)));
+    try {
+      const read = ui.refresh();
+      await vi.waitFor(() => expect(viewUpdate).toHaveBeenCalled());
+      ui.handle({ type: "signed_out", refused: false });
+      answer({ view: { offers: [], active: null }, detail: { kind: "nothing" } });
+      await read;
+      expect(ui.signedIn).toBe(false);
+      expect(ui.view).toBeNull();
+    } finally {
+      viewUpdate.mockImplementation(before!);
+    }
+  });
+
   it("folds a burst of events into at most two view reads", async () => {
     const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
     viewUpdate.mockClear();

@@ -89,7 +89,12 @@ class UiState {
     return this.refreshing;
   }
 
+  // Counts sign-outs: a view read answered before the session ended must
+  // not bring the main screen back over the sign-in form.
+  private signOuts = 0;
+
   private async load(wanted: { all: boolean; conversations: Set<ConversationId> }) {
+    const epoch = this.signOuts;
     try {
       // One round trip: the engine decides whether the open conversation
       // needs reading again (view::view_update).
@@ -98,6 +103,7 @@ class UiState {
         all: wanted.all,
         changed: [...wanted.conversations],
       });
+      if (epoch !== this.signOuts) return;
       this.view = update.view;
       this.signedIn = true;
       if (update.detail.kind === "shown") {
@@ -140,6 +146,7 @@ class UiState {
         this.signedIn = true;
         break;
       case "signed_out":
+        this.signOuts++;
         this.signedIn = false;
         this.view = null;
         this.detail = null;
