@@ -8,6 +8,7 @@ import ChatPanel from "./ChatPanel.svelte";
 import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
 import Settings from "./Settings.svelte";
+import App from "../App.svelte";
 import type { AgentSettings } from "../bindings/AgentSettings";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
@@ -454,6 +455,51 @@ describe("view refresh", () => {
       ui.view = null;
       ui.detail = null;
       ui.toasts = [];
+    }
+  });
+});
+
+describe("App", () => {
+  it("says how many more offers wait behind the one shown, above the settings dialog", async () => {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const before = viewUpdate.getMockImplementation();
+    const second = offer();
+    second.offer = { ...second.offer, id: 8 };
+    const view: AppView = {
+      profile: { id: 1, username: "ada", display_name: "Ada", role: "agent", team: null },
+      can_assign: false,
+      presence: "available",
+      connection: "online",
+      unread_total: 0,
+      conversations: [],
+      active: null,
+      offers: [offer(), second],
+      banners: [],
+      settings: {
+        desktop_notifications: null,
+        sound_when: "when_unfocused",
+        volume: 80,
+        tone: "classic",
+        reminder_secs: null,
+        theme: "system",
+        start_at_login: false,
+        clock: "system",
+      },
+    };
+    viewUpdate.mockImplementation(async () => ({ view, detail: { kind: "nothing" } }));
+    try {
+      render(App);
+      await ui.refresh();
+      await vi.waitFor(() => expect(screen.getByTestId("more-alerts").textContent).toBe("1 more waiting"));
+      expect(screen.getAllByTestId("offer-alert")).toHaveLength(1);
+      await fireEvent.click(screen.getByTestId("open-settings"));
+      const dialog = await vi.waitFor(() => screen.getByRole("dialog", { name: "Settings" }));
+      const alert = screen.getByTestId("offer-alert");
+      // Later in the page, so painted over the dialog (both are fixed, no z-index).
+      expect(dialog.compareDocumentPosition(alert) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    } finally {
+      viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
     }
   });
 });
