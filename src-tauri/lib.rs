@@ -80,7 +80,17 @@ pub fn run() -> anyhow::Result<()> {
             // notifier; button clicks come back as engine inputs.
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             let fallback = alert_window::spawn(app.handle().clone());
-            app.manage(sink::Notifier(notify::spawn(clicked_tx, fallback)));
+            let handle = app.handle().clone();
+            let window_hidden: notify::WindowHidden = Box::new(move || {
+                handle
+                    .get_webview_window(sink::MAIN_LABEL)
+                    .is_some_and(|w| !w.is_visible().unwrap_or(true))
+            });
+            app.manage(sink::Notifier(notify::spawn(
+                clicked_tx,
+                fallback,
+                window_hidden,
+            )));
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());
             let (focus_tx, mut focus_rx) = tokio::sync::mpsc::unbounded_channel();

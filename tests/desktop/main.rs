@@ -1424,6 +1424,77 @@ fn xwin_field(info: &str, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// With no notification service on the desktop, an offer shows in the
+/// window (its in-app alert) while the window is shown; hidden to the
+/// tray, nothing would show it, so the app opens its own alert window.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_alert_window() {
+    let wm = WindowManager::start().await;
+    let _host = TrayHost::start().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let main = app.client.window().await.unwrap();
+
+    step("shown: the offer is the window's own alert, no other window");
+    let c1 = hub.ingress(Channel::Sms, "nd-1", "Nia", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.client.windows().await.unwrap().len(),
+        1,
+        "an alert window opened"
+    );
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    // Read (opening reads it), so the title is "Switchboard" again.
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c1.conversation_id
+    ))
+    .await;
+    eventually("the title kept the unread count", || async {
+        xwininfo("Switchboard").await.contains("Map State")
+    })
+    .await;
+
+    step("hidden to the tray: the offer opens the alert window");
+    wm.close("Switchboard").await;
+    eventually("the window was not hidden", || async {
+        xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsUnMapped"
+    })
+    .await;
+    let c2 = hub.ingress(Channel::Sms, "nd-2", "Ned", "", "hello").await;
+    let alert = {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let handles = app.client.windows().await.unwrap();
+            if let Some(h) = handles.into_iter().find(|h| *h != main) {
+                break h;
+            }
+            assert!(std::time::Instant::now() < deadline, "no alert window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    app.client.switch_to_window(alert).await.unwrap();
+    assert_eq!(app.text("[data-testid=offer-customer]").await, "Ned");
+    app.click_closing("[data-testid=accept]").await;
+    eventually("the hub never saw the accept", || async {
+        hub.running
+            .hub
+            .conversation(c2.conversation_id)
+            .await
+            .unwrap()
+            .owner
+            .is_some()
+    })
+    .await;
+    app.client.switch_to_window(main).await.unwrap();
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn closing_hides_to_the_tray_and_the_window_keeps_its_size_and_place() {
