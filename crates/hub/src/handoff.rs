@@ -162,6 +162,16 @@ impl Work<'_> {
         conv: ConversationId,
         matches: impl Fn(&OfferOrigin) -> bool,
     ) -> HubResult<()> {
+        self.withdraw_offers_where(conv, |_, o| matches(o)).await
+    }
+
+    /// Withdraws the conversation's pending offers whose offered agent and
+    /// origin match.
+    pub(super) async fn withdraw_offers_where(
+        &mut self,
+        conv: ConversationId,
+        matches: impl Fn(AgentId, &OfferOrigin) -> bool,
+    ) -> HubResult<()> {
         let rows = sqlx::query(
             "SELECT id, agent_id, origin FROM offers WHERE conversation_id = ? AND status = 'pending'",
         )
@@ -170,13 +180,14 @@ impl Work<'_> {
         .await?;
         for r in rows {
             let origin = origin_of(r.get(2))?;
-            if !matches(&origin) {
+            let agent = AgentId(r.get(1));
+            if !matches(agent, &origin) {
                 continue;
             }
             let offer = OfferId(r.get(0));
             self.resolve_offer(offer, "withdrawn", None).await?;
             self.append(
-                AgentId(r.get(1)),
+                agent,
                 AgentEvent::OfferResolved {
                     offer_id: offer,
                     conversation_id: conv,
@@ -431,6 +442,15 @@ impl Work<'_> {
         let target = match supervisor {
             Some(s) => {
                 let p = load_profile(&mut self.tx, s).await?;
+                // Only within the conversation's team (admins cover every
+                // team, as in supervisor assignment). Anyone else is "not
+                // found", like an unknown id, before the role and sign-in
+                // checks: their different errors would let an agent probe
+                // who is a supervisor elsewhere and whether they are on.
+                let (team_id, _, _) = self.queue_row(conv).await?;
+                if p.role != Role::Admin && self.team_of(s).await? != Some(team_id) {
+                    return Err(HubError::not_found("no such supervisor in the team"));
+                }
                 if !p.role.is_supervisor() {
                     return Err(HubError::invalid("escalations go to a supervisor"));
                 }
@@ -551,6 +571,16 @@ impl Work<'_> {
             OfferOrigin::NewConversation,
         )
         .await?;
+        if !self.hub.links.is_connected(target) {
+            // Allowed (a supervisor may assign to an agent who is away),
+            // but the new owner gets the grace of an owner who dropped:
+            // back in time keeps it (`Hub::agent_connected` cancels the
+            // timer), else it is rerouted instead of stranding the customer.
+            let due = Millis(self.now.0 + self.hub.grace_ms());
+            self.add_timer(TimerKind::DisconnectedGrace, conv.0, target, due, true)
+                .await?;
+            tracing::info!(conversation = %conv, agent = %target, "assigned to an absent agent; grace started");
+        }
         tracing::info!(conversation = %conv, agent = %target, supervisor = %supervisor, "assigned by supervisor");
         Ok(())
     }
@@ -599,6 +629,11 @@ impl Work<'_> {
                 else {
                     return Err(HubError::conflict("the conversation is no longer open"));
                 };
+                if owner == agent {
+                    // The owner joining its own conversation would get
+                    // every event twice (as owner and as participant).
+                    return Err(HubError::conflict("you own this conversation"));
+                }
                 self.accepted(offer, agent, conv).await?;
                 sqlx::query(
                     "INSERT OR IGNORE INTO conversation_participants (conversation_id, agent_id) VALUES (?, ?)",
@@ -663,7 +698,11 @@ impl Work<'_> {
         .await
     }
 
-    async fn remove_participant(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
+    pub(super) async fn remove_participant(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+    ) -> HubResult<()> {
         sqlx::query(
             "DELETE FROM conversation_participants WHERE conversation_id = ? AND agent_id = ?",
         )

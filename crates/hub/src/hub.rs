@@ -1855,6 +1855,8 @@ impl Work<'_> {
     /// one or a few rows per route instead of the whole team with two
     /// counting sub-queries each (at 5,000 agents that full read held the
     /// write transaction ~25 ms per offer and capped the hub at ~40 offers/s).
+    ///
+    /// Only routed offers (see [`FIRST_ELIGIBLE_SQL`]) use capacity.
     async fn first_eligible(
         &mut self,
         team_id: i64,
@@ -1864,18 +1866,10 @@ impl Work<'_> {
     ) -> HubResult<Option<Candidate>> {
         use futures_util::TryStreamExt;
         let links = &self.hub.links;
-        let mut rows = sqlx::query(
-            "SELECT a.id, a.presence, a.capacity, a.idle_since,
-               (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
-               (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending')
-             FROM agents a
-             WHERE a.team_id = ?
-               AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)
-             ORDER BY a.idle_since, a.id",
-        )
-        .bind(team_id)
-        .bind(conv.0)
-        .fetch(&mut *self.tx);
+        let mut rows = sqlx::query(FIRST_ELIGIBLE_SQL)
+            .bind(team_id)
+            .bind(conv.0)
+            .fetch(&mut *self.tx);
         while let Some(r) = rows.try_next().await? {
             let agent_id = AgentId(r.get(0));
             if passed_over.contains(&agent_id) {
@@ -1986,14 +1980,19 @@ impl Work<'_> {
         // One owner at a time: every other offer that would hand the
         // conversation over (transfer, escalation, team message, assign
         // requests) is withdrawn, so its alert clears and it cannot be
-        // accepted later. Consults and discussions join the owner instead.
-        self.withdraw_offers(conv, |o| {
-            !matches!(
-                o,
-                OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. }
-            )
+        // accepted later. Consults and discussions join the owner instead,
+        // except the new owner's own: as owner and participant it would get
+        // every event twice. For the same reason it stops being a
+        // participant.
+        self.withdraw_offers_where(conv, |to, o| {
+            to == agent
+                || !matches!(
+                    o,
+                    OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. }
+                )
         })
         .await?;
+        self.remove_participant(conv, agent).await?;
         self.set_status(conv, ConversationStatus::Assigned, Some(agent))
             .await?;
         sqlx::query("UPDATE conversations SET route_origin = NULL WHERE id = ?")
@@ -2031,6 +2030,22 @@ impl Work<'_> {
         Ok(())
     }
 }
+
+/// Team members in [`routing::preference`] order with their load. Only
+/// routed offers (new conversation, transfer, escalation, bot escalation;
+/// NULL is a new conversation stored before origins existed) count against
+/// capacity, not requests (`OfferOrigin::is_request`): those cost nothing,
+/// and team messages go to every teammate again on each customer message,
+/// so counting them let a few unclaimed team chats block the whole team.
+const FIRST_ELIGIBLE_SQL: &str = "SELECT a.id, a.presence, a.capacity, a.idle_since,
+   (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
+   (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending'
+      AND (o.origin IS NULL OR json_extract(o.origin, '$.kind') IN
+        ('new_conversation', 'transfer', 'escalation', 'bot_escalation')))
+ FROM agents a
+ WHERE a.team_id = ?
+   AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)
+ ORDER BY a.idle_since, a.id";
 
 /// A stored offer.
 #[derive(Debug, Clone)]
@@ -2234,4 +2249,56 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
     // resync at all.
     crate::fit::fit_snapshot(&mut snapshot);
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The capacity count names exactly the routed origins: a new origin
+    /// kind must be classed here as well as in `is_request`.
+    #[test]
+    fn only_routed_offer_kinds_use_capacity() {
+        let who = switchboard_protocol::AgentRef {
+            id: AgentId(1),
+            name: "A".into(),
+        };
+        let origins = [
+            OfferOrigin::NewConversation,
+            OfferOrigin::Transfer {
+                from: who.clone(),
+                note: None,
+            },
+            OfferOrigin::Escalation {
+                from: who.clone(),
+                note: None,
+            },
+            OfferOrigin::BotEscalation {
+                transcript: Vec::new(),
+            },
+            OfferOrigin::Consult { from: who.clone() },
+            OfferOrigin::AssignRequest {
+                from: who.clone(),
+                reason: None,
+            },
+            OfferOrigin::DiscussRequest { from: who.clone() },
+            OfferOrigin::AssignToMe {
+                owner: who,
+                idle_secs: 1,
+            },
+            OfferOrigin::TeamMessage {
+                preview: String::new(),
+                messages: 1,
+            },
+        ];
+        for origin in origins {
+            let value = serde_json::to_value(&origin).expect("origin serialises");
+            let kind = value["kind"].as_str().expect("tagged origin");
+            assert_eq!(
+                FIRST_ELIGIBLE_SQL.contains(&format!("'{kind}'")),
+                !origin.is_request(),
+                "{kind}"
+            );
+        }
+    }
 }

@@ -603,6 +603,52 @@ async fn escalation_needs_a_signed_in_supervisor() {
         .await;
 }
 
+/// A named supervisor must be one of the conversation's team: another
+/// team's supervisor, signed in or not, and another team's agent are all
+/// "not found", like an id nobody has, so errors reveal no roles.
+#[tokio::test]
+async fn escalation_to_another_teams_supervisor_is_not_found() {
+    let hub = TestHub::start_with(|c| {
+        for (name, role) in [("osup", Role::Supervisor), ("osup-away", Role::Supervisor)] {
+            let mut other = c
+                .agents
+                .iter()
+                .find(|a| a.username == "outsider")
+                .unwrap()
+                .clone();
+            other.username = name.into();
+            other.role = role;
+            c.agents.push(other);
+        }
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "esc-other").await;
+    let _osup = hub.connect("osup").await;
+    let _outsider = hub.connect("outsider").await;
+    for supervisor_id in [
+        hub.agent_id("osup").await,
+        hub.agent_id("osup-away").await,
+        hub.agent_id("outsider").await,
+        AgentId(9_999),
+    ] {
+        assert_eq!(
+            a1.refused(Command::EscalateConversation {
+                conversation_id: conv,
+                supervisor_id: Some(supervisor_id),
+                note: None,
+            })
+            .await,
+            ErrorCode::NotFound,
+            "{supervisor_id:?}"
+        );
+    }
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
 #[tokio::test]
 async fn bot_escalation_brings_the_transcript_to_the_alert_and_the_session() {
     let hub = TestHub::start().await;
@@ -740,6 +786,47 @@ async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
         is_offer(e) || message_added(e)
     })
     .await;
+}
+
+/// Team messages (requests) use no routing capacity: an agent of
+/// capacity 2 with two unclaimed team chats' notifications pending still
+/// receives an ordinary queue's chat.
+#[tokio::test]
+async fn pending_team_messages_do_not_use_routing_capacity() {
+    let hub = TestHub::start_with(|c| {
+        let mut team_queue = c.queues[0].clone();
+        team_queue.name = "TQ".into();
+        team_queue.team_owned = true;
+        c.queues.push(team_queue);
+        for a in &mut c.agents {
+            if a.username == "a1" {
+                a.capacity = 2;
+            }
+        }
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    for thread in ["team-1", "team-2"] {
+        let mut m = msg(Channel::Sms, thread, Some("+15550111"), None);
+        m.queue = Some("TQ".into());
+        hub.ingress_msg(m.clone()).await;
+        let o = a1.wait_offer().await;
+        assert!(matches!(o.origin, OfferOrigin::TeamMessage { .. }));
+        // A second message replaces the notification: still one each.
+        m.text = "anyone?".into();
+        hub.ingress_msg(m).await;
+        let o = a1.wait_offer().await;
+        assert!(matches!(
+            o.origin,
+            OfferOrigin::TeamMessage { messages: 2, .. }
+        ));
+    }
+    let mut m = msg(Channel::Sms, "ordinary", Some("+15550112"), None);
+    m.queue = Some("Q".into());
+    let c = hub.ingress_msg(m).await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    assert_eq!(o.origin, OfferOrigin::NewConversation);
 }
 
 /// U transfers a team-owned conversation to T; the customer writes, and V
@@ -977,6 +1064,60 @@ async fn assign_request_accepted_moves_ownership_and_tells_the_requester() {
     ));
 }
 
+/// a2 has a consult request for the conversation and then becomes its
+/// owner through an assign request: the consult request is withdrawn and
+/// cannot be accepted, so a2 is not owner and participant at once and hears
+/// each customer message once.
+#[tokio::test]
+async fn a_new_owner_s_own_consult_request_is_withdrawn() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "owner-consult").await;
+    let mut a2 = hub.connect("a2").await;
+    let a2_id = hub.agent_id("a2").await;
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let consult = a2.wait_offer().await;
+    assert!(matches!(consult.origin, OfferOrigin::Consult { .. }));
+    a1.ok(Command::RequestAssign {
+        conversation_id: conv,
+        agent_id: a2_id,
+        reason: None,
+    })
+    .await;
+    let assign = a2.wait_offer().await;
+    a2.ok(Command::AcceptOffer {
+        offer_id: assign.id,
+    })
+    .await;
+    a2.wait_event("consult withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == consult.id)
+    })
+    .await;
+    assert_eq!(
+        a2.refused(Command::AcceptOffer {
+            offer_id: consult.id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    let summary = hub.conversation(conv).await;
+    assert_eq!(summary.owner, Some(a2_id));
+    assert!(summary.participants.is_empty(), "{summary:?}");
+    hub.ingress(Channel::Sms, "owner-consult", "Cleo", "still there?")
+        .await;
+    a2.wait_event("message", message_added).await;
+    a2.no_event(
+        Duration::from_millis(400),
+        "the message twice",
+        message_added,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn discuss_request_keeps_ownership_with_the_requester() {
     let hub = TestHub::start().await;
@@ -1130,6 +1271,40 @@ async fn a_supervisor_assignment_notifies_the_new_owner() {
     a1.wait_event("revoked", revoked(RevokeReason::Reassigned))
         .await;
     assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
+}
+
+/// A supervisor may assign to an agent who is not signed in, but the
+/// customer is not stranded: the new owner gets the disconnected owner's
+/// grace, after which the conversation is rerouted; signing in within the
+/// grace keeps it.
+#[tokio::test]
+async fn a_supervisor_assignment_to_an_absent_agent_is_rerouted_after_the_grace() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub =
+        TestHub::start_with_clock(|c| c.routing.disconnected_grace_secs = 60, clock.clone()).await;
+    let core = hub.running().hub.clone();
+    let mut a1 = hub.connect("a1").await;
+    let (a2_id, a3_id) = (hub.agent_id("a2").await, hub.agent_id("a3").await);
+    let stranded = own(&hub, &mut a1, "sup-away").await;
+    let kept = own(&hub, &mut a1, "sup-back").await;
+    let mut sup = hub.connect("sup").await;
+    for (conv, target) in [(stranded, a2_id), (kept, a3_id)] {
+        sup.ok(Command::AssignConversation {
+            conversation_id: conv,
+            agent_id: target,
+        })
+        .await;
+        assert_eq!(hub.conversation(conv).await.owner, Some(target));
+    }
+    // a3 signs in within the grace; a2 never does.
+    clock.advance(Duration::from_secs(30));
+    let _a3 = hub.connect("a3").await;
+    clock.advance(Duration::from_secs(31));
+    core.fire_due_timers().await.unwrap();
+    let summary = hub.conversation(stranded).await;
+    assert_ne!(summary.owner, Some(a2_id), "{summary:?}");
+    assert_ne!(summary.status, ConversationStatus::Assigned, "{summary:?}");
+    assert_eq!(hub.conversation(kept).await.owner, Some(a3_id));
 }
 
 // ---------------------------------------------------------- calls
