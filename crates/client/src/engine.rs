@@ -692,6 +692,8 @@ struct Assignment {
     template: NotificationTemplate,
     messages: Vec<Message>,
     origin: OfferOrigin,
+    /// The hub's read marker and unread count for it, when it says.
+    read: Option<(Option<MessageId>, u32)>,
 }
 
 fn clean(text: Option<String>) -> Option<String> {
@@ -1134,6 +1136,8 @@ impl Engine {
                 template,
                 messages,
                 origin,
+                last_read,
+                unread,
             } => self.assigned(
                 Assignment {
                     summary: conversation,
@@ -1142,6 +1146,7 @@ impl Engine {
                     template,
                     messages,
                     origin,
+                    read: unread.map(|u| (last_read, u)),
                 },
                 now,
                 fx,
@@ -1325,6 +1330,7 @@ impl Engine {
             template,
             messages,
             origin,
+            read,
         } = a;
         let id = summary.id;
         let existing = self.state.conversations.remove(&id);
@@ -1350,6 +1356,15 @@ impl Engine {
         }
         while view.messages.len() > RECENT_MESSAGES {
             view.messages.pop_front();
+        }
+        // The hub's count covers the whole thread and its read marker (a
+        // conversation back with someone who read it): as a resync would
+        // count, where the history alone counts every customer message.
+        if let Some((last_read, unread)) = read {
+            view.unread = unread;
+            if last_read.is_some() {
+                view.last_read = last_read;
+            }
         }
         fx.push(Effect::Store(StoreOp::PutConversation(view.record())));
         self.state.conversations.insert(id, view);

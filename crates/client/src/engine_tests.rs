@@ -106,6 +106,8 @@ impl Harness {
         s.owner = Some(AgentId(1));
         self.ev(
             AgentEvent::ConversationAssigned {
+                last_read: None,
+                unread: None,
                 conversation: s,
                 mode,
                 open_session: open,
@@ -951,6 +953,51 @@ fn a_reply_that_fails_to_send_is_the_draft_again() {
     ));
 }
 
+/// An assignment that says the agent's read marker and unread count (a
+/// conversation back with someone who read it) is counted as the hub says,
+/// not by the customer messages in its history; without them, by the
+/// history (older hubs).
+#[test]
+fn an_assignment_with_the_hubs_read_state_counts_unread_as_the_hub_does() {
+    let history = |conv: i64| -> Vec<Message> {
+        (1..=3)
+            .map(|i| Message {
+                id: MessageId(conv * 10 + i),
+                conversation_id: ConversationId(conv),
+                author: Author::Customer,
+                text: format!("m{i}"),
+                sent_at: T0,
+                command_id: None,
+            })
+            .collect()
+    };
+    let mut h = Harness::new();
+    for (conv, read) in [(7, Some((Some(MessageId(72)), 1))), (8, None)] {
+        let mut s = summary(conv);
+        s.status = ConversationStatus::Assigned;
+        h.ev(
+            AgentEvent::ConversationAssigned {
+                conversation: s,
+                mode: AssignMode::Supervisor,
+                open_session: false,
+                template: template(NotificationKind::Toast),
+                messages: history(conv),
+                origin: OfferOrigin::NewConversation,
+                last_read: read.and_then(|r| r.0),
+                unread: read.map(|r| r.1),
+            },
+            T0,
+        );
+    }
+    let st = h.e.state();
+    assert_eq!(st.conversations[&ConversationId(7)].unread, 1);
+    assert_eq!(
+        st.conversations[&ConversationId(7)].last_read,
+        Some(MessageId(72))
+    );
+    assert_eq!(st.conversations[&ConversationId(8)].unread, 3);
+}
+
 mod unread_property {
     use super::*;
     use proptest::prelude::*;
@@ -986,6 +1033,8 @@ mod unread_property {
                 seq: Seq(1),
                 at: T0,
                 event: AgentEvent::ConversationAssigned {
+     last_read: None,
+     unread: None,
                     conversation: s,
                     mode: AssignMode::Accepted,
                     open_session: false,
@@ -1448,6 +1497,8 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
     s.status = ConversationStatus::Assigned;
     let fx = h.ev(
         AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: None,
             conversation: s.clone(),
             mode: AssignMode::Toast,
             open_session: false,
@@ -1465,6 +1516,8 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
     s2.status = ConversationStatus::Assigned;
     let fx = h.ev(
         AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: None,
             conversation: s2,
             mode: AssignMode::Supervisor,
             open_session: false,
@@ -1483,6 +1536,8 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
     s3.status = ConversationStatus::Assigned;
     let fx = h.ev(
         AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: None,
             conversation: s3,
             mode: AssignMode::Joined,
             open_session: true,
@@ -1621,6 +1676,8 @@ fn only_the_owner_transfers_escalates_or_asks() {
     s.owner = Some(AgentId(9));
     h.ev(
         AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: None,
             conversation: s,
             mode: AssignMode::Joined,
             open_session: true,

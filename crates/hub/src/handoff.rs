@@ -644,6 +644,7 @@ impl Work<'_> {
                 .await?;
                 let conversation = load_summary(&mut self.tx, conv).await?;
                 let messages = recent_messages(&mut self.tx, conv).await?;
+                let (last_read, unread) = read_state(&mut self.tx, agent, conv).await?;
                 self.append(
                     agent,
                     AgentEvent::ConversationAssigned {
@@ -653,6 +654,8 @@ impl Work<'_> {
                         template: row.template.clone(),
                         messages,
                         origin: row.origin.clone(),
+                        last_read,
+                        unread: Some(unread),
                     },
                 )
                 .await?;

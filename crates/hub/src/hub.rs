@@ -2001,6 +2001,7 @@ impl Work<'_> {
             .await?;
         let conversation = load_summary(&mut self.tx, conv).await?;
         let messages = recent_messages(&mut self.tx, conv).await?;
+        let (last_read, unread) = read_state(&mut self.tx, agent, conv).await?;
         self.append(
             agent,
             AgentEvent::ConversationAssigned {
@@ -2010,6 +2011,8 @@ impl Work<'_> {
                 template,
                 messages,
                 origin,
+                last_read,
+                unread: Some(unread),
             },
         )
         .await?;
@@ -2168,6 +2171,31 @@ fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Message {
     }
 }
 
+/// An agent's read marker in a conversation and the customer messages
+/// after it (all of them without a marker): what a snapshot and an
+/// assignment tell the client, so both count alike.
+async fn read_state(
+    conn: &mut SqliteConnection,
+    agent: AgentId,
+    conv: ConversationId,
+) -> HubResult<(Option<MessageId>, u32)> {
+    let last_read: Option<i64> = sqlx::query_scalar(
+        "SELECT message_id FROM read_markers WHERE agent_id = ? AND conversation_id = ?",
+    )
+    .bind(agent.0)
+    .bind(conv.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let unread: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND author_kind = 'customer' AND id > ?",
+    )
+    .bind(conv.0)
+    .bind(last_read.unwrap_or(0))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((last_read.map(MessageId), unread as u32))
+}
+
 async fn recent_messages(
     conn: &mut SqliteConnection,
     conv: ConversationId,
@@ -2201,24 +2229,11 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
     let mut conversations = Vec::with_capacity(conv_ids.len());
     for id in conv_ids {
         let conv = ConversationId(id);
-        let last_read: Option<i64> = sqlx::query_scalar(
-            "SELECT message_id FROM read_markers WHERE agent_id = ? AND conversation_id = ?",
-        )
-        .bind(agent.0)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let unread: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND author_kind = 'customer' AND id > ?",
-        )
-        .bind(id)
-        .bind(last_read.unwrap_or(0))
-        .fetch_one(&mut *conn)
-        .await?;
+        let (last_read, unread) = read_state(conn, agent, conv).await?;
         conversations.push(ConversationState {
             conversation: load_summary(conn, conv).await?,
-            unread: unread as u32,
-            last_read: last_read.map(MessageId),
+            unread,
+            last_read,
             messages: recent_messages(conn, conv).await?,
         });
     }

@@ -1273,6 +1273,63 @@ async fn a_supervisor_assignment_notifies_the_new_owner() {
     assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
 }
 
+/// A conversation that comes back to an agent who read it carries their
+/// read marker and the unread count over the whole thread, as a snapshot
+/// would: the client does not count the old messages as unread again.
+#[tokio::test]
+async fn an_assignment_carries_the_new_owners_read_marker_and_unread_count() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "read-back").await;
+    hub.ingress(Channel::Sms, "read-back", "Cleo", "second")
+        .await;
+    let last = match a1.wait_event("second", message_added).await {
+        AgentEvent::MessageAdded { message } => message.id,
+        _ => unreachable!(),
+    };
+    a1.ok(Command::MarkRead {
+        conversation_id: conv,
+        message_id: last,
+    })
+    .await;
+    let mut a2 = hub.connect("a2").await;
+    let mut sup = hub.connect("sup").await;
+    let (a1_id, a2_id) = (hub.agent_id("a1").await, hub.agent_id("a2").await);
+    sup.ok(Command::AssignConversation {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let to_a2 = a2
+        .wait_event("assigned to a2", |e| assigned_mode(e).is_some())
+        .await;
+    assert!(
+        matches!(
+            to_a2,
+            AgentEvent::ConversationAssigned {
+                last_read: None,
+                unread: Some(2),
+                ..
+            }
+        ),
+        "a2 never read it: {to_a2:?}"
+    );
+    hub.ingress(Channel::Sms, "read-back", "Cleo", "third")
+        .await;
+    sup.ok(Command::AssignConversation {
+        conversation_id: conv,
+        agent_id: a1_id,
+    })
+    .await;
+    let back = a1
+        .wait_event("assigned back to a1", |e| assigned_mode(e).is_some())
+        .await;
+    assert!(
+        matches!(back, AgentEvent::ConversationAssigned { last_read: Some(m), unread: Some(1), .. } if m == last),
+        "a1 read up to {last:?}, one message since: {back:?}"
+    );
+}
+
 /// A supervisor may assign to an agent who is not signed in, but the
 /// customer is not stranded: the new owner gets the disconnected owner's
 /// grace, after which the conversation is rerouted; signing in within the

@@ -493,6 +493,15 @@ pub enum AgentEvent {
         /// new conversation when absent.
         #[serde(default)]
         origin: OfferOrigin,
+        /// The agent's read marker in it (a conversation coming back to
+        /// someone who read it before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_read: Option<MessageId>,
+        /// Customer messages after that marker, over the whole thread (as a
+        /// snapshot counts them); absent from older hubs, when the client
+        /// counts the customer messages in `messages`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread: Option<u32>,
     },
     /// A conversation was taken away from the agent.
     ConversationRevoked {

@@ -186,6 +186,8 @@ fn every_server_frame() -> Vec<ServerFrame> {
         ev(
             4,
             AgentEvent::ConversationAssigned {
+                last_read: None,
+                unread: Some(2),
                 conversation: summary(),
                 mode: AssignMode::AutoAccept,
                 open_session: true,
