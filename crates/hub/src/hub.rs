@@ -29,6 +29,9 @@ use crate::error::{HubError, HubResult};
 use crate::links::LinkRegistry;
 use crate::routing::{self, Candidate, RouteDecision};
 
+/// How long a timer whose handling failed waits before it is tried again.
+const TIMER_RETRY_MS: i64 = 30_000;
+
 /// Messages included with an assignment or snapshot, per conversation (at
 /// most; [`crate::fit`] trims them to the frame limit).
 const RECENT_MESSAGES: i64 = 50;
@@ -876,14 +879,35 @@ impl Hub {
                 .bind(id)
                 .execute(&mut *w.tx)
                 .await?;
-            match kind.as_str() {
-                "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await?,
-                "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await?,
-                "owner_idle" => w.owner_idle(ConversationId(ref_id), agent).await?,
-                other => tracing::warn!(kind = other, "unknown timer kind dropped"),
+            let handled = match kind.as_str() {
+                "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await,
+                "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await,
+                "owner_idle" => w.owner_idle(ConversationId(ref_id), agent).await,
+                other => {
+                    tracing::warn!(kind = other, "unknown timer kind dropped");
+                    Ok(())
+                }
+            };
+            match handled {
+                Ok(()) => {
+                    self.commit(w).await?;
+                    fired += 1;
+                }
+                Err(e) => {
+                    // Rolled back (the timer stays). Retried later rather
+                    // than at once: first in line, it would hold up every
+                    // timer due after it.
+                    drop(w);
+                    tracing::error!(timer = id, kind = %kind, error = %e, "timer failed; retrying later");
+                    let mut w = self.work().await?;
+                    sqlx::query("UPDATE timers SET due_at = ? WHERE id = ?")
+                        .bind(w.now.0 + TIMER_RETRY_MS)
+                        .bind(id)
+                        .execute(&mut *w.tx)
+                        .await?;
+                    self.commit(w).await?;
+                }
             }
-            self.commit(w).await?;
-            fired += 1;
         }
     }
 

@@ -1364,6 +1364,48 @@ async fn a_supervisor_assignment_to_an_absent_agent_is_rerouted_after_the_grace(
     assert_eq!(hub.conversation(kept).await.owner, Some(a3_id));
 }
 
+/// A timer whose handling fails (here: a grace timer for a conversation
+/// that is not there) is retried later, not first in line forever: the
+/// timers due after it still fire.
+#[tokio::test]
+async fn a_timer_that_fails_does_not_hold_up_the_others() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub =
+        TestHub::start_with_clock(|c| c.routing.disconnected_grace_secs = 60, clock.clone()).await;
+    let core = hub.running().hub.clone();
+    let mut a1 = hub.connect("a1").await;
+    let mut sup = hub.connect("sup").await;
+    let a2_id = hub.agent_id("a2").await;
+    let conv = own(&hub, &mut a1, "poisoned").await;
+    sqlx::query(
+        "INSERT INTO timers (kind, ref_id, agent_id, due_at) VALUES ('disconnected_grace', 999999, ?, 0)",
+    )
+    .bind(a2_id.0)
+    .execute(core.pool())
+    .await
+    .unwrap();
+    // a2 is away: its grace timer is due after the broken one.
+    sup.ok(Command::AssignConversation {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    clock.advance(Duration::from_secs(61));
+    let _ = core.fire_due_timers().await;
+    let _ = core.fire_due_timers().await;
+    let summary = hub.conversation(conv).await;
+    assert_ne!(
+        summary.owner,
+        Some(a2_id),
+        "the grace never fired: {summary:?}"
+    );
+    let due: i64 = sqlx::query_scalar("SELECT due_at FROM timers WHERE ref_id = 999999")
+        .fetch_one(core.pool())
+        .await
+        .unwrap();
+    assert!(due > 1_800_000_000_000, "retried later: {due}");
+}
+
 // ---------------------------------------------------------- calls
 
 #[tokio::test]
