@@ -497,6 +497,12 @@ describe("App", () => {
       const alert = screen.getByTestId("offer-alert");
       // Later in the page, so painted over the dialog (both are fixed, no z-index).
       expect(dialog.compareDocumentPosition(alert) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+      // The tray's "Reject (give a reason)…" for the older offer brings the
+      // window forward at it: the alert shows that one.
+      await fireEvent.keyDown(alert, { key: "Escape" });
+      flushSync(() => ui.handle({ type: "focus", target: { kind: "offer", id: 8 } }));
+      await fireEvent.click(screen.getByTestId("reject"));
+      expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 8, reason: null });
     } finally {
       viewUpdate.mockImplementation(before!);
       ui.handle({ type: "signed_out", refused: false });

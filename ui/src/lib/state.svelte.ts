@@ -29,6 +29,8 @@ class UiState {
   view = $state.raw<AppView | null>(null);
   detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
+  /** The offer the shell brought the window forward for (tray, notification), if any. */
+  focusedOffer = $state<number | null>(null);
   /** A reply the engine gave back after a failed send (the composer takes it). */
   restoredDraft = $state<{ conversationId: ConversationId; draft: string } | null>(null);
   notice = $state<string | null>(null);
@@ -184,6 +186,9 @@ class UiState {
         void this.refresh({ all: e.all, conversations: e.conversations });
         return;
       case "focus":
+        // The alert shows that offer, not only the newest (a tray "Reject
+        // (give a reason)…" for an older one must reach it).
+        this.focusedOffer = e.target?.kind === "offer" ? e.target.id : null;
         break;
     }
     // The engine's events that come one by one (above) change the list
