@@ -832,8 +832,8 @@ impl Hub {
         let mut conn = self.pool.acquire().await?;
         let summary = load_summary(&mut conn, conv).await?;
         if let Some(v) = viewer {
-            if !v.role.is_supervisor() && summary.owner != Some(v.id) {
-                return Err(HubError::forbidden("not your conversation"));
+            if !may_see(&mut conn, v, &summary).await? {
+                return Err(HubError::not_found("no such conversation"));
             }
         }
         let rows = sqlx::query(
@@ -2193,6 +2193,34 @@ fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Message {
         sent_at: Millis(r.get(5)),
         command_id: r.get::<Option<String>, _>(6).map(CommandId),
     }
+}
+
+/// Whether `viewer` may read or link a conversation: its owner, a
+/// participant, an admin, or a supervisor of its queue's team (as for
+/// presence and assignment); to anyone else it does not exist.
+pub(crate) async fn may_see(
+    conn: &mut SqliteConnection,
+    viewer: &AgentProfile,
+    summary: &ConversationSummary,
+) -> HubResult<bool> {
+    if summary.owner == Some(viewer.id)
+        || summary.participants.contains(&viewer.id)
+        || viewer.role == Role::Admin
+    {
+        return Ok(true);
+    }
+    if viewer.role != Role::Supervisor {
+        return Ok(false);
+    }
+    let same_team: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM conversations c JOIN queues q ON q.id = c.queue_id JOIN agents a ON a.id = ?
+         WHERE c.id = ? AND a.team_id = q.team_id",
+    )
+    .bind(viewer.id.0)
+    .bind(summary.id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(same_team.is_some())
 }
 
 /// An agent's read marker in a conversation and the customer messages

@@ -334,8 +334,7 @@ impl Hub {
     ) -> HubResult<ConversationSummary> {
         let mut w = self.work().await?;
         let summary = load_summary(&mut w.tx, conv).await?;
-        let member = summary.owner == Some(viewer.id) || summary.participants.contains(&viewer.id);
-        if !member && !viewer.role.is_supervisor() {
+        if !crate::hub::may_see(&mut w.tx, viewer, &summary).await? {
             return Err(HubError::not_found("no such conversation"));
         }
         load_contact(&mut w.tx, link.contact_id).await?;

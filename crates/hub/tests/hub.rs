@@ -1034,6 +1034,49 @@ async fn a_silent_link_is_closed_after_three_heartbeat_intervals() {
 
 // ----------------------------------------------------------- authorization
 
+/// A conversation's history is for its owner, its participants, the
+/// supervisors of its team and admins; to another team's supervisor it
+/// does not exist (as presence and assignment are kept to the team).
+#[tokio::test]
+async fn another_teams_supervisor_cannot_read_a_conversation() {
+    let hub = TestHub::start_with(|c| {
+        let mut other = c
+            .agents
+            .iter()
+            .find(|a| a.username == "outsider")
+            .unwrap()
+            .clone();
+        other.username = "osup".into();
+        other.role = Role::Supervisor;
+        c.agents.push(other);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub
+        .ingress(Channel::Whatsapp, "team-read", "Tea", "hi")
+        .await;
+    a1.wait_event("assigned", |e| {
+        matches!(e, AgentEvent::ConversationAssigned { .. })
+    })
+    .await;
+    let url = hub.url(&format!(
+        "/api/v1/conversations/{}/messages",
+        c.conversation_id
+    ));
+    for (user, status) in [("osup", 404), ("sup", 200), ("admin", 200), ("a1", 200)] {
+        let login = hub.login(user).await;
+        let got = hub
+            .http
+            .get(&url)
+            .bearer_auth(&login.token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(got, status, "{user}");
+    }
+}
+
 #[tokio::test]
 async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
     let hub = TestHub::start().await;
@@ -1084,9 +1127,13 @@ async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.status(),
+        404,
+        "another agent's conversation does not exist to a2"
+    );
     let body: ErrorBody = r.json().await.unwrap();
-    assert_eq!(body.code, ErrorCode::Forbidden);
+    assert_eq!(body.code, ErrorCode::NotFound);
     let r = hub
         .http
         .get(&url)
