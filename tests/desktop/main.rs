@@ -982,6 +982,9 @@ mod workflows {
 
     /// A customer's conversation that the supervisor gives to a1 (nobody is
     /// connected, so it would otherwise wait).
+    /// A supervisor gives the conversation to a1, a colleague who is never
+    /// connected in these tests: an owner away keeps it only for the
+    /// hub's grace, so the tests that use this run with a long one.
     async fn given_to_a1(
         hub: &Hub,
         channel: Channel,
@@ -1144,6 +1147,8 @@ mod workflows {
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn a_transfer_from_a_colleague_arrives_as_an_alert_naming_the_sender() {
         let hub = Hub::start_with(|c| {
+            // a1 never connects (given_to_a1): grace enough for the test.
+            c.routing.disconnected_grace_secs = 120;
             c.queues[0].templates.insert(
                 switchboard_protocol::Scenario::Transfer,
                 switchboard_hub::config::TemplateOverride {
@@ -1206,7 +1211,7 @@ mod workflows {
     #[tokio::test]
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_rejected_with_a_reason_is_reported_to_the_requester() {
-        let hub = Hub::start().await;
+        let hub = Hub::start_for_restarts().await;
         let conv = given_to_a1(&hub, Channel::Sms, "ask", "Quinn", "+15550000002").await;
         let a1 = hub.running.hub.agent_id("a1").await.unwrap();
         let desk = Desk::new();
@@ -1383,7 +1388,7 @@ mod workflows {
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {
         let host = TrayHost::start().await;
-        let hub = Hub::start().await;
+        let hub = Hub::start_for_restarts().await;
         let conv = given_to_a1(&hub, Channel::Sms, "ask-tray", "Quinn", "+15550000004").await;
         let desk = Desk::new();
         let app = App::launch(&desk).await;
