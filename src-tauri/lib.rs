@@ -81,15 +81,19 @@ pub fn run() -> anyhow::Result<()> {
             let (clicked_tx, mut clicked_rx) = tokio::sync::mpsc::unbounded_channel();
             let fallback = alert_window::spawn(app.handle().clone());
             let handle = app.handle().clone();
-            let window_hidden: notify::WindowHidden = Box::new(move || {
+            // Hidden to the tray, or minimised (a desktop with no tray host
+            // minimises on close): either way the in-app alert is unseen.
+            let window_out_of_sight: notify::WindowOutOfSight = Box::new(move || {
                 handle
                     .get_webview_window(sink::MAIN_LABEL)
-                    .is_some_and(|w| !w.is_visible().unwrap_or(true))
+                    .is_some_and(|w| {
+                        !w.is_visible().unwrap_or(true) || w.is_minimized().unwrap_or(false)
+                    })
             });
             app.manage(sink::Notifier(notify::spawn(
                 clicked_tx,
                 fallback,
-                window_hidden,
+                window_out_of_sight,
             )));
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());

@@ -90,32 +90,32 @@ fn label(a: NotificationAction, words: AnswerWords) -> &'static str {
 pub fn spawn(
     clicked: mpsc::UnboundedSender<Clicked>,
     fallback: mpsc::UnboundedSender<FallbackAlert>,
-    window_hidden: WindowHidden,
+    window_out_of_sight: WindowOutOfSight,
 ) -> mpsc::UnboundedSender<NotifyCommand> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tauri::async_runtime::spawn(platform::run(rx, clicked, fallback, window_hidden));
+    tauri::async_runtime::spawn(platform::run(rx, clicked, fallback, window_out_of_sight));
     tx
 }
 
-/// Whether the main window is hidden (closed to the tray), asked when
-/// there is no notification service: an alert then needs the app's own
-/// alert window, or nothing on screen would show it.
-pub type WindowHidden = Box<dyn Fn() -> bool + Send + Sync>;
+/// Whether the main window is out of sight (hidden to the tray, or
+/// minimised), asked when there is no notification service: an alert then
+/// needs the app's own alert window, or nothing on screen would show it.
+pub type WindowOutOfSight = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// With no notification service: alerts go to the app's own alert window
-/// while the main window is hidden (its in-app alert shows them
+/// while the main window is out of sight (its in-app alert shows them
 /// otherwise); the rest is dropped.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 async fn without_service(
     rx: &mut mpsc::UnboundedReceiver<NotifyCommand>,
     fallback: &mpsc::UnboundedSender<FallbackAlert>,
-    window_hidden: &WindowHidden,
+    window_out_of_sight: &WindowOutOfSight,
 ) {
     let mut in_fallback: std::collections::HashSet<NotificationKey> = Default::default();
     while let Some(cmd) = rx.recv().await {
         match cmd {
             NotifyCommand::Show(n) if n.style == NotificationStyle::Alert => {
-                if in_fallback.contains(&n.key) || window_hidden() {
+                if in_fallback.contains(&n.key) || window_out_of_sight() {
                     in_fallback.insert(n.key);
                     let _ = fallback.send(FallbackAlert::Show(n.key));
                 }
@@ -178,13 +178,13 @@ mod platform {
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
         clicked: mpsc::UnboundedSender<Clicked>,
         fallback: mpsc::UnboundedSender<FallbackAlert>,
-        window_hidden: WindowHidden,
+        window_out_of_sight: WindowOutOfSight,
     ) {
         let (proxy, caps) = match connect().await {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(error = %e, "no desktop notification service; alerts stay in the window, or the app's alert window while it is hidden");
-                without_service(&mut rx, &fallback, &window_hidden).await;
+                tracing::warn!(error = %e, "no desktop notification service; alerts stay in the window, or the app's alert window while it is hidden or minimised");
+                without_service(&mut rx, &fallback, &window_out_of_sight).await;
                 return;
             }
         };
@@ -314,7 +314,7 @@ mod platform {
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
         clicked: mpsc::UnboundedSender<Clicked>,
         _fallback: mpsc::UnboundedSender<FallbackAlert>,
-        _window_hidden: WindowHidden,
+        _window_out_of_sight: WindowOutOfSight,
     ) {
         while let Some(cmd) = rx.recv().await {
             let NotifyCommand::Show(n) = cmd else {

@@ -1472,6 +1472,20 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
     })
     .await;
     let c2 = hub.ingress(Channel::Sms, "nd-2", "Ned", "", "hello").await;
+    accept_in_the_alert_window(&app, &hub, main, &c2, "Ned").await;
+    app.quit().await;
+}
+
+/// Waits for a window of the app's other than `main` (its alert window),
+/// checks it shows `customer`'s offer, accepts there and waits for the
+/// hub to see the accept.
+async fn accept_in_the_alert_window(
+    app: &App,
+    hub: &Hub,
+    main: fantoccini::wd::WindowHandle,
+    offer: &switchboard_protocol::rest::IngressResponse,
+    customer: &str,
+) {
     let alert = {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {
@@ -1484,12 +1498,12 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
         }
     };
     app.client.switch_to_window(alert).await.unwrap();
-    assert_eq!(app.text("[data-testid=offer-customer]").await, "Ned");
+    assert_eq!(app.text("[data-testid=offer-customer]").await, customer);
     app.click_closing("[data-testid=accept]").await;
     eventually("the hub never saw the accept", || async {
         hub.running
             .hub
-            .conversation(c2.conversation_id)
+            .conversation(offer.conversation_id)
             .await
             .unwrap()
             .owner
@@ -1497,6 +1511,32 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
     })
     .await;
     app.client.switch_to_window(main).await.unwrap();
+}
+
+/// A desktop with neither a tray host nor a notification service (the
+/// close button minimises there): an offer that arrives while the window
+/// is minimised opens the alert window, as when it is hidden to the tray.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn minimised_with_no_notification_service_an_offer_opens_the_alert_window() {
+    let wm = WindowManager::start().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let main = app.client.window().await.unwrap();
+    eventually("the window is not shown", || async {
+        icccm_state("Switchboard").await == "Normal"
+    })
+    .await;
+    step("no tray host: the close button minimises");
+    wm.close("Switchboard").await;
+    eventually("the window was not minimised", || async {
+        icccm_state("Switchboard").await == "Iconic"
+    })
+    .await;
+    let c = hub.ingress(Channel::Sms, "mn-1", "Mina", "", "hi").await;
+    accept_in_the_alert_window(&app, &hub, main, &c, "Mina").await;
     app.quit().await;
 }
 
