@@ -1540,6 +1540,77 @@ async fn minimised_with_no_notification_service_an_offer_opens_the_alert_window(
     app.quit().await;
 }
 
+/// Only the main window's focus is the agent looking at the conversation
+/// in front: with the alert window focused, a message there stays unread.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn a_focused_alert_window_does_not_mark_the_open_conversation_read() {
+    let _wm = WindowManager::start().await;
+    let hub = Hub::start().await;
+    // No buttons on the server: every offer opens the alert window.
+    let _server = NotifyServer::with_capabilities(&["body"]).await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let main = app.client.window().await.unwrap();
+    let c1 = hub.ingress(Channel::Sms, "fo-1", "Fern", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    let row = format!("[data-testid=unread-{}]", c1.conversation_id);
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c1.conversation_id
+    ))
+    .await;
+    app.text_until("[data-testid=unread-total]", |t| t == "0")
+        .await;
+    eventually("the alert window stayed open after the accept", || async {
+        app.client.windows().await.unwrap().len() == 1
+    })
+    .await;
+
+    step("the main window focused: a message in front is read at once");
+    focus_app_window().await;
+    eventually("the window never got the X focus", || {
+        window_has_focus(&app)
+    })
+    .await;
+    hub.ingress(Channel::Sms, "fo-1", "Fern", "", "one").await;
+    app.text_until("[data-testid=history]", |t| t.contains("one"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.text("[data-testid=unread-total]").await, "0");
+
+    step("the alert window focused: a message in front stays unread");
+    let c2 = hub.ingress(Channel::Sms, "fo-2", "Gus", "", "hello").await;
+    eventually("no alert window", || async {
+        app.client.windows().await.unwrap().len() == 2
+    })
+    .await;
+    let alert_id = visible_x_window("^Switchboard alert$").await;
+    let st = tokio::process::Command::new("xdotool")
+        .args(["windowactivate", "--sync", &alert_id])
+        .status()
+        .await
+        .unwrap();
+    assert!(st.success(), "xdotool windowactivate");
+    eventually("the main window kept the focus", || async {
+        !window_has_focus(&app).await
+    })
+    .await;
+    hub.ingress(Channel::Sms, "fo-1", "Fern", "", "two").await;
+    app.text_until("[data-testid=history]", |t| t.contains("two"))
+        .await;
+    app.text_until(&row, |t| t == "1").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(app.text(&row).await, "1", "marked read under the alert");
+    // The offer is still there to answer from the alert window.
+    accept_in_the_alert_window(&app, &hub, main, &c2, "Gus").await;
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn closing_hides_to_the_tray_and_the_window_keeps_its_size_and_place() {

@@ -1576,24 +1576,23 @@ impl SoundStats {
 /// Gives the X input focus to the app's main window (its title carries the
 /// unread count). Works without a window manager (XSetInputFocus).
 pub async fn focus_app_window() {
+    let id = visible_x_window(r"^Switchboard( \([0-9]+\))?$").await;
+    x_focus(&id).await;
+}
+
+/// The X id of the newest visible window whose title matches `title_regex`.
+pub async fn visible_x_window(title_regex: &str) -> String {
     let out = tokio::process::Command::new("xdotool")
-        .args([
-            "search",
-            "--onlyvisible",
-            "--name",
-            r"^Switchboard( \([0-9]+\))?$",
-        ])
+        .args(["search", "--onlyvisible", "--name", title_regex])
         .output()
         .await
         .expect("xdotool");
-    let ids = String::from_utf8_lossy(&out.stdout).to_string();
-    let id = ids
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
-        .expect("the app's window")
+        .unwrap_or_else(|| panic!("no visible window titled {title_regex}"))
         .trim()
-        .to_owned();
-    x_focus(&id).await;
+        .to_owned()
 }
 
 /// Another X client's window (`xev`, from x11-utils) that takes the input
