@@ -50,7 +50,7 @@ pub fn show_main_window(app: &AppHandle) {
     }
 }
 
-/// The window title, with the unread count when there is one.
+/// The window title, with the count of unread chats when there is one.
 fn title(unread: u32) -> String {
     if unread == 0 {
         "Switchboard".to_owned()

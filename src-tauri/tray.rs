@@ -1,6 +1,6 @@
 //! The system tray (adapter): an icon with light/dark and unread-badge
 //! variants, and a live menu — presence choices, one "Accept <channel> from
-//! <customer>" item (and its Reject) per pending offer, the unread total,
+//! <customer>" item (and its Reject) per pending offer, the number of unread chats,
 //! Open and Quit.
 //!
 //! The engine decides what the menu says ([`TrayMenu`]); this renders it
@@ -162,7 +162,7 @@ pub fn menu_lines(menu: Option<&TrayMenu>) -> Vec<MenuLine> {
         if !m.offers.is_empty() {
             lines.push(MenuLine::Separator);
         }
-        lines.push(MenuLine::Info(unread_label(m.unread_total)));
+        lines.push(MenuLine::Info(unread_label(m.unread_chats)));
         // Inactive is set by the system, never chosen; it is shown only
         // while current so the agent sees why no work arrives.
         for p in Presence::ALL {
@@ -190,19 +190,19 @@ pub fn menu_lines(menu: Option<&TrayMenu>) -> Vec<MenuLine> {
 /// Icon size in pixels (panels scale it).
 pub const ICON_SIZE: u32 = 32;
 
-/// The menu's line for the unread total ("No unread messages",
-/// "1 unread message", "N unread messages").
-pub fn unread_label(total: u32) -> String {
-    match total {
-        0 => "No unread messages".into(),
-        1 => "1 unread message".into(),
-        n => format!("{n} unread messages"),
+/// The menu's line for the chats with unread messages ("No unread
+/// chats", "1 unread chat", "N unread chats").
+pub fn unread_label(chats: u32) -> String {
+    match chats {
+        0 => "No unread chats".into(),
+        1 => "1 unread chat".into(),
+        n => format!("{n} unread chats"),
     }
 }
 
 /// Draws the tray icon: a switchboard glyph (a rounded panel with three
 /// jacks) in a colour that reads on a light or a dark panel, with a red
-/// badge in the top-right corner when there are unread messages. RGBA.
+/// badge in the top-right corner when a chat has unread messages. RGBA.
 pub fn icon_pixels(dark: bool, badge: bool) -> Vec<u8> {
     let s = ICON_SIZE as i32;
     let ink: [u8; 4] = if dark {
@@ -418,7 +418,7 @@ fn redraw(app: &AppHandle, st: &mut TrayState, menu_changed: bool) {
     }
     let icon = (
         st.dark(),
-        st.menu.as_ref().is_some_and(|m| m.unread_total > 0),
+        st.menu.as_ref().is_some_and(|m| m.unread_chats > 0),
     );
     if st.icon != Some(icon) {
         let image = Image::new_owned(icon_pixels(icon.0, icon.1), ICON_SIZE, ICON_SIZE);
@@ -574,7 +574,7 @@ mod tests {
     fn menu_has_one_accept_per_offer_rejects_where_allowed_unread_and_presence() {
         let m = TrayMenu {
             presence: Some(Presence::Busy),
-            unread_total: 3,
+            unread_chats: 3,
             offers: vec![
                 offer(2, true, false),
                 offer(1, false, false),
@@ -601,7 +601,7 @@ mod tests {
                 TrayCommand::Quit,
             ]
         );
-        assert!(lines.contains(&MenuLine::Info("3 unread messages".into())));
+        assert!(lines.contains(&MenuLine::Info("3 unread chats".into())));
         let presences: Vec<_> = lines
             .iter()
             .filter_map(|l| match l {

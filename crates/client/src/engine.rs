@@ -117,8 +117,16 @@ pub struct AgentState {
 
 impl AgentState {
     /// Total unread customer messages in owned conversations.
-    pub fn unread_total(&self) -> u32 {
+    pub fn unread_messages(&self) -> u32 {
         self.conversations.values().map(|c| c.unread).sum()
+    }
+
+    /// Owned conversations with an unread customer message: the bubble,
+    /// the badge, the tray line and the title count chats, not messages
+    /// (a customer who sends seven lines is one chat waiting).
+    pub fn unread_chats(&self) -> u32 {
+        let n = self.conversations.values().filter(|c| c.unread > 0).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 
@@ -399,8 +407,8 @@ pub struct TrayOffer {
 pub struct TrayMenu {
     /// Current presence.
     pub presence: Option<Presence>,
-    /// Unread total.
-    pub unread_total: u32,
+    /// Owned conversations with unread messages.
+    pub unread_chats: u32,
     /// Pending offers, newest first.
     pub offers: Vec<TrayOffer>,
 }
@@ -461,7 +469,7 @@ pub enum Effect {
     StopRing,
     /// Play the short chime once.
     Chime,
-    /// The unread total for the badge.
+    /// How many chats have unread messages, for the badge and title.
     Badge(u32),
     /// The tray menu contents.
     Tray(TrayMenu),
@@ -2031,7 +2039,7 @@ impl Engine {
         if let Some(at) = self.next_reminder {
             if now >= at {
                 self.next_reminder = None;
-                if self.state.unread_total() > 0 && self.sound_allowed() {
+                if self.state.unread_messages() > 0 && self.sound_allowed() {
                     fx.push(Effect::Chime);
                 }
             }
@@ -2039,7 +2047,7 @@ impl Engine {
     }
 
     fn schedule_reminder(&mut self, now: Millis) {
-        if self.next_reminder.is_none() && self.state.unread_total() > 0 {
+        if self.next_reminder.is_none() && self.state.unread_messages() > 0 {
             if let Some(secs) = self.state.settings.reminder_secs.filter(|s| *s > 0) {
                 self.next_reminder = Some(Millis(now.0 + i64::from(secs) * 1000));
             }
@@ -2088,7 +2096,7 @@ impl Engine {
                 Effect::StopRing
             });
         }
-        let total = self.state.unread_total();
+        let total = self.state.unread_chats();
         if self.last_badge != Some(total) {
             self.last_badge = Some(total);
             fx.push(Effect::Badge(total));
@@ -2102,7 +2110,7 @@ impl Engine {
         offers.sort_by_key(|p| std::cmp::Reverse((p.offer.created_at, p.offer.id)));
         let tray = TrayMenu {
             presence: self.state.presence,
-            unread_total: total,
+            unread_chats: total,
             offers: offers
                 .into_iter()
                 .map(|p| TrayOffer {

@@ -498,7 +498,7 @@ fn events_are_deduplicated_by_seq() {
     };
     h.e.handle(Input::Event(ev.clone()), T0);
     h.e.handle(Input::Event(ev.clone()), T0);
-    assert_eq!(h.e.state().unread_total(), 1);
+    assert_eq!(h.e.state().unread_messages(), 1);
     assert_eq!(h.e.state().last_seq, ev.seq);
 }
 
@@ -516,7 +516,7 @@ fn a_burst_of_messages_updates_one_notification_at_most_once_a_second() {
     assert_eq!(shown, 1, "the first raises, the rest wait");
     assert_eq!(chimes, 1);
     assert_eq!(
-        h.e.state().unread_total(),
+        h.e.state().unread_messages(),
         10,
         "the count is exact regardless"
     );
@@ -530,7 +530,7 @@ fn a_burst_of_messages_updates_one_notification_at_most_once_a_second() {
     assert_eq!(n[0].key, NotificationKey::Conversation(ConversationId(7)));
     assert_eq!(n[0].body[0], "10 new messages");
     assert_eq!(n[0].body[1], "message 10");
-    assert!(has(&fx, &Effect::Badge(10)) || h.e.state().unread_total() == 10);
+    assert!(has(&fx, &Effect::Badge(1)) || h.e.state().unread_chats() == 1);
 }
 
 /// Messages arriving every 7 ms for 5 s, with ticks whenever the engine
@@ -580,7 +580,7 @@ fn notification_updates_of_a_conversation_are_always_more_than_a_second_apart() 
         last - (t - 7) <= COALESCE_MS + 1,
         "the last message is shown"
     );
-    assert_eq!(h.e.state().unread_total(), id as u32);
+    assert_eq!(h.e.state().unread_messages(), id as u32);
 }
 
 #[test]
@@ -598,12 +598,35 @@ fn a_message_in_the_visible_conversation_is_read_not_notified() {
             message_id: MessageId(1)
         }]
     );
-    assert_eq!(h.e.state().unread_total(), 0);
+    assert_eq!(h.e.state().unread_messages(), 0);
     // Another conversation still notifies... only if unfocused or Always.
     h.assign(8, AssignMode::Accepted, false);
     let fx = h.customer(8, 2, at(20));
     assert!(notifies(&fx).is_empty(), "focused: in-app only");
-    assert_eq!(h.e.state().unread_total(), 1);
+    assert_eq!(h.e.state().unread_messages(), 1);
+}
+
+/// The bubble, badge, tray line and title count chats with unread
+/// messages: a customer's seven lines are one chat waiting.
+#[test]
+fn the_badge_counts_unread_chats_not_messages() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, false);
+    h.assign(8, AssignMode::Accepted, false);
+    let mut badges = Vec::new();
+    for i in 1..=3 {
+        let fx = h.customer(7, i, at(i * 10));
+        badges.extend(fx.iter().filter_map(|e| match e {
+            Effect::Badge(n) => Some(*n),
+            _ => None,
+        }));
+    }
+    assert_eq!(badges, vec![1], "one badge change for one chat");
+    let fx = h.customer(8, 4, at(100));
+    assert!(has(&fx, &Effect::Badge(2)));
+    assert_eq!(h.e.state().unread_messages(), 4);
+    assert_eq!(h.e.state().unread_chats(), 2);
+    assert_eq!(crate::view::app_view(&h.e).unread_chats, 2);
 }
 
 #[test]
@@ -818,7 +841,7 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
         st.conversations.keys().copied().collect::<Vec<_>>(),
         vec![ConversationId(7)]
     );
-    assert_eq!(st.unread_total(), 3);
+    assert_eq!(st.unread_messages(), 3);
     assert_eq!(
         st.drafts.get(&ConversationId(7)).map(String::as_str),
         Some("keep me")
@@ -1090,7 +1113,7 @@ mod unread_property {
                     }
                 }
                 let truth = messages.iter().filter(|(id, c)| *c && *id > marker).count() as u32;
-                prop_assert_eq!(e.state().unread_total(), truth);
+                prop_assert_eq!(e.state().unread_messages(), truth);
             }
         }
     }
@@ -1102,7 +1125,7 @@ fn opening_a_conversation_reads_it_even_without_focus_events() {
     h.assign(7, AssignMode::Accepted, false);
     h.customer(7, 1, at(0));
     h.customer(7, 2, at(10));
-    assert_eq!(h.e.state().unread_total(), 2);
+    assert_eq!(h.e.state().unread_messages(), 2);
     assert!(!h.e.focused());
     let fx = h.act(
         AgentAction::Open {
@@ -1117,7 +1140,7 @@ fn opening_a_conversation_reads_it_even_without_focus_events() {
             message_id: MessageId(2)
         }]
     );
-    assert_eq!(h.e.state().unread_total(), 0);
+    assert_eq!(h.e.state().unread_messages(), 0);
     assert_eq!(h.e.state().active, Some(ConversationId(7)));
 }
 

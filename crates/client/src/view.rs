@@ -67,8 +67,8 @@ pub struct AppView {
     pub presence: Option<Presence>,
     /// Connection.
     pub connection: ConnectionStatus,
-    /// Total unread (the bubble).
-    pub unread_total: u32,
+    /// Owned conversations with unread messages (the bubble).
+    pub unread_chats: u32,
     /// Owned conversations, most recent activity first.
     pub conversations: Vec<ConversationRow>,
     /// The conversation in front.
@@ -205,7 +205,7 @@ pub fn app_view(engine: &Engine) -> AppView {
         can_assign: st.profile.as_ref().is_some_and(|p| p.role.is_supervisor()),
         presence: st.presence,
         connection: engine.connection(),
-        unread_total: st.unread_total(),
+        unread_chats: st.unread_chats(),
         conversations,
         active: st.active,
         offers,

@@ -30,9 +30,9 @@ presence: Presence | null,
  */
 connection: ConnectionStatus, 
 /**
- * Total unread (the bubble).
+ * Owned conversations with unread messages (the bubble).
  */
-unread_total: number, 
+unread_chats: number, 
 /**
  * Owned conversations, most recent activity first.
  */

@@ -470,7 +470,7 @@ describe("App", () => {
       can_assign: false,
       presence: "available",
       connection: "online",
-      unread_total: 0,
+      unread_chats: 0,
       conversations: [],
       active: null,
       offers: [offer(), second],

@@ -69,7 +69,7 @@ impl EffectSink for Printer {
             Effect::StartRing => json!({"effect": "start_ring"}),
             Effect::StopRing => json!({"effect": "stop_ring"}),
             Effect::Chime => json!({"effect": "chime"}),
-            Effect::Badge(n) => json!({"effect": "badge", "unread": n}),
+            Effect::Badge(n) => json!({"effect": "badge", "unread_chats": n}),
             Effect::Tray(t) => json!({"effect": "tray", "menu": t}),
             Effect::FocusWindow(k) => json!({"effect": "focus_window", "key": k}),
             Effect::Ui(UiEvent::Connection { status }) => {
