@@ -205,6 +205,53 @@ impl Work<'_> {
         self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
             .await?;
         let (team_id, _, _) = self.queue_row(conv).await?;
+        let (template, origin) = self.team_message_offer(conv).await?;
+        for (member, presence) in self.team_members(team_id).await? {
+            if presence == Presence::Offline {
+                continue;
+            }
+            self.offer_to(conv, member, template.clone(), origin.clone())
+                .await?;
+        }
+        tracing::info!(conversation = %conv, "team notified");
+        Ok(())
+    }
+
+    /// An agent who comes online (connects, or leaves Offline) hears of
+    /// the team's unclaimed chats it has not been offered since their
+    /// customer's last message. Before, an agent who was offline when the
+    /// message came heard of the chat only at the customer's next one,
+    /// and a chat whose customer then waited was seen by nobody.
+    pub(super) async fn team_catch_up(&mut self, agent: AgentId) -> HubResult<()> {
+        let waiting: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM conversations c
+               JOIN queues q ON q.id = c.queue_id
+               JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id AND a.presence != 'offline'
+             WHERE c.status = 'offered' AND q.team_owned
+               AND NOT EXISTS (SELECT 1 FROM offers o
+                 WHERE o.conversation_id = c.id AND o.agent_id = ?1
+                   AND json_extract(o.origin, '$.kind') = 'team_message'
+                   AND json_extract(o.origin, '$.messages') = (SELECT COUNT(*) FROM messages m
+                     WHERE m.conversation_id = c.id AND m.author_kind = 'customer'))
+             ORDER BY c.id LIMIT 500",
+        )
+        .bind(agent.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for conv in waiting.into_iter().map(ConversationId) {
+            let (template, origin) = self.team_message_offer(conv).await?;
+            self.offer_to(conv, agent, template, origin).await?;
+            tracing::info!(conversation = %conv, %agent, "team chat offered to a late arrival");
+        }
+        Ok(())
+    }
+
+    /// The offer a teammate gets for an unclaimed team chat: the customer's
+    /// latest message and how many there are.
+    async fn team_message_offer(
+        &mut self,
+        conv: ConversationId,
+    ) -> HubResult<(NotificationTemplate, OfferOrigin)> {
         let (count, preview): (i64, Option<String>) = sqlx::query_as(
             "SELECT COUNT(*), (SELECT text FROM messages WHERE conversation_id = ?1 AND author_kind = 'customer' ORDER BY id DESC LIMIT 1)
              FROM messages WHERE conversation_id = ?1 AND author_kind = 'customer'",
@@ -221,15 +268,7 @@ impl Work<'_> {
             messages: count as u32,
         };
         let template = self.request_template(conv, &origin).await?;
-        for (member, presence) in self.team_members(team_id).await? {
-            if presence == Presence::Offline {
-                continue;
-            }
-            self.offer_to(conv, member, template.clone(), origin.clone())
-                .await?;
-        }
-        tracing::info!(conversation = %conv, "team notified");
-        Ok(())
+        Ok((template, origin))
     }
 
     /// Starts the owner's answer clock on a customer message, if the queue

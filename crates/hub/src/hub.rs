@@ -506,6 +506,7 @@ impl Hub {
             w.timers_changed = true;
         }
         w.route_waiting().await?;
+        w.team_catch_up(agent).await?;
         self.commit(w).await
     }
 
@@ -654,6 +655,7 @@ impl Hub {
                 w.set_presence(agent, presence, PresenceReason::Agent)
                     .await?;
                 w.route_waiting().await?;
+                w.team_catch_up(agent).await?;
                 CommandReply::Done
             }
             Command::SendMessage {
@@ -773,6 +775,7 @@ impl Hub {
         w.set_presence(agent, presence, PresenceReason::Supervisor)
             .await?;
         w.route_waiting().await?;
+        w.team_catch_up(agent).await?;
         self.commit(w).await
     }
 

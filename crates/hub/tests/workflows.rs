@@ -788,6 +788,79 @@ async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
     .await;
 }
 
+/// A teammate who was offline when the customer wrote hears of the
+/// unclaimed chat on coming online, once; one who was told already is not
+/// told again until the customer writes again.
+#[tokio::test]
+async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
+    let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Offline,
+    })
+    .await;
+    let c = hub.ingress(Channel::Sms, "late", "Lou", "anyone?").await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    a1.no_event(
+        Duration::from_millis(300),
+        "an offer while offline",
+        is_offer,
+    )
+    .await;
+    a2.ok(Command::RejectOffer {
+        offer_id: o2.id,
+        reason: None,
+    })
+    .await;
+
+    a1.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let o1 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, c.conversation_id);
+    assert_eq!(
+        o1.origin,
+        OfferOrigin::TeamMessage {
+            preview: "anyone?".into(),
+            messages: 1
+        }
+    );
+    // Told already: another presence change or reconnect tells nobody again.
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    a2.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    drop(a2);
+    let mut a2 = hub.connect("a2").await;
+    a1.no_event(Duration::from_millis(300), "a second offer", is_offer)
+        .await;
+    a2.no_event(
+        Duration::from_millis(300),
+        "the declined chat again",
+        |e| matches!(e, AgentEvent::OfferCreated { offer } if offer.id != o2.id),
+    )
+    .await;
+    // The customer writes again: both hear of it.
+    hub.ingress(Channel::Sms, "late", "Lou", "hello??").await;
+    assert!(matches!(
+        a2.wait_offer().await.origin,
+        OfferOrigin::TeamMessage { messages: 2, .. }
+    ));
+    let o1 = a1.wait_offer().await;
+    a1.ok(Command::AcceptOffer { offer_id: o1.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
 /// Team messages (requests) use no routing capacity: an agent of
 /// capacity 2 with two unclaimed team chats' notifications pending still
 /// receives an ordinary queue's chat.
