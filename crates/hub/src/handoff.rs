@@ -65,6 +65,30 @@ impl Work<'_> {
         }
     }
 
+    /// Refuses to make `agent` the owner of one more conversation when it
+    /// already owns the most open sessions allowed
+    /// (`routing.max_sessions`). Routing passes such an agent over (with
+    /// its notice and Do not disturb); the hand-offs that name an agent
+    /// (transfer, escalation, supervisor assignment) and the requests it
+    /// accepts check here, or they would take it past the limit unseen.
+    async fn under_session_limit(&mut self, agent: AgentId, actor: AgentId) -> HubResult<()> {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE owner_id = ? AND status = 'assigned'",
+        )
+        .bind(agent.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let max = self.hub.config.routing.max_sessions;
+        if open < i64::from(max) {
+            return Ok(());
+        }
+        Err(HubError::conflict(if agent == actor {
+            format!("you have the maximum of {max} open sessions: close one first")
+        } else {
+            format!("that agent has the maximum of {max} open sessions")
+        }))
+    }
+
     /// The agent's team.
     async fn team_of(&mut self, agent: AgentId) -> HubResult<Option<i64>> {
         Ok(
@@ -436,6 +460,7 @@ impl Work<'_> {
                 // A toast template assigns at once, and an owner who is
                 // not connected has no grace clock: it would sit there.
                 self.signed_in(agent_id)?;
+                self.under_session_limit(agent_id, agent).await?;
                 self.hand_over(conv, &summary, RevokeReason::Transferred)
                     .await?;
                 self.send_to(conv, agent_id, Scenario::Transfer, origin)
@@ -526,6 +551,7 @@ impl Work<'_> {
         if target == agent {
             return Err(HubError::invalid("cannot escalate to yourself"));
         }
+        self.under_session_limit(target, agent).await?;
         let origin = OfferOrigin::Escalation {
             from: self.agent_ref(agent).await?,
             note: clean_note(note),
@@ -592,6 +618,7 @@ impl Work<'_> {
         if summary.owner == Some(target) {
             return Err(HubError::conflict("that agent already owns it"));
         }
+        self.under_session_limit(target, supervisor).await?;
         if summary.owner.is_some() {
             self.hand_over(conv, &summary, RevokeReason::Reassigned)
                 .await?;
@@ -640,6 +667,7 @@ impl Work<'_> {
                 {
                     return Err(HubError::conflict("the conversation has changed hands"));
                 }
+                self.under_session_limit(agent, agent).await?;
                 self.accepted(offer, agent, conv).await?;
                 // Ownership moves; the old owner is told; other teammates'
                 // questions are moot.
@@ -713,6 +741,7 @@ impl Work<'_> {
                 if summary.owner.is_some() || summary.status == ConversationStatus::Closed {
                     return Err(HubError::conflict("someone else took it"));
                 }
+                self.under_session_limit(agent, agent).await?;
                 self.accepted(offer, agent, conv).await?;
                 self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
                     .await?;

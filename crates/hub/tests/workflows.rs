@@ -1346,6 +1346,69 @@ async fn a_supervisor_assignment_notifies_the_new_owner() {
     assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
 }
 
+/// The session limit holds for hand-offs that name an agent, not only for
+/// routing: a transfer, a supervisor assignment or an accepted assign
+/// request cannot give an agent more open sessions than allowed.
+#[tokio::test]
+async fn hand_offs_do_not_take_an_agent_past_the_session_limit() {
+    let hub = TestHub::start_with(|c| c.routing.max_sessions = 1).await;
+    let mut a1 = hub.connect("a1").await;
+    let c1 = own(&hub, &mut a1, "limit-1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c2 = own(&hub, &mut a2, "limit-2").await;
+    let mut sup = hub.connect("sup").await;
+    let (a1_id, a2_id) = (hub.agent_id("a1").await, hub.agent_id("a2").await);
+
+    let transfer = Command::TransferConversation {
+        conversation_id: c2,
+        target: TransferTarget::Agent { agent_id: a1_id },
+        note: None,
+    };
+    assert_eq!(a2.refused(transfer.clone()).await, ErrorCode::Conflict);
+    assert_eq!(
+        sup.refused(Command::AssignConversation {
+            conversation_id: c2,
+            agent_id: a1_id,
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    a2.ok(Command::RequestAssign {
+        conversation_id: c2,
+        agent_id: a1_id,
+        reason: None,
+    })
+    .await;
+    let request = a1.wait_offer().await;
+    assert_eq!(
+        a1.refused(Command::AcceptOffer {
+            offer_id: request.id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    assert_eq!(hub.conversation(c2).await.owner, Some(a2_id));
+    assert_eq!(hub.conversation(c1).await.owner, Some(a1_id));
+
+    // With a session closed, the same request goes through.
+    a1.ok(Command::CloseConversation {
+        conversation_id: c1,
+    })
+    .await;
+    a1.ok(Command::AcceptOffer {
+        offer_id: request.id,
+    })
+    .await;
+    assert_eq!(hub.conversation(c2).await.owner, Some(a1_id));
+    // And a transfer back to a2, now with none open, is fine.
+    a1.ok(Command::TransferConversation {
+        conversation_id: c2,
+        target: TransferTarget::Agent { agent_id: a2_id },
+        note: None,
+    })
+    .await;
+}
+
 /// A conversation that comes back to an agent who read it carries their
 /// read marker and the unread count over the whole thread, as a snapshot
 /// would: the client does not count the old messages as unread again.
