@@ -56,7 +56,7 @@ impl From<ClientError> for IpcError {
                 ErrorCode::Unauthorized => IpcErrorCode::Unauthorized,
                 ErrorCode::RateLimited => IpcErrorCode::RateLimited,
                 ErrorCode::InvalidFrame => IpcErrorCode::InvalidInput,
-                ErrorCode::Conflict => IpcErrorCode::Conflict,
+                ErrorCode::Conflict | ErrorCode::SessionLimit => IpcErrorCode::Conflict,
                 _ => IpcErrorCode::Refused,
             },
             ClientError::Network(_) => IpcErrorCode::HubUnreachable,

@@ -420,6 +420,9 @@ struct InFlight {
     what: String,
     /// A reply's conversation and text.
     reply: Option<(ConversationId, String)>,
+    /// An accepted offer, shown again if the hub refuses the accept
+    /// because of the session limit (it stays pending there).
+    offer: Option<PendingOffer>,
 }
 
 /// A persistence operation; the runtime applies a batch in one transaction.
@@ -963,12 +966,15 @@ impl Engine {
             Input::CommandResult { id, outcome } => {
                 let sent = self.in_flight.remove(&id);
                 if let CommandOutcome::Error(error) = outcome {
-                    let (what, reply) = match sent {
-                        Some(InFlight { what, reply }) => (what, reply),
-                        None => ("command".into(), None),
+                    let (what, reply, offer) = match sent {
+                        Some(InFlight { what, reply, offer }) => (what, reply, offer),
+                        None => ("command".into(), None, None),
                     };
                     if let Some((conversation_id, text)) = reply {
                         self.restore_reply(conversation_id, &text, &mut fx);
+                    }
+                    if let (Some(p), ErrorCode::SessionLimit) = (offer, error.code) {
+                        self.restore_offer(p, now, &mut fx);
                     }
                     fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));
                 }
@@ -1595,6 +1601,7 @@ impl Engine {
             InFlight {
                 what: what.to_owned(),
                 reply,
+                offer: None,
             },
         );
         fx.push(Effect::Send(CommandFrame {
@@ -1909,8 +1916,26 @@ impl Engine {
         if !self.state.offers.contains_key(&offer_id) {
             return self.refuse("accept", ErrorCode::NotFound, "no such pending offer", fx);
         }
-        self.command("accept", Command::AcceptOffer { offer_id }, fx);
+        let pending = self.state.offers.get(&offer_id).cloned();
+        let id = self.command("accept", Command::AcceptOffer { offer_id }, fx);
+        if let Some(sent) = self.in_flight.get_mut(&id) {
+            sent.offer = pending;
+        }
         self.forget_offer(offer_id, OfferClosed::Accepted, fx);
+    }
+
+    /// An offer whose accept the hub refused while keeping it pending (the
+    /// session limit): pending here again, with its alert, until its
+    /// deadline, so the agent can accept it once a session is closed.
+    fn restore_offer(&mut self, p: PendingOffer, now: Millis, fx: &mut Vec<Effect>) {
+        let id = p.offer.id;
+        if p.deadline <= now || self.state.offers.contains_key(&id) {
+            return;
+        }
+        self.state.handled_offers.remove(&id);
+        fx.push(Effect::Store(StoreOp::PutOffer(p.clone())));
+        self.state.offers.insert(id, p.clone());
+        self.show_offer(&p, now, fx);
     }
 
     fn mark_read(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {

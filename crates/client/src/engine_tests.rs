@@ -294,6 +294,66 @@ fn ring_follows_focus_and_sound_settings() {
     assert!(h.e.ringing(), "always: rings even focused");
 }
 
+/// An accept the hub refuses for the session limit leaves the offer
+/// pending there: it comes back here, alert and all, to accept once a
+/// session is closed. Any other refusal (taken, timed out) does not.
+#[test]
+fn an_accept_refused_for_the_session_limit_brings_the_offer_back() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.offer(offer(2, template(NotificationKind::Alert)));
+    let accept = |h: &mut Harness, id: i64, code: ErrorCode, now: Millis| {
+        let fx = h.act(
+            AgentAction::Accept {
+                offer_id: OfferId(id),
+            },
+            now,
+        );
+        let cmd = fx
+            .iter()
+            .find_map(|e| match e {
+                Effect::Send(f) => Some(f.id.clone()),
+                _ => None,
+            })
+            .expect("sent");
+        assert!(!h.e.state().offers.contains_key(&OfferId(id)));
+        h.e.handle(
+            Input::CommandResult {
+                id: cmd,
+                outcome: CommandOutcome::Error(ErrorBody::new(code, "no")),
+            },
+            now,
+        )
+    };
+    let fx = accept(&mut h, 1, ErrorCode::SessionLimit, at(5000));
+    assert!(h.e.state().offers.contains_key(&OfferId(1)));
+    assert!(!h.e.state().handled_offers.contains(&OfferId(1)));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Store(StoreOp::PutOffer(p)) if p.offer.id == OfferId(1))));
+    assert!(fx.iter().any(
+        |e| matches!(e, Effect::Ui(UiEvent::OfferShown { offer, .. }) if offer.offer.id == OfferId(1))
+    ));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::CommandFailed { .. }))));
+    // Accepted again later: sent again.
+    let fx = h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(1),
+        },
+        at(6000),
+    );
+    assert_eq!(sends(&fx).len(), 1);
+
+    accept(&mut h, 2, ErrorCode::Conflict, at(7000));
+    assert!(!h.e.state().offers.contains_key(&OfferId(2)));
+    // Past its deadline, a refused accept does not bring it back.
+    h.offer(offer(3, template(NotificationKind::Alert)));
+    accept(&mut h, 3, ErrorCode::SessionLimit, at(61_000));
+    assert!(!h.e.state().offers.contains_key(&OfferId(3)));
+}
+
 #[test]
 fn accept_sends_once_closes_the_notification_stops_the_ring_and_never_shows_again() {
     let mut h = Harness::new();

@@ -564,6 +564,12 @@ async fn write_batch(
                     .bind(p.deadline.0)
                     .execute(&mut *tx)
                     .await?;
+                    // Pending and handled exclude each other (an offer
+                    // whose accept was refused is pending again).
+                    sqlx::query("DELETE FROM handled_offers WHERE id = ?")
+                        .bind(p.offer.id.0)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 StoreOp::OfferHandled(id) => {
                     sqlx::query("DELETE FROM offers WHERE id = ?")

@@ -236,3 +236,95 @@ async fn signed_in(hub: &TestHub, client: &TestClient, user: &str) {
         .await;
     assert!(hub.hub().links.is_connected(hub.agent_id(user).await));
 }
+
+/// An accept refused for the session limit keeps the request: shown again
+/// at once, and still there from the cache after a restart, to accept once
+/// a session is closed.
+#[tokio::test]
+async fn a_request_refused_for_the_session_limit_stays_to_accept_later() {
+    let hub = TestHub::start_with(|c| c.routing.max_sessions = 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    signed_in(&hub, &a1, "a1").await;
+    own(&hub, &a1, "lim-1").await;
+    let a2 = hub.client("a2", &dir.path().join("a2.db")).await;
+    signed_in(&hub, &a2, "a2").await;
+    let c2 = own(&hub, &a2, "lim-2").await;
+    a2.act(AgentAction::RequestAssign {
+        conversation_id: c2,
+        agent_id: hub.agent_id("a1").await,
+        reason: None,
+    })
+    .await;
+    let is_request = |e: &Effect| matches!(e, Effect::Notify(n) if n.title == "Agent a2 asks you to take over: Lim");
+    a1.wait_effect("request alert", is_request).await;
+    let offer_id = a1
+        .handle
+        .query(|e| e.state().offers.keys().next().copied())
+        .await
+        .unwrap()
+        .expect("the request is pending");
+    a1.act(AgentAction::Accept { offer_id }).await;
+    a1.wait_effect("refused", |e| {
+        matches!(e, Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::SessionLimit)
+    })
+    .await;
+    a1.wait_state("the request is back", move |e| {
+        e.state().offers.contains_key(&offer_id)
+    })
+    .await;
+    a1.stop().await;
+    // Restart with the hub out of reach: the cache still has it pending.
+    let a1 = TestClient::start(
+        switchboard_client::HubEndpoint::new("http://127.0.0.1:9"),
+        token,
+        &cache,
+    )
+    .await;
+    a1.wait_state("pending after the restart", move |e| {
+        e.state().offers.contains_key(&offer_id)
+    })
+    .await;
+    a1.stop().await;
+}
+
+/// A customer writes on `thread`; `client` is offered it and accepts.
+async fn own(
+    hub: &TestHub,
+    client: &TestClient,
+    thread: &str,
+) -> switchboard_protocol::ConversationId {
+    let conv = hub
+        .ingress(Channel::Sms, thread, "Lim", "hi")
+        .await
+        .conversation_id;
+    client
+        .wait_state("offered", move |e| {
+            e.state()
+                .offers
+                .values()
+                .any(|p| p.offer.conversation.id == conv)
+        })
+        .await;
+    let id = client
+        .handle
+        .query(move |e| {
+            e.state()
+                .offers
+                .values()
+                .find(|p| p.offer.conversation.id == conv)
+                .map(|p| p.offer.id)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    client.act(AgentAction::Accept { offer_id: id }).await;
+    client
+        .wait_state("owned", move |e| {
+            e.state().conversations.contains_key(&conv)
+        })
+        .await;
+    conv
+}

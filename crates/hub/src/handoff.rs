@@ -82,11 +82,14 @@ impl Work<'_> {
         if open < i64::from(max) {
             return Ok(());
         }
-        Err(HubError::conflict(if agent == actor {
-            format!("you have the maximum of {max} open sessions: close one first")
-        } else {
-            format!("that agent has the maximum of {max} open sessions")
-        }))
+        Err(HubError::refused(
+            ErrorCode::SessionLimit,
+            if agent == actor {
+                format!("you have the maximum of {max} open sessions: close one first")
+            } else {
+                format!("that agent has the maximum of {max} open sessions")
+            },
+        ))
     }
 
     /// The agent's team.

@@ -34,7 +34,9 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict | ErrorCode::RejectNotAllowed => StatusCode::CONFLICT,
+        ErrorCode::Conflict | ErrorCode::RejectNotAllowed | ErrorCode::SessionLimit => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::ReasonRequired | ErrorCode::InvalidPresence => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -1364,14 +1364,14 @@ async fn hand_offs_do_not_take_an_agent_past_the_session_limit() {
         target: TransferTarget::Agent { agent_id: a1_id },
         note: None,
     };
-    assert_eq!(a2.refused(transfer.clone()).await, ErrorCode::Conflict);
+    assert_eq!(a2.refused(transfer.clone()).await, ErrorCode::SessionLimit);
     assert_eq!(
         sup.refused(Command::AssignConversation {
             conversation_id: c2,
             agent_id: a1_id,
         })
         .await,
-        ErrorCode::Conflict
+        ErrorCode::SessionLimit
     );
     a2.ok(Command::RequestAssign {
         conversation_id: c2,
@@ -1385,7 +1385,7 @@ async fn hand_offs_do_not_take_an_agent_past_the_session_limit() {
             offer_id: request.id
         })
         .await,
-        ErrorCode::Conflict
+        ErrorCode::SessionLimit
     );
     assert_eq!(hub.conversation(c2).await.owner, Some(a2_id));
     assert_eq!(hub.conversation(c1).await.owner, Some(a1_id));

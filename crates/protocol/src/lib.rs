@@ -1353,6 +1353,10 @@ pub enum ErrorCode {
     TooLarge,
     /// Too many attempts; retry later.
     RateLimited,
+    /// The agent who would own the conversation already has the most open
+    /// sessions allowed; what was asked is left as it was (an offer stays
+    /// pending, to accept once a session is closed).
+    SessionLimit,
     /// The hub failed; the command may be retried with the same id.
     Internal,
 }
