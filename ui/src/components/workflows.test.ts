@@ -238,6 +238,14 @@ describe("Customer360", () => {
     await fireEvent.click(screen.getByTestId("create-account"));
     await waitFor(() => expect(mocked.createAccount).toHaveBeenCalled());
     expect(mocked.createAccount.mock.calls[0][0]).toMatchObject({ name: "Fabrikam" });
+    // The contact made next belongs to the new account and is linked.
+    mocked.createContact.mockResolvedValue({ id: 8, first_name: "Fay", last_name: "Ng", account_id: 9 });
+    await waitFor(() => expect(screen.getByTestId("contact-account").textContent).toBe("Account: Fabrikam"));
+    await fireEvent.input(screen.getByTestId("contact-last_name"), { target: { value: "Ng" } });
+    await fireEvent.click(screen.getByTestId("create-contact"));
+    await waitFor(() => expect(mocked.createContact).toHaveBeenCalled());
+    expect(mocked.createContact.mock.calls[0][0]).toMatchObject({ last_name: "Ng", account_id: 9 });
+    await waitFor(() => expect(mocked.linkRecord).toHaveBeenLastCalledWith(70, expect.objectContaining({ contact_id: 8 })));
   });
 
   it("linking another case than the assigned one asks for confirmation first", async () => {
