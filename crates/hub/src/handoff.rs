@@ -173,6 +173,19 @@ impl Work<'_> {
         Ok(self.queue_row(conv).await?.1.team_owned)
     }
 
+    /// The presences the conversation's queue gives work to (its
+    /// workstream's allowed presences): teammates in any other (Do not
+    /// disturb, Inactive, Offline) are not asked to take its chats.
+    async fn allowed_presences(&mut self, conv: ConversationId) -> HubResult<Vec<Presence>> {
+        let text: String = sqlx::query_scalar(
+            "SELECT q.allowed_presences FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
+        )
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        unjson(&text)
+    }
+
     async fn team_members(&mut self, team_id: i64) -> HubResult<Vec<(AgentId, Presence)>> {
         let rows = sqlx::query("SELECT id, presence FROM agents WHERE team_id = ? ORDER BY id")
             .bind(team_id)
@@ -233,8 +246,9 @@ impl Work<'_> {
             .await?;
         let (team_id, _, _) = self.queue_row(conv).await?;
         let (template, origin) = self.team_message_offer(conv).await?;
+        let allowed = self.allowed_presences(conv).await?;
         for (member, presence) in self.team_members(team_id).await? {
-            if presence == Presence::Offline {
+            if !allowed.contains(&presence) {
                 continue;
             }
             self.offer_to(conv, member, template.clone(), origin.clone())
@@ -244,16 +258,17 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// An agent who comes online (connects, or leaves Offline) hears of
-    /// the team's unclaimed chats it has not been offered since their
-    /// customer's last message. Before, an agent who was offline when the
-    /// message came heard of the chat only at the customer's next one,
-    /// and a chat whose customer then waited was seen by nobody.
+    /// An agent who comes online (connects, or takes a presence the queue
+    /// gives work to) hears of the team's unclaimed chats it has not been
+    /// offered since their customer's last message. Before, an agent who
+    /// was away when the message came heard of the chat only at the
+    /// customer's next one, and a chat whose customer then waited was seen
+    /// by nobody.
     pub(super) async fn team_catch_up(&mut self, agent: AgentId) -> HubResult<()> {
         let waiting: Vec<i64> = sqlx::query_scalar(
             "SELECT c.id FROM conversations c
                JOIN queues q ON q.id = c.queue_id
-               JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id AND a.presence != 'offline'
+               JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
              WHERE c.status = 'offered' AND q.team_owned
                AND NOT EXISTS (SELECT 1 FROM offers o
                  WHERE o.conversation_id = c.id AND o.agent_id = ?1
@@ -265,7 +280,15 @@ impl Work<'_> {
         .bind(agent.0)
         .fetch_all(&mut *self.tx)
         .await?;
+        let presence: String = sqlx::query_scalar("SELECT presence FROM agents WHERE id = ?")
+            .bind(agent.0)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let presence: Presence = unwire(&presence)?;
         for conv in waiting.into_iter().map(ConversationId) {
+            if !self.allowed_presences(conv).await?.contains(&presence) {
+                continue;
+            }
             let (template, origin) = self.team_message_offer(conv).await?;
             self.offer_to(conv, agent, template, origin).await?;
             tracing::info!(conversation = %conv, %agent, "team chat offered to a late arrival");
@@ -314,8 +337,8 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// The owner did not answer in time: connected teammates are asked
-    /// "Assign to me?".
+    /// The owner did not answer in time: connected teammates in a presence
+    /// the queue gives work to are asked "Assign to me?".
     pub(super) async fn owner_idle(
         &mut self,
         conv: ConversationId,
@@ -331,10 +354,12 @@ impl Work<'_> {
             idle_secs: options.idle_timeout_secs.unwrap_or(0),
         };
         let template = self.request_template(conv, &origin).await?;
-        for (member, _) in self.team_members(team_id).await? {
+        let allowed = self.allowed_presences(conv).await?;
+        for (member, presence) in self.team_members(team_id).await? {
             if member == owner
                 || summary.participants.contains(&member)
                 || !self.hub.links.is_connected(member)
+                || !allowed.contains(&presence)
             {
                 continue;
             }

@@ -788,8 +788,8 @@ async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
     .await;
 }
 
-/// A teammate who was offline when the customer wrote hears of the
-/// unclaimed chat on coming online, once; one who was told already is not
+/// A teammate who was away (Do not disturb) when the customer wrote hears
+/// of the unclaimed chat on becoming available, once; one who was told already is not
 /// told again until the customer writes again.
 #[tokio::test]
 async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
@@ -797,7 +797,7 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
     let mut a1 = hub.connect("a1").await;
     let mut a2 = hub.connect("a2").await;
     a1.ok(Command::SetPresence {
-        presence: Presence::Offline,
+        presence: Presence::DoNotDisturb,
     })
     .await;
     let c = hub.ingress(Channel::Sms, "late", "Lou", "anyone?").await;
@@ -805,7 +805,7 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
     assert_eq!(o2.conversation.id, c.conversation_id);
     a1.no_event(
         Duration::from_millis(300),
-        "an offer while offline",
+        "an offer in Do not disturb",
         is_offer,
     )
     .await;
@@ -988,9 +988,17 @@ async fn idle_owner_teammates_are_asked_assign_to_me_and_no_changes_nothing() {
     let mut a1 = hub.connect("a1").await;
     let conv = own(&hub, &mut a1, "idle-no").await;
     let mut a2 = hub.connect("a2").await;
+    // A teammate in Do not disturb is not asked.
+    let mut a3 = hub.connect("a3").await;
+    a3.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
     hub.ingress(Channel::Sms, "idle-no", "Cleo", "hello??")
         .await;
     let offer = a2.wait_offer().await;
+    a3.no_event(Duration::from_millis(300), "an Assign to me", is_offer)
+        .await;
     assert!(
         matches!(&offer.origin, OfferOrigin::AssignToMe { owner, idle_secs: 1 } if owner.name == "Agent a1"),
         "{:?}",
