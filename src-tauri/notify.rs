@@ -114,6 +114,8 @@ async fn without_service(
     let mut in_fallback: std::collections::HashSet<NotificationKey> = Default::default();
     while let Some(cmd) = rx.recv().await {
         match cmd {
+            // The alert window keeps its own countdown.
+            NotifyCommand::Show(n) if n.refresh => {}
             NotifyCommand::Show(n) if n.style == NotificationStyle::Alert => {
                 if in_fallback.contains(&n.key) || window_out_of_sight() {
                     in_fallback.insert(n.key);
@@ -212,6 +214,10 @@ mod platform {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     None => return,
+                    // A countdown update for a notification not (or no
+                    // longer) shown: the agent dismissed it, or it is in
+                    // the alert window, which counts down itself.
+                    Some(NotifyCommand::Show(n)) if n.refresh && !by_key.contains_key(&n.key) => {}
                     Some(NotifyCommand::Show(n)) if !actions_ok && n.style == NotificationStyle::Alert => {
                         in_fallback.insert(n.key);
                         let _ = fallback.send(FallbackAlert::Show(n.key));
@@ -236,6 +242,9 @@ mod platform {
                         hints.insert("urgency", Value::U8(if critical { 2 } else { 1 }));
                         hints.insert("category", Value::from(if critical { "im" } else { "im.received" }));
                         hints.insert("desktop-entry", Value::from("switchboard"));
+                        if n.refresh {
+                            hints.insert("suppress-sound", Value::Bool(true));
+                        }
                         // Our own deadline rules: alerts stay until the
                         // engine closes them; toasts expire on their own.
                         let timeout = match (n.style, n.expires_at) {
@@ -320,6 +329,11 @@ mod platform {
             let NotifyCommand::Show(n) = cmd else {
                 continue;
             };
+            if n.refresh {
+                // A toast cannot be replaced here: an update would be a
+                // second toast. The first one's countdown stands.
+                continue;
+            }
             let clicked = clicked.clone();
             let _ = tauri::async_runtime::spawn_blocking(move || {
                 let mut note = notify_rust::Notification::new();

@@ -337,7 +337,31 @@ async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {
         "{}",
         n.body
     );
-    assert!(n.body.contains("Respond within"));
+    assert!(!n.quiet);
+    step("the countdown moves in place, quietly");
+    // "Respond within 59 s" or "… 1 min 59 s" → seconds left.
+    let left = |body: &str| -> i64 {
+        let v = body
+            .lines()
+            .find_map(|l| l.strip_prefix("Respond within "))
+            .and_then(|v| v.strip_suffix(" s"))
+            .unwrap_or_else(|| panic!("no countdown in {body:?}"));
+        let (min, sec) = v.split_once(" min ").unwrap_or(("0", v));
+        min.parse::<i64>().unwrap() * 60 + sec.parse::<i64>().unwrap()
+    };
+    let first = left(&n.body);
+    let id = n.id;
+    let update = server
+        .wait("the countdown updated in place", |u| u.replaces == id)
+        .await;
+    assert!(update.quiet, "a countdown update made a sound");
+    assert_eq!(update.actions, n.actions);
+    let step_down = first - left(&update.body);
+    assert!(
+        (9..=11).contains(&step_down),
+        "{first} s, then {}",
+        update.body
+    );
     // Click Accept in the OS notification.
     server.invoke(n.id, "accept").await;
     app.text_until("[data-testid=chat-title]", |t| t == name)

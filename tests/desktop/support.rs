@@ -701,6 +701,8 @@ pub struct Notified {
     pub actions: Vec<String>,
     pub urgency: Option<u8>,
     pub timeout: i32,
+    /// The `suppress-sound` hint.
+    pub quiet: bool,
 }
 
 #[derive(Default)]
@@ -740,6 +742,10 @@ impl NotifyIface {
             self.next
         };
         let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok());
+        let quiet = hints
+            .get("suppress-sound")
+            .and_then(|v| bool::try_from(v).ok())
+            .unwrap_or(false);
         self.rec.lock().unwrap().notified.push(Notified {
             id,
             replaces: replaces_id,
@@ -748,6 +754,7 @@ impl NotifyIface {
             actions,
             urgency,
             timeout: expire_timeout,
+            quiet,
         });
         id
     }

@@ -25,6 +25,11 @@ pub const RECENT_MESSAGES: usize = 200;
 /// fraction of a millisecond each reading dropped.
 pub const COALESCE_MS: i64 = 1000;
 
+/// How often an offer's OS notification has its countdown ("Respond
+/// within 50 s") brought up to date while it is shown: often enough to
+/// read as a countdown, rare enough not to busy the notification server.
+pub const COUNTDOWN_STEP_MS: i64 = 10_000;
+
 /// Whether a conversation last notified at `last` may be notified again at
 /// `now`.
 fn coalesce_due(last: Millis, now: Millis) -> bool {
@@ -220,6 +225,11 @@ pub struct OsNotification {
     pub expires_at: Option<Millis>,
     /// Show a countdown to `expires_at`.
     pub countdown: bool,
+    /// Only the countdown moved: replace the one shown in place, quietly
+    /// (no sound, no new banner); a sink that cannot replace a shown
+    /// notification drops it rather than raise a second one.
+    #[serde(default)]
+    pub refresh: bool,
     /// The words on the Accept and Reject buttons.
     #[serde(default)]
     pub answer_words: AnswerWords,
@@ -661,6 +671,8 @@ pub struct Engine {
     last_notified: BTreeMap<ConversationId, Millis>,
     dirty: BTreeSet<ConversationId>,
     next_reminder: Option<Millis>,
+    /// When each offer's OS notification next has its countdown updated.
+    countdown_due: BTreeMap<OfferId, Millis>,
     last_badge: Option<u32>,
     last_tray: Option<TrayMenu>,
 }
@@ -872,6 +884,7 @@ impl Engine {
             next_reminder: None,
             last_badge: None,
             last_tray: None,
+            countdown_due: BTreeMap::new(),
         }
     }
 
@@ -950,7 +963,8 @@ impl Engine {
                     .map(|t| Millis(t.0 + COALESCE_MS + 1))
             })
             .min();
-        [offers, flush, self.next_reminder]
+        let countdown = self.countdown_due.values().min().copied();
+        [offers, flush, self.next_reminder, countdown]
             .into_iter()
             .flatten()
             .min()
@@ -1270,6 +1284,7 @@ impl Engine {
                         actions: vec![NotificationAction::Open],
                         expires_at: Some(Millis(now.0 + 10_000)),
                         countdown: false,
+                        refresh: false,
                         answer_words: AnswerWords::AcceptReject,
                     }));
                 }
@@ -1321,6 +1336,7 @@ impl Engine {
                 actions: vec![NotificationAction::Open],
                 expires_at: Some(Millis(now.0 + duration_ms as i64)),
                 countdown: false,
+                refresh: false,
                 answer_words: AnswerWords::AcceptReject,
             }));
         }
@@ -1510,6 +1526,7 @@ impl Engine {
             actions: vec![NotificationAction::Open],
             expires_at: Some(Millis(now.0 + 10_000)),
             countdown: false,
+            refresh: false,
             answer_words: AnswerWords::AcceptReject,
         }));
     }
@@ -1536,10 +1553,22 @@ impl Engine {
 
     fn show_offer(&mut self, p: &PendingOffer, now: Millis, fx: &mut Vec<Effect>) {
         let o = &p.offer;
+        if self.desktop_allowed(o.template.desktop) {
+            fx.push(Effect::Notify(self.offer_notification(p, now, false)));
+            self.schedule_countdown(p, now);
+        }
+        fx.push(Effect::Ui(UiEvent::OfferShown {
+            offer: Box::new(p.clone()),
+            headline: offer_title(o),
+        }));
+    }
+
+    /// An offer's OS notification as of `now` (its wait time and
+    /// countdown).
+    fn offer_notification(&self, p: &PendingOffer, now: Millis, refresh: bool) -> OsNotification {
+        let o = &p.offer;
         let t = &o.template;
-        let s = &o.conversation;
-        let title = offer_title(o);
-        let mut body = detail_lines(s, t, Millis(now.0 + self.skew_ms));
+        let mut body = detail_lines(&o.conversation, t, Millis(now.0 + self.skew_ms));
         body.extend(origin_lines(&o.origin));
         if t.show_timeout {
             body.push(format!(
@@ -1551,27 +1580,34 @@ impl Engine {
         if t.allow_reject {
             actions.push(NotificationAction::Reject);
         }
-        if self.desktop_allowed(t.desktop) {
-            fx.push(Effect::Notify(OsNotification {
-                key: NotificationKey::Offer(o.id),
-                style: NotificationStyle::Alert,
-                title: title.clone(),
-                body,
-                actions,
-                expires_at: Some(p.deadline),
-                countdown: t.show_timeout,
-                answer_words: AnswerWords::of(&o.origin),
-            }));
+        OsNotification {
+            key: NotificationKey::Offer(o.id),
+            style: NotificationStyle::Alert,
+            title: offer_title(o),
+            body,
+            actions,
+            expires_at: Some(p.deadline),
+            countdown: t.show_timeout,
+            refresh,
+            answer_words: AnswerWords::of(&o.origin),
         }
-        fx.push(Effect::Ui(UiEvent::OfferShown {
-            offer: Box::new(p.clone()),
-            headline: title,
-        }));
+    }
+
+    /// Plans the next countdown update of a shown offer notification, if
+    /// it has a countdown and time left after the step.
+    fn schedule_countdown(&mut self, p: &PendingOffer, now: Millis) {
+        let next = Millis(now.0 + COUNTDOWN_STEP_MS);
+        if p.offer.template.show_timeout && next < p.deadline {
+            self.countdown_due.insert(p.offer.id, next);
+        } else {
+            self.countdown_due.remove(&p.offer.id);
+        }
     }
 
     /// Removes an offer from the screen for good.
     fn forget_offer(&mut self, id: OfferId, why: OfferClosed, fx: &mut Vec<Effect>) {
         let was_pending = self.state.offers.remove(&id).is_some();
+        self.countdown_due.remove(&id);
         if self.state.handled_offers.insert(id) {
             fx.push(Effect::Store(StoreOp::OfferHandled(id)));
             while self.state.handled_offers.len() > HANDLED_MEMORY {
@@ -2047,6 +2083,23 @@ impl Engine {
             .collect();
         for id in expired {
             self.forget_offer(id, OfferClosed::Expired, fx);
+        }
+        let counting: Vec<OfferId> = self
+            .countdown_due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in counting {
+            match self.state.offers.get(&id).cloned() {
+                Some(p) => {
+                    fx.push(Effect::Notify(self.offer_notification(&p, now, true)));
+                    self.schedule_countdown(&p, now);
+                }
+                None => {
+                    self.countdown_due.remove(&id);
+                }
+            }
         }
         let due: Vec<ConversationId> = self
             .dirty

@@ -205,6 +205,67 @@ fn an_alert_offer_raises_a_critical_notification_with_accept_reject_countdown_an
     assert!(tray.offers[0].can_reject);
 }
 
+/// An offer's OS notification counts down: every 10 s it is replaced in
+/// place (quietly) with the time left, until the last step before the
+/// deadline; an answered offer's updates stop.
+#[test]
+fn an_offer_notification_counts_down_in_place_until_answered() {
+    let mut h = Harness::new();
+    let fx = h.offer(offer(1, template(NotificationKind::Alert)));
+    assert!(!notifies(&fx)[0].refresh);
+    assert_eq!(h.e.next_wake(), Some(at(10_000)));
+    let mut left = Vec::new();
+    let mut t = 0;
+    while let Some(w) = h.e.next_wake().filter(|w| *w < at(60_000)) {
+        assert!(w.0 - T0.0 > t, "time moves on");
+        t = w.0 - T0.0;
+        let fx = h.e.handle(Input::Tick, w);
+        let n = notifies(&fx);
+        assert_eq!(n.len(), 1);
+        assert!(n[0].refresh);
+        assert_eq!(n[0].key, NotificationKey::Offer(OfferId(1)));
+        assert_eq!(
+            n[0].actions,
+            vec![NotificationAction::Accept, NotificationAction::Reject]
+        );
+        assert!(!fx
+            .iter()
+            .any(|e| matches!(e, Effect::Ui(UiEvent::OfferShown { .. }))));
+        left.push(
+            n[0].body
+                .iter()
+                .find(|l| l.starts_with("Respond within"))
+                .cloned()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        left,
+        ["50 s", "40 s", "30 s", "20 s", "10 s"].map(|s| format!("Respond within {s}"))
+    );
+
+    // Answered: no more updates.
+    h.offer(offer(2, template(NotificationKind::Alert)));
+    h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(2),
+        },
+        at(1000),
+    );
+    let fx = h.e.handle(Input::Tick, at(70_000));
+    assert!(notifies(&fx)
+        .iter()
+        .all(|n| n.key != NotificationKey::Offer(OfferId(2))));
+    // No countdown shown: nothing to update.
+    let mut t = template(NotificationKind::Alert);
+    t.show_timeout = false;
+    let mut o = offer(3, t);
+    o.expires_at = at(200_000);
+    h.offer(o);
+    let fx = h.e.handle(Input::Tick, at(100_000));
+    assert!(notifies(&fx).is_empty());
+}
+
 #[test]
 fn template_decides_countdown_and_reject() {
     let mut h = Harness::new();
@@ -465,6 +526,8 @@ fn os_notification_buttons_reach_the_engine() {
 fn an_offer_expires_locally_at_its_deadline() {
     let mut h = Harness::new();
     h.offer(offer(1, template(NotificationKind::Alert)));
+    assert_eq!(h.e.next_wake(), Some(at(10_000)), "the countdown's step");
+    h.e.handle(Input::Tick, at(50_000));
     assert_eq!(h.e.next_wake(), Some(at(60_000)));
     let fx = h.e.handle(Input::Tick, at(59_999));
     assert!(!has(
