@@ -187,6 +187,28 @@ describe("Customer360", () => {
     expect(mocked.createContact.mock.calls[0][0]).toMatchObject({ last_name: "Person", first_name: "" });
   });
 
+  it("selecting the contact a case search found links that case too", async () => {
+    mocked.searchRecords.mockResolvedValue([{ id: 3, first_name: "Ada", last_name: "Lovelace", account_name: null }]);
+    mocked.linkRecord.mockResolvedValue(null);
+    render(Customer360, { summary: summary({ identification: { result: "none" } }) });
+    await fireEvent.input(screen.getByTestId("search-case_id"), { target: { value: "12" } });
+    await fireEvent.click(screen.getByTestId("search"));
+    await waitFor(() => expect(screen.getByTestId("select-record")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("select-record"));
+    await waitFor(() =>
+      expect(mocked.linkRecord).toHaveBeenLastCalledWith(70, { contact_id: 3, case_id: 12, confirm_other_case: false }),
+    );
+    // A search by name alone links the contact only.
+    await fireEvent.input(screen.getByTestId("search-case_id"), { target: { value: "" } });
+    await fireEvent.input(screen.getByTestId("search-last_name"), { target: { value: "Love" } });
+    await fireEvent.click(screen.getByTestId("search"));
+    await waitFor(() => expect(screen.getByTestId("select-record")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("select-record"));
+    await waitFor(() =>
+      expect(mocked.linkRecord).toHaveBeenLastCalledWith(70, { contact_id: 3, case_id: null, confirm_other_case: false }),
+    );
+  });
+
   it("another conversation keeps the panel's fields but nothing typed in them", async () => {
     // WebKit keeps part of every form control made and dropped: the
     // fields are made once, and a switch only resets what they hold.
