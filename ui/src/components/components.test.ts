@@ -47,6 +47,16 @@ describe("OfferAlert", () => {
     expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
   });
 
+  it("counts the wait time on this machine's clock when the hub's runs ahead", async () => {
+    const card = offer();
+    const ahead = 5 * 60_000;
+    card.offer.expires_at = card.deadline + ahead;
+    card.offer.created_at += ahead;
+    card.offer.conversation.created_at += ahead;
+    render(OfferAlert, { offer: card, now: 1_000_000_000 });
+    expect(screen.getByTestId("offer-wait").textContent).toBe("30 s");
+  });
+
   it("sends one accept for a double click", async () => {
     render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
     const accept = screen.getByTestId("accept") as HTMLButtonElement;
