@@ -69,9 +69,14 @@ impl Work<'_> {
     /// already owns the most open sessions allowed
     /// (`routing.max_sessions`). Routing passes such an agent over (with
     /// its notice and Do not disturb); the hand-offs that name an agent
-    /// (transfer, escalation, supervisor assignment) and the requests it
-    /// accepts check here, or they would take it past the limit unseen.
-    async fn under_session_limit(&mut self, agent: AgentId, actor: AgentId) -> HubResult<()> {
+    /// (transfer, escalation, supervisor assignment) and every offer it
+    /// accepts check here, or they would take it past the limit unseen (an
+    /// agent offered a chat at 9 may own a 10th by the time it accepts).
+    pub(super) async fn under_session_limit(
+        &mut self,
+        agent: AgentId,
+        actor: AgentId,
+    ) -> HubResult<()> {
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM conversations WHERE owner_id = ? AND status = 'assigned'",
         )
@@ -354,6 +359,10 @@ impl Work<'_> {
             idle_secs: options.idle_timeout_secs.unwrap_or(0),
         };
         let template = self.request_template(conv, &origin).await?;
+        // One question per teammate: an earlier one still pending (the
+        // owner idle again before it was answered) is replaced.
+        self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::AssignToMe { .. }))
+            .await?;
         let allowed = self.allowed_presences(conv).await?;
         for (member, presence) in self.team_members(team_id).await? {
             if member == owner

@@ -1617,6 +1617,7 @@ impl Work<'_> {
             // assigning would give it a second owner.
             return Err(HubError::conflict("the conversation has changed hands"));
         }
+        self.under_session_limit(agent, agent).await?;
         self.resolve_offer(offer, "accepted", None).await?;
         self.append(
             agent,

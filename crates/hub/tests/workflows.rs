@@ -1021,6 +1021,28 @@ async fn idle_owner_teammates_are_asked_assign_to_me_and_no_changes_nothing() {
     .await;
 }
 
+/// The owner idle twice before a teammate answers: the first "Assign to
+/// me?" is replaced, not joined by a second.
+#[tokio::test]
+async fn an_owner_idle_again_replaces_the_pending_assign_to_me() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    own(&hub, &mut a1, "idle-twice").await;
+    let mut a2 = hub.connect("a2").await;
+    hub.ingress(Channel::Sms, "idle-twice", "Cleo", "hello?")
+        .await;
+    let first = a2.wait_offer().await;
+    hub.ingress(Channel::Sms, "idle-twice", "Cleo", "HELLO??")
+        .await;
+    a2.wait_event("the first withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == first.id)
+    })
+    .await;
+    let second = a2.wait_offer().await;
+    assert_ne!(second.id, first.id);
+    assert!(matches!(second.origin, OfferOrigin::AssignToMe { .. }));
+}
+
 #[tokio::test]
 async fn idle_owner_yes_moves_ownership_and_tells_the_old_owner() {
     let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
@@ -1415,6 +1437,35 @@ async fn hand_offs_do_not_take_an_agent_past_the_session_limit() {
         note: None,
     })
     .await;
+}
+
+/// Routing offers by open sessions, so an agent can hold two offers at one
+/// below the limit: accepting the second is refused for the limit, and the
+/// offer stays pending to accept once a session is closed.
+#[tokio::test]
+async fn accepting_a_routed_offer_at_the_session_limit_is_refused_and_it_stays() {
+    let hub = TestHub::start_with(|c| c.routing.max_sessions = 1).await;
+    let mut a1 = hub.connect("a1").await;
+    let c1 = hub.ingress(Channel::Sms, "two-1", "Una", "hi").await;
+    let o1 = a1.wait_offer().await;
+    let c2 = hub.ingress(Channel::Sms, "two-2", "Vic", "hi").await;
+    let o2 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, c1.conversation_id);
+    assert_eq!(o2.conversation.id, c2.conversation_id);
+    a1.ok(Command::AcceptOffer { offer_id: o1.id }).await;
+    assert_eq!(
+        a1.refused(Command::AcceptOffer { offer_id: o2.id }).await,
+        ErrorCode::SessionLimit
+    );
+    a1.ok(Command::CloseConversation {
+        conversation_id: c1.conversation_id,
+    })
+    .await;
+    a1.ok(Command::AcceptOffer { offer_id: o2.id }).await;
+    assert_eq!(
+        hub.conversation(c2.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
 }
 
 /// A conversation that comes back to an agent who read it carries their
