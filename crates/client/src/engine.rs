@@ -1030,10 +1030,18 @@ impl Engine {
         now: Millis,
         fx: &mut Vec<Effect>,
     ) {
+        // Offers shown now but absent from the snapshot were resolved.
+        let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
+        let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();
+        for id in before.into_iter().filter(|id| !still.contains(id)) {
+            self.forget_offer(id, OfferClosed::Resolved, fx);
+        }
         if seq < self.state.last_seq {
             // The hub is behind what we saw (restored from a backup, its
             // database lost): the offer ids we handled may be given to new
             // offers, which must not be taken for old ones and hidden.
+            // After the loop above, which records the ids it drops as
+            // handled: those too may come back as new offers.
             tracing::warn!(
                 ours = self.state.last_seq.0,
                 hub = seq.0,
@@ -1041,12 +1049,6 @@ impl Engine {
             );
             self.state.handled_offers.clear();
             fx.push(Effect::Store(StoreOp::ForgetHandledOffers));
-        }
-        // Offers shown now but absent from the snapshot were resolved.
-        let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
-        let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();
-        for id in before.into_iter().filter(|id| !still.contains(id)) {
-            self.forget_offer(id, OfferClosed::Resolved, fx);
         }
         let old_convs: BTreeSet<ConversationId> =
             self.state.conversations.keys().copied().collect();

@@ -989,6 +989,8 @@ fn a_snapshot_from_a_hub_that_went_back_shows_offers_whose_ids_were_handled() {
         },
         T0,
     );
+    // Pending when the hub went back, and not in its snapshot.
+    h.offer(offer(57, template(NotificationKind::Alert)));
     h.seq = 899;
     h.ev(
         AgentEvent::PresenceChanged {
@@ -1021,6 +1023,24 @@ fn a_snapshot_from_a_hub_that_went_back_shows_offers_whose_ids_were_handled() {
     assert_eq!(shown, vec![NotificationKey::Offer(OfferId(1))]);
     assert!(has(&fx, &Effect::Store(StoreOp::ForgetHandledOffers)));
     assert_eq!(h.e.state().last_seq, Seq(3));
+    // The one dropped (pending here, unknown to the restored hub) is not
+    // remembered as handled either: its id may be a new offer's too.
+    assert!(!h.e.state().offers.contains_key(&OfferId(57)));
+    assert!(h.e.state().handled_offers.is_empty());
+    let last_forget = fx
+        .iter()
+        .rposition(|e| *e == Effect::Store(StoreOp::ForgetHandledOffers));
+    let last_handled = fx
+        .iter()
+        .rposition(|e| matches!(e, Effect::Store(StoreOp::OfferHandled(_))));
+    assert!(last_handled < last_forget, "the cache forgets last");
+    h.seq = 3;
+    let fx = h.offer(offer(57, template(NotificationKind::Alert)));
+    assert_eq!(
+        notifies(&fx)[0].key,
+        NotificationKey::Offer(OfferId(57)),
+        "the restored hub's new offer 57 is shown"
+    );
 }
 
 /// A reply the hub refuses (the conversation closed meanwhile, say) or the
