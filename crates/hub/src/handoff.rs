@@ -253,7 +253,10 @@ impl Work<'_> {
         let (template, origin) = self.team_message_offer(conv).await?;
         let allowed = self.allowed_presences(conv).await?;
         for (member, presence) in self.team_members(team_id).await? {
-            if !allowed.contains(&presence) {
+            // Only teammates who can see it now: one signed out would find
+            // an offer that lapsed unseen, which would then count as told.
+            // They hear of the chat when they connect (`team_catch_up`).
+            if !allowed.contains(&presence) || !self.hub.links.is_connected(member) {
                 continue;
             }
             self.offer_to(conv, member, template.clone(), origin.clone())

@@ -861,6 +861,43 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
     );
 }
 
+/// A teammate signed out when the customer wrote is not sent an offer it
+/// cannot see (it would lapse unseen and count as told): it hears of the
+/// still unclaimed chat when it connects.
+#[tokio::test]
+async fn a_teammate_signed_out_when_the_customer_wrote_hears_of_it_on_connecting() {
+    let hub = TestHub::start_with(|c| {
+        let q = queue_mut(c);
+        q.team_owned = true;
+        q.templates.insert(
+            Scenario::IncomingSms,
+            switchboard_hub::config::TemplateOverride {
+                kind: Some(NotificationKind::Alert),
+                timeout_secs: Some(1),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "away", "Wes", "hi").await;
+    let o1 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, c.conversation_id);
+    // Both lapse: a1's in front of it, a2's (if there were one) unseen.
+    a1.wait_event(
+        "lapsed",
+        |e| matches!(e, AgentEvent::OfferResolved { offer_id, .. } if *offer_id == o1.id),
+    )
+    .await;
+    let mut a2 = hub.connect("a2").await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    assert!(matches!(
+        o2.origin,
+        OfferOrigin::TeamMessage { messages: 1, .. }
+    ));
+}
+
 /// Team messages (requests) use no routing capacity: an agent of
 /// capacity 2 with two unclaimed team chats' notifications pending still
 /// receives an ordinary queue's chat.
