@@ -2055,8 +2055,24 @@ impl Work<'_> {
         )
         .fetch_all(&mut *self.tx)
         .await?;
-        for id in waiting {
-            self.route(ConversationId(id)).await?;
+        for id in waiting.into_iter().map(ConversationId) {
+            self.route(id).await?;
+            if load_summary(&mut self.tx, id).await?.status != ConversationStatus::Queued {
+                continue;
+            }
+            // Still waiting with nobody eligible. If that is because every
+            // agent who could take it once declined or missed it, the
+            // exclusions go: asking one of them again (now that it is back)
+            // beats leaving the customer to nobody for good.
+            let cleared = sqlx::query("DELETE FROM offer_exclusions WHERE conversation_id = ?")
+                .bind(id.0)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+            if cleared > 0 {
+                tracing::info!(conversation = %id, "nobody else eligible; asking those who declined again");
+                self.route(id).await?;
+            }
         }
         Ok(())
     }

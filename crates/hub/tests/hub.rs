@@ -226,15 +226,50 @@ async fn agent_resets_own_presence_after_a_miss() {
         )
     })
     .await;
-    // The item waits (nobody else connected). a1 resets and gets it again?
-    // No: a1 missed it, so it is excluded; a new item reaches a1.
+    // The item waits (nobody else connected): a1 missed it, but nobody
+    // else can take it, so once back a1 is asked again rather than the
+    // customer waiting for nobody. A new item reaches a1 too.
     a1.ok(Command::SetPresence {
         presence: Presence::Available,
     })
     .await;
+    let again = a1.wait_offer().await;
+    assert_eq!(again.conversation.customer.name, "Fay");
     hub.ingress(Channel::Sms, "self2", "Gus", "hello").await;
     let o = a1.wait_offer().await;
     assert_eq!(o.conversation.customer.name, "Gus");
+}
+
+/// A chat that every agent who could take it declined is not stranded:
+/// when one of them is back, it is offered again; while another agent who
+/// never declined is there, it goes to that one first.
+#[tokio::test]
+async fn a_chat_every_agent_declined_is_offered_again_when_one_is_back() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Sms, "all-no", "Ned", "hi").await;
+    for _ in 0..2 {
+        let (agent, offer) = tokio::select! {
+            o = a1.wait_offer() => (&mut a1, o),
+            o = a2.wait_offer() => (&mut a2, o),
+        };
+        assert_eq!(offer.conversation.id, c.conversation_id);
+        agent
+            .ok(Command::RejectOffer {
+                offer_id: offer.id,
+                reason: Some("busy".into()),
+            })
+            .await;
+    }
+    assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
+    assert_eq!(hub.presence("a2").await, Presence::DoNotDisturb);
+    a2.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let again = a2.wait_offer().await;
+    assert_eq!(again.conversation.id, c.conversation_id);
 }
 
 #[tokio::test]
