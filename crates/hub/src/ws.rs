@@ -300,13 +300,17 @@ impl Link {
         let mut ticker = tokio::time::interval(heartbeat);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        // A revocation check that could not read the token: checked again
+        // on each beat until it can. Failing it closed would sign the agent
+        // out for good over a passing database error.
+        let mut recheck = false;
         loop {
             tokio::select! {
                 _ = self.shutdown.changed() => {
                     return Ok(End::Close(close_code::GOING_AWAY, "hub shutting down"));
                 }
                 _ = self.revocations.changed() => {
-                    if !hub.session_valid(&self.session).await.unwrap_or(false) {
+                    if self.revoked(&hub, &mut recheck).await {
                         let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked"))).await;
                         return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
                     }
@@ -317,6 +321,10 @@ impl Link {
                 _ = ticker.tick() => {
                     if last_heard.elapsed() > heartbeat * 3 {
                         return Ok(End::Close(close_code::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                    }
+                    if recheck && self.revoked(&hub, &mut recheck).await {
+                        let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked"))).await;
+                        return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
                     }
                     // The link is the token's use: renewing it here keeps a
                     // signed-in agent from being cut off mid-shift.
@@ -342,6 +350,22 @@ impl Link {
                         Incoming::Closed => return Ok(End::Closed),
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether this link's token is revoked or expired. A failed read is
+    /// not a revocation: it leaves `recheck` set for the next beat.
+    async fn revoked(&self, hub: &Hub, recheck: &mut bool) -> bool {
+        match hub.session_valid(&self.session).await {
+            Ok(valid) => {
+                *recheck = false;
+                !valid
+            }
+            Err(e) => {
+                tracing::warn!(agent = %self.agent, error = %e, "could not check the token; keeping the link, checking again next beat");
+                *recheck = true;
+                false
             }
         }
     }

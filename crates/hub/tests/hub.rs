@@ -1304,6 +1304,46 @@ async fn concurrent_wrong_password_logins_get_only_the_limit_of_guesses() {
     assert_eq!(r.status(), 400);
 }
 
+/// A revocation check that cannot read the token (a passing database
+/// error) keeps the link: failing it closed signed the agent out for good.
+/// A real revocation still closes it.
+#[tokio::test]
+async fn a_failed_token_read_at_a_revocation_check_keeps_the_link() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let a1_id = hub.agent_id("a1").await;
+    let running = hub.running.as_ref().unwrap();
+    // Another connection to the hub's database hides the tokens table.
+    let url = format!("sqlite://{}", hub.config.server.database.display());
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE tokens RENAME TO tokens_away")
+        .execute(&raw)
+        .await
+        .unwrap();
+    running.hub.links.notify_revoked(a1_id);
+    a1.no_event(Duration::from_millis(600), "anything", |_| true)
+        .await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    sqlx::query("ALTER TABLE tokens_away RENAME TO tokens")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .http
+        .post(hub.url(&format!("/api/v1/admin/agents/{a1_id}/revoke")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
+}
+
 #[tokio::test]
 async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
     let hub = TestHub::start().await;
