@@ -431,7 +431,8 @@ struct InFlight {
     /// A reply's conversation and text.
     reply: Option<(ConversationId, String)>,
     /// An accepted offer, shown again if the hub refuses the accept
-    /// because of the session limit (it stays pending there).
+    /// because of the session limit or fails on it (it stays pending
+    /// there).
     offer: Option<PendingOffer>,
 }
 
@@ -987,7 +988,12 @@ impl Engine {
                     if let Some((conversation_id, text)) = reply {
                         self.restore_reply(conversation_id, &text, &mut fx);
                     }
-                    if let (Some(p), ErrorCode::SessionLimit) = (offer, error.code) {
+                    // Both leave the offer pending on the hub: the session
+                    // limit by design, a hub failure (`internal`) because
+                    // nothing was done. Anything else means it is gone.
+                    if let (Some(p), ErrorCode::SessionLimit | ErrorCode::Internal) =
+                        (offer, error.code)
+                    {
                         self.restore_offer(p, now, &mut fx);
                     }
                     fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));

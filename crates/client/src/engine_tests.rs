@@ -355,9 +355,9 @@ fn ring_follows_focus_and_sound_settings() {
     assert!(h.e.ringing(), "always: rings even focused");
 }
 
-/// An accept the hub refuses for the session limit leaves the offer
-/// pending there: it comes back here, alert and all, to accept once a
-/// session is closed. Any other refusal (taken, timed out) does not.
+/// An accept the hub refuses for the session limit (or fails on) leaves
+/// the offer pending there: it comes back here, alert and all, to accept
+/// once a session is closed. Any other refusal (taken, timed out) does not.
 #[test]
 fn an_accept_refused_for_the_session_limit_brings_the_offer_back() {
     let mut h = Harness::new();
@@ -409,6 +409,10 @@ fn an_accept_refused_for_the_session_limit_brings_the_offer_back() {
 
     accept(&mut h, 2, ErrorCode::Conflict, at(7000));
     assert!(!h.e.state().offers.contains_key(&OfferId(2)));
+    // A hub failure did nothing: the offer is still there to accept.
+    h.offer(offer(4, template(NotificationKind::Alert)));
+    accept(&mut h, 4, ErrorCode::Internal, at(8000));
+    assert!(h.e.state().offers.contains_key(&OfferId(4)));
     // Past its deadline, a refused accept does not bring it back.
     h.offer(offer(3, template(NotificationKind::Alert)));
     accept(&mut h, 3, ErrorCode::SessionLimit, at(61_000));
