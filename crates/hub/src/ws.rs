@@ -190,10 +190,9 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         Err(e) => return refuse(socket, e.body(), close_code::UNAUTHORIZED).await,
     };
     let agent = session.profile.id;
-    let (signals, first) = hub.links.connect(agent);
+    let (signals, _) = hub.links.connect(agent);
     tracing::info!(agent = %agent, client = %hello.client.name, "agent connected");
     let mut link = Link {
-        first,
         hub: hub.clone(),
         agent,
         session,
@@ -225,8 +224,6 @@ enum End {
 }
 
 struct Link {
-    /// Whether this is the agent's only live connection.
-    first: bool,
     hub: Arc<Hub>,
     agent: AgentId,
     session: Session,
@@ -287,12 +284,13 @@ impl Link {
             )
             .await?;
         }
-        if self.first {
-            // After the snapshot, so work routed to the agent now arrives as
-            // live events (which the client notifies), not inside the state.
-            if let Err(e) = hub.agent_connected(self.agent).await {
-                tracing::error!(agent = %self.agent, error = %e, "connect bookkeeping failed");
-            }
+        // After the snapshot, so work routed to the agent now arrives as
+        // live events (which the client notifies), not inside the state. On
+        // every link, not only the agent's first: it is idempotent, and a
+        // first link that dies before its welcome (the client gave up on it
+        // and opened another) would otherwise leave it undone.
+        if let Err(e) = hub.agent_connected(self.agent).await {
+            tracing::error!(agent = %self.agent, error = %e, "connect bookkeeping failed");
         }
         self.drain(socket).await?;
 
