@@ -245,6 +245,12 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
     app.assert_inert().await;
     app.click("[data-testid=reset-presence]").await;
     app.gone("[data-testid=banner-rejected_offer]").await;
+    // Nobody else could take Eve's chat: back to Available, the agent is
+    // asked again rather than the customer waiting for nobody.
+    app.text_until("[data-testid=offer-customer]", |t| t.starts_with("Eve"))
+        .await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
     // Keyboard: the alert takes focus on its Accept button; Enter accepts.
     hub.ingress(Channel::Sms, "kb", "Kay", "by keyboard", "hello")
         .await;
