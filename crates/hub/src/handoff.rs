@@ -191,6 +191,13 @@ impl Work<'_> {
         unjson(&text)
     }
 
+    /// Whether a teammate may be asked to take a chat (a team message,
+    /// "Assign to me?"): connected, so the question is seen, not left to
+    /// lapse and count as asked; and in a presence the queue gives work to.
+    fn may_ask(&self, member: AgentId, presence: Presence, allowed: &[Presence]) -> bool {
+        allowed.contains(&presence) && self.hub.links.is_connected(member)
+    }
+
     async fn team_members(&mut self, team_id: i64) -> HubResult<Vec<(AgentId, Presence)>> {
         let rows = sqlx::query("SELECT id, presence FROM agents WHERE team_id = ? ORDER BY id")
             .bind(team_id)
@@ -253,10 +260,9 @@ impl Work<'_> {
         let (template, origin) = self.team_message_offer(conv).await?;
         let allowed = self.allowed_presences(conv).await?;
         for (member, presence) in self.team_members(team_id).await? {
-            // Only teammates who can see it now: one signed out would find
-            // an offer that lapsed unseen, which would then count as told.
-            // They hear of the chat when they connect (`team_catch_up`).
-            if !allowed.contains(&presence) || !self.hub.links.is_connected(member) {
+            // One signed out hears of the chat when it connects
+            // (`team_catch_up`).
+            if !self.may_ask(member, presence, &allowed) {
                 continue;
             }
             self.offer_to(conv, member, template.clone(), origin.clone())
@@ -294,7 +300,8 @@ impl Work<'_> {
             .await?;
         let presence: Presence = unwire(&presence)?;
         for conv in waiting.into_iter().map(ConversationId) {
-            if !self.allowed_presences(conv).await?.contains(&presence) {
+            let allowed = self.allowed_presences(conv).await?;
+            if !self.may_ask(agent, presence, &allowed) {
                 continue;
             }
             let (template, origin) = self.team_message_offer(conv).await?;
@@ -370,8 +377,7 @@ impl Work<'_> {
         for (member, presence) in self.team_members(team_id).await? {
             if member == owner
                 || summary.participants.contains(&member)
-                || !self.hub.links.is_connected(member)
-                || !allowed.contains(&presence)
+                || !self.may_ask(member, presence, &allowed)
             {
                 continue;
             }

@@ -1332,15 +1332,7 @@ async fn a_failed_token_read_at_a_revocation_check_keeps_the_link() {
         .await
         .unwrap();
     raw.close().await;
-    let admin = hub.login("admin").await;
-    let r = hub
-        .http
-        .post(hub.url(&format!("/api/v1/admin/agents/{a1_id}/revoke")))
-        .bearer_auth(&admin.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    revoke_all_tokens(&hub, a1_id).await;
     assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
 }
 
@@ -1348,16 +1340,8 @@ async fn a_failed_token_read_at_a_revocation_check_keeps_the_link() {
 async fn tokens_expire_and_can_be_revoked_which_disconnects_the_agent() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
-    let admin = hub.login("admin").await;
     let a1_id = hub.agent_id("a1").await;
-    let r = hub
-        .http
-        .post(hub.url(&format!("/api/v1/admin/agents/{a1_id}/revoke")))
-        .bearer_auth(&admin.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    revoke_all_tokens(&hub, a1_id).await;
     assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
     let r = hub
         .http
@@ -2044,4 +2028,17 @@ async fn work_checks_for_freed_memory_at_most_once_a_minute() {
     clock.advance(Duration::from_secs(1));
     hub.ingress(Channel::Chat, "t6", "Ann", "hello").await;
     assert_eq!(core.memory_release_checks(), at_start + 1, "a minute later");
+}
+
+/// An admin revokes every token of `agent` over REST.
+async fn revoke_all_tokens(hub: &TestHub, agent: AgentId) {
+    let admin = hub.login("admin").await;
+    let r = hub
+        .http
+        .post(hub.url(&format!("/api/v1/admin/agents/{agent}/revoke")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
