@@ -69,6 +69,11 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             ret: "null".into(),
         },
         Cmd {
+            name: "cancel_resume",
+            args: vec![],
+            ret: "null".into(),
+        },
+        Cmd {
             name: "act",
             args: vec![("action", AgentAction::name(cfg))],
             ret: "null".into(),

@@ -10,6 +10,7 @@ fn main() {
             "sign_in",
             "start_demo",
             "sign_out",
+            "cancel_resume",
             "act",
             "system_theme",
             "search_records",

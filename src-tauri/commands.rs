@@ -50,6 +50,14 @@ pub async fn sign_out(app: AppHandle, shell: State<'_, Shell>) -> Result<(), Ipc
     Ok(())
 }
 
+/// The agent chose to sign in by hand while the kept session was being
+/// resumed: that resume must not take over the window later.
+#[tauri::command]
+pub async fn cancel_resume(app: AppHandle, shell: State<'_, Shell>) -> Result<(), IpcError> {
+    shell.cancel_resume(&app);
+    Ok(())
+}
+
 /// Any agent action (accept, reject, send, presence, drafts, settings...).
 #[tauri::command]
 pub async fn act(shell: State<'_, Shell>, action: AgentAction) -> Result<(), IpcError> {

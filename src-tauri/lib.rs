@@ -64,6 +64,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::sign_in,
             commands::start_demo,
             commands::sign_out,
+            commands::cancel_resume,
             commands::act,
             commands::system_theme,
             commands::search_records,
@@ -137,6 +138,17 @@ pub fn run() -> anyhow::Result<()> {
             let tray_ok = tray::create(app.handle());
             if !hidden || !tray_ok {
                 sink::show_main_window(app.handle());
+            } else {
+                // The icon exists whether or not anything shows it: with no
+                // tray host (stock GNOME) a login start would leave no
+                // icon, no window and no taskbar entry all day.
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    if !tray::tray_host_present().await {
+                        tracing::info!("no tray host: the window shows at a login start");
+                        sink::show_main_window(&handle);
+                    }
+                });
             }
             Ok(())
         })

@@ -225,6 +225,22 @@ impl Shell {
     /// keychain or a kept token, the form is there as before. A sign-in by
     /// hand meanwhile takes precedence.
     pub async fn resume(&self, app: &AppHandle) {
+        self.resume_kept(app).await;
+        // A start that leaves nobody signed in (nothing kept, a refused or
+        // failed resume) shows the sign-in form: hidden in the tray after
+        // a login start, the agent would take the silence for a quiet day.
+        self.show_if_signed_out(app).await;
+    }
+
+    /// Shows the main window when no session runs (and none is being
+    /// started by hand).
+    async fn show_if_signed_out(&self, app: &AppHandle) {
+        if self.session.lock().await.is_none() {
+            crate::sink::show_main_window(app);
+        }
+    }
+
+    async fn resume_kept(&self, app: &AppHandle) {
         let last = self.last_login();
         if last.username.is_empty() || last.hub_url.is_empty() {
             return;
@@ -296,6 +312,16 @@ impl Shell {
                 let message = e.to_string();
                 self.resume_settled(app, number, KeptSession::Failed { message });
             }
+        }
+    }
+
+    /// Supersedes a resume under way ("Sign in instead"): when it ends, the
+    /// session it started is ended instead of installed, and the form
+    /// stops saying a resume is under way.
+    pub fn cancel_resume(&self, app: &AppHandle) {
+        if matches!(self.kept_session(), KeptSession::Resuming { .. }) {
+            self.next_session_number();
+            self.set_kept(app, KeptSession::Quiet);
         }
     }
 
@@ -410,6 +436,9 @@ impl Shell {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = KeptSession::Refused;
             self.close(app, current, true).await;
+            // Signed out by the hub (expired, revoked), perhaps hidden in
+            // the tray: the sign-in form comes forward and says why.
+            crate::sink::show_main_window(app);
         }
     }
 

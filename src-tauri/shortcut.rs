@@ -24,7 +24,7 @@ fn pressed(app: &AppHandle) {
         crate::sink::show_main_window(&app);
         let shell = app.state::<Shell>();
         if let Err(e) = shell
-            .act(switchboard_client::AgentAction::AcceptNewest)
+            .act(switchboard_client::AgentAction::AcceptSoonest)
             .await
         {
             tracing::debug!(error = %e, "shortcut: nothing to accept");

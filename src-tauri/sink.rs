@@ -63,6 +63,10 @@ fn title(unread: u32) -> String {
 /// the ring, closes its notifications and alert window, and takes the
 /// unread count out of the title.
 pub fn withdraw_alerts(app: &AppHandle) {
+    // The session's tray lines ("Accept … from …", the unread count): an
+    // effect that rebuilt them while the session was closing would leave
+    // them behind.
+    crate::tray::show_menu(app, None);
     if let Some(s) = app.try_state::<Sound>() {
         s.send(SoundCommand::StopRing);
     }

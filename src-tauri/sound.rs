@@ -77,9 +77,10 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
             );
         }
         Err(e) => {
+            // Not the end of sound for the day: a headset plugged in or an
+            // audio server started later is found at the next ring.
             tracing::debug!(details = %lib_messages.take(), "audio library messages");
-            tracing::warn!(error = %e, "no audio output device; alerts are visual only");
-            return;
+            tracing::warn!(error = %e, "no audio output device for now; alerts are visual until one appears");
         }
     }
     let mut output: Option<MixerDeviceSink> = None;
@@ -138,8 +139,10 @@ fn ensure_open<'a>(
         match open_output() {
             Ok(o) => *output = Some(o),
             Err(e) => {
+                // Info, not a warning: with no device at all this comes at
+                // every ring and chime.
                 tracing::debug!(details = %lib_messages.take(), "audio library messages");
-                tracing::warn!(error = %e, "audio output unavailable; this alert is visual only");
+                tracing::info!(error = %e, "audio output unavailable; this alert is visual only");
             }
         }
     }

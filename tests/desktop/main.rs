@@ -479,51 +479,100 @@ fn x11_windows() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// Whether the X tree shows the app's main window (its default size).
+fn main_window_in(tree: &str) -> bool {
+    tree.lines()
+        .any(|l| l.contains("(\"switchboard\" \"Switchboard\")") && l.contains("1180x760"))
+}
+
+/// A login start (`--hidden`) whose kept session resumes stays in the
+/// tray, the window never flashing; one that leaves nobody signed in (the
+/// hub refused the kept token: expired overnight, revoked) shows the
+/// sign-in form instead of sitting signed out in the tray, as does one
+/// with nothing kept.
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
-async fn a_login_start_stays_in_the_tray_without_a_window_flash() {
+async fn a_login_start_resumes_in_the_tray_and_asks_to_sign_in_when_it_cannot() {
+    let hub = Hub::start_for_restarts().await;
     let desk = Desk::new();
-    let main_window = |tree: &str| {
-        tree.lines().any(|l| {
-            l.contains("\"Switchboard\": (\"switchboard\" \"Switchboard\")")
-                && l.contains("1180x760")
-        })
+    let _keyring = Keyring::start(&desk).await;
+    // Killed when dropped: a failing step must not leave an instance
+    // behind to answer the next test's launch.
+    let login_start = || {
+        KillOnDrop(
+            desk.command(env!("CARGO_BIN_EXE_switchboard"))
+                .arg("--hidden")
+                .spawn()
+                .unwrap(),
+        )
     };
-    let mut hidden = desk
-        .command(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--hidden")
-        .spawn()
-        .unwrap();
-    // Poll for the whole start-up: the window must never appear.
-    let mut saw_tray = false;
+
+    step("nothing kept: the sign-in form shows");
+    let first = login_start();
+    eventually(
+        "a login start with nobody signed in stayed hidden",
+        || async { main_window_in(&x11_windows()) },
+    )
+    .await;
+    drop(first);
+
+    step("a kept session: resumed in the tray, no window");
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.quit().await;
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    eventually("the first app stayed connected", || async {
+        !hub.running.hub.links.is_connected(a1)
+    })
+    .await;
+    // A tray host from now on: what registers with it is the login start's.
+    let host = TrayHost::start().await;
+    let hidden = login_start();
     for _ in 0..40 {
         let tree = x11_windows();
         assert!(
-            !main_window(&tree),
-            "the window flashed on a login start:\n{tree}"
+            !main_window_in(&tree),
+            "the window showed on a login start:\n{tree}"
         );
-        saw_tray |= tree.contains("tray-icon");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    assert!(saw_tray, "the tray icon is there instead");
-    hidden.kill().unwrap();
-    hidden.wait().unwrap();
-    // A normal start shows it.
-    let mut normal = desk
-        .command(env!("CARGO_BIN_EXE_switchboard"))
-        .spawn()
-        .unwrap();
-    eventually("a normal start shows no window", || async {
-        main_window(&x11_windows())
+    // The tray icon is there instead, registered with the host.
+    host.item().await;
+    assert!(
+        hub.running.hub.links.is_connected(a1),
+        "the session was not resumed"
+    );
+    drop(hidden);
+
+    step("no tray host (stock GNOME): the window shows, or nothing would");
+    drop(host);
+    let bus = zbus::Connection::session().await.unwrap();
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await.unwrap();
+    eventually("the tray host stayed on the bus", || async {
+        let watcher = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher").unwrap();
+        !dbus.name_has_owner(watcher).await.unwrap()
     })
     .await;
-    normal.kill().unwrap();
-    normal.wait().unwrap();
+    let no_host = login_start();
+    eventually("a login start with no tray host stayed hidden", || async {
+        main_window_in(&x11_windows())
+    })
+    .await;
+    drop(no_host);
+
+    step("the kept token refused: the sign-in form shows");
+    hub.running.hub.revoke_agent_tokens(a1).await.unwrap();
+    let refused = login_start();
+    eventually("a login start signed out stayed hidden", || async {
+        main_window_in(&x11_windows())
+    })
+    .await;
+    drop(refused);
 }
 
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
-async fn the_global_shortcut_accepts_the_newest_offer() {
+async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
     let hub = Hub::start().await;
     let desk = Desk::new();
     let app = App::launch(&desk).await;
@@ -1005,6 +1054,7 @@ mod workflows {
                 text: format!("hello {HOSTILE}"),
                 transcript: Vec::new(),
                 case_id: None,
+                message_id: None,
             })
             .await
             .unwrap()
@@ -1452,6 +1502,22 @@ mod workflows {
     }
 }
 
+/// Whether the main window is mapped (neither hidden nor minimised),
+/// whatever unread count its title shows.
+async fn main_window_viewable() -> bool {
+    let out = tokio::process::Command::new("xdotool")
+        .args([
+            "search",
+            "--onlyvisible",
+            "--name",
+            r"^Switchboard( \([0-9]+\))?$",
+        ])
+        .output()
+        .await
+        .expect("xdotool");
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
 /// A field of `xwininfo` output ("Width", "Map State", ...).
 fn xwin_field(info: &str, field: &str) -> String {
     info.lines()
@@ -1504,6 +1570,8 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
     .await;
     let c2 = hub.ingress(Channel::Sms, "nd-2", "Ned", "", "hello").await;
     accept_in_the_alert_window(&app, &hub, main, &c2, "Ned").await;
+    step("accepted there: the main window is shown again");
+    eventually("the window stayed hidden", main_window_viewable).await;
     app.quit().await;
 }
 
@@ -1568,6 +1636,10 @@ async fn minimised_with_no_notification_service_an_offer_opens_the_alert_window(
     .await;
     let c = hub.ingress(Channel::Sms, "mn-1", "Mina", "", "hi").await;
     accept_in_the_alert_window(&app, &hub, main, &c, "Mina").await;
+    step("accepted there: the main window comes back with the chat");
+    eventually("the window stayed minimised", main_window_viewable).await;
+    app.text_until("[data-testid=chat-title]", |t| t == "Mina")
+        .await;
     app.quit().await;
 }
 
@@ -1802,7 +1874,7 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     assert!(focused.silent(), "rang while in focus: {focused:?}");
 
     step("focus elsewhere: the ring starts");
-    let _thief = FocusThief::start().await;
+    let thief = FocusThief::start().await;
     eventually("the window kept the focus", || async {
         !window_has_focus(&app).await
     })
@@ -1822,6 +1894,12 @@ async fn the_ring_plays_while_unfocused_not_while_focused_and_stops_on_accept() 
     let after = card.listen(3.0).await;
     assert!(after.silent(), "still ringing after accept: {after:?}");
     assert_eq!(app.text("[data-testid=chat-title]").await, "Rita");
+    // An accept brings the window forward (focused): look away again.
+    thief.steal_again().await;
+    eventually("the window kept the focus", || async {
+        !window_has_focus(&app).await
+    })
+    .await;
 
     step("a message while unfocused: one chime, then quiet");
     hub.ingress(Channel::Sms, "ring-1", "Rita", "", "still there?")
@@ -1943,6 +2021,17 @@ async fn without_sound_card_notification_daemon_or_tray_host_alerts_stay_in_the_
             .is_some()
     })
     .await;
+    step("a sound card appears (a headset plugged in): the next offer rings");
+    let card = SoundCard::install(&desk);
+    hub.ingress(Channel::Sms, "mute-2", "Mel", "", "hello")
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ringing = card.listen(2.0).await;
+    assert!(
+        ringing.peak_db > -10.0,
+        "no ring once a card was there: {ringing:?}"
+    );
     app.quit().await;
 }
 
@@ -2359,12 +2448,32 @@ async fn with_a_keychain_a_restart_on_a_silent_hub_says_it_is_resuming_then_open
 
     step("the hub is back");
     drop(silent);
-    let _hub = stopped.start().await;
+    let hub = stopped.start().await;
     app.text_until("[data-testid=connection]", |t| {
         t.eq_ignore_ascii_case("online")
     })
     .await;
     app.el(&row).await;
+    app.quit().await;
+
+    step("'Sign in instead' while resuming: the resume never takes over");
+    let stopped = hub.stop().await;
+    let silent = SilentListener::start(stopped.addr()).await;
+    let app = App::launch(&desk).await;
+    app.el("[data-testid=resuming]").await;
+    app.click("[data-testid=resume-instead]").await;
+    app.el("input[name=password]").await;
+    // Past the resume check (5 s) and the first connection attempt, when
+    // the resume would have opened the kept conversations (as it did in
+    // the step before this one).
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(
+        app.js("return document.querySelector('input[name=password]') !== null")
+            .await,
+        true,
+        "the resumed session replaced the sign-in form"
+    );
+    drop(silent);
     app.quit().await;
 }
 

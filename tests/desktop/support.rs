@@ -137,6 +137,7 @@ impl Hub {
                 text: text.into(),
                 transcript: Vec::new(),
                 case_id: None,
+                message_id: None,
             })
             .send()
             .await
@@ -1614,7 +1615,7 @@ pub async fn visible_x_window(title_regex: &str) -> String {
 /// Another X client's window (`xev`, from x11-utils) that takes the input
 /// focus from the app while it lives. Focusing the root window is not
 /// enough: GTK still counts a window under the pointer as focused.
-pub struct FocusThief(tokio::process::Child);
+pub struct FocusThief(tokio::process::Child, String);
 
 impl FocusThief {
     pub async fn start() -> FocusThief {
@@ -1644,7 +1645,12 @@ impl FocusThief {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         x_focus(&id).await;
-        FocusThief(child)
+        FocusThief(child, id)
+    }
+
+    /// Takes the focus back (after the app took it).
+    pub async fn steal_again(&self) {
+        x_focus(&self.1).await;
     }
 }
 

@@ -11,7 +11,7 @@ use switchboard_protocol::{
     CommandId, CommandOutcome, ConversationId, ConversationSummary, DesktopNotifications,
     DetailField, ErrorBody, ErrorCode, EventFrame, Message, MessageId, Millis, NoticeKind,
     NotificationKind, NotificationTemplate, Offer, OfferId, OfferOrigin, OfferOutcome, Presence,
-    RequestKind, RevokeReason, Scenario, Seq, TransferTarget,
+    PresenceReason, RequestKind, RevokeReason, Scenario, Seq, TransferTarget,
 };
 
 use crate::settings::{AgentSettings, SoundWhen};
@@ -24,6 +24,10 @@ pub const RECENT_MESSAGES: usize = 200;
 /// are then more than `COALESCE_MS` apart in real time too, whatever
 /// fraction of a millisecond each reading dropped.
 pub const COALESCE_MS: i64 = 1000;
+
+/// How long the in-app toast for new messages in a conversation not in
+/// front stays.
+const MESSAGE_TOAST_MS: u64 = 6_000;
 
 /// How often an offer's OS notification has its countdown ("Respond
 /// within 50 s") brought up to date while it is shown: often enough to
@@ -436,6 +440,42 @@ struct InFlight {
     offer: Option<PendingOffer>,
 }
 
+impl InFlight {
+    fn of(command: &Command, offer: Option<PendingOffer>) -> InFlight {
+        let reply = match command {
+            Command::SendMessage {
+                conversation_id,
+                text,
+            } => Some((*conversation_id, text.clone())),
+            _ => None,
+        };
+        InFlight {
+            what: action_name(command).to_owned(),
+            reply,
+            offer,
+        }
+    }
+}
+
+/// What the agent did, as a failure message names it ("send failed").
+fn action_name(command: &Command) -> &'static str {
+    match command {
+        Command::AcceptOffer { .. } => "accept",
+        Command::RejectOffer { .. } => "reject",
+        Command::SetPresence { .. } => "set presence",
+        Command::SendMessage { .. } => "send",
+        Command::MarkRead { .. } => "mark read",
+        Command::CloseConversation { .. } => "close",
+        Command::TransferConversation { .. } => "transfer",
+        Command::EscalateConversation { .. } => "escalate",
+        Command::Consult { .. } => "consult",
+        Command::RequestAssign { .. } => "assign request",
+        Command::RequestDiscuss { .. } => "discuss request",
+        Command::AssignConversation { .. } => "assign",
+        Command::Unknown => "command",
+    }
+}
+
 /// A persistence operation; the runtime applies a batch in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreOp {
@@ -457,6 +497,23 @@ pub enum StoreOp {
     OfferHandled(OfferId),
     /// Forget every handled offer id (the hub lost data and reuses ids).
     ForgetHandledOffers,
+    /// An offer being accepted by `command`, kept until the hub answers so
+    /// that a refusal after a restart can still show it again.
+    PutAccepting {
+        /// The accept command.
+        command: CommandId,
+        /// The offer as it was pending.
+        offer: PendingOffer,
+    },
+    /// The hub answered `command`: out of the outbox, and its accepted
+    /// offer need not be kept. In the same transaction as what the answer
+    /// changed (a refused reply back in the draft, a refused accept's offer
+    /// pending again), so a crash cannot keep one without the other.
+    CommandAnswered(CommandId),
+    /// The outbox holds exactly these commands (those still unanswered):
+    /// with a whole-state write after a failed one, whose answered
+    /// commands' [`StoreOp::CommandAnswered`] were lost with it.
+    KeepOutbox(BTreeSet<CommandId>),
     /// The conversation in front.
     PutActive(Option<ConversationId>),
     /// A draft (empty deletes).
@@ -510,8 +567,9 @@ pub enum AgentAction {
         /// Which.
         offer_id: OfferId,
     },
-    /// Accept the newest pending offer (global shortcut).
-    AcceptNewest,
+    /// Accept the pending offer that lapses first, the one the window's
+    /// alert card shows unless the agent picked another (global shortcut).
+    AcceptSoonest,
     /// Reject an offer.
     Reject {
         /// Which.
@@ -919,6 +977,17 @@ impl Engine {
         }
         ops.push(StoreOp::PutBanners(st.banners.clone()));
         ops.push(StoreOp::PutSettings(st.settings.clone()));
+        ops.push(StoreOp::KeepOutbox(
+            self.in_flight.keys().cloned().collect(),
+        ));
+        for (command, sent) in &self.in_flight {
+            if let Some(offer) = &sent.offer {
+                ops.push(StoreOp::PutAccepting {
+                    command: command.clone(),
+                    offer: offer.clone(),
+                });
+            }
+        }
         ops
     }
 
@@ -980,6 +1049,7 @@ impl Engine {
             Input::Event(ev) => self.apply_event(ev, now, &mut fx),
             Input::CommandResult { id, outcome } => {
                 let sent = self.in_flight.remove(&id);
+                fx.push(Effect::Store(StoreOp::CommandAnswered(id.clone())));
                 if let CommandOutcome::Error(error) = outcome {
                     let (what, reply, offer) = match sent {
                         Some(InFlight { what, reply, offer }) => (what, reply, offer),
@@ -1091,8 +1161,9 @@ impl Engine {
             fx.push(Effect::CloseNotification(NotificationKey::Conversation(
                 *gone,
             )));
-            self.state.drafts.remove(gone);
         }
+        // Drafts go with their conversations (and any a late save left).
+        self.state.drafts.retain(|c, _| convs.contains_key(c));
         self.state.conversations = convs;
         if self
             .state
@@ -1130,10 +1201,16 @@ impl Engine {
         }
         self.state.last_seq = ev.seq;
         match ev.event {
-            AgentEvent::PresenceChanged { presence, .. } => {
+            AgentEvent::PresenceChanged { presence, reason } => {
                 self.state.presence = Some(presence);
                 fx.push(Effect::Store(StoreOp::PutPresence(presence)));
                 fx.push(Effect::Ui(UiEvent::PresenceChanged { presence }));
+                // A person set it (a supervisor's reset, or the agent on
+                // another device): the banners asking for a reset are
+                // answered. The system's own changes come with their notice.
+                if matches!(reason, PresenceReason::Agent | PresenceReason::Supervisor) {
+                    self.clear_banners(fx);
+                }
             }
             AgentEvent::OfferCreated { offer } => {
                 if self.state.handled_offers.contains(&offer.id)
@@ -1507,9 +1584,7 @@ impl Engine {
             return;
         }
         self.last_notified.insert(cid, now);
-        if !self.desktop_allowed(DesktopNotifications::WhenUnfocused) {
-            return;
-        }
+        let desktop = self.desktop_allowed(DesktopNotifications::WhenUnfocused);
         let latest = c
             .messages
             .iter()
@@ -1522,14 +1597,27 @@ impl Engine {
         } else {
             format!("{} new messages", c.unread)
         };
+        let title = format!(
+            "{} ({})",
+            c.summary.customer.name,
+            channel_name(c.summary.channel)
+        );
+        if !desktop {
+            // In the app (the agent is working in another conversation, or
+            // wants no desktop notifications): the seed's "View chat"
+            // notification is an in-app toast that opens it.
+            fx.push(Effect::Ui(UiEvent::Toast {
+                conversation_id: cid,
+                title,
+                body: format!("{count}\n{latest}"),
+                duration_ms: MESSAGE_TOAST_MS,
+            }));
+            return;
+        }
         fx.push(Effect::Notify(OsNotification {
             key: NotificationKey::Conversation(cid),
             style: NotificationStyle::Toast,
-            title: format!(
-                "{} ({})",
-                c.summary.customer.name,
-                channel_name(c.summary.channel)
-            ),
+            title,
             body: vec![count, latest],
             actions: vec![NotificationAction::Open],
             expires_at: Some(Millis(now.0 + 10_000)),
@@ -1630,29 +1718,34 @@ impl Engine {
 
     // ------------------------------------------------------------- agent
 
-    fn command(&mut self, what: &str, command: Command, fx: &mut Vec<Effect>) -> CommandId {
+    fn command(&mut self, command: Command, fx: &mut Vec<Effect>) -> CommandId {
         self.next_id += 1;
         let id = CommandId(format!("{}-{}", self.id_prefix, self.next_id));
-        let reply = match &command {
-            Command::SendMessage {
-                conversation_id,
-                text,
-            } => Some((*conversation_id, text.clone())),
-            _ => None,
-        };
-        self.in_flight.insert(
-            id.clone(),
-            InFlight {
-                what: what.to_owned(),
-                reply,
-                offer: None,
-            },
-        );
+        self.in_flight
+            .insert(id.clone(), InFlight::of(&command, None));
         fx.push(Effect::Send(CommandFrame {
             id: id.clone(),
             command,
         }));
         id
+    }
+
+    /// Takes on the commands a previous run sent and saw no answer to (the
+    /// runtime sends them again, same ids), with the offers they accepted,
+    /// so that a refusal after a restart is handled as before it: a reply
+    /// goes back into the draft, an offer still pending on the hub is
+    /// shown again, and the failure names what the agent did.
+    pub fn adopt_outbox(&mut self, outbox: &[CommandFrame], accepting: Vec<PendingOffer>) {
+        let mut accepting: BTreeMap<OfferId, PendingOffer> =
+            accepting.into_iter().map(|p| (p.offer.id, p)).collect();
+        for frame in outbox {
+            let offer = match frame.command {
+                Command::AcceptOffer { offer_id } => accepting.remove(&offer_id),
+                _ => None,
+            };
+            self.in_flight
+                .insert(frame.id.clone(), InFlight::of(&frame.command, offer));
+        }
     }
 
     /// Makes a reply that was not sent the conversation's draft again, in
@@ -1691,14 +1784,22 @@ impl Engine {
     fn agent(&mut self, action: AgentAction, now: Millis, fx: &mut Vec<Effect>) {
         match action {
             AgentAction::Accept { offer_id } => self.accept(offer_id, fx),
-            AgentAction::AcceptNewest => {
-                let newest = self
+            AgentAction::AcceptSoonest => {
+                // The one that lapses first, as the window's alert card
+                // shows it (the newest among equal deadlines, as the card
+                // keeps the view's newest-first order for those).
+                let soonest = self
                     .state
                     .offers
                     .values()
-                    .max_by_key(|p| (p.offer.created_at, p.offer.id))
+                    .min_by_key(|p| {
+                        (
+                            p.deadline,
+                            std::cmp::Reverse((p.offer.created_at, p.offer.id)),
+                        )
+                    })
                     .map(|p| p.offer.id);
-                match newest {
+                match soonest {
                     Some(id) => self.accept(id, fx),
                     None => self.refuse("accept", ErrorCode::NotFound, "no pending offer", fx),
                 }
@@ -1728,7 +1829,7 @@ impl Engine {
                         fx,
                     );
                 }
-                self.command("reject", Command::RejectOffer { offer_id, reason }, fx);
+                self.command(Command::RejectOffer { offer_id, reason }, fx);
                 self.forget_offer(offer_id, OfferClosed::Rejected, fx);
             }
             AgentAction::SetPresence { presence } => {
@@ -1740,13 +1841,9 @@ impl Engine {
                         fx,
                     );
                 }
-                self.command("set presence", Command::SetPresence { presence }, fx);
+                self.command(Command::SetPresence { presence }, fx);
                 // A reset clears the banners that asked for it.
-                if !self.state.banners.is_empty() {
-                    self.state.banners.clear();
-                    fx.push(Effect::Store(StoreOp::PutBanners(Vec::new())));
-                    fx.push(Effect::Ui(UiEvent::BannersChanged));
-                }
+                self.clear_banners(fx);
             }
             AgentAction::SendMessage {
                 conversation_id,
@@ -1764,7 +1861,6 @@ impl Engine {
                     return self.refuse("send", ErrorCode::TooLarge, "message too long", fx);
                 }
                 self.command(
-                    "send",
                     Command::SendMessage {
                         conversation_id,
                         text,
@@ -1799,12 +1895,18 @@ impl Engine {
                 if !self.state.conversations.contains_key(&conversation_id) {
                     return self.refuse("close", ErrorCode::NotFound, "no such conversation", fx);
                 }
-                self.command("close", Command::CloseConversation { conversation_id }, fx);
+                self.command(Command::CloseConversation { conversation_id }, fx);
             }
             AgentAction::SetDraft {
                 conversation_id,
                 text,
             } => {
+                // A save that lands after the conversation left (closed,
+                // transferred) has nothing to belong to: kept, it would
+                // sit in the cache for good.
+                if !self.state.conversations.contains_key(&conversation_id) {
+                    return;
+                }
                 if text.is_empty() {
                     self.state.drafts.remove(&conversation_id);
                 } else {
@@ -1829,7 +1931,6 @@ impl Engine {
             } => {
                 if self.owned_or_refuse("transfer", conversation_id, fx) {
                     self.command(
-                        "transfer",
                         Command::TransferConversation {
                             conversation_id,
                             target,
@@ -1846,7 +1947,6 @@ impl Engine {
             } => {
                 if self.owned_or_refuse("escalate", conversation_id, fx) {
                     self.command(
-                        "escalate",
                         Command::EscalateConversation {
                             conversation_id,
                             supervisor_id,
@@ -1862,7 +1962,6 @@ impl Engine {
             } => {
                 if self.owned_or_refuse("consult", conversation_id, fx) {
                     self.command(
-                        "consult",
                         Command::Consult {
                             conversation_id,
                             agent_id,
@@ -1878,7 +1977,6 @@ impl Engine {
             } => {
                 if self.owned_or_refuse("assign request", conversation_id, fx) {
                     self.command(
-                        "assign request",
                         Command::RequestAssign {
                             conversation_id,
                             agent_id,
@@ -1894,7 +1992,6 @@ impl Engine {
             } => {
                 if self.owned_or_refuse("discuss request", conversation_id, fx) {
                     self.command(
-                        "discuss request",
                         Command::RequestDiscuss {
                             conversation_id,
                             agent_id,
@@ -1918,7 +2015,6 @@ impl Engine {
                     self.refuse("assign", ErrorCode::NotFound, "no such conversation", fx);
                 } else {
                     self.command(
-                        "assign",
                         Command::AssignConversation {
                             conversation_id,
                             agent_id,
@@ -1961,11 +2057,23 @@ impl Engine {
             return self.refuse("accept", ErrorCode::NotFound, "no such pending offer", fx);
         }
         let pending = self.state.offers.get(&offer_id).cloned();
-        let id = self.command("accept", Command::AcceptOffer { offer_id }, fx);
-        if let Some(sent) = self.in_flight.get_mut(&id) {
-            sent.offer = pending;
+        let id = self.command(Command::AcceptOffer { offer_id }, fx);
+        if let Some(p) = pending {
+            // Kept with the outbox row, so a restart before the answer can
+            // still bring it back (`adopt_outbox`).
+            fx.push(Effect::Store(StoreOp::PutAccepting {
+                command: id.clone(),
+                offer: p.clone(),
+            }));
+            if let Some(sent) = self.in_flight.get_mut(&id) {
+                sent.offer = Some(p);
+            }
         }
         self.forget_offer(offer_id, OfferClosed::Accepted, fx);
+        // Wherever it was accepted (notification, tray, alert window,
+        // shortcut), the app comes forward to work on it (seed 001: "the
+        // app is made active and displayed to you").
+        fx.push(Effect::FocusWindow(None));
     }
 
     /// An offer whose accept the hub refused while keeping it pending (the
@@ -2004,13 +2112,25 @@ impl Engine {
         )));
         self.dirty.remove(&cid);
         self.command(
-            "mark read",
             Command::MarkRead {
                 conversation_id: cid,
                 message_id: newest,
             },
             fx,
         );
+    }
+
+    /// Drops every banner (all ask for a presence reset) and its desktop
+    /// notification.
+    fn clear_banners(&mut self, fx: &mut Vec<Effect>) {
+        if self.state.banners.is_empty() {
+            return;
+        }
+        for b in std::mem::take(&mut self.state.banners) {
+            fx.push(Effect::CloseNotification(NotificationKey::Notice(b.notice)));
+        }
+        fx.push(Effect::Store(StoreOp::PutBanners(Vec::new())));
+        fx.push(Effect::Ui(UiEvent::BannersChanged));
     }
 
     fn read_if_visible(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
@@ -2037,10 +2157,7 @@ impl Engine {
         fx: &mut Vec<Effect>,
     ) {
         match (key, action) {
-            (NotificationKey::Offer(id), NotificationAction::Accept) => {
-                self.accept(id, fx);
-                fx.push(Effect::FocusWindow(None));
-            }
+            (NotificationKey::Offer(id), NotificationAction::Accept) => self.accept(id, fx),
             (NotificationKey::Offer(id), NotificationAction::Reject) => {
                 let needs_reason = self.state.offers.get(&id).is_some_and(|p| {
                     p.offer.template.reject_reason_required || p.offer.origin.reason_required()

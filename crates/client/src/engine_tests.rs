@@ -331,6 +331,63 @@ fn desktop_setting_always_when_unfocused_never() {
     assert_eq!(notifies(&h.offer(offer(1, t))).len(), 1);
 }
 
+/// Working in one conversation (window focused), a customer writing in
+/// another gets an in-app toast that opens it ("View chat"), not nothing;
+/// unfocused, the OS notification is that notice instead.
+#[test]
+fn a_message_in_a_conversation_not_in_front_is_an_in_app_toast_when_focused() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    h.assign(8, AssignMode::Accepted, false);
+    h.act(
+        AgentAction::Open {
+            conversation_id: ConversationId(7),
+        },
+        T0,
+    );
+    h.e.handle(Input::Focus(true), T0);
+    let fx = h.customer(8, 1, at(10));
+    assert!(notifies(&fx).is_empty(), "focused: no desktop notification");
+    let toast = fx.iter().find_map(|e| match e {
+        Effect::Ui(UiEvent::Toast {
+            conversation_id,
+            body,
+            ..
+        }) => Some((*conversation_id, body.clone())),
+        _ => None,
+    });
+    let (cid, body) = toast.expect("an in-app toast");
+    assert_eq!(cid, ConversationId(8));
+    assert!(body.starts_with("1 new message"), "{body}");
+    // The conversation in front: read at once, no toast.
+    let fx = h.customer(7, 2, at(20));
+    assert!(toasts(&fx).is_empty());
+    // Unfocused: the OS notification, no in-app toast.
+    h.e.handle(Input::Focus(false), at(3000));
+    let fx = h.customer(8, 3, at(4000));
+    assert_eq!(notifies(&fx).len(), 1);
+    assert!(toasts(&fx).is_empty());
+}
+
+/// The global shortcut accepts the offer that lapses first (the one the
+/// window's card shows), not the newest.
+#[test]
+fn the_shortcut_accepts_the_offer_that_lapses_first() {
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    let mut newer = offer(2, template(NotificationKind::Alert));
+    newer.created_at = at(1000);
+    newer.expires_at = at(90_000);
+    h.offer(newer);
+    let fx = h.act(AgentAction::AcceptSoonest, at(2000));
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::AcceptOffer {
+            offer_id: OfferId(1)
+        }]
+    );
+}
+
 #[test]
 fn ring_follows_focus_and_sound_settings() {
     let mut h = Harness::new();
@@ -472,6 +529,15 @@ fn os_notification_buttons_reach_the_engine() {
         }]
     );
     assert!(fx.iter().any(|e| matches!(e, Effect::FocusWindow(_))));
+    // From the tray, the alert window or the shortcut (a plain accept) too.
+    h.offer(offer(3, template(NotificationKind::Alert)));
+    let fx = h.act(
+        AgentAction::Accept {
+            offer_id: OfferId(3),
+        },
+        at(1000),
+    );
+    assert!(has(&fx, &Effect::FocusWindow(None)));
     // Body click: bring the window forward with the in-app alert.
     let mut t = template(NotificationKind::Alert);
     t.reject_reason_required = true;
@@ -842,6 +908,28 @@ fn notices_become_banners_and_presence_follows_the_hub() {
         at(2),
     );
     assert!(sends(&fx).is_empty());
+    // A supervisor's reset answers the banner too (and its notification).
+    h.ev(
+        AgentEvent::Notice {
+            notice: NoticeKind::RejectedOffer,
+            message: "rejected".into(),
+        },
+        at(3),
+    );
+    assert_eq!(h.e.state().banners.len(), 1);
+    let fx = h.ev(
+        AgentEvent::PresenceChanged {
+            presence: Presence::Available,
+            reason: switchboard_protocol::PresenceReason::Supervisor,
+        },
+        at(4),
+    );
+    assert!(h.e.state().banners.is_empty());
+    assert!(has(
+        &fx,
+        &Effect::CloseNotification(NotificationKey::Notice(NoticeKind::RejectedOffer))
+    ));
+    assert!(has(&fx, &Effect::Ui(UiEvent::BannersChanged)));
 }
 
 #[test]
@@ -979,6 +1067,54 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
     assert_eq!(shown, vec![NotificationKey::Offer(OfferId(2))]);
 }
 
+/// A draft save that lands after its conversation left is dropped, not
+/// kept in the cache for good; one such draft a cache already holds goes
+/// at the next snapshot.
+#[test]
+fn a_draft_for_a_conversation_no_longer_held_is_not_kept() {
+    let mut h = Harness::new();
+    let fx = h.act(
+        AgentAction::SetDraft {
+            conversation_id: ConversationId(9),
+            text: "late save".into(),
+        },
+        T0,
+    );
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Store(StoreOp::PutDraft(..)))));
+    assert!(h.e.state().drafts.is_empty());
+
+    let mut cached = AgentState::default();
+    cached
+        .drafts
+        .insert(ConversationId(9), "left by an older version".into());
+    let mut e = Engine::new(cached, "t");
+    let snapshot = AgentSnapshot {
+        agent: AgentProfile {
+            id: AgentId(1),
+            username: "a".into(),
+            display_name: "A".into(),
+            role: Role::Agent,
+            team: None,
+        },
+        presence: Presence::Available,
+        conversations: vec![],
+        offers: vec![],
+    };
+    let fx = e.handle(
+        Input::Snapshot {
+            seq: Seq(5),
+            snapshot,
+        },
+        T0,
+    );
+    assert!(e.state().drafts.is_empty());
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Store(StoreOp::PutDraft(..)))));
+}
+
 /// A hub restored from a backup (its seq behind ours) gives out offer ids
 /// again: an offer with the id of one the agent handled is a new offer and
 /// is shown. (With the hub's seq ahead, as usual, it is the old one: the
@@ -1087,6 +1223,10 @@ fn a_reply_that_fails_to_send_is_the_draft_again() {
     );
     let want = "first answer\n\nand more".to_owned();
     assert_eq!(h.e.state().drafts.get(&c), Some(&want));
+    // Out of the outbox in the same batch as the draft it went back into.
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Store(StoreOp::CommandAnswered(_)))));
     assert!(has(&fx, &Effect::Store(StoreOp::PutDraft(c, want.clone()))));
     assert!(has(
         &fx,
@@ -1121,6 +1261,39 @@ fn a_reply_that_fails_to_send_is_the_draft_again() {
             draft: long,
         })
     ));
+}
+
+/// A reply a previous run sent and saw no answer to (it is in the outbox
+/// the runtime sends again) is handled like one of this run's: refused,
+/// it is the draft again and the failure says "send".
+#[test]
+fn a_reply_from_before_a_restart_that_fails_is_the_draft_again() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    let c = ConversationId(7);
+    let id = CommandId("previous-run-3".into());
+    h.e.adopt_outbox(
+        &[CommandFrame {
+            id: id.clone(),
+            command: Command::SendMessage {
+                conversation_id: c,
+                text: "typed before the crash".into(),
+            },
+        }],
+        Vec::new(),
+    );
+    let fx = h.e.handle(
+        Input::CommandResult {
+            id,
+            outcome: CommandOutcome::Error(ErrorBody::new(ErrorCode::Conflict, "closed")),
+        },
+        T0,
+    );
+    let want = "typed before the crash".to_owned();
+    assert_eq!(h.e.state().drafts.get(&c), Some(&want));
+    assert!(has(&fx, &Effect::Store(StoreOp::PutDraft(c, want))));
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Ui(UiEvent::CommandFailed { what, .. }) if what == "send")));
 }
 
 /// An assignment that says the agent's read marker and unread count (a

@@ -334,6 +334,9 @@ pub struct ClientOptions {
     pub clock: Arc<dyn Clock>,
     /// Client name for the hub's logs.
     pub client_name: String,
+    /// The user name the cache must belong to; a cache holding another
+    /// account's profile is moved aside and rebuilt (`None`: not checked).
+    pub account: Option<String>,
 }
 
 impl ClientOptions {
@@ -346,6 +349,7 @@ impl ClientOptions {
             backoff: Backoff::default(),
             clock: Arc::new(SystemClock),
             client_name: "switchboard".into(),
+            account: None,
         }
     }
 }
@@ -403,8 +407,24 @@ pub async fn spawn(
     options: ClientOptions,
     sink: impl EffectSink,
 ) -> Result<(ClientHandle, tokio::task::JoinHandle<()>, Option<Recovered>), ClientError> {
-    let (store, mut recovered) = Store::open(&options.cache_path).await?;
-    let loaded = store.load().await?;
+    let (mut store, mut recovered) = Store::open(&options.cache_path).await?;
+    let mut loaded = store.load().await?;
+    let owner = loaded.state.profile.as_ref().map(|p| p.username.clone());
+    if let (Some(want), Some(owner)) = (&options.account, owner) {
+        if *want != owner {
+            let (fresh, moved_to) = store.set_aside_as_other_account().await?;
+            tracing::warn!(cache = %options.cache_path.display(), moved_to = %moved_to.display(),
+                "the cache held another account's data; moved aside");
+            store = fresh;
+            loaded = store.load().await?;
+            recovered = Some(Recovered {
+                moved_to: Some(moved_to),
+                reason: format!(
+                    "the local cache held another account's data ({owner}); it was set aside"
+                ),
+            });
+        }
+    }
     if recovered.is_none() && !loaded.unreadable.is_empty() {
         recovered = Some(Recovered {
             moved_to: None,
@@ -416,7 +436,8 @@ pub async fn spawn(
         });
     }
     let prefix = format!("{:016x}", rand::thread_rng().gen::<u64>());
-    let engine = Engine::new(loaded.state, prefix);
+    let mut engine = Engine::new(loaded.state, prefix);
+    engine.adopt_outbox(&loaded.outbox, loaded.accepting);
     let (tx, rx) = mpsc::channel(256);
     let runtime = Runtime {
         engine,
@@ -431,6 +452,7 @@ pub async fn spawn(
         signed_out: false,
         send_failed: false,
         cache_behind: false,
+        resync: false,
         unsaved_sends: Vec::new(),
         heartbeat: Duration::from_secs(10),
         last_heard: Instant::now(),
@@ -461,6 +483,10 @@ struct Runtime {
     /// instead of only its own batch (the hub replays nothing the engine
     /// has already applied).
     cache_behind: bool,
+    /// An event came with a seq past the next one (an event in between
+    /// did not decode here, or the hub lost it): the next hello asks for
+    /// a snapshot instead of resuming after what was missed.
+    resync: bool,
     /// Commands sent whose outbox write failed, for that next write.
     unsaved_sends: Vec<CommandFrame>,
     heartbeat: Duration,
@@ -668,7 +694,7 @@ impl Runtime {
         let hello = ClientFrame::Hello(Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
             token: self.options.token.clone(),
-            resume: (last.0 > 0).then_some(ResumeCursor { last_seq: last }),
+            resume: (last.0 > 0 && !self.resync).then_some(ResumeCursor { last_seq: last }),
             client: ClientInfo {
                 name: self.options.client_name.clone(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -682,6 +708,7 @@ impl Runtime {
                 other => tracing::debug!(?other, "ignored before welcome"),
             }
         };
+        self.resync = false;
         self.heartbeat = Duration::from_millis(welcome.heartbeat_interval_ms.max(100));
         let now = self.now();
         let fx = self.engine.handle(
@@ -788,6 +815,24 @@ impl Runtime {
             };
             match frame {
                 ServerFrame::Event(ev) => {
+                    let last = self.engine.state().last_seq;
+                    // After the welcome (a snapshot at some seq, or a
+                    // replay after our cursor) events come one by one.
+                    if ev.seq.0 > last.0 + 1 {
+                        // Applying it would skip (and ack past) what came
+                        // in between: start over from a snapshot.
+                        tracing::warn!(
+                            ours = last.0,
+                            got = ev.seq.0,
+                            "events missing; resynchronising"
+                        );
+                        self.resync = true;
+                        self.perform_batch(fx, any).await;
+                        if events {
+                            self.ack().await;
+                        }
+                        return Err(ClientError::Network("events missing".into()));
+                    }
                     events = true;
                     let new = self.engine.handle(Input::Event(ev), now);
                     any |= self.shell_effects_now(new, &mut fx);
@@ -795,12 +840,10 @@ impl Runtime {
                 ServerFrame::CommandResult { id, outcome } => {
                     self.outbox.retain(|f| f.id != id);
                     self.unsaved_sends.retain(|f| f.id != id);
-                    if let Err(e) = self.store.outbox_remove(&id).await {
-                        // Left in the outbox, it is sent again after a
-                        // restart and the hub answers it once more (it
-                        // executes a command id at most once).
-                        tracing::warn!(error = %e, "could not remove an answered command from the cache");
-                    }
+                    // The engine's `CommandAnswered` takes it out of the
+                    // cache's outbox with the batch. Should that write
+                    // fail, it is sent again after a restart and the hub
+                    // answers it once more (it executes an id at most once).
                     let new = self
                         .engine
                         .handle(Input::CommandResult { id, outcome }, now);

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use switchboard_protocol::{AgentProfile, ErrorCode};
 
 use crate::error::ClientError;
@@ -29,27 +31,105 @@ pub struct Session {
 /// The cache of one account on one hub, so that two users (or two hubs) on
 /// one machine never share state.
 pub fn account_cache(data_dir: &Path, endpoint: &HubEndpoint, username: &str) -> PathBuf {
-    let safe = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    };
-    let host = endpoint
+    data_dir
+        .join("accounts")
+        .join(safe_name(hub_host(endpoint)))
+        .join(user_dir(username))
+        .join("cache.db")
+}
+
+/// The hub's `host:port`.
+fn hub_host(endpoint: &HubEndpoint) -> &str {
+    endpoint
         .http_url
         .split("://")
         .nth(1)
-        .unwrap_or(&endpoint.http_url);
-    data_dir
+        .unwrap_or(&endpoint.http_url)
+}
+
+/// `s` with everything but ASCII letters, digits, `.` and `-` made `_`.
+fn safe_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A user's folder: the name itself when it is lower-case ASCII letters,
+/// digits, `.`, `-` and `_` (most names, and the folders of earlier
+/// versions); otherwise its safe characters and a hash of the exact name.
+/// Before, "müller" and "möller" (or "иван" and "петр") were both `m_ller`
+/// or `____`, and "Ada" and "ada" one folder on macOS and Windows: two
+/// users on one machine read each other's cache.
+fn user_dir(username: &str) -> String {
+    let plain = !username.is_empty()
+        && !username.starts_with('.')
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    if plain {
+        return username.to_owned();
+    }
+    let digest = Sha256::digest(username.as_bytes());
+    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~{hash}", safe_name(username))
+}
+
+/// Where earlier versions kept `username`'s cache, when that differs.
+fn legacy_account_cache(
+    data_dir: &Path,
+    endpoint: &HubEndpoint,
+    username: &str,
+) -> Option<PathBuf> {
+    let old = data_dir
         .join("accounts")
-        .join(safe(host))
-        .join(safe(username))
-        .join("cache.db")
+        .join(safe_name(hub_host(endpoint)))
+        .join(safe_name(username))
+        .join("cache.db");
+    (old != account_cache(data_dir, endpoint, username)).then_some(old)
+}
+
+/// The account's cache, moving one an earlier version kept under the old
+/// folder name to the new one first (unsent replies and drafts are in it),
+/// if it is this user's: a folder two names shared holds the other's cache
+/// just as well, which stays where it is for its owner.
+async fn cache_for(data_dir: &Path, endpoint: &HubEndpoint, username: &str) -> PathBuf {
+    let cache = account_cache(data_dir, endpoint, username);
+    if let Some(old) = legacy_account_cache(data_dir, endpoint, username) {
+        if old.exists() && !cache.exists() && cached_user(&old).await.as_deref() == Some(username) {
+            let moved = cache
+                .parent()
+                .map(std::fs::create_dir_all)
+                .transpose()
+                .and_then(|_| std::fs::rename(&old, &cache));
+            for ext in ["db-wal", "db-shm"] {
+                let side = old.with_extension(ext);
+                if moved.is_ok() && side.exists() {
+                    let _ = std::fs::rename(&side, cache.with_extension(ext));
+                }
+            }
+            if let Err(e) = moved {
+                tracing::warn!(error = %e, from = %old.display(), "could not move the cache to its new folder");
+            }
+        }
+    }
+    cache
+}
+
+/// The user name of the profile a cache holds, if it can be read.
+async fn cached_user(path: &Path) -> Option<String> {
+    let (store, recovered) = crate::store::Store::open(path).await.ok()?;
+    let user = match recovered {
+        Some(_) => None,
+        None => store.load().await.ok()?.state.profile.map(|p| p.username),
+    };
+    store.close().await;
+    user
 }
 
 /// How long resuming waits for the hub to say who a token is for before
@@ -67,9 +147,9 @@ pub async fn sign_in(
     sink: impl EffectSink,
 ) -> Result<Session, ClientError> {
     let login = endpoint.login(username, password).await?;
-    let cache = account_cache(data_dir, &endpoint, username);
+    let cache = cache_for(data_dir, &endpoint, username).await;
     let (handle, task, recovered) =
-        start(&endpoint, &login.token, cache, client_name, sink).await?;
+        start(&endpoint, &login.token, cache, username, client_name, sink).await?;
     Ok(Session {
         profile: login.agent,
         handle,
@@ -116,8 +196,9 @@ pub async fn resume(
             None
         }
     };
-    let cache = account_cache(data_dir, &endpoint, username);
-    let (handle, task, recovered) = start(&endpoint, token, cache, client_name, sink).await?;
+    let cache = cache_for(data_dir, &endpoint, username).await;
+    let (handle, task, recovered) =
+        start(&endpoint, token, cache, username, client_name, sink).await?;
     let profile = match profile {
         Some(p) => p,
         None => match handle.query(|e| e.state().profile.clone()).await {
@@ -145,11 +226,13 @@ async fn start(
     endpoint: &HubEndpoint,
     token: &str,
     cache: PathBuf,
+    username: &str,
     client_name: &str,
     sink: impl EffectSink,
 ) -> Result<(ClientHandle, tokio::task::JoinHandle<()>, Option<Recovered>), ClientError> {
     let mut options = ClientOptions::new(endpoint.clone(), token.to_owned(), cache);
     options.client_name = client_name.to_owned();
+    options.account = Some(username.to_owned());
     spawn(options, sink).await
 }
 
@@ -172,5 +255,28 @@ mod tests {
         assert_eq!(a, PathBuf::from("/d/accounts/127.0.0.1_8787/ada/cache.db"));
         assert!(b.starts_with("/d/accounts/hub.example_443/"));
         assert!(!b.to_string_lossy().contains("/../"));
+    }
+
+    /// Names that made one folder before (non-ASCII letters all became
+    /// `_`; case folds on macOS and Windows) make distinct ones now.
+    #[test]
+    fn names_that_look_alike_get_folders_of_their_own() {
+        let hub = HubEndpoint::new("http://127.0.0.1:8787");
+        let dir = |u: &str| {
+            account_cache(Path::new("/d"), &hub, u)
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
+        };
+        let names = [
+            "müller", "möller", "иван", "петр", "Ada", "ada", "ada b", "ada_b", ".",
+        ];
+        let dirs: std::collections::BTreeSet<String> = names.iter().map(|u| dir(u)).collect();
+        assert_eq!(dirs.len(), names.len(), "{dirs:?}");
+        assert_eq!(dir("john_doe"), "john_doe", "plain names keep their folder");
+        for d in &dirs {
+            assert!(!d.contains('/') && !d.contains('\\') && d != "." && d != "..");
+        }
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use switchboard_protocol::{CommandFrame, ConversationId, Message, OfferId, Seq};
+use switchboard_protocol::{CommandFrame, CommandId, ConversationId, Message, OfferId, Seq};
 
 use crate::engine::{AgentState, ConversationView, PendingOffer, StoreOp, RECENT_MESSAGES};
 
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS offers (id INTEGER PRIMARY KEY, body TEXT NOT NULL, d
 CREATE TABLE IF NOT EXISTS handled_offers (id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS drafts (conversation_id INTEGER PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, command_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accepting (command_id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
 "#;
 
 /// The cache format this build writes; a different one is rebuilt.
@@ -76,6 +77,8 @@ pub struct Loaded {
     pub state: AgentState,
     /// Commands sent but not answered, in order.
     pub outbox: Vec<CommandFrame>,
+    /// The offers those commands accept (see [`StoreOp::PutAccepting`]).
+    pub accepting: Vec<PendingOffer>,
     /// Rows that did not decode and were skipped (empty for a sound cache).
     pub unreadable: Vec<String>,
 }
@@ -152,37 +155,60 @@ fn pool_options() -> SqlitePoolOptions {
         .max_lifetime(None)
 }
 
-async fn check(pool: &SqlitePool) -> Result<(), String> {
+/// Why a cache could not be opened.
+enum OpenProblem {
+    /// The file is not a sound cache (corrupt, not SQLite, another
+    /// format): set aside and rebuilt from the hub.
+    Broken(String),
+    /// The file may be fine but cannot be used now (disk full, no
+    /// permission, I/O error, locked): an error, and the file is left as
+    /// it is, unsent replies and drafts in it, for the next start.
+    Unavailable(sqlx::Error),
+}
+
+impl From<sqlx::Error> for OpenProblem {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLITE_CORRUPT (11, and its extended codes) and SQLITE_NOTADB
+        // (26) say the file itself is bad; every other error does not.
+        let primary = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .and_then(|c| c.parse::<i64>().ok())
+            .map(|c| c & 0xff);
+        match primary {
+            Some(11 | 26) => OpenProblem::Broken(e.to_string()),
+            _ => OpenProblem::Unavailable(e),
+        }
+    }
+}
+
+async fn check(pool: &SqlitePool) -> Result<(), OpenProblem> {
     let ok: String = sqlx::query_scalar("PRAGMA quick_check")
         .fetch_one(pool)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if ok != "ok" {
-        return Err(format!("integrity check: {ok}"));
+        return Err(OpenProblem::Broken(format!("integrity check: {ok}")));
     }
     // Statement by statement: `raw_sql` futures are not provably `Send`
     // for all lifetimes, which spawned tasks need.
     for stmt in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        sqlx::query(stmt)
-            .execute(pool)
-            .await
-            .map_err(|e| e.to_string())?;
+        sqlx::query(stmt).execute(pool).await?;
     }
     let format: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'format'")
         .fetch_optional(pool)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     match format.as_deref() {
         None => {
             sqlx::query("INSERT INTO meta (key, value) VALUES ('format', ?)")
                 .bind(FORMAT)
                 .execute(pool)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(())
         }
         Some(FORMAT) => Ok(()),
-        Some(other) => Err(format!("cache format {other}, expected {FORMAT}")),
+        Some(other) => Err(OpenProblem::Broken(format!(
+            "cache format {other}, expected {FORMAT}"
+        ))),
     }
 }
 
@@ -200,15 +226,43 @@ fn header_problem(path: &Path) -> Option<String> {
         .then(|| "not a SQLite database (bad header)".to_owned())
 }
 
+/// Renames the cache at `path` (and its WAL and shared-memory files) to
+/// `<name>.<why>-<seconds>`, out of the way of a fresh one; returns where.
+fn move_aside(path: &Path, why: &str) -> std::io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let moved_to = path.with_extension(format!("{why}-{stamp}"));
+    std::fs::rename(path, &moved_to)?;
+    for ext in ["db-wal", "db-shm"] {
+        let side = path.with_extension(ext);
+        if side.exists() {
+            let _ = std::fs::rename(&side, moved_to.with_extension(format!("{ext}-{stamp}")));
+        }
+    }
+    Ok(moved_to)
+}
+
 impl Store {
+    /// Closes this cache, moves it aside as another account's and opens a
+    /// fresh one in its place: a cache is only ever read by the account
+    /// that wrote it.
+    pub async fn set_aside_as_other_account(self) -> Result<(Store, PathBuf), StoreError> {
+        self.close().await;
+        let moved_to = move_aside(&self.path, "other-account")?;
+        let (store, _) = Store::open(&self.path).await?;
+        Ok((store, moved_to))
+    }
+
     /// Opens the cache at `path`, creating it; a broken one is moved aside
     /// and a fresh one created (the hub then sends a full snapshot).
     pub async fn open(path: &Path) -> Result<(Store, Option<Recovered>), StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let first = match header_problem(path) {
-            Some(reason) => reason,
+        let problem = match header_problem(path) {
+            Some(reason) => OpenProblem::Broken(reason),
             None => match connect(path).await {
                 Ok(pool) => match check(&pool).await {
                     Ok(()) => {
@@ -220,26 +274,22 @@ impl Store {
                             None,
                         ))
                     }
-                    Err(reason) => {
+                    Err(problem) => {
                         pool.close().await;
-                        reason
+                        problem
                     }
                 },
-                Err(e) => e.to_string(),
+                Err(e) => OpenProblem::from(e),
             },
         };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let moved_to = path.with_extension(format!("corrupt-{stamp}"));
-        std::fs::rename(path, &moved_to)?;
-        for ext in ["db-wal", "db-shm"] {
-            let side = path.with_extension(ext);
-            if side.exists() {
-                let _ = std::fs::rename(&side, moved_to.with_extension(format!("{ext}-{stamp}")));
+        let first = match problem {
+            OpenProblem::Broken(reason) => reason,
+            OpenProblem::Unavailable(e) => {
+                tracing::error!(cache = %path.display(), error = %e, "the local cache cannot be opened now; left as it is");
+                return Err(StoreError::Sql(e));
             }
-        }
+        };
+        let moved_to = move_aside(path, "corrupt")?;
         tracing::warn!(
             cache = %path.display(),
             moved_to = %moved_to.display(),
@@ -247,7 +297,10 @@ impl Store {
             "local cache unreadable; moved aside, rebuilding from the hub"
         );
         let pool = connect(path).await?;
-        check(&pool).await.map_err(StoreError::Corrupt)?;
+        check(&pool).await.map_err(|p| match p {
+            OpenProblem::Broken(reason) => StoreError::Corrupt(reason),
+            OpenProblem::Unavailable(e) => StoreError::Sql(e),
+        })?;
         Ok((
             Store {
                 pool,
@@ -408,6 +461,22 @@ impl Store {
                 decode_row::<CommandFrame>(r, 1, &mut unreadable, || format!("outbox row {n}"))
             })
             .collect();
+        // A row whose accept was answered but whose removal a crash cut
+        // off belongs to no command any more.
+        sqlx::query(
+            "DELETE FROM accepting WHERE command_id NOT IN (SELECT command_id FROM outbox)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let accepting = sqlx::query("SELECT command_id, body FROM accepting")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let id: String = r.try_get(0).unwrap_or_default();
+                decode_row::<PendingOffer>(r, 1, &mut unreadable, || format!("accepting {id}"))
+            })
+            .collect();
         if !unreadable.is_empty() {
             tracing::warn!(
                 ?unreadable,
@@ -418,6 +487,7 @@ impl Store {
         Ok(Loaded {
             state,
             outbox,
+            accepting,
             unreadable,
         })
     }
@@ -444,19 +514,6 @@ impl Store {
         let outbox: Vec<(String, String)> =
             sends.iter().map(|f| (f.id.0.clone(), to_json(f))).collect();
         Box::pin(async move { apply_ops(pool, ops, outbox, last_seq).await })
-    }
-
-    /// Removes an answered command.
-    pub fn outbox_remove(&self, id: &switchboard_protocol::CommandId) -> StoreFuture {
-        let pool = self.pool.clone();
-        let id = id.0.clone();
-        Box::pin(async move {
-            sqlx::query("DELETE FROM outbox WHERE command_id = ?")
-                .bind(id)
-                .execute(&pool)
-                .await?;
-            Ok(())
-        })
     }
 }
 
@@ -578,6 +635,41 @@ async fn write_batch(
                         .await?;
                     sqlx::query("INSERT OR IGNORE INTO handled_offers (id) VALUES (?)")
                         .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StoreOp::PutAccepting { command, offer } => {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO accepting (command_id, body) VALUES (?, ?)",
+                    )
+                    .bind(&command.0)
+                    .bind(to_json(&offer))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                StoreOp::KeepOutbox(keep) => {
+                    let held: Vec<String> = sqlx::query_scalar("SELECT command_id FROM outbox")
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for id in held
+                        .into_iter()
+                        .filter(|id| !keep.contains(&CommandId(id.clone())))
+                    {
+                        for table in ["outbox", "accepting"] {
+                            sqlx::query(&format!("DELETE FROM {table} WHERE command_id = ?"))
+                                .bind(&id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                StoreOp::CommandAnswered(command) => {
+                    sqlx::query("DELETE FROM outbox WHERE command_id = ?")
+                        .bind(&command.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM accepting WHERE command_id = ?")
+                        .bind(&command.0)
                         .execute(&mut *tx)
                         .await?;
                 }

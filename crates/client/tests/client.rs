@@ -746,6 +746,73 @@ async fn after_a_failed_cache_write_the_next_one_stores_the_whole_state() {
     assert!(loaded.state.conversations.contains_key(&chat));
 }
 
+/// The same for an answered command: the failed write carried its removal
+/// from the outbox, so the whole-state write leaves in the outbox only the
+/// commands still unanswered (a stale row would be sent again after a
+/// restart, and run again if its first answer was a refusal).
+#[tokio::test]
+async fn after_a_failed_cache_write_answered_commands_leave_the_outbox() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let a1 = TestClient::start(hub.endpoint(), hub.token("a1").await, &cache).await;
+    let chat = hub
+        .ingress(Channel::Whatsapp, "fo-1", "Ona", "hello")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&chat)
+    })
+    .await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER keep_outbox BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    a1.act(AgentAction::SendMessage {
+        conversation_id: chat,
+        text: "on its way".into(),
+    })
+    .await;
+    a1.wait_state("echoed", move |e| {
+        e.state().conversations[&chat]
+            .messages
+            .iter()
+            .any(|m| m.text == "on its way")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 1, "the failed write kept the answered reply");
+    sqlx::query("DROP TRIGGER keep_outbox")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Another event: the next write, whole.
+    hub.ingress(Channel::Whatsapp, "fo-1", "Ona", "thanks")
+        .await;
+    a1.wait_state("the next message", move |e| {
+        e.state().conversations[&chat]
+            .messages
+            .iter()
+            .any(|m| m.text == "thanks")
+    })
+    .await;
+    a1.stop().await;
+    let (store, _) = Store::open(&cache).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    store.close().await;
+    assert!(loaded.outbox.is_empty(), "{:?}", loaded.outbox);
+}
+
 /// A cache whose file is sound but some rows do not decode (a bit flipped
 /// on disk, an edit by hand): those rows are skipped, not fatal, so the
 /// draft and the unsent reply in the others survive, and the hub sends
@@ -1159,6 +1226,27 @@ async fn damaged_cache_files_of_every_shape_are_recovered() {
     }
 }
 
+/// A cache that cannot be opened now but is not shown to be broken (here
+/// SQLite cannot open the path at all: as with a full disk, a permission
+/// or an I/O error) is an error and stays where it is, with whatever
+/// unsent replies and drafts it holds; it is not moved aside as corrupt.
+#[tokio::test]
+async fn a_cache_that_cannot_be_opened_now_is_an_error_and_left_in_place() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("keep-me"), b"x").unwrap();
+    let opened = Store::open(&path).await;
+    assert!(opened.is_err(), "opened a directory as a cache");
+    assert!(path.join("keep-me").exists(), "moved aside");
+    let siblings: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(siblings, vec![std::ffi::OsString::from("cache.db")]);
+}
+
 #[tokio::test]
 async fn rest_look_up_of_history_for_the_owner_only() {
     let hub = TestHub::start().await;
@@ -1283,6 +1371,99 @@ async fn the_headless_agent_at_work_replies_to_and_ends_its_conversations() {
     // so it keeps some.
     assert!((1..5).contains(&closed), "{closed} of 5 ended");
     agent.kill().await.unwrap();
+}
+
+/// Two users whose names an earlier version folded into one cache folder
+/// ("müller" and "möller" were both `m_ller`): after an upgrade the old
+/// folder's cache moves to the folder of the user whose it is, and only
+/// that user's; a cache holding another account's data is set aside,
+/// never read.
+#[tokio::test]
+async fn a_cache_holding_another_accounts_data_is_set_aside() {
+    use switchboard_client::session;
+    let hub = TestHub::start_with(|c| {
+        for name in ["müller", "möller"] {
+            let mut agent = c.agents[0].clone();
+            agent.username = name.into();
+            agent.display_name = Some(name.into());
+            c.agents.push(agent);
+        }
+    })
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let sign_in = |user: &'static str| {
+        session::sign_in(
+            hub.endpoint(),
+            user,
+            switchboard_hub::testkit::PASSWORD,
+            data.path(),
+            "test",
+            Recorder::default(),
+        )
+    };
+    let first = sign_in("müller").await.unwrap();
+    let conv = hub
+        .ingress(Channel::Whatsapp, "mu", "Uma", "hello")
+        .await
+        .conversation_id;
+    let has_conv =
+        move |e: &switchboard_client::Engine| e.state().conversations.contains_key(&conv);
+    for _ in 0..100 {
+        if first.handle.query(has_conv).await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(first.handle.query(has_conv).await.unwrap());
+    first.handle.shutdown().await;
+    first.task.await.unwrap();
+    let mine = session::account_cache(data.path(), &hub.endpoint(), "müller");
+    let theirs = session::account_cache(data.path(), &hub.endpoint(), "möller");
+    assert_ne!(mine, theirs);
+    // The folder both names had before this version, beside the new ones,
+    // holding müller's cache (as before the upgrade: no new folder yet).
+    let hub_dir = mine.parent().and_then(std::path::Path::parent).unwrap();
+    let legacy = hub_dir.join("m_ller").join("cache.db");
+    std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+    std::fs::rename(&mine, &legacy).unwrap();
+
+    // möller: the old folder is not its own; it stays for müller.
+    let second = sign_in("möller").await.unwrap();
+    assert!(legacy.exists(), "another user's cache was moved");
+    assert!(!second.handle.query(has_conv).await.unwrap());
+    second.handle.shutdown().await;
+    second.task.await.unwrap();
+
+    // müller: its cache moves to its own folder.
+    let third = sign_in("müller").await.unwrap();
+    assert!(
+        !legacy.exists() && mine.exists(),
+        "müller's cache did not move"
+    );
+    assert!(third.recovered.is_none());
+    third.handle.shutdown().await;
+    third.task.await.unwrap();
+
+    // A cache holding another account's profile however it got there (a
+    // copied profile folder) is set aside, never read.
+    std::fs::copy(&mine, &theirs).unwrap();
+    let fourth = sign_in("möller").await.unwrap();
+    let reason = fourth.recovered.as_ref().map(|r| r.reason.clone());
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("another account")),
+        "{reason:?}"
+    );
+    assert!(!fourth.handle.query(has_conv).await.unwrap());
+    let profile = fourth
+        .handle
+        .query(|e| e.state().profile.clone())
+        .await
+        .unwrap();
+    assert!(profile.is_none_or(|p| p.username == "möller"));
+    fourth.handle.shutdown().await;
+    fourth.task.await.unwrap();
 }
 
 /// Resuming with a kept token (what the desktop does at start): the hub

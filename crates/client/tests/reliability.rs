@@ -320,6 +320,49 @@ const HOSTILE_BODIES: &[(&str, &str)] = &[
     ("quotes and ampersands", r#"'"&amp;&lt;"#),
 ];
 
+/// An event this client cannot decode (a value a newer hub added) is not
+/// stepped over: the next event shows the gap, the client resynchronises
+/// from a snapshot, and the state it missed is there.
+#[tokio::test]
+async fn an_event_that_does_not_decode_is_not_skipped_silently() {
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = TestClient::start(
+        proxy.endpoint(),
+        hub.token("a1").await,
+        &dir.path().join("a1.db"),
+    )
+    .await;
+    a1.wait_effect("online", online).await;
+    proxy.set(GARBLE_PRESENCE);
+    a1.act(switchboard_client::AgentAction::SetPresence {
+        presence: switchboard_protocol::Presence::Busy,
+    })
+    .await;
+    // The garbled presence event went by; the next event shows the gap.
+    for _ in 0..100 {
+        if proxy.mode() == PASS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(proxy.mode(), PASS, "the presence event never came");
+    let conv = hub
+        .ingress(Channel::Sms, "gap", "Gia", "hello")
+        .await
+        .conversation_id;
+    a1.wait_state("resynchronised", move |e| {
+        e.state().presence == Some(switchboard_protocol::Presence::Busy)
+            && e.state()
+                .offers
+                .values()
+                .any(|p| p.offer.conversation.id == conv)
+    })
+    .await;
+    a1.stop().await;
+}
+
 #[tokio::test]
 async fn hostile_customer_strings_are_stored_as_text_or_refused_with_a_clear_error() {
     let hub = TestHub::start().await;

@@ -73,6 +73,7 @@ async fn customer_360_search_quick_create_and_link_over_rest() {
             text: "hi".into(),
             transcript: Vec::new(),
             case_id: None,
+            message_id: None,
         })
         .await
         .unwrap()
@@ -247,25 +248,7 @@ async fn a_request_refused_for_the_session_limit_stays_to_accept_later() {
     let cache = dir.path().join("a1.db");
     let token = hub.token("a1").await;
     let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
-    signed_in(&hub, &a1, "a1").await;
-    own(&hub, &a1, "lim-1").await;
-    let a2 = hub.client("a2", &dir.path().join("a2.db")).await;
-    signed_in(&hub, &a2, "a2").await;
-    let c2 = own(&hub, &a2, "lim-2").await;
-    a2.act(AgentAction::RequestAssign {
-        conversation_id: c2,
-        agent_id: hub.agent_id("a1").await,
-        reason: None,
-    })
-    .await;
-    let is_request = |e: &Effect| matches!(e, Effect::Notify(n) if n.title == "Agent a2 asks you to take over: Lim");
-    a1.wait_effect("request alert", is_request).await;
-    let offer_id = a1
-        .handle
-        .query(|e| e.state().offers.keys().next().copied())
-        .await
-        .unwrap()
-        .expect("the request is pending");
+    let (_a2, offer_id) = asked_at_the_limit(&hub, &a1, dir.path()).await;
     a1.act(AgentAction::Accept { offer_id }).await;
     a1.wait_effect("refused", |e| {
         matches!(e, Effect::Ui(UiEvent::CommandFailed { error, .. }) if error.code == ErrorCode::SessionLimit)
@@ -288,6 +271,83 @@ async fn a_request_refused_for_the_session_limit_stays_to_accept_later() {
     })
     .await;
     a1.stop().await;
+}
+
+/// The same refusal when the accept was made offline and the app restarted
+/// before the hub saw it: the outbox sends it again after the restart, and
+/// the refused offer still comes back, with the failure naming the accept.
+#[tokio::test]
+async fn an_accept_refused_after_a_restart_still_brings_the_request_back() {
+    let hub = TestHub::start_with(|c| c.routing.max_sessions = 1).await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(proxy.endpoint(), token.clone(), &cache).await;
+    let (_a2, offer_id) = asked_at_the_limit(&hub, &a1, dir.path()).await;
+    proxy.set(DOWN);
+    proxy.cut();
+    a1.wait_state("offline", |e| {
+        e.connection() != switchboard_client::engine::ConnectionStatus::Online
+    })
+    .await;
+    a1.act(AgentAction::Accept { offer_id }).await;
+    a1.wait_state("accepted here", move |e| {
+        !e.state().offers.contains_key(&offer_id)
+    })
+    .await;
+    a1.stop().await;
+    proxy.set(PASS);
+    let a1 = TestClient::start(proxy.endpoint(), token, &cache).await;
+    a1.wait_effect("refused, named", |e| {
+        matches!(e, Effect::Ui(UiEvent::CommandFailed { what, error })
+            if what == "accept" && error.code == ErrorCode::SessionLimit)
+    })
+    .await;
+    a1.wait_state("the request is back", move |e| {
+        e.state().offers.contains_key(&offer_id)
+    })
+    .await;
+    a1.stop().await;
+    let (store, _) = switchboard_client::store::Store::open(&cache)
+        .await
+        .unwrap();
+    let loaded = store.load().await.unwrap();
+    assert!(
+        loaded.state.offers.contains_key(&offer_id),
+        "pending in the cache"
+    );
+    assert!(loaded.accepting.is_empty(), "answered: nothing kept for it");
+    assert!(loaded.outbox.is_empty());
+}
+
+/// `a1` (with a session limit of 1) owns one conversation, and a2 asks it
+/// to take over a second one: returns a2's client and the pending request.
+async fn asked_at_the_limit(
+    hub: &TestHub,
+    a1: &TestClient,
+    dir: &std::path::Path,
+) -> (TestClient, switchboard_protocol::OfferId) {
+    signed_in(hub, a1, "a1").await;
+    own(hub, a1, "lim-1").await;
+    let a2 = hub.client("a2", &dir.join("a2.db")).await;
+    signed_in(hub, &a2, "a2").await;
+    let c2 = own(hub, &a2, "lim-2").await;
+    a2.act(AgentAction::RequestAssign {
+        conversation_id: c2,
+        agent_id: hub.agent_id("a1").await,
+        reason: None,
+    })
+    .await;
+    let is_request = |e: &Effect| matches!(e, Effect::Notify(n) if n.title == "Agent a2 asks you to take over: Lim");
+    a1.wait_effect("request alert", is_request).await;
+    let offer_id = a1
+        .handle
+        .query(|e| e.state().offers.keys().next().copied())
+        .await
+        .unwrap()
+        .expect("the request is pending");
+    (a2, offer_id)
 }
 
 /// A customer writes on `thread`; `client` is offered it and accepts.

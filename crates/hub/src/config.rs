@@ -122,6 +122,14 @@ pub struct RoutingConfig {
     /// to a disconnected agent waits before it is rerouted.
     #[serde(default = "default_grace")]
     pub disconnected_grace_secs: u64,
+    /// The missed notifications feature: an agent who lets an offer time
+    /// out is set Inactive and told so. Off, the offer is only rerouted.
+    #[serde(default = "yes")]
+    pub missed_notifications: bool,
+    /// The agent reject feature: an agent who rejects an offer is set Do
+    /// not disturb and told so. Off, the offer is only rerouted.
+    #[serde(default = "yes")]
+    pub agent_reject_notifications: bool,
 }
 
 impl Default for RoutingConfig {
@@ -129,8 +137,14 @@ impl Default for RoutingConfig {
         RoutingConfig {
             max_sessions: default_max_sessions(),
             disconnected_grace_secs: default_grace(),
+            missed_notifications: true,
+            agent_reject_notifications: true,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_sessions() -> u32 {
@@ -391,6 +405,32 @@ pub fn effective_template(
     t
 }
 
+/// The longest disconnected-owner grace the hub accepts (30 days); beyond
+/// it a deadline would not fit the clock's range.
+pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
+
+/// What is wrong with a queue's settings, if anything (the same rules for
+/// the configuration file and the admin API): an offer that lapses the
+/// moment it is made would set every agent Inactive in turn.
+pub fn queue_problem(
+    allowed_presences: &[Presence],
+    templates: &BTreeMap<Scenario, TemplateOverride>,
+    idle_timeout_secs: Option<u32>,
+) -> Option<String> {
+    if allowed_presences.contains(&Presence::Inactive) {
+        return Some("inactive agents never receive work".into());
+    }
+    if let Some((scenario, _)) = templates.iter().find(|(_, t)| t.timeout_secs == Some(0)) {
+        return Some(format!(
+            "the {scenario:?} template's timeout_secs must be at least 1"
+        ));
+    }
+    if idle_timeout_secs == Some(0) {
+        return Some("idle_timeout_secs must be at least 1".into());
+    }
+    None
+}
+
 impl HubConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
@@ -444,12 +484,29 @@ impl HubConfig {
                     q.name, q.team
                 )));
             }
-            if q.allowed_presences.contains(&Presence::Inactive) {
+            if let Some(problem) =
+                queue_problem(&q.allowed_presences, &q.templates, q.idle_timeout_secs)
+            {
                 return Err(ConfigError::Invalid(format!(
-                    "queue {:?}: inactive agents never receive work",
+                    "queue {:?}: {problem}",
                     q.name
                 )));
             }
+        }
+        if self.routing.max_sessions == 0 {
+            return Err(ConfigError::Invalid(
+                "routing.max_sessions must be at least 1 (0 would refuse every accept)".into(),
+            ));
+        }
+        if self.routing.disconnected_grace_secs > MAX_GRACE_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "routing.disconnected_grace_secs must be at most {MAX_GRACE_SECS} (30 days)"
+            )));
+        }
+        if self.protocol.hello_timeout_ms < 100 {
+            return Err(ConfigError::Invalid(
+                "protocol.hello_timeout_ms must be at least 100".into(),
+            ));
         }
         if self.auth.token_ttl_secs == 0 || self.auth.token_max_age_secs == Some(0) {
             return Err(ConfigError::Invalid(
@@ -491,6 +548,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown team"), "{err}");
+    }
+
+    /// Values that would break routing are refused with what to fix: an
+    /// alert that lapses as it is made (every agent Inactive in turn), a
+    /// session limit of 0 (every accept refused), a grace beyond the
+    /// clock's range, a hello nobody can meet.
+    #[test]
+    fn values_that_break_routing_are_refused() {
+        let base = r#"
+            [[teams]]
+            name = "t"
+            [[queues]]
+            name = "q"
+            team = "t"
+            channels = ["chat"]
+        "#;
+        for (extra, says) in [
+            (
+                "[queues.templates.incoming_chat]\ntimeout_secs = 0",
+                "timeout_secs",
+            ),
+            ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("[routing]\nmax_sessions = 0", "max_sessions"),
+            (
+                "[routing]\ndisconnected_grace_secs = 9223372036854775807",
+                "disconnected_grace_secs",
+            ),
+            ("[protocol]\nhello_timeout_ms = 0", "hello_timeout_ms"),
+        ] {
+            let err = HubConfig::from_toml(&format!("{base}\n{extra}")).unwrap_err();
+            assert!(err.to_string().contains(says), "{extra}: {err}");
+        }
+        HubConfig::from_toml(base).expect("the defaults are valid");
     }
 
     #[test]

@@ -198,6 +198,7 @@ fn new_customer(n: u64) -> IngressMessage {
             Vec::new()
         },
         case_id: None,
+        message_id: None,
     }
 }
 
@@ -288,5 +289,6 @@ async fn pick_follow_up(hub: &Hub) -> Option<IngressMessage> {
             .copied()
             .unwrap_or("?")
             .into(),
+        message_id: None,
     })
 }

@@ -533,7 +533,7 @@ impl Work<'_> {
                 .execute(&mut *self.tx)
                 .await?;
                 // Not back to the sender.
-                self.exclude(conv, agent).await?;
+                self.exclude(conv, agent, Exclusion::Sender).await?;
                 self.route(conv).await?;
             }
         }

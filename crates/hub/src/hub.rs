@@ -225,6 +225,15 @@ impl Hub {
 
     // -- configuration --------------------------------------------------
 
+    /// Writes the configuration file's teams, agents and queues into the
+    /// database. An agent or queue is written when it is new, or when its
+    /// entry in the file changed since the hub last applied it; otherwise
+    /// the database's version stands. So what an admin changed over the
+    /// REST API (a password reset after a leak, a demotion, a template)
+    /// survives a restart, and editing the file still takes effect.
+    /// An agent or queue already in a database from before this was
+    /// tracked keeps what the database says; its file entry is recorded as
+    /// applied.
     async fn apply_config(&self) -> HubResult<()> {
         let config = self.config.clone();
         let mut w = self.work().await?;
@@ -235,31 +244,110 @@ impl Hub {
                 .await?;
         }
         for a in &config.agents {
-            let existing: Option<String> =
+            if a.password_hash.is_none() && a.password.is_none() {
+                continue;
+            }
+            // The entry without its plain password (never stored); whether
+            // that changed is told by the hash applied last time.
+            let entry = json(&crate::config::AgentConfig {
+                password: None,
+                ..a.clone()
+            });
+            let applied = w.config_applied("agent", &a.username).await?;
+            let current: Option<String> =
                 sqlx::query_scalar("SELECT password_hash FROM agents WHERE username = ?")
                     .bind(&a.username)
                     .fetch_optional(&mut *w.tx)
                     .await?;
-            let hash = match (&a.password_hash, &a.password, &existing) {
-                (Some(h), _, _) => h.clone(),
-                // Keep the stored hash when the plain password still matches,
-                // so a restart does not re-hash every agent.
-                (None, Some(p), Some(old)) if auth::verify_password(p, old) => old.clone(),
-                (None, Some(p), _) => auth::hash_password(p)
-                    .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
-                (None, None, _) => continue,
+            if let (Some(stored), None) = (&current, &applied) {
+                // Here already, and no start has recorded what the file
+                // set (a database from before this was tracked, or an
+                // agent made over the API and later added to the file):
+                // the database stands, and the file entry is recorded as
+                // applied, with a hash of its password, so that only an
+                // edit of the entry changes the agent from now on.
+                let file_hash = match (&a.password_hash, &a.password) {
+                    (Some(h), _) => h.clone(),
+                    (None, Some(p)) if auth::verify_password(p, stored) => stored.clone(),
+                    (None, Some(p)) => auth::hash_password(p)
+                        .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+                    (None, None) => continue,
+                };
+                w.record_config_applied("agent", &a.username, &entry, Some(&file_hash))
+                    .await?;
+                continue;
+            }
+            let password_as_applied = match (&a.password_hash, &a.password, &applied) {
+                (Some(h), _, Some((_, Some(last)))) => h == last,
+                (None, Some(p), Some((_, Some(last)))) => auth::verify_password(p, last),
+                _ => false,
             };
-            let spec = AgentSpec {
-                username: a.username.clone(),
-                display_name: a.display_name.clone().unwrap_or_else(|| a.username.clone()),
-                password: None,
-                role: a.role,
-                team: a.team.clone(),
-                capacity: a.capacity,
+            let entry_as_applied = applied.as_ref().is_some_and(|(e, _)| *e == entry);
+            let hash = match (&current, password_as_applied) {
+                // The file's password is the one applied last time: the
+                // stored one stands (it may have been reset since).
+                (Some(stored), true) => stored.clone(),
+                _ => match (&a.password_hash, &a.password) {
+                    (Some(h), _) => h.clone(),
+                    // Keep the stored hash when the plain password still
+                    // matches, so a restart does not re-hash every agent.
+                    (None, Some(p))
+                        if current
+                            .as_deref()
+                            .is_some_and(|old| auth::verify_password(p, old)) =>
+                    {
+                        current.clone().unwrap_or_default()
+                    }
+                    (None, Some(p)) => auth::hash_password(p)
+                        .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+                    (None, None) => continue,
+                },
             };
-            w.upsert_agent(&spec, &hash).await?;
+            let applied_hash = if password_as_applied {
+                applied.and_then(|(_, h)| h)
+            } else {
+                Some(hash.clone())
+            };
+            if current.is_none() || !entry_as_applied || !password_as_applied {
+                let spec = AgentSpec {
+                    username: a.username.clone(),
+                    display_name: a.display_name.clone().unwrap_or_else(|| a.username.clone()),
+                    password: None,
+                    role: a.role,
+                    team: a.team.clone(),
+                    capacity: a.capacity,
+                };
+                if current.is_none() || !entry_as_applied {
+                    w.upsert_agent(&spec, &hash).await?;
+                } else {
+                    sqlx::query("UPDATE agents SET password_hash = ? WHERE username = ?")
+                        .bind(&hash)
+                        .bind(&a.username)
+                        .execute(&mut *w.tx)
+                        .await?;
+                }
+            }
+            w.record_config_applied("agent", &a.username, &entry, applied_hash.as_deref())
+                .await?;
         }
         for q in &config.queues {
+            let entry = json(q);
+            let applied = w.config_applied("queue", &q.name).await?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM queues WHERE name = ?)")
+                    .bind(&q.name)
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+            match &applied {
+                Some((e, _)) if exists && *e == entry => continue,
+                // Here already and never recorded (see the agents above).
+                None if exists => {
+                    w.record_config_applied("queue", &q.name, &entry, None)
+                        .await?;
+                    continue;
+                }
+                _ => {}
+            }
             w.upsert_queue(
                 &q.name,
                 &q.team,
@@ -272,6 +360,8 @@ impl Hub {
                 },
             )
             .await?;
+            w.record_config_applied("queue", &q.name, &entry, None)
+                .await?;
         }
         self.commit(w).await
     }
@@ -769,7 +859,14 @@ impl Hub {
         }
         let mut w = self.work().await?;
         let target = load_profile(&mut w.tx, agent).await?;
-        if supervisor.role == Role::Supervisor && target.team != supervisor.team {
+        // A supervisor answers for its own team's agents: not for admins,
+        // and a supervisor with no team for nobody (before, two without a
+        // team counted as one team).
+        if supervisor.role == Role::Supervisor
+            && (supervisor.team.is_none()
+                || target.team != supervisor.team
+                || target.role == Role::Admin)
+        {
             return Err(HubError::forbidden("agent is not in your team"));
         }
         w.set_presence(agent, presence, PresenceReason::Supervisor)
@@ -793,12 +890,45 @@ impl Hub {
         if m.thread.is_empty() || m.thread.len() > 256 {
             return Err(HubError::invalid("thread must be 1 to 256 bytes"));
         }
+        if m.message_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 256)
+        {
+            return Err(HubError::invalid("message_id must be 1 to 256 bytes"));
+        }
         let mut w = self.work().await?;
+        if let Some(id) = &m.message_id {
+            let seen: Option<(i64, bool)> = sqlx::query_as(
+                "SELECT conversation_id, created FROM ingress_ids WHERE channel = ? AND thread = ? AND message_id = ?",
+            )
+            .bind(wire(&m.channel))
+            .bind(&m.thread)
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            if let Some((conv, created)) = seen {
+                // A retry: done already (the connector lost our answer),
+                // answered as the first time.
+                self.commit(w).await?;
+                return Ok(IngressResponse {
+                    conversation_id: ConversationId(conv),
+                    created,
+                });
+            }
+        }
+        // A call is a work item of its own: a WhatsApp call from a customer
+        // whose chat is open rings as an incoming call (seed 003) instead
+        // of joining the chat silently, and the chat's next messages still
+        // go to the chat. Calls join only an open call on their thread
+        // (`is_call`, fixed at creation: a transfer rewrites the scenario).
+        let is_call = m.scenario.unwrap_or(m.channel.incoming_scenario()) == Scenario::IncomingCall;
         let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE channel = ? AND thread = ? AND status <> 'closed' ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM conversations WHERE channel = ? AND thread = ? AND status <> 'closed'
+               AND is_call = ? ORDER BY id DESC LIMIT 1",
         )
         .bind(wire(&m.channel))
         .bind(&m.thread)
+        .bind(is_call)
         .fetch_optional(&mut *w.tx)
         .await?;
         let (conv, created) = match existing {
@@ -813,6 +943,18 @@ impl Hub {
         }
         if !m.text.is_empty() {
             w.customer_message(conv, &m.text).await?;
+        }
+        if let Some(id) = &m.message_id {
+            sqlx::query(
+                "INSERT INTO ingress_ids (channel, thread, message_id, conversation_id, created) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(wire(&m.channel))
+            .bind(&m.thread)
+            .bind(id)
+            .bind(conv.0)
+            .bind(created)
+            .execute(&mut *w.tx)
+            .await?;
         }
         if created {
             w.route(conv).await?;
@@ -941,9 +1083,6 @@ impl Hub {
 
     /// Creates or updates a queue.
     pub async fn admin_upsert_queue(&self, spec: &QueueSpec) -> HubResult<()> {
-        if spec.allowed_presences.contains(&Presence::Inactive) {
-            return Err(HubError::invalid("inactive agents never receive work"));
-        }
         let overrides: BTreeMap<Scenario, TemplateOverride> = spec
             .templates
             .iter()
@@ -964,6 +1103,13 @@ impl Hub {
                 )
             })
             .collect();
+        if let Some(problem) = crate::config::queue_problem(
+            &spec.allowed_presences,
+            &overrides,
+            spec.idle_timeout_secs,
+        ) {
+            return Err(HubError::invalid(problem));
+        }
         let mut w = self.work().await?;
         w.upsert_queue(
             &spec.name,
@@ -1008,7 +1154,9 @@ impl Hub {
     }
 
     /// Every agent with presence and load.
-    pub async fn admin_agents(&self) -> HubResult<Vec<AgentStatus>> {
+    /// Every agent's status, for an admin; a supervisor's own team's only
+    /// (as everything else a supervisor sees is scoped to its team).
+    pub async fn admin_agents(&self, viewer: &AgentProfile) -> HubResult<Vec<AgentStatus>> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
@@ -1017,6 +1165,10 @@ impl Hub {
         for id in ids {
             let agent = AgentId(id);
             let profile = load_profile(&mut conn, agent).await?;
+            if viewer.role != Role::Admin && (viewer.team.is_none() || profile.team != viewer.team)
+            {
+                continue;
+            }
             let row = sqlx::query(
                 "SELECT presence, capacity, (SELECT COUNT(*) FROM conversations WHERE owner_id = agents.id AND status = 'assigned') FROM agents WHERE id = ?",
             )
@@ -1087,6 +1239,44 @@ impl Hub {
 }
 
 impl Work<'_> {
+    /// The configuration entry last applied for `kind`/`name`, with the
+    /// password hash it set (agents).
+    async fn config_applied(
+        &mut self,
+        kind: &str,
+        name: &str,
+    ) -> HubResult<Option<(String, Option<String>)>> {
+        let row = sqlx::query(
+            "SELECT entry, password_hash FROM config_applied WHERE kind = ? AND name = ?",
+        )
+        .bind(kind)
+        .bind(name)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn record_config_applied(
+        &mut self,
+        kind: &str,
+        name: &str,
+        entry: &str,
+        password_hash: Option<&str>,
+    ) -> HubResult<()> {
+        sqlx::query(
+            "INSERT INTO config_applied (kind, name, entry, password_hash) VALUES (?, ?, ?, ?)
+             ON CONFLICT (kind, name) DO UPDATE SET entry = excluded.entry,
+               password_hash = excluded.password_hash",
+        )
+        .bind(kind)
+        .bind(name)
+        .bind(entry)
+        .bind(password_hash)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn upsert_agent(&mut self, spec: &AgentSpec, hash: &str) -> HubResult<AgentId> {
         let team_id = match &spec.team {
             Some(t) => Some(self.team_id(t).await?),
@@ -1250,12 +1440,22 @@ impl Work<'_> {
         Ok(())
     }
 
-    async fn exclude(&mut self, conv: ConversationId, agent: AgentId) -> HubResult<()> {
+    /// Keeps `agent` out of `conv`'s routing. A [`Exclusion::Declined`]
+    /// one goes when nobody else can take the conversation (`route_waiting`);
+    /// an [`Exclusion::Sender`] one stays: a transfer never comes back.
+    async fn exclude(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+        kind: Exclusion,
+    ) -> HubResult<()> {
         sqlx::query(
-            "INSERT OR IGNORE INTO offer_exclusions (conversation_id, agent_id) VALUES (?, ?)",
+            "INSERT INTO offer_exclusions (conversation_id, agent_id, hard) VALUES (?, ?, ?)
+             ON CONFLICT (conversation_id, agent_id) DO UPDATE SET hard = MAX(hard, excluded.hard)",
         )
         .bind(conv.0)
         .bind(agent.0)
+        .bind(i64::from(kind == Exclusion::Sender))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -1322,8 +1522,8 @@ impl Work<'_> {
             _ => None,
         };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (channel, thread, queue_id, scenario, customer_name, customer_phone, customer_email, comment, status, created_at, identification, route_origin, case_id, contact_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO conversations (channel, thread, queue_id, scenario, customer_name, customer_phone, customer_email, comment, status, created_at, identification, route_origin, case_id, contact_id, is_call)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(wire(&m.channel))
         .bind(&m.thread)
@@ -1338,6 +1538,7 @@ impl Work<'_> {
         .bind(origin.as_ref().map(json))
         .bind(case_id)
         .bind(contact_id)
+        .bind(scenario == Scenario::IncomingCall)
         .fetch_one(&mut *self.tx)
         .await?;
         tracing::info!(
@@ -1719,9 +1920,20 @@ impl Work<'_> {
             },
         )
         .await?;
-        self.set_presence(agent, presence, reason).await?;
-        self.notice(agent, notice, text).await?;
-        self.exclude(conv, agent).await?;
+        // Each is a feature the administrator turns on (seed 001: "the
+        // alert is displayed only when the missed notifications feature is
+        // enabled"; the same for agent reject). Off, the offer only moves on.
+        let routing = &self.hub.config.routing;
+        let feature_on = if outcome == OfferOutcome::Rejected {
+            routing.agent_reject_notifications
+        } else {
+            routing.missed_notifications
+        };
+        if feature_on {
+            self.set_presence(agent, presence, reason).await?;
+            self.notice(agent, notice, text).await?;
+        }
+        self.exclude(conv, agent, Exclusion::Declined).await?;
         if !self.awaits_owner(conv).await? {
             // Someone else owns it now: requeueing would take it from them.
             return Ok(());
@@ -1814,7 +2026,7 @@ impl Work<'_> {
         .await?;
         // Consultants leave with the owner; pending requests are moot.
         self.end_membership(conv, &summary).await?;
-        self.exclude(conv, agent).await?;
+        self.exclude(conv, agent, Exclusion::Declined).await?;
         self.set_status(conv, ConversationStatus::Queued, None)
             .await?;
         tracing::info!(conversation = %conv, agent = %agent, "owner away past grace; rerouting");
@@ -2005,6 +2217,13 @@ impl Work<'_> {
         template: NotificationTemplate,
         origin: OfferOrigin,
     ) -> HubResult<ConversationSummary> {
+        // Someone has it: who declined it or sent it away before does not
+        // matter to its next routing (a transfer on by this owner starts
+        // afresh; kept, two transfers' senders would leave nobody).
+        sqlx::query("DELETE FROM offer_exclusions WHERE conversation_id = ?")
+            .bind(conv.0)
+            .execute(&mut *self.tx)
+            .await?;
         // One owner at a time: every other offer that would hand the
         // conversation over (transfer, escalation, team message, assign
         // requests) is withdrawn, so its alert clears and it cannot be
@@ -2048,11 +2267,20 @@ impl Work<'_> {
         Ok(conversation)
     }
 
-    /// Offers waiting conversations again, oldest first.
+    /// Offers waiting conversations again, oldest first, at most
+    /// [`ROUTE_WAITING_PER_TEAM`] of each team per pass. The cap is per team
+    /// because one team's backlog (nobody there free) must not hide another
+    /// team's waiting customers from the agent who just became free for them.
     async fn route_waiting(&mut self) -> HubResult<()> {
         let waiting: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE status = 'queued' ORDER BY created_at, id LIMIT 500",
+            "SELECT id FROM (
+               SELECT c.id, c.created_at, ROW_NUMBER() OVER (
+                 PARTITION BY q.team_id ORDER BY c.created_at, c.id) AS n
+               FROM conversations c JOIN queues q ON q.id = c.queue_id
+               WHERE c.status = 'queued')
+             WHERE n <= ? ORDER BY created_at, id",
         )
+        .bind(ROUTE_WAITING_PER_TEAM)
         .fetch_all(&mut *self.tx)
         .await?;
         for id in waiting.into_iter().map(ConversationId) {
@@ -2064,11 +2292,12 @@ impl Work<'_> {
             // agent who could take it once declined or missed it, the
             // exclusions go: asking one of them again (now that it is back)
             // beats leaving the customer to nobody for good.
-            let cleared = sqlx::query("DELETE FROM offer_exclusions WHERE conversation_id = ?")
-                .bind(id.0)
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
+            let cleared =
+                sqlx::query("DELETE FROM offer_exclusions WHERE conversation_id = ? AND hard = 0")
+                    .bind(id.0)
+                    .execute(&mut *self.tx)
+                    .await?
+                    .rows_affected();
             if cleared > 0 {
                 tracing::info!(conversation = %id, "nobody else eligible; asking those who declined again");
                 self.route(id).await?;
@@ -2077,6 +2306,21 @@ impl Work<'_> {
         Ok(())
     }
 }
+
+/// Why an agent is kept out of a conversation's routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exclusion {
+    /// It declined or missed the offer, or lost the conversation by staying
+    /// away: asked again if nobody else can take it.
+    Declined,
+    /// It transferred the conversation away: never asked again.
+    Sender,
+}
+
+/// How many of one team's waiting conversations a routing pass looks at.
+/// Beyond it, the oldest are served first and the rest wait for the next
+/// pass (each accept, close or presence change starts one).
+const ROUTE_WAITING_PER_TEAM: i64 = 500;
 
 /// Team members in [`routing::preference`] order with their load. Only
 /// routed offers (new conversation, transfer, escalation, bot escalation;

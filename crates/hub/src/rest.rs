@@ -84,6 +84,44 @@ where
     }
 }
 
+/// A path parameter whose rejection (`/conversations/abc`) is reported as
+/// an [`ErrorBody`], not axum's plain text.
+pub struct UrlPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for UrlPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| UrlPath(v))
+            .map_err(|e| HubError::invalid(e.body_text()))
+    }
+}
+
+/// A query string whose rejection (`?after=x`) is reported as an
+/// [`ErrorBody`], not axum's plain text.
+pub struct UrlQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for UrlQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| UrlQuery(v))
+            .map_err(|e| HubError::invalid(e.body_text()))
+    }
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
@@ -199,8 +237,8 @@ pub struct HistoryQuery {
 pub async fn messages(
     State(state): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<i64>,
-    Query(q): Query<HistoryQuery>,
+    UrlPath(id): UrlPath<i64>,
+    UrlQuery(q): UrlQuery<HistoryQuery>,
 ) -> ApiResult<Vec<Message>> {
     Ok(Json(
         state
@@ -219,8 +257,8 @@ pub async fn messages(
 pub async fn ingress_messages(
     State(state): State<AppState>,
     _caller: IngressCaller,
-    Path(id): Path<i64>,
-    Query(q): Query<HistoryQuery>,
+    UrlPath(id): UrlPath<i64>,
+    UrlQuery(q): UrlQuery<HistoryQuery>,
 ) -> ApiResult<Vec<Message>> {
     Ok(Json(
         state
@@ -243,7 +281,7 @@ pub async fn ingress(
 pub async fn set_presence(
     State(state): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<i64>,
+    UrlPath(id): UrlPath<i64>,
     Body(req): Body<PresenceRequest>,
 ) -> Result<StatusCode, HubError> {
     state
@@ -253,13 +291,13 @@ pub async fn set_presence(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/admin/agents` (supervisor).
+/// `GET /api/v1/admin/agents` (supervisor: its team's; admin: all).
 pub async fn list_agents(
     State(state): State<AppState>,
     Authed(session): Authed,
 ) -> ApiResult<Vec<AgentStatus>> {
     require(&session.profile, false)?;
-    Ok(Json(state.hub.admin_agents().await?))
+    Ok(Json(state.hub.admin_agents(&session.profile).await?))
 }
 
 /// `POST /api/v1/admin/agents` (admin): create or update.
@@ -277,7 +315,7 @@ pub async fn upsert_agent(
 pub async fn revoke_agent(
     State(state): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<i64>,
+    UrlPath(id): UrlPath<i64>,
 ) -> ApiResult<RevokeResponse> {
     require(&session.profile, true)?;
     let agent_id = AgentId(id);
@@ -311,7 +349,7 @@ pub async fn upsert_queue(
 pub async fn search_records(
     State(state): State<AppState>,
     Authed(_session): Authed,
-    Query(q): Query<RecordSearch>,
+    UrlQuery(q): UrlQuery<RecordSearch>,
 ) -> ApiResult<Vec<Contact>> {
     Ok(Json(state.hub.search_records(&q).await?))
 }
@@ -320,7 +358,7 @@ pub async fn search_records(
 pub async fn customer_360(
     State(state): State<AppState>,
     Authed(_session): Authed,
-    Path(id): Path<i64>,
+    UrlPath(id): UrlPath<i64>,
 ) -> ApiResult<Customer360> {
     Ok(Json(state.hub.customer_360(ContactId(id)).await?))
 }
@@ -348,7 +386,7 @@ pub async fn create_account(
 pub async fn link_conversation(
     State(state): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<i64>,
+    UrlPath(id): UrlPath<i64>,
     Body(link): Body<LinkRequest>,
 ) -> ApiResult<ConversationSummary> {
     Ok(Json(

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/queues",
             get(rest::list_queues).put(rest::upsert_queue),
         )
+        // Unknown paths answer in the protocol's error format too.
+        .fallback(|| async { crate::error::HubError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -193,6 +193,44 @@ ALTER TABLE queues ADD COLUMN idle_timeout_secs INTEGER
 CREATE INDEX agents_team_routing ON agents(team_id, idle_since, id)
 "#,
     ),
+    (
+        4,
+        r#"
+ALTER TABLE offer_exclusions ADD COLUMN hard INTEGER NOT NULL DEFAULT 0
+"#,
+    ),
+    (
+        5,
+        r#"
+CREATE TABLE config_applied (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    password_hash TEXT,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE ingress_ids (
+    channel TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    conversation_id INTEGER NOT NULL,
+    PRIMARY KEY (channel, thread, message_id)
+) WITHOUT ROWID
+"#,
+    ),
+    (
+        7,
+        r#"
+ALTER TABLE conversations ADD COLUMN is_call INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET is_call = 1 WHERE scenario = 'incoming_call' OR channel = 'voice';
+ALTER TABLE ingress_ids ADD COLUMN created INTEGER NOT NULL DEFAULT 0
+"#,
+    ),
 ];
 
 /// Why the database could not be opened.

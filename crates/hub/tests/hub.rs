@@ -210,6 +210,76 @@ async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
     assert_eq!(resp.status(), 403);
 }
 
+/// A supervisor's reach is its own team: it sets the presence of its
+/// team's agents only (not an admin's, and with no team nobody's), and the
+/// agent list it reads is its team's.
+#[tokio::test]
+async fn a_supervisor_acts_on_and_lists_its_own_team_only() {
+    let hub = TestHub::start_with(|c| {
+        for (name, role) in [("lone-sup", Role::Supervisor), ("lone-admin", Role::Admin)] {
+            let mut p = c.agents[0].clone();
+            p.username = name.into();
+            p.role = role;
+            p.team = None;
+            c.agents.push(p);
+        }
+    })
+    .await;
+    let set = |token: String, agent: AgentId| {
+        let (http, url) = (
+            hub.http.clone(),
+            hub.url(&format!("/api/v1/agents/{agent}/presence")),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"presence": "busy"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let lone = hub.login("lone-sup").await.token;
+    let sup = hub.login("sup").await.token;
+    let lone_admin = hub.agent_id("lone-admin").await;
+    assert_eq!(
+        set(lone.clone(), lone_admin).await,
+        403,
+        "teamless: nobody's"
+    );
+    assert_eq!(set(lone, hub.agent_id("a1").await).await, 403);
+    assert_eq!(
+        set(sup.clone(), hub.agent_id("admin").await).await,
+        403,
+        "not an admin's"
+    );
+    assert_eq!(set(sup.clone(), hub.agent_id("outsider").await).await, 403);
+    assert_eq!(set(sup.clone(), hub.agent_id("a1").await).await, 204);
+    let listed: Vec<String> = hub
+        .http
+        .get(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&sup)
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<serde_json::Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["profile"]["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(listed.contains(&"a1".to_owned()), "{listed:?}");
+    assert!(!listed.contains(&"outsider".to_owned()), "{listed:?}");
+    assert!(!listed.contains(&"lone-admin".to_owned()), "{listed:?}");
+}
+
 #[tokio::test]
 async fn agent_resets_own_presence_after_a_miss() {
     let hub = TestHub::start().await;
@@ -238,6 +308,44 @@ async fn agent_resets_own_presence_after_a_miss() {
     hub.ingress(Channel::Sms, "self2", "Gus", "hello").await;
     let o = a1.wait_offer().await;
     assert_eq!(o.conversation.customer.name, "Gus");
+}
+
+/// With the missed notifications and agent reject features off (the
+/// administrator's choice), a missed or rejected offer only moves on: the
+/// agent's presence stays and no notice comes.
+#[tokio::test]
+async fn with_the_features_off_a_miss_or_a_reject_changes_no_presence() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.missed_notifications = false;
+        c.routing.agent_reject_notifications = false;
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let personal = |e: &AgentEvent| {
+        matches!(
+            e,
+            AgentEvent::PresenceChanged { .. } | AgentEvent::Notice { .. }
+        )
+    };
+    // Missed (the chat template times out in 2 s): it goes to a2.
+    let c = hub.ingress(Channel::Chat, "off-1", "Ola", "hi").await;
+    let first = a1.wait_offer().await;
+    assert_eq!(first.conversation.id, c.conversation_id);
+    let second = a2.wait_offer().await;
+    assert_eq!(second.conversation.id, c.conversation_id);
+    a1.no_event(Duration::from_millis(200), "presence or notice", personal)
+        .await;
+    assert_eq!(hub.presence("a1").await, Presence::Available);
+    // Rejected: a2 stays Available too.
+    a2.ok(Command::RejectOffer {
+        offer_id: second.id,
+        reason: None,
+    })
+    .await;
+    a2.no_event(Duration::from_millis(300), "presence or notice", personal)
+        .await;
+    assert_eq!(hub.presence("a2").await, Presence::Available);
 }
 
 /// A chat that every agent who could take it declined is not stranded:
@@ -414,6 +522,7 @@ async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision()
             text: "please follow up".into(),
             transcript: Vec::new(),
             case_id: None,
+            message_id: None,
         })
         .await;
     let ev = a1.wait_event("toast", |e| assigned_mode(e).is_some()).await;
@@ -509,6 +618,35 @@ async fn item_assigned_to_a_disconnected_agent_is_rerouted_after_the_grace_perio
     .await;
 }
 
+/// The disconnect's bookkeeping failing for a moment (here the timers
+/// table is out of reach) is tried again: the grace still starts, and the
+/// customer still goes to someone else when it ends.
+#[tokio::test]
+async fn a_failed_disconnect_bookkeeping_is_retried() {
+    let hub = TestHub::start().await;
+    let core = hub.running().hub.clone();
+    let mut a1 = hub.connect("a1").await;
+    let c = hub
+        .ingress(Channel::Sms, "retry-gone", "Ida", "hello?")
+        .await;
+    let offer = a1.wait_offer().await;
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    sqlx::query("ALTER TABLE timers RENAME TO timers_away")
+        .execute(core.pool())
+        .await
+        .unwrap();
+    a1.close().await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    sqlx::query("ALTER TABLE timers_away RENAME TO timers")
+        .execute(core.pool())
+        .await
+        .unwrap();
+    // Grace (2 s) after the retry: a2 gets Ida.
+    let mut a2 = hub.connect("a2").await;
+    let again = a2.wait_offer().await;
+    assert_eq!(again.conversation.id, c.conversation_id);
+}
+
 #[tokio::test]
 async fn reconnecting_within_the_grace_period_keeps_the_item() {
     let hub = TestHub::start_with(|c| c.routing.disconnected_grace_secs = 3).await;
@@ -560,6 +698,58 @@ async fn routing_only_within_the_queue_team_and_allowed_presences() {
     })
     .await;
     assert_eq!(a1.wait_offer().await.conversation.id, c.conversation_id);
+}
+
+#[tokio::test]
+async fn one_teams_backlog_does_not_hide_another_teams_waiting_customer() {
+    let hub = TestHub::start_with(|c| {
+        c.queues.push(switchboard_hub::config::QueueConfig {
+            name: "OQ".into(),
+            team: "Other".into(),
+            channels: vec![Channel::Sms],
+            allowed_presences: vec![Presence::Available],
+            templates: Default::default(),
+            team_owned: false,
+            idle_timeout_secs: None,
+        });
+    })
+    .await;
+    // Team T has nobody online: more customers wait there than a routing
+    // pass looks at per team, all older than the Other team's customer.
+    for i in 0..501 {
+        hub.ingress(Channel::Sms, &format!("backlog-{i}"), "Bo", "hi")
+            .await;
+    }
+    let other = hub
+        .ingress_msg(IngressMessage {
+            channel: Channel::Sms,
+            thread: "other-team".into(),
+            customer_name: "Olu".into(),
+            phone: None,
+            email: None,
+            comment: None,
+            queue: Some("OQ".into()),
+            scenario: None,
+            text: "hello".into(),
+            transcript: Vec::new(),
+            case_id: None,
+            message_id: None,
+        })
+        .await;
+    assert_eq!(
+        hub.conversation(other.conversation_id).await.status,
+        ConversationStatus::Queued
+    );
+    // The Other team's agent comes online: its customer is offered at once.
+    let mut outsider = hub.connect("outsider").await;
+    assert_eq!(
+        outsider.wait_offer().await.conversation.id,
+        other.conversation_id
+    );
+    // And T's backlog is still there, oldest first, for T's agents.
+    let mut a1 = hub.connect("a1").await;
+    let first = a1.wait_offer().await;
+    assert_eq!(first.conversation.customer.name, "Bo");
 }
 
 // ------------------------------------------------------- resume and replay
@@ -1215,6 +1405,95 @@ async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
     )));
 }
 
+/// A connector that posts a message again (its first answer was lost)
+/// with the same message id does not store or deliver it twice.
+#[tokio::test]
+async fn an_ingress_retry_with_the_same_message_id_is_not_a_second_message() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let post = |id: &str, text: &str| IngressMessage {
+        channel: Channel::Whatsapp,
+        thread: "retry".into(),
+        customer_name: "Rhea".into(),
+        phone: None,
+        email: None,
+        comment: None,
+        queue: None,
+        scenario: None,
+        text: text.into(),
+        transcript: Vec::new(),
+        case_id: None,
+        message_id: Some(id.into()),
+    };
+    let first = hub.ingress_msg(post("wa-1", "hello")).await;
+    assert!(first.created);
+    let again = hub.ingress_msg(post("wa-1", "hello")).await;
+    assert_eq!(again, first, "answered as the first time");
+    hub.ingress_msg(post("wa-2", "second")).await;
+    let texts: Vec<String> = hub
+        .running()
+        .hub
+        .conversation_messages(None, first.conversation_id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["hello", "second"]);
+    let mut seen = Vec::new();
+    while let Some(f) = a1.try_frame(Duration::from_millis(300)).await {
+        if let ServerFrame::Event(e) = f {
+            if let AgentEvent::MessageAdded { message } = e.event {
+                seen.push(message.text);
+            }
+        }
+    }
+    assert_eq!(seen, ["second"], "after the assignment, one new message");
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/ingress/messages"))
+        .bearer_auth(switchboard_hub::testkit::INGRESS)
+        .json(&serde_json::json!({"channel":"sms","thread":"t","customer_name":"x","text":"y","message_id":""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// Malformed URLs get the protocol's `{code, message}` error, like every
+/// other refusal, not the web framework's plain text.
+#[tokio::test]
+async fn malformed_urls_are_answered_in_the_error_format() {
+    let hub = TestHub::start().await;
+    let token = hub.login("a1").await.token;
+    for (path, status, code) in [
+        ("/api/v1/conversations/abc/messages", 400, "invalid_frame"),
+        (
+            "/api/v1/conversations/1/messages?after=x",
+            400,
+            "invalid_frame",
+        ),
+        (
+            "/api/v1/records/contacts/99999999999999999999",
+            400,
+            "invalid_frame",
+        ),
+        ("/api/v1/no-such-endpoint", 404, "not_found"),
+    ] {
+        let r = hub
+            .http
+            .get(hub.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn failed_logins_are_rate_limited() {
     let hub = TestHub::start().await;
@@ -1495,6 +1774,104 @@ async fn a_token_in_use_is_renewed_one_left_unused_expires_and_the_max_age_ends_
 
 // -------------------------------------------------------------- admin API
 
+/// What an admin changes over the API stands across a restart (a password
+/// reset after a leak must not come undone), until the configuration file's
+/// own entry for it is edited.
+#[tokio::test]
+async fn admin_changes_survive_a_restart_until_the_file_entry_changes() {
+    let mut hub = TestHub::start().await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({"username":"a1","display_name":"Agent a1","password":"reset-after-leak","role":"agent","team":"T","capacity":3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = hub
+        .http
+        .put(hub.url("/api/v1/admin/queues"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({
+            "name":"Q","team":"T","channels":["chat"],"allowed_presences":["available"],
+            "templates":{}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let http = hub.http.clone();
+    let url = hub.url("/api/v1/login");
+    let login = |password: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(url)
+                .json(&serde_json::json!({"username": "a1", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login(PASSWORD).await, 401);
+
+    hub.restart().await;
+    assert_eq!(login(PASSWORD).await, 401, "the leaked password is back");
+    assert_eq!(login("reset-after-leak").await, 200);
+    // A database from before the hub recorded what it applied (the first
+    // start after an upgrade): the reset stands too.
+    sqlx::query("DELETE FROM config_applied")
+        .execute(hub.running().hub.pool())
+        .await
+        .unwrap();
+    hub.restart().await;
+    assert_eq!(login(PASSWORD).await, 401, "the upgrade brought it back");
+    assert_eq!(login("reset-after-leak").await, 200);
+    let admin = hub.login("admin").await;
+    let agents: Vec<serde_json::Value> = hub
+        .http
+        .get(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a1 = agents
+        .iter()
+        .find(|a| a["profile"]["username"] == "a1")
+        .expect("a1 listed");
+    assert_eq!(a1["capacity"], 3, "{a1}");
+    let queues: Vec<serde_json::Value> = hub
+        .http
+        .get(hub.url("/api/v1/admin/queues"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let q = queues.iter().find(|q| q["name"] == "Q").expect("Q listed");
+    assert_eq!(q["channels"], serde_json::json!(["chat"]), "{q}");
+
+    // The file's entry edited: that takes effect at the next start.
+    let a1_entry = hub
+        .config
+        .agents
+        .iter_mut()
+        .find(|a| a.username == "a1")
+        .unwrap();
+    a1_entry.password = Some("from-the-file".into());
+    hub.restart().await;
+    assert_eq!(login("reset-after-leak").await, 401);
+    assert_eq!(login("from-the-file").await, 200);
+}
+
 #[tokio::test]
 async fn admin_api_adds_agents_and_queues_that_route_at_once() {
     let hub = TestHub::start().await;
@@ -1520,6 +1897,25 @@ async fn admin_api_adds_agents_and_queues_that_route_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    // An alert that would lapse as it is made is refused, saying why.
+    let r = hub
+        .http
+        .put(hub.url("/api/v1/admin/queues"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({
+            "name":"Night","team":"Night","channels":["chat"],"allowed_presences":["available"],
+            "templates":{"incoming_chat":{"kind":"alert","timeout_secs":0,"show_timeout":false,"allow_reject":false,"details":["customer_name"]}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_frame", "{body}");
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("timeout_secs"));
     let mut n = hub.connect("newbie").await;
     hub.ingress_msg(IngressMessage {
         channel: Channel::Chat,
@@ -1533,6 +1929,7 @@ async fn admin_api_adds_agents_and_queues_that_route_at_once() {
         text: "late".into(),
         transcript: Vec::new(),
         case_id: None,
+        message_id: None,
     })
     .await;
     let o = n.wait_offer().await;

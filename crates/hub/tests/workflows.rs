@@ -65,6 +65,7 @@ fn msg(channel: Channel, thread: &str, phone: Option<&str>, email: Option<&str>)
         text: "hello".into(),
         transcript: Vec::new(),
         case_id: None,
+        message_id: None,
     }
 }
 
@@ -525,6 +526,60 @@ async fn transfer_to_a_queue_is_routed_there_and_not_back_to_the_sender() {
         .await,
         ErrorCode::NotFound,
         "only the owner transfers"
+    );
+}
+
+/// With nobody else free, a conversation transferred to a queue waits
+/// there: a routing pass that gives declined chats another chance does not
+/// hand it back to the agent who sent it away.
+#[tokio::test]
+async fn a_transfer_to_a_queue_with_nobody_free_waits_and_never_comes_back() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tq-none").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Queue { queue: "Q".into() },
+        note: None,
+    })
+    .await;
+    let back = |e: &AgentEvent| {
+        is_offer(e)
+            || matches!(e, AgentEvent::ConversationAssigned { origin, .. }
+                if matches!(origin, OfferOrigin::Transfer { .. }))
+    };
+    a1.no_event(Duration::from_millis(400), "the chat back", back)
+        .await;
+    assert_eq!(
+        hub.conversation(conv).await.status,
+        ConversationStatus::Queued
+    );
+    // Another routing pass (a presence change starts one) still skips a1.
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    a1.no_event(Duration::from_millis(300), "the chat back", back)
+        .await;
+    // A teammate who comes online gets it.
+    let mut a2 = hub.connect("a2").await;
+    a2.wait_event("the transferred chat", back).await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a2").await)
+    );
+    // a2 sends it to the queue in turn: a1's transfer is history now, so
+    // a1 is asked (it would wait for nobody if both senders were kept out).
+    a2.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Queue { queue: "Q".into() },
+        note: None,
+    })
+    .await;
+    a1.wait_event("the chat, a2's transfer", back).await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
     );
 }
 
@@ -1663,6 +1718,56 @@ async fn voice_and_whatsapp_calls_ring_as_alerts_that_open_the_session() {
     let offer = a1.wait_offer().await;
     assert_eq!(offer.conversation.scenario, Scenario::IncomingCall);
     assert_eq!(offer.template.kind, NotificationKind::Alert);
+}
+
+/// A customer whose WhatsApp chat is open calls on WhatsApp: the call
+/// rings as an incoming call of its own (it used to join the chat with no
+/// text, so nothing at all was said), and the chat's next message still
+/// goes to the chat.
+#[tokio::test]
+async fn a_call_on_the_thread_of_an_open_chat_rings_as_a_call_of_its_own() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let mut chat = msg(Channel::Whatsapp, "wa-both", Some("+15550100"), None);
+    chat.scenario = Some(Scenario::IncomingWhatsapp);
+    let chat_conv = hub.ingress_msg(chat.clone()).await.conversation_id;
+    a1.wait_event("the chat", |e| assigned_mode(e).is_some())
+        .await;
+    let mut call = chat.clone();
+    call.scenario = Some(Scenario::IncomingCall);
+    call.text = String::new();
+    let rang = hub.ingress_msg(call.clone()).await;
+    assert!(rang.created);
+    assert_ne!(rang.conversation_id, chat_conv);
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.id, rang.conversation_id);
+    assert_eq!(offer.conversation.scenario, Scenario::IncomingCall);
+    assert_eq!(offer.template.kind, NotificationKind::Alert);
+    // The call's own events join the call; the chat's messages the chat.
+    assert_eq!(
+        hub.ingress_msg(call.clone()).await.conversation_id,
+        rang.conversation_id
+    );
+    chat.text = "are you there?".into();
+    assert_eq!(
+        hub.ingress_msg(chat.clone()).await.conversation_id,
+        chat_conv
+    );
+    // Still so once the call is transferred (its scenario becomes
+    // "transfer"; it stays a call).
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: rang.conversation_id,
+        target: TransferTarget::Queue { queue: "Q".into() },
+        note: None,
+    })
+    .await;
+    assert_eq!(
+        hub.ingress_msg(call).await.conversation_id,
+        rang.conversation_id
+    );
+    chat.text = "hello?".into();
+    assert_eq!(hub.ingress_msg(chat).await.conversation_id, chat_conv);
 }
 
 // ------------------------------------------------------- durability

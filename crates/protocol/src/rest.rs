@@ -67,6 +67,12 @@ pub struct IngressMessage {
     /// conversation's assigned case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<CaseId>,
+    /// The connector's id for this message (at most 256 bytes). A message
+    /// posted again with the same channel, thread and id (a retry after a
+    /// lost response) is not stored or delivered twice: the hub answers as
+    /// it did the first time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// Answer to an ingress message.

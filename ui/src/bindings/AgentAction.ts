@@ -15,7 +15,7 @@ export type AgentAction = { "action": "accept",
 /**
  * Which.
  */
-offer_id: OfferId, } | { "action": "accept_newest" } | { "action": "reject", 
+offer_id: OfferId, } | { "action": "accept_soonest" } | { "action": "reject", 
 /**
  * Which.
  */

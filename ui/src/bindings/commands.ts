@@ -29,6 +29,7 @@ export const commands = {
   signIn: (request: SignInRequest): Promise<AgentProfile> => invoke<AgentProfile>("sign_in", { request }),
   startDemo: (): Promise<AgentProfile> => invoke<AgentProfile>("start_demo"),
   signOut: (): Promise<null> => invoke<null>("sign_out"),
+  cancelResume: (): Promise<null> => invoke<null>("cancel_resume"),
   act: (action: AgentAction): Promise<null> => invoke<null>("act", { action }),
   systemTheme: (): Promise<boolean | null> => invoke<boolean | null>("system_theme"),
   searchRecords: (query: RecordSearch): Promise<Array<Contact>> => invoke<Array<Contact>>("search_records", { query }),

@@ -9,12 +9,14 @@ import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
 import Settings from "./Settings.svelte";
 import App from "../App.svelte";
+import AlertApp from "../AlertApp.svelte";
 import type { AgentSettings } from "../bindings/AgentSettings";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
 import { ui, resumeFailed } from "../lib/state.svelte";
 import { flushSync } from "svelte";
 import type { AppView } from "../bindings/AppView";
+import type { OfferCard } from "../bindings/OfferCard";
 import type { DetailUpdate } from "../bindings/DetailUpdate";
 import { commands, type ShellEvent } from "../lib/api";
 
@@ -96,6 +98,42 @@ describe("OfferAlert", () => {
     await fireEvent.input(input, { target: { value: "on a call" } });
     await fireEvent.click(screen.getByTestId("reject"));
     expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "on a call" });
+  });
+
+  it("gives the keyboard to the reason it asks for, and sends the reject with Enter once there is one", async () => {
+    render(OfferAlert, { offer: offer({ reject_reason_required: true }), now: 1_000_000_000 });
+    const reject = screen.getByTestId("reject") as HTMLButtonElement;
+    reject.focus();
+    await fireEvent.click(reject);
+    // Reject is disabled until there is a reason: the keyboard is in the field, not dropped on the page.
+    const input = screen.getByTestId("reject-reason") as HTMLInputElement;
+    expect(document.activeElement).toBe(input);
+    await fireEvent.keyDown(input, { key: "Enter" });
+    expect(act).not.toHaveBeenCalled();
+    await fireEvent.input(input, { target: { value: "on a call" } });
+    await fireEvent.keyDown(input, { key: "Enter" });
+    await fireEvent.keyDown(input, { key: "Enter" });
+    expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 7, reason: "on a call" });
+    expect(act).toHaveBeenCalledTimes(1);
+  });
+
+  it("gives the keyboard back to Reject when the reason is dropped with Escape", async () => {
+    render(OfferAlert, { offer: offer({ reject_reason_required: true }), now: 1_000_000_000 });
+    await fireEvent.click(screen.getByTestId("reject"));
+    await fireEvent.keyDown(screen.getByTestId("reject-reason"), { key: "Escape" });
+    await vi.waitFor(() => expect(screen.queryByTestId("reject-reason")).toBeNull());
+    await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("reject")));
+  });
+
+  it("keeps Tab in the alert (a modal dialog), wrapping both ways", async () => {
+    render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+    const accept = screen.getByTestId("accept");
+    const reject = screen.getByTestId("reject");
+    expect(document.activeElement).toBe(accept);
+    await fireEvent.keyDown(accept, { key: "Tab", shiftKey: true });
+    expect(document.activeElement).toBe(reject);
+    await fireEvent.keyDown(reject, { key: "Tab" });
+    expect(document.activeElement).toBe(accept);
   });
 
   it("fills the fallback alert window without a modal backdrop", async () => {
@@ -233,6 +271,7 @@ describe("SignIn", () => {
     expect(document.querySelector("input[name=password]")).toBeNull();
     // The agent would rather type the password.
     await fireEvent.click(screen.getByTestId("resume-instead"));
+    expect(commands.cancelResume).toHaveBeenCalledTimes(1);
     expect(screen.queryByTestId("resuming")).toBeNull();
     expect(document.querySelector("input[name=password]")).not.toBeNull();
     // A resume under way again; it ends quietly (signed in): nothing left to say.
@@ -262,6 +301,83 @@ describe("SignIn", () => {
   });
 });
 
+describe("screen-reader announcements", () => {
+  const shown = (headline: string) => ({ type: "ui", event: { type: "offer_shown", headline } }) as ShellEvent;
+
+  it("reads a second offer out even when its words are those of the one before", () => {
+    render(App);
+    const announcer = screen.getByTestId("announcer");
+    flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
+    expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
+    // The live region must change, or nothing is read.
+    const seen = new MutationObserver(() => {});
+    seen.observe(announcer, { childList: true, characterData: true, subtree: true });
+    flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
+    const changes = seen.takeRecords();
+    seen.disconnect();
+    expect(changes.length).toBeGreaterThan(0);
+    expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
+  });
+
+  it("does not read a conversation's history aloud when it is opened, only a customer's new message", async () => {
+    render(ChatPanel, { detail: detail() });
+    // Not a live region, nor inside one.
+    expect(screen.getByTestId("history").closest("[aria-live], [role=log], [role=status], [role=alert]")).toBeNull();
+
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const before = viewUpdate.getMockImplementation();
+    let shownDetail = detail();
+    viewUpdate.mockImplementation(async () => ({
+      view: { offers: [], active: shownDetail.summary.id },
+      detail: { kind: "shown", detail: shownDetail },
+    }));
+    try {
+      await ui.refresh();
+      const quiet = ui.politeAnnouncement.seq;
+      // The same conversation, a message from the customer and one from the agent.
+      const d = detail();
+      d.messages = [
+        ...d.messages,
+        { ...d.messages[0], id: 3, text: `still there? ${HOSTILE}` },
+        { ...d.messages[1], id: 4, text: "my own reply" },
+      ];
+      shownDetail = d;
+      await ui.refresh();
+      expect(ui.politeAnnouncement.text).toBe(`Ada ${HOSTILE}: still there? ${HOSTILE}`);
+      const said = ui.politeAnnouncement.seq;
+      expect(said).toBeGreaterThan(quiet);
+      // Another conversation comes to the front: its thread is not news.
+      const other = detail();
+      other.summary = { ...other.summary, id: 71 };
+      other.messages = other.messages.map((m) => ({ ...m, id: m.id + 100, conversation_id: 71 }));
+      shownDetail = other;
+      await ui.refresh();
+      expect(ui.politeAnnouncement.seq).toBe(said);
+    } finally {
+      viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+});
+
+describe("sign-out", () => {
+  it("forgets the session's toasts, restored reply, announcement, chosen offer and error banners", () => {
+    ui.toasts = [{ id: 1, conversationId: 70, title: "Assigned: Ada", body: "Queue: Support", until: Date.now() + 10_000 }];
+    ui.restoredDraft = { conversationId: 70, draft: "my answer" };
+    ui.handle({ type: "ui", event: { type: "offer_shown", headline: "Incoming WhatsApp from Ada" } } as ShellEvent);
+    ui.focusedOffer = 7;
+    ui.error = "Send: the hub is unreachable";
+    ui.notice = "The local cache was unreadable and has been rebuilt from the hub.";
+    ui.handle({ type: "signed_out", refused: false });
+    expect(ui.toasts).toEqual([]);
+    expect(ui.restoredDraft).toBeNull();
+    expect(ui.announcement.text).toBe("");
+    expect(ui.focusedOffer).toBeNull();
+    expect(ui.error).toBeNull();
+    expect(ui.notice).toBeNull();
+  });
+});
+
 describe("Settings", () => {
   const settings: AgentSettings = {
     desktop_notifications: null,
@@ -282,6 +398,18 @@ describe("Settings", () => {
     await fireEvent.keyDown(document.activeElement as HTMLElement, { key: "Escape" });
     expect(onClose).toHaveBeenCalledTimes(1);
     expect(act).not.toHaveBeenCalled();
+  });
+
+  it("keeps Tab in the dialog, wrapping both ways", async () => {
+    render(Settings, { settings, onClose: vi.fn() });
+    flushSync();
+    const first = screen.getByTestId("setting-desktop");
+    const last = screen.getByTestId("save-settings");
+    expect(document.activeElement).toBe(first);
+    await fireEvent.keyDown(first, { key: "Tab", shiftKey: true });
+    expect(document.activeElement).toBe(last);
+    await fireEvent.keyDown(last, { key: "Tab" });
+    expect(document.activeElement).toBe(first);
   });
 
   it("saves with Enter in a field, not on a checkbox, and not with a value out of range", async () => {
@@ -342,13 +470,35 @@ describe("message times", () => {
 
 describe("Toasts", () => {
   it("shows the toast as text and opens its conversation when clicked", async () => {
-    const { container } = render(Toasts, {
-      toasts: [{ id: 1, conversationId: 70, title: `Assigned: ${HOSTILE}`, body: "Queue: Support", until: Date.now() + 10_000 }],
-    });
-    expect(screen.getByTestId("toast").textContent).toContain(HOSTILE);
-    assertInert(container);
-    await fireEvent.click(screen.getByTestId("toast"));
-    expect(act).toHaveBeenCalledWith({ action: "open", conversation_id: 70 });
+    ui.view = { conversations: rows(), offers: [] } as unknown as AppView;
+    try {
+      const { container } = render(Toasts, {
+        toasts: [{ id: 1, conversationId: 70, title: `Assigned: ${HOSTILE}`, body: "Queue: Support", until: Date.now() + 10_000 }],
+      });
+      expect(screen.getByTestId("toast").textContent).toContain(HOSTILE);
+      assertInert(container);
+      await fireEvent.click(screen.getByTestId("toast"));
+      expect(act).toHaveBeenCalledWith({ action: "open", conversation_id: 70 });
+    } finally {
+      ui.view = null;
+    }
+  });
+
+  it("only goes away when clicked for a conversation no longer held (taken over, rerouted)", async () => {
+    // The agent holds 70 and 71; 99 went to someone else after its toast.
+    ui.view = { conversations: rows(), offers: [] } as unknown as AppView;
+    ui.error = null;
+    ui.toasts = [{ id: 1, conversationId: 99, title: "Assigned: Zoe", body: "Queue: Support", until: Date.now() + 10_000 }];
+    try {
+      render(Toasts, { toasts: ui.toasts });
+      await fireEvent.click(screen.getByTestId("toast"));
+      expect(act).not.toHaveBeenCalled();
+      expect(ui.toasts).toHaveLength(0);
+      expect(ui.error).toBeNull();
+    } finally {
+      ui.view = null;
+      ui.toasts = [];
+    }
   });
 });
 
@@ -417,6 +567,25 @@ describe("view refresh", () => {
     }
     await ui.refresh();
     expect(viewUpdate).toHaveBeenCalledTimes(2);
+  });
+
+  it("keeps one toast per conversation: a newer one replaces the older", () => {
+    try {
+      ui.toasts = [];
+      const toast = (conversation_id: number, body: string): ShellEvent => ({
+        type: "ui",
+        event: { type: "toast", conversation_id, title: "Maria (WhatsApp)", body, duration_ms: 6000 },
+      });
+      ui.handle(toast(70, "1 new message"));
+      ui.handle(toast(71, "1 new message"));
+      ui.handle(toast(70, "2 new messages"));
+      expect(ui.toasts.map((t) => [t.conversationId, t.body])).toEqual([
+        [71, "1 new message"],
+        [70, "2 new messages"],
+      ]);
+    } finally {
+      ui.toasts = [];
+    }
   });
 
   it("tells the engine what it shows and what changed, and applies what comes back", async () => {
@@ -515,6 +684,192 @@ describe("App", () => {
       expect(act).toHaveBeenCalledWith({ action: "reject", offer_id: 8, reason: null });
     } finally {
       viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+
+  // Two offers as the engine lists them (newest first): Ned's, newer and
+  // with the later deadline, and Olga's, older, which lapses first.
+  function twoOffers(): AppView {
+    const older = offer({}, 1_000_030_000);
+    older.offer = { ...older.offer, conversation: { ...older.offer.conversation, customer: { name: "Olga" } } };
+    const newer = offer({}, 1_000_090_000);
+    newer.offer = {
+      ...newer.offer,
+      id: 8,
+      created_at: older.offer.created_at + 20_000,
+      conversation: { ...newer.offer.conversation, id: 80, channel: "sms", customer: { name: `Ned ${HOSTILE}` } },
+    };
+    return { ...view(), offers: [newer, older] };
+  }
+
+  function view(): AppView {
+    return {
+      profile: { id: 1, username: "ada", display_name: "Ada", role: "agent", team: null },
+      can_assign: false,
+      presence: "available",
+      connection: "online",
+      unread_chats: 0,
+      conversations: [],
+      active: null,
+      offers: [],
+      banners: [],
+      settings: {
+        desktop_notifications: null,
+        sound_when: "when_unfocused",
+        volume: 80,
+        tone: "classic",
+        reminder_secs: null,
+        theme: "system",
+        start_at_login: false,
+        clock: "system",
+      },
+    };
+  }
+
+  async function showing(v: AppView, where: "main" | "alert" = "main") {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    viewUpdate.mockImplementation(async () => ({ view: v, detail: { kind: "nothing" } }));
+    ui.focusedOffer = null;
+    const r = where === "alert" ? render(AlertApp) : render(App);
+    await ui.refresh();
+    await vi.waitFor(() => expect(screen.getByTestId("offer-alert")).toBeTruthy());
+    return r;
+  }
+
+  for (const where of ["main", "alert"] as const) {
+    it(`${where} window: shows the offer that lapses first, and any other can be brought into the card and accepted`, async () => {
+      const before = (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).getMockImplementation();
+      try {
+        const { container } = await showing(twoOffers(), where);
+        expect(screen.getAllByTestId("offer-alert")).toHaveLength(1);
+        expect(screen.getByTestId("offer-customer").textContent).toBe("Olga");
+        expect(screen.getByTestId("more-alerts").textContent).toBe("1 more waiting");
+        // The newer one is a button (keyboard reachable), named by channel and customer.
+        const other = screen.getByTestId("other-offer");
+        expect(other.tagName).toBe("BUTTON");
+        expect(other.textContent).toContain(`SMS: Ned ${HOSTILE}`);
+        assertInert(container);
+        await fireEvent.click(other);
+        expect(screen.getByTestId("offer-customer").textContent).toBe(`Ned ${HOSTILE}`);
+        expect(document.activeElement).toBe(screen.getByTestId("accept"));
+        // Olga's is listed now, to go back to.
+        expect(screen.getByTestId("other-offer").textContent).toContain("WhatsApp: Olga");
+        await fireEvent.click(screen.getByTestId("accept"));
+        expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 8 });
+        expect(act).toHaveBeenCalledTimes(1);
+      } finally {
+        (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
+        ui.handle({ type: "signed_out", refused: false });
+      }
+    });
+  }
+
+  it("gives the keyboard back to the Settings button when the dialog closes with Escape", async () => {
+    const before = (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).getMockImplementation();
+    try {
+      (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(async () => ({
+        view: view(),
+        detail: { kind: "nothing" },
+      }));
+      render(App);
+      await ui.refresh();
+      const open = await vi.waitFor(() => screen.getByTestId("open-settings"));
+      open.focus();
+      await fireEvent.click(open);
+      await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("setting-desktop")));
+      await fireEvent.keyDown(document.activeElement as HTMLElement, { key: "Escape" });
+      await vi.waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+      expect(document.activeElement).toBe(screen.getByTestId("open-settings"));
+    } finally {
+      (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+
+  // A space on the focused element, as a browser takes it: a button is pressed.
+  async function pressSpace() {
+    const at = document.activeElement as HTMLElement;
+    await fireEvent.keyDown(at, { key: " " });
+    await fireEvent.keyUp(at, { key: " " });
+    if (at instanceof HTMLButtonElement && !at.disabled) await fireEvent.click(at);
+  }
+
+  for (const where of ["main", "alert"] as const) {
+    it(`${where} window: a reason typed for one offer cannot accept another`, async () => {
+      const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+      const before = viewUpdate.getMockImplementation();
+      // Olga's lapses first (in the card), Ned's waits; both want a reason to reject.
+      const card = (id: number, name: string, deadline: number): OfferCard => {
+        const c = offer({ reject_reason_required: true }, deadline);
+        c.offer = { ...c.offer, id, conversation: { ...c.offer.conversation, id: id * 10, customer: { name } } };
+        return c;
+      };
+      const olga = card(7, "Olga", 1_000_030_000);
+      const ned = card(8, "Ned", 1_000_090_000);
+      const pia = card(9, "Pia", 1_000_010_000);
+      try {
+        await showing({ ...view(), offers: [ned, olga] }, where);
+        expect(screen.getByTestId("offer-customer").textContent).toBe("Olga");
+        const reject = screen.getByTestId("reject");
+        reject.focus();
+        await fireEvent.click(reject);
+        const reason = screen.getByTestId("reject-reason") as HTMLInputElement;
+        reason.focus();
+        await fireEvent.input(reason, { target: { value: "on a c" } });
+        // Pia's arrives, sooner: the card stays on Olga's, the reason with it.
+        viewUpdate.mockImplementation(async () => ({ view: { ...view(), offers: [pia, ned, olga] }, detail: { kind: "nothing" } }));
+        await ui.refresh();
+        flushSync();
+        expect(screen.getByTestId("offer-customer").textContent).toBe("Olga");
+        expect((screen.getByTestId("reject-reason") as HTMLInputElement).value).toBe("on a c");
+        expect(document.activeElement).toBe(screen.getByTestId("reject-reason"));
+        // Olga's lapses while the agent types: Pia's comes in, and the
+        // next space does not accept it.
+        viewUpdate.mockImplementation(async () => ({ view: { ...view(), offers: [pia, ned] }, detail: { kind: "nothing" } }));
+        await ui.refresh();
+        flushSync();
+        await vi.waitFor(() => expect(screen.getByTestId("offer-customer").textContent).toBe("Pia"));
+        expect(document.activeElement).not.toBe(screen.getByTestId("accept"));
+        expect(document.activeElement).toBe(screen.getByTestId("offer-alert"));
+        await pressSpace();
+        expect(act).not.toHaveBeenCalledWith(expect.objectContaining({ action: "accept" }));
+        // A card that comes when none was being worked in takes the keyboard on Accept, as before.
+        viewUpdate.mockImplementation(async () => ({ view: { ...view(), offers: [] }, detail: { kind: "nothing" } }));
+        await ui.refresh();
+        await vi.waitFor(() => expect(screen.queryByTestId("offer-alert")).toBeNull());
+        await new Promise((r) => setTimeout(r));
+        viewUpdate.mockImplementation(async () => ({ view: { ...view(), offers: [ned] }, detail: { kind: "nothing" } }));
+        await ui.refresh();
+        await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("accept")));
+      } finally {
+        viewUpdate.mockImplementation(before!);
+        ui.handle({ type: "signed_out", refused: false });
+      }
+    });
+  }
+
+  it("accepts with Alt+A the offer the card shows, once", async () => {
+    const before = (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).getMockImplementation();
+    try {
+      await showing(twoOffers());
+      // A notification body click, or the tray's "Reject (give a reason)…",
+      // brings the window forward at the newer offer.
+      flushSync(() => ui.handle({ type: "focus", target: { kind: "offer", id: 8 } }));
+      expect(screen.getByTestId("offer-customer").textContent).toBe(`Ned ${HOSTILE}`);
+      await fireEvent.keyDown(window, { key: "a", altKey: true });
+      expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 8 });
+      await fireEvent.keyDown(window, { key: "A", altKey: true });
+      expect(act).toHaveBeenCalledTimes(1);
+      // With none focused, the one the card shows is the one that lapses first.
+      act.mockClear();
+      flushSync(() => ui.handle({ type: "focus", target: null }));
+      expect(screen.getByTestId("offer-customer").textContent).toBe("Olga");
+      await fireEvent.keyDown(window, { key: "a", altKey: true });
+      expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
+      expect(act).not.toHaveBeenCalledWith({ action: "accept_newest" });
+    } finally {
+      (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
       ui.handle({ type: "signed_out", refused: false });
     }
   });

@@ -6,6 +6,8 @@ import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { AgentAction } from "../bindings/AgentAction";
 import type { ConversationId } from "../bindings/ConversationId";
 import type { KeptSession } from "../bindings/KeptSession";
+import type { OfferCard } from "../bindings/OfferCard";
+import type { OfferId } from "../bindings/OfferId";
 import { DraftSaver } from "./drafts";
 
 /** What a read must cover beyond the list (as `view_changed` says it). */
@@ -19,7 +21,19 @@ export const SESSION_REFUSED =
 /** Why the session kept from the last run could not be resumed. */
 export const resumeFailed = (why: string) => `Your session could not be resumed (${why}). Sign in to continue.`;
 
+/** A screen-reader announcement; `seq` tells a repeat of the same words from the one before. */
+export type Announcement = { text: string; seq: number };
+
 export type Toast = { id: number; conversationId: number; title: string; body: string; until: number };
+
+/**
+ * Pending offers, the one that expires soonest first: it is the one that
+ * lapses first (and a lapse sets the agent Inactive). Equal deadlines keep
+ * the view's order.
+ */
+export function bySoonest(offers: OfferCard[]): OfferCard[] {
+  return [...offers].sort((a, b) => a.deadline - b.deadline);
+}
 
 class UiState {
   signedIn = $state(false);
@@ -29,8 +43,17 @@ class UiState {
   view = $state.raw<AppView | null>(null);
   detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
-  /** The offer the shell brought the window forward for (tray, notification), if any. */
-  focusedOffer = $state<number | null>(null);
+  /**
+   * The offer the shell brought the window forward for (tray,
+   * notification), or the agent chose among those waiting, if any.
+   */
+  focusedOffer = $state<OfferId | null>(null);
+  /** Pending offers, soonest deadline first. */
+  readonly offers = $derived(bySoonest(this.view?.offers ?? []));
+  /** The offer in the alert card: the focused one while pending, else the one that expires soonest. */
+  readonly shownOffer = $derived(this.offers.find((o) => o.offer.id === this.focusedOffer) ?? this.offers[0] ?? null);
+  /** The other pending offers, soonest deadline first (each can be brought into the card). */
+  readonly otherOffers = $derived(this.offers.filter((o) => o !== this.shownOffer));
   /** A reply the engine gave back after a failed send (the composer takes it). */
   restoredDraft = $state<{ conversationId: ConversationId; draft: string } | null>(null);
   notice = $state<string | null>(null);
@@ -39,12 +62,19 @@ class UiState {
   /** The session kept from the last run, while it is being resumed. */
   resuming = $state<{ username: string; hubUrl: string } | null>(null);
   toasts = $state<Toast[]>([]);
-  /** Screen-reader announcements (assertive for offers). */
-  announcement = $state("");
+  /**
+   * Screen-reader announcements: assertive for offers and banners, polite
+   * for messages arriving in the open conversation. Each has a number of
+   * its own: the live region shows it in a new node, so the same words
+   * said twice (a second offer from the same customer) are read twice.
+   */
+  announcement = $state.raw<Announcement>({ text: "", seq: 0 });
+  politeAnnouncement = $state.raw<Announcement>({ text: "", seq: 0 });
   /** The OS preference from the shell (XDG portal on Linux), if known. */
   systemDark = $state<boolean | null>(null);
   now = $state(Date.now());
   private nextToast = 1;
+  private announced = 0;
   private clock: ReturnType<typeof setInterval> | undefined;
 
   constructor() {
@@ -95,6 +125,28 @@ class UiState {
   // not bring the main screen back over the sign-in form.
   private signOuts = 0;
 
+  /** Says `text` to a screen reader, again if it is what was said last. */
+  announce(text: string, polite = false) {
+    const said = { text, seq: ++this.announced };
+    if (polite) this.politeAnnouncement = said;
+    else this.announcement = said;
+  }
+
+  /**
+   * Announces the customer's messages that arrived in the conversation on
+   * screen (the history itself is no live region: opening a conversation
+   * must not read its whole thread aloud).
+   */
+  private announceArrivals(before: ConversationDetail | null, after: ConversationDetail) {
+    if (before == null || before.summary.id !== after.summary.id) return;
+    // Ids increase within the hub: an older message coming into the
+    // list is not news.
+    const newest = before.messages.reduce((max, m) => Math.max(max, m.id), -Infinity);
+    const arrived = after.messages.filter((m) => m.id > newest && m.author.kind === "customer");
+    if (arrived.length === 0) return;
+    this.announce(`${after.summary.customer.name}: ${arrived.map((m) => m.text).join("\n")}`, true);
+  }
+
   private async load(wanted: { all: boolean; conversations: Set<ConversationId> }) {
     const epoch = this.signOuts;
     try {
@@ -109,6 +161,7 @@ class UiState {
       this.view = update.view;
       this.signedIn = true;
       if (update.detail.kind === "shown") {
+        this.announceArrivals(this.detail, update.detail.detail);
         this.detail = update.detail.detail;
       } else if (update.detail.kind === "nothing") {
         this.detail = null;
@@ -152,6 +205,7 @@ class UiState {
         this.signedIn = false;
         this.view = null;
         this.detail = null;
+        this.clearSession();
         this.signInNotice = e.refused ? SESSION_REFUSED : null;
         return;
       case "kept_session":
@@ -163,11 +217,13 @@ class UiState {
       case "ui": {
         const ev = e.event;
         if (ev.type === "offer_shown") {
-          this.announcement = ev.headline;
+          this.announce(ev.headline);
         } else if (ev.type === "toast") {
+          // One toast per conversation: a newer one (more new messages)
+          // replaces the older.
           const id = this.nextToast++;
           this.toasts = [
-            ...this.toasts,
+            ...this.toasts.filter((t) => t.conversationId !== ev.conversation_id),
             { id, conversationId: ev.conversation_id, title: ev.title, body: ev.body, until: Date.now() + ev.duration_ms },
           ];
         } else if (ev.type === "command_failed") {
@@ -175,7 +231,7 @@ class UiState {
         } else if (ev.type === "draft_restored") {
           this.restoredDraft = { conversationId: ev.conversation_id, draft: ev.draft };
         } else if (ev.type === "banner") {
-          this.announcement = ev.banner.message;
+          this.announce(ev.banner.message);
         }
         break;
       }
@@ -196,6 +252,21 @@ class UiState {
     void this.refresh(e.type === "ui" ? LIST_ONLY : EVERYTHING);
   }
 
+  /**
+   * Forgets what the page kept of the session that ended: a toast, a
+   * restored reply, an announcement, a chosen offer or an error banner
+   * must not greet the next agent to sign in on this machine.
+   */
+  private clearSession() {
+    this.toasts = [];
+    this.restoredDraft = null;
+    this.announce("");
+    this.announce("", true);
+    this.focusedOffer = null;
+    this.error = null;
+    this.notice = null;
+  }
+
   tick() {
     this.now = Date.now();
     if (this.toasts.some((t) => t.until <= this.now)) {
@@ -205,6 +276,40 @@ class UiState {
 
   dismissToast(id: number) {
     this.toasts = this.toasts.filter((t) => t.id !== id);
+  }
+
+  /**
+   * "Sign in instead" while a kept session is being resumed: the form
+   * shows, and the shell drops that resume so it cannot take the window
+   * over later with the previous agent's session.
+   */
+  signInInstead() {
+    this.resuming = null;
+    void commands.cancelResume().catch(() => {});
+  }
+
+  /**
+   * Brings a pending offer into the alert card, and keeps it there while
+   * it is pending: the agent chose it, or is answering it (Reject, a
+   * reason typed), and a sooner offer must not take its place.
+   */
+  showOffer(id: OfferId) {
+    this.focusedOffer = id;
+  }
+
+  /** Whether the agent holds the conversation (it is in the list). */
+  holds(conversationId: ConversationId): boolean {
+    return this.view?.conversations.some((c) => c.id === conversationId) ?? false;
+  }
+
+  /**
+   * A toast clicked: it goes, and opens its conversation if the agent
+   * still holds it; one taken over or rerouted since is no longer the
+   * agent's to open (the engine would refuse: "no such conversation").
+   */
+  openToast(t: Toast) {
+    this.dismissToast(t.id);
+    if (this.holds(t.conversationId)) void this.act({ action: "open", conversation_id: t.conversationId });
   }
 
   /** Whether a countdown or a toast is on screen (the clock must run). */

@@ -18,6 +18,7 @@ vi.mock("../lib/api", () => ({
     }),
     startDemo: vi.fn(),
     signOut: vi.fn(),
+    cancelResume: vi.fn(async () => null),
     systemTheme: vi.fn(async () => null),
     searchRecords: vi.fn(async () => []),
     customer360: vi.fn(),

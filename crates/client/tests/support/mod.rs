@@ -136,6 +136,7 @@ impl TestHub {
                 text: text.into(),
                 transcript: Vec::new(),
                 case_id: None,
+                message_id: None,
             })
             .send()
             .await
@@ -336,6 +337,10 @@ pub const DOWN: u8 = 2;
 /// inside a WebSocket frame), then both sockets are reset (RST); the mode
 /// returns to [`PASS`].
 pub const RESET_MID_FRAME: u8 = 3;
+/// In the next hub → client chunk holding `"presence":"busy"`, the value
+/// becomes `bzsy` (same length, so the WebSocket frame stays whole): an
+/// event this client cannot decode, as from a newer hub. Then [`PASS`].
+pub const GARBLE_PRESENCE: u8 = 4;
 
 /// Link shaping applied to every forwarded chunk, both directions.
 #[derive(Default)]
@@ -480,8 +485,18 @@ async fn one_way(
                 let _ = to.write_all(&chunk[..chunk.len().div_ceil(2)]).await;
                 return;
             }
+            let mut chunk = chunk;
+            if downstream && mode.load(Ordering::SeqCst) == GARBLE_PRESENCE {
+                let pattern = br#""presence":"busy""#;
+                if let Some(at) = chunk.windows(pattern.len()).position(|w| w == pattern) {
+                    chunk[at + pattern.len() - 4] = b'z';
+                    mode.store(PASS, Ordering::SeqCst);
+                }
+            }
             let m = mode.load(Ordering::SeqCst);
-            if (m == PASS || m == RESET_MID_FRAME) && to.write_all(&chunk).await.is_err() {
+            if (m == PASS || m == RESET_MID_FRAME || m == GARBLE_PRESENCE)
+                && to.write_all(&chunk).await.is_err()
+            {
                 return;
             }
             // BLACKHOLE and DOWN swallow the bytes.

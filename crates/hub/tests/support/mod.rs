@@ -163,6 +163,7 @@ impl TestHub {
             text: text.into(),
             transcript: Vec::new(),
             case_id: None,
+            message_id: None,
         })
         .await
     }
