@@ -7,7 +7,11 @@
 //! notification can be closed by id when the offer is resolved elsewhere.
 //! Windows and macOS: notify-rust, compile-gated (not buildable here).
 //! No notification daemon is a normal case: one log line, and the in-app
-//! alert carries the offer.
+//! alert (or the app's alert window, while the main window is out of
+//! sight) carries the offer. The daemon may also come after the app (a
+//! login start can beat it), crash or be replaced: the notifier watches
+//! the bus name and follows it, and an alert a lost daemon held, or could
+//! not take, goes to the alert window rather than nowhere.
 
 use std::collections::HashMap;
 
@@ -102,41 +106,6 @@ pub fn spawn(
 /// needs the app's own alert window, or nothing on screen would show it.
 pub type WindowOutOfSight = Box<dyn Fn() -> bool + Send + Sync>;
 
-/// With no notification service: alerts go to the app's own alert window
-/// while the main window is out of sight (its in-app alert shows them
-/// otherwise); the rest is dropped.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-async fn without_service(
-    rx: &mut mpsc::UnboundedReceiver<NotifyCommand>,
-    fallback: &mpsc::UnboundedSender<FallbackAlert>,
-    window_out_of_sight: &WindowOutOfSight,
-) {
-    let mut in_fallback: std::collections::HashSet<NotificationKey> = Default::default();
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            // The alert window keeps its own countdown.
-            NotifyCommand::Show(n) if n.refresh => {}
-            NotifyCommand::Show(n) if n.style == NotificationStyle::Alert => {
-                if in_fallback.contains(&n.key) || window_out_of_sight() {
-                    in_fallback.insert(n.key);
-                    let _ = fallback.send(FallbackAlert::Show(n.key));
-                }
-            }
-            NotifyCommand::Show(_) => {}
-            NotifyCommand::Close(key) => {
-                if in_fallback.remove(&key) {
-                    let _ = fallback.send(FallbackAlert::Close(key));
-                }
-            }
-            NotifyCommand::CloseAll => {
-                for key in in_fallback.drain() {
-                    let _ = fallback.send(FallbackAlert::Close(key));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(target_os = "linux")]
 mod platform {
     use super::*;
@@ -169,27 +138,196 @@ mod platform {
         fn notification_closed(&self, id: u32, reason: u32) -> zbus::Result<()>;
     }
 
-    async fn connect() -> zbus::Result<(NotificationsProxy<'static>, Vec<String>)> {
-        let conn = zbus::Connection::session().await?;
-        let proxy = NotificationsProxy::new(&conn).await?;
+    const SERVICE: &str = "org.freedesktop.Notifications";
+
+    async fn connect(
+        conn: &zbus::Connection,
+    ) -> zbus::Result<(NotificationsProxy<'static>, Vec<String>)> {
+        let proxy = NotificationsProxy::new(conn).await?;
         let caps = proxy.get_capabilities().await?;
         Ok((proxy, caps))
     }
 
+    /// What is on screen, kept across the service coming and going.
+    #[derive(Default)]
+    struct Shown {
+        /// Alerts in the app's own alert window.
+        in_fallback: std::collections::HashSet<NotificationKey>,
+        /// Notification ids the service gave, by key and back.
+        by_key: HashMap<NotificationKey, u32>,
+        by_id: HashMap<u32, NotificationKey>,
+        /// Keys shown by the service as alerts (with buttons).
+        alerts: std::collections::HashSet<NotificationKey>,
+    }
+
+    impl Shown {
+        fn put_in_fallback(
+            &mut self,
+            key: NotificationKey,
+            fallback: &mpsc::UnboundedSender<FallbackAlert>,
+        ) {
+            self.in_fallback.insert(key);
+            let _ = fallback.send(FallbackAlert::Show(key));
+        }
+
+        /// The service went away, and what it showed with it: alerts it
+        /// held go to the alert window while the main window is out of
+        /// sight (the in-app alert shows them otherwise).
+        fn service_lost(
+            &mut self,
+            fallback: &mpsc::UnboundedSender<FallbackAlert>,
+            window_out_of_sight: &WindowOutOfSight,
+        ) {
+            self.by_key.clear();
+            self.by_id.clear();
+            let alerts: Vec<_> = self.alerts.drain().collect();
+            if !alerts.is_empty() && window_out_of_sight() {
+                for key in alerts {
+                    self.put_in_fallback(key, fallback);
+                }
+            }
+        }
+
+        fn close_fallback(
+            &mut self,
+            key: NotificationKey,
+            fallback: &mpsc::UnboundedSender<FallbackAlert>,
+        ) {
+            if self.in_fallback.remove(&key) {
+                let _ = fallback.send(FallbackAlert::Close(key));
+            }
+        }
+    }
+
+    /// Why serving with (or without) the service stopped.
+    enum Ended {
+        /// The app is closing: the command channel closed.
+        Closed,
+        /// The service went away (or a call to it failed): try again.
+        Lost,
+        /// The service came on the bus: connect.
+        Appeared,
+    }
+
+    /// Runs for the app's life. The notification service may be missing
+    /// at start (a login start can beat the desktop's daemon), come later,
+    /// crash or be replaced: each time the notifier follows it, and while
+    /// there is none, alerts go where [`absent`] puts them.
     pub async fn run(
         mut rx: mpsc::UnboundedReceiver<NotifyCommand>,
         clicked: mpsc::UnboundedSender<Clicked>,
         fallback: mpsc::UnboundedSender<FallbackAlert>,
         window_out_of_sight: WindowOutOfSight,
     ) {
-        let (proxy, caps) = match connect().await {
-            Ok(p) => p,
+        let conn = match zbus::Connection::session().await {
+            Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "no desktop notification service; alerts stay in the window, or the app's alert window while it is hidden or minimised");
-                without_service(&mut rx, &fallback, &window_out_of_sight).await;
+                tracing::warn!(error = %e, "no D-Bus session; alerts stay in the window, or the app's alert window while it is hidden or minimised");
+                absent(
+                    None,
+                    &mut rx,
+                    &fallback,
+                    &window_out_of_sight,
+                    &mut Shown::default(),
+                )
+                .await;
                 return;
             }
         };
+        let mut shown = Shown::default();
+        let mut said_missing = false;
+        loop {
+            // Subscribed before connecting, so a service that comes (or
+            // goes) in between is not missed.
+            let owners = match zbus::fdo::DBusProxy::new(&conn).await {
+                Ok(d) => d
+                    .receive_name_owner_changed_with_args(&[(0, SERVICE)])
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
+            let ended = match connect(&conn).await {
+                Ok((proxy, caps)) => {
+                    said_missing = false;
+                    serve(
+                        &proxy, &caps, owners, &mut rx, &clicked, &fallback, &mut shown,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    if !said_missing {
+                        tracing::warn!(error = %e, "no desktop notification service (yet); alerts stay in the window, or the app's alert window while it is hidden or minimised");
+                        said_missing = true;
+                    }
+                    absent(owners, &mut rx, &fallback, &window_out_of_sight, &mut shown).await
+                }
+            };
+            match ended {
+                Ended::Closed => return,
+                Ended::Lost => {
+                    tracing::warn!("the desktop notification service went away");
+                    shown.service_lost(&fallback, &window_out_of_sight);
+                    // A service that crashed and restarts at once would
+                    // otherwise be asked again in a tight loop.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Ended::Appeared => tracing::info!("a desktop notification service appeared"),
+            }
+        }
+    }
+
+    /// With no notification service, until one takes the name (`owners`;
+    /// without it, for good): alerts go to the app's own alert window
+    /// while the main window is out of sight (its in-app alert shows them
+    /// otherwise); the rest is dropped.
+    async fn absent(
+        mut owners: Option<zbus::fdo::NameOwnerChangedStream>,
+        rx: &mut mpsc::UnboundedReceiver<NotifyCommand>,
+        fallback: &mpsc::UnboundedSender<FallbackAlert>,
+        window_out_of_sight: &WindowOutOfSight,
+        shown: &mut Shown,
+    ) -> Ended {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => return Ended::Closed,
+                    // The alert window keeps its own countdown.
+                    Some(NotifyCommand::Show(n)) if n.refresh => {}
+                    Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert => {
+                        if shown.in_fallback.contains(&n.key) || window_out_of_sight() {
+                            shown.put_in_fallback(n.key, fallback);
+                        }
+                    }
+                    Some(NotifyCommand::Show(_)) => {}
+                    Some(NotifyCommand::Close(key)) => shown.close_fallback(key, fallback),
+                    Some(NotifyCommand::CloseAll) => {
+                        for key in shown.in_fallback.drain() {
+                            let _ = fallback.send(FallbackAlert::Close(key));
+                        }
+                    }
+                },
+                changed = async { match owners.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => match changed {
+                    Some(sig) => {
+                        if sig.args().is_ok_and(|a| a.new_owner().is_some()) {
+                            return Ended::Appeared;
+                        }
+                    }
+                    // The bus connection ended: nothing more will come.
+                    None => owners = None,
+                },
+            }
+        }
+    }
+
+    async fn serve(
+        proxy: &NotificationsProxy<'static>,
+        caps: &[String],
+        owners: Option<zbus::fdo::NameOwnerChangedStream>,
+        rx: &mut mpsc::UnboundedReceiver<NotifyCommand>,
+        clicked: &mpsc::UnboundedSender<Clicked>,
+        fallback: &mpsc::UnboundedSender<FallbackAlert>,
+        shown: &mut Shown,
+    ) -> Ended {
         let actions_ok = caps.iter().any(|c| c == "actions");
         let markup = caps.iter().any(|c| c == "body-markup");
         if !actions_ok {
@@ -197,33 +335,32 @@ mod platform {
                 "the notification service has no buttons; alerts use the app's own alert window"
             );
         }
-        // Alerts currently in the fallback window.
-        let mut in_fallback: std::collections::HashSet<NotificationKey> = Default::default();
         tracing::info!(?caps, "desktop notifications ready");
-        let mut by_key: HashMap<NotificationKey, u32> = HashMap::new();
-        let mut by_id: HashMap<u32, NotificationKey> = HashMap::new();
         let mut invoked = match proxy.receive_action_invoked().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for notification actions");
-                return;
+                return Ended::Lost;
             }
         };
         let mut closed = proxy.receive_notification_closed().await.ok();
+        let mut owners = owners;
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    None => return,
+                    None => return Ended::Closed,
                     // A countdown update for a notification not (or no
                     // longer) shown: the agent dismissed it, or it is in
                     // the alert window, which counts down itself.
-                    Some(NotifyCommand::Show(n)) if n.refresh && !by_key.contains_key(&n.key) => {}
-                    Some(NotifyCommand::Show(n)) if !actions_ok && n.style == NotificationStyle::Alert => {
-                        in_fallback.insert(n.key);
-                        let _ = fallback.send(FallbackAlert::Show(n.key));
+                    Some(NotifyCommand::Show(n)) if n.refresh && !shown.by_key.contains_key(&n.key) => {}
+                    // Already in the alert window (put there while there
+                    // was no service, or none with buttons): it stays there.
+                    Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert
+                        && (!actions_ok || shown.in_fallback.contains(&n.key)) => {
+                        shown.put_in_fallback(n.key, fallback);
                     }
                     Some(NotifyCommand::Show(n)) => {
-                        let replaces = by_key.get(&n.key).copied().unwrap_or(0);
+                        let replaces = shown.by_key.get(&n.key).copied().unwrap_or(0);
                         let body = n.body.join("\n");
                         let body = if markup { escape_markup(&body) } else { body };
                         let mut actions: Vec<&str> = Vec::new();
@@ -261,29 +398,41 @@ mod platform {
                         // The summary is plain text in the spec; keep it so.
                         match proxy.notify("Switchboard", replaces, "", &n.title, &body, &actions, hints, timeout).await {
                             Ok(id) => {
-                                by_key.insert(n.key, id);
-                                by_id.insert(id, n.key);
+                                shown.by_key.insert(n.key, id);
+                                shown.by_id.insert(id, n.key);
+                                if critical {
+                                    shown.alerts.insert(n.key);
+                                }
                             }
-                            Err(e) => tracing::warn!(error = %e, "showing a notification failed"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "showing a notification failed");
+                                // Not lost: counted as shown, so that
+                                // `service_lost` puts it in the alert
+                                // window as it does what the service held.
+                                if critical {
+                                    shown.alerts.insert(n.key);
+                                }
+                                return Ended::Lost;
+                            }
                         }
                     }
                     Some(NotifyCommand::Close(key)) => {
-                        if in_fallback.remove(&key) {
-                            let _ = fallback.send(FallbackAlert::Close(key));
-                        }
-                        if let Some(id) = by_key.remove(&key) {
-                            by_id.remove(&id);
+                        shown.close_fallback(key, fallback);
+                        shown.alerts.remove(&key);
+                        if let Some(id) = shown.by_key.remove(&key) {
+                            shown.by_id.remove(&id);
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");
                             }
                         }
                     }
                     Some(NotifyCommand::CloseAll) => {
-                        for key in in_fallback.drain() {
+                        for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
                         }
-                        by_id.clear();
-                        for (_, id) in by_key.drain() {
+                        shown.by_id.clear();
+                        shown.alerts.clear();
+                        for (_, id) in shown.by_key.drain() {
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");
                             }
@@ -292,16 +441,24 @@ mod platform {
                 },
                 Some(sig) = invoked.next() => {
                     if let Ok(args) = sig.args() {
-                        if let (Some(key), Some(action)) = (by_id.get(&args.id).copied(), action_from_key(&args.action_key)) {
+                        if let (Some(key), Some(action)) = (shown.by_id.get(&args.id).copied(), action_from_key(&args.action_key)) {
                             let _ = clicked.send((key, action));
                         }
                     }
                 }
                 Some(sig) = async { match closed.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                     if let Ok(args) = sig.args() {
-                        if let Some(key) = by_id.remove(&args.id) {
-                            by_key.remove(&key);
+                        if let Some(key) = shown.by_id.remove(&args.id) {
+                            shown.by_key.remove(&key);
+                            shown.alerts.remove(&key);
                         }
+                    }
+                }
+                Some(sig) = async { match owners.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                    // The daemon quit or crashed (or another took over):
+                    // what it showed is gone.
+                    if sig.args().is_ok_and(|a| a.new_owner().is_none()) {
+                        return Ended::Lost;
                     }
                 }
             }

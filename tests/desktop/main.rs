@@ -1575,6 +1575,70 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
     app.quit().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn a_notification_service_that_comes_late_is_used_and_one_that_goes_loses_no_offer() {
+    let wm = WindowManager::start().await;
+    let _host = TrayHost::start().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    // No notification service when the app starts (a login start can
+    // beat the desktop's daemon).
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let main = app.client.window().await.unwrap();
+
+    step("the service comes after the app: the next offer is an OS notification");
+    let server = NotifyServer::start().await;
+    let c1 = hub.ingress(Channel::Sms, "late-1", "Lea", "", "hi").await;
+    let n = server
+        .wait("the service that came late was not used", |n| {
+            n.summary == "Incoming SMS from Lea"
+        })
+        .await;
+    assert!(n.actions.iter().any(|a| a == "accept"), "{n:?}");
+    server.invoke(n.id, "accept").await;
+    app.gone("[data-testid=offer-alert]").await;
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    assert_eq!(
+        hub.running
+            .hub
+            .conversation(c1.conversation_id)
+            .await
+            .unwrap()
+            .owner,
+        Some(a1)
+    );
+
+    // Accepted from the notification: the window comes forward with it.
+    app.text_until("[data-testid=chat-title]", |t| t == "Lea")
+        .await;
+
+    step("the service goes away, the window is hidden: the offer opens the alert window");
+    drop(server);
+    // Read (opening reads it), so the title is "Switchboard" again.
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c1.conversation_id
+    ))
+    .await;
+    eventually("the title kept the unread count", || async {
+        xwininfo("Switchboard").await.contains("Map State")
+    })
+    .await;
+    wm.close("Switchboard").await;
+    eventually("the window was not hidden", || async {
+        xwin_field(&xwininfo("Switchboard").await, "Map State") == "IsUnMapped"
+    })
+    .await;
+    let c2 = hub
+        .ingress(Channel::Sms, "late-2", "Max", "", "hello")
+        .await;
+    accept_in_the_alert_window(&app, &hub, main, &c2, "Max").await;
+    app.quit().await;
+}
+
 /// Waits for a window of the app's other than `main` (its alert window),
 /// checks it shows `customer`'s offer, accepts there and waits for the
 /// hub to see the accept.
