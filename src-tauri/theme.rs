@@ -32,6 +32,31 @@ fn publish(app: &AppHandle, dark: Option<bool>) {
     emit(app, ShellEvent::SystemTheme { dark });
 }
 
+/// Tells the window toolkit the theme in use, so what it draws (on Linux
+/// the title bar: GTK's dark variant, `_GTK_THEME_VARIANT` for the window
+/// manager) matches the page. Process-wide on GTK, so the alert window
+/// follows too. `None` gives the toolkit its own back. False when there
+/// is no main window yet.
+pub fn set_window_theme(app: &AppHandle, dark: Option<bool>) -> bool {
+    let Some(window) = app.get_webview_window(crate::sink::MAIN_LABEL) else {
+        return false;
+    };
+    let theme = dark.map(|dark| {
+        if dark {
+            tauri::Theme::Dark
+        } else {
+            tauri::Theme::Light
+        }
+    });
+    match window.set_theme(theme) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not set the window theme");
+            false
+        }
+    }
+}
+
 /// Starts watching the system theme.
 pub fn watch(app: AppHandle) {
     tauri::async_runtime::spawn(async move {

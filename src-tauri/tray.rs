@@ -257,6 +257,8 @@ struct TrayState {
     system_dark: Option<bool>,
     /// The icon drawn last (dark, badge), to skip redundant redraws.
     icon: Option<(bool, bool)>,
+    /// The window theme set last (`Some(dark)`), to skip redundant sets.
+    window_dark: Option<bool>,
 }
 
 impl TrayState {
@@ -265,6 +267,17 @@ impl TrayState {
             ThemeChoice::Dark => true,
             ThemeChoice::Light => false,
             ThemeChoice::System => self.system_dark.unwrap_or(false),
+        }
+    }
+
+    /// The theme the window toolkit is told: the agent's choice, else the
+    /// portal's preference; `None` (system, no portal reading) leaves the
+    /// toolkit's own.
+    fn window_dark(&self) -> Option<bool> {
+        match self.choice {
+            ThemeChoice::Dark => Some(true),
+            ThemeChoice::Light => Some(false),
+            ThemeChoice::System => self.system_dark,
         }
     }
 }
@@ -403,6 +416,11 @@ pub fn set_theme(app: &AppHandle, choice: Option<ThemeChoice>, system_dark: Opti
 }
 
 fn redraw(app: &AppHandle, st: &mut TrayState, menu_changed: bool) {
+    // Back to "system" with no portal reading: the toolkit's own again.
+    let wanted = st.window_dark();
+    if st.window_dark != wanted && crate::theme::set_window_theme(app, wanted) {
+        st.window_dark = wanted;
+    }
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };

@@ -403,16 +403,38 @@ async fn the_window_follows_the_portal_color_scheme_live() {
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     let theme = || app.js("return document.documentElement.dataset.theme");
+    // The toolkit is told too: GTK's dark variant, which the window
+    // manager reads for the title bar.
+    let variant = || async {
+        let out = tokio::process::Command::new("xprop")
+            .args(["-name", "Switchboard", "_GTK_THEME_VARIANT"])
+            .output()
+            .await
+            .expect("xprop");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     eventually("did not start dark", || async { theme().await == "dark" }).await;
+    eventually("the title bar did not start dark", || async {
+        variant().await.contains("\"dark\"")
+    })
+    .await;
     app.screenshot("sign-in-dark").await;
     portal.set(2).await;
     eventually("did not follow the change to light", || async {
         theme().await == "light"
     })
     .await;
+    eventually("the title bar stayed dark", || async {
+        !variant().await.contains("\"dark\"")
+    })
+    .await;
     portal.set(1).await;
     eventually("did not follow the change back to dark", || async {
         theme().await == "dark"
+    })
+    .await;
+    eventually("the title bar did not follow back to dark", || async {
+        variant().await.contains("\"dark\"")
     })
     .await;
     app.quit().await;
