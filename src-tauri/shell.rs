@@ -30,6 +30,10 @@ pub struct Shell {
     /// session if the hub refused it (until the next sign-in).
     kept: std::sync::Mutex<KeptSession>,
     keychain: Keychain,
+    /// Keychain writes one at a time, in the order they were asked for: a
+    /// save held up by an unlock prompt must not land after the sign-out
+    /// that forgot its token.
+    keychain_writes: Mutex<()>,
     demo: Mutex<Option<RunningHub>>,
     /// The OS's time zone and hour cycle, read once (time labels).
     wall_clock: WallClock,
@@ -87,6 +91,7 @@ impl Shell {
             sessions_started: AtomicU64::new(0),
             kept: std::sync::Mutex::default(),
             keychain: Keychain,
+            keychain_writes: Mutex::new(()),
             demo: Mutex::new(None),
             wall_clock: WallClock::from_environment(),
         }
@@ -209,8 +214,19 @@ impl Shell {
             .await
             .ok_or_else(|| IpcError::new(IpcErrorCode::Internal, "a newer sign-in took over"))?;
         if let Some(account) = account {
-            if let Err(e) = self.keychain.save(&account, &token).await {
-                tracing::warn!(error = %e, "the session ends with the app: the next start asks to sign in");
+            let _writing = self.keychain_writes.lock().await;
+            // Signed out (or replaced) before the keychain's turn came:
+            // that session's token is not kept.
+            let still_in_place = self
+                .session
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|c| c.number == number);
+            if still_in_place {
+                if let Err(e) = self.keychain.save(&account, &token).await {
+                    tracing::warn!(error = %e, "the session ends with the app: the next start asks to sign in");
+                }
             }
         }
         Ok(profile)
@@ -298,6 +314,7 @@ impl Shell {
                 // Unless a sign-in by hand has started since: its token
                 // may be going to the same keychain item.
                 if self.is_newest(number) {
+                    let _writing = self.keychain_writes.lock().await;
                     if let Err(e) = self.keychain.forget(&account).await {
                         tracing::warn!(error = %e, "could not forget the refused token");
                     }
@@ -451,6 +468,7 @@ impl Shell {
         crate::tray::show_menu(app, None);
         emit(app, ShellEvent::SignedOut { refused });
         if let Some(account) = current.account {
+            let _writing = self.keychain_writes.lock().await;
             if let Err(e) = self.keychain.forget(&account).await {
                 tracing::warn!(error = %e, "could not forget the token");
             }
