@@ -61,7 +61,7 @@ pub fn set_window_theme(app: &AppHandle, dark: Option<bool>) -> bool {
 pub fn watch(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         if let Err(e) = platform::watch(&app).await {
-            tracing::info!(error = %e, "no desktop portal; the window follows the toolkit's theme");
+            tracing::info!(error = %e, "no D-Bus session; the window follows the toolkit's theme");
         }
     });
 }
@@ -98,11 +98,10 @@ mod platform {
         }
     }
 
-    pub async fn watch(app: &AppHandle) -> zbus::Result<()> {
-        let conn = zbus::Connection::session().await?;
-        let proxy = SettingsProxy::new(&conn).await?;
-        let mut changes = proxy.receive_setting_changed().await?;
-        let initial = match proxy
+    const PORTAL: &str = "org.freedesktop.portal.Desktop";
+
+    async fn read(proxy: &SettingsProxy<'_>) -> zbus::Result<Option<bool>> {
+        let value = match proxy
             .read_one("org.freedesktop.appearance", "color-scheme")
             .await
         {
@@ -113,15 +112,48 @@ mod platform {
                     .await?
             }
         };
-        publish(app, as_u32(&initial).and_then(dark_from_color_scheme));
-        while let Some(sig) = changes.next().await {
-            if let Ok(args) = sig.args() {
-                if args.namespace == "org.freedesktop.appearance" && args.key == "color-scheme" {
-                    publish(app, as_u32(&args.value).and_then(dark_from_color_scheme));
+        Ok(as_u32(&value).and_then(dark_from_color_scheme))
+    }
+
+    /// Follows the portal's colour scheme for the app's life: read at
+    /// start and whenever a portal takes the bus name (one that starts
+    /// after the app, or restarts), and on every `SettingChanged`. A
+    /// portal without the key, or none, leaves the toolkit's theme.
+    pub async fn watch(app: &AppHandle) -> zbus::Result<()> {
+        let conn = zbus::Connection::session().await?;
+        let proxy = SettingsProxy::new(&conn).await?;
+        let mut changes = proxy.receive_setting_changed().await?;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+        let mut owners = dbus
+            .receive_name_owner_changed_with_args(&[(0, PORTAL)])
+            .await?;
+        match read(&proxy).await {
+            Ok(dark) => publish(app, dark),
+            Err(e) => {
+                tracing::info!(error = %e, "no colour scheme from a desktop portal (yet); the window follows the toolkit's theme")
+            }
+        }
+        loop {
+            tokio::select! {
+                sig = changes.next() => {
+                    let Some(sig) = sig else { return Ok(()) };
+                    if let Ok(args) = sig.args() {
+                        if args.namespace == "org.freedesktop.appearance" && args.key == "color-scheme" {
+                            publish(app, as_u32(&args.value).and_then(dark_from_color_scheme));
+                        }
+                    }
+                }
+                sig = owners.next() => {
+                    let Some(sig) = sig else { return Ok(()) };
+                    if sig.args().is_ok_and(|a| a.new_owner().is_some()) {
+                        match read(&proxy).await {
+                            Ok(dark) => publish(app, dark),
+                            Err(e) => tracing::info!(error = %e, "the desktop portal has no colour scheme"),
+                        }
+                    }
                 }
             }
         }
-        Ok(())
     }
 }
 

@@ -437,6 +437,13 @@ async fn the_window_follows_the_portal_color_scheme_live() {
         variant().await.contains("\"dark\"")
     })
     .await;
+    step("the portal restarts, light now, without a SettingChanged: read again");
+    drop(portal);
+    let _portal = Portal::start(2).await;
+    eventually("did not read the portal that came back", || async {
+        theme().await == "light"
+    })
+    .await;
     app.quit().await;
 }
 
