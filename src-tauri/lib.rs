@@ -106,6 +106,9 @@ pub fn run() -> anyhow::Result<()> {
                     handle.state::<Shell>().focus(focused).await;
                 }
             });
+            // Before the theme watch: its first answer reaches the tray and
+            // the window theme through this state.
+            app.manage(tray::TrayView::default());
             theme::watch(app.handle().clone());
             shortcut::start(app.handle());
             let handle = app.handle().clone();
@@ -134,7 +137,6 @@ pub fn run() -> anyhow::Result<()> {
                     handle.state::<Shell>().resume(&handle).await;
                 });
             }
-            app.manage(tray::TrayView::default());
             let tray_ok = tray::create(app.handle());
             if !hidden || !tray_ok {
                 sink::show_main_window(app.handle());

@@ -148,6 +148,21 @@ mod platform {
         Ok((proxy, caps))
     }
 
+    /// The unique name that owns the service, if any (none also when the
+    /// bus cannot say).
+    async fn owner_of_service(proxy: &NotificationsProxy<'static>) -> Option<String> {
+        let dbus = zbus::fdo::DBusProxy::new(proxy.inner().connection())
+            .await
+            .ok()?;
+        let name = zbus::names::BusName::try_from(SERVICE).ok()?;
+        dbus.get_name_owner(name).await.ok().map(|o| o.to_string())
+    }
+
+    /// Whether the service's name has an owner.
+    async fn service_present(proxy: &NotificationsProxy<'static>) -> bool {
+        owner_of_service(proxy).await.is_some()
+    }
+
     /// What is on screen, kept across the service coming and going.
     #[derive(Default)]
     struct Shown {
@@ -250,7 +265,14 @@ mod platform {
                 Ok((proxy, caps)) => {
                     said_missing = false;
                     serve(
-                        &proxy, &caps, owners, &mut rx, &clicked, &fallback, &mut shown,
+                        &proxy,
+                        &caps,
+                        owners,
+                        &mut rx,
+                        &clicked,
+                        &fallback,
+                        &window_out_of_sight,
+                        &mut shown,
                     )
                     .await
                 }
@@ -319,6 +341,7 @@ mod platform {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn serve(
         proxy: &NotificationsProxy<'static>,
         caps: &[String],
@@ -326,6 +349,7 @@ mod platform {
         rx: &mut mpsc::UnboundedReceiver<NotifyCommand>,
         clicked: &mpsc::UnboundedSender<Clicked>,
         fallback: &mpsc::UnboundedSender<FallbackAlert>,
+        window_out_of_sight: &WindowOutOfSight,
         shown: &mut Shown,
     ) -> Ended {
         let actions_ok = caps.iter().any(|c| c == "actions");
@@ -345,6 +369,7 @@ mod platform {
         };
         let mut closed = proxy.receive_notification_closed().await.ok();
         let mut owners = owners;
+        let serving = owner_of_service(proxy).await;
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
@@ -406,13 +431,22 @@ mod platform {
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "showing a notification failed");
-                                // Not lost: counted as shown, so that
-                                // `service_lost` puts it in the alert
-                                // window as it does what the service held.
-                                if critical {
-                                    shown.alerts.insert(n.key);
+                                if !service_present(proxy).await {
+                                    // Gone: counted as shown, so that
+                                    // `service_lost` puts it in the alert
+                                    // window with what the service held.
+                                    if critical {
+                                        shown.alerts.insert(n.key);
+                                    }
+                                    return Ended::Lost;
                                 }
-                                return Ended::Lost;
+                                // Still there, this one refused: it alone
+                                // goes where it would with no service (a
+                                // countdown update of one shown stays as
+                                // it is).
+                                if critical && !n.refresh && window_out_of_sight() {
+                                    shown.put_in_fallback(n.key, fallback);
+                                }
                             }
                         }
                     }
@@ -455,9 +489,13 @@ mod platform {
                     }
                 }
                 Some(sig) = async { match owners.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
-                    // The daemon quit or crashed (or another took over):
-                    // what it showed is gone.
-                    if sig.args().is_ok_and(|a| a.new_owner().is_none()) {
+                    // The daemon quit or crashed, or another took over
+                    // (whose ids and buttons are not ours): what it showed
+                    // is gone; start again with whoever has the name. (The
+                    // stream may first repeat the arrival of the one we
+                    // serve: subscribed before connecting.)
+                    let new_owner = sig.args().ok().and_then(|a| (**a.new_owner()).as_ref().map(|n| n.to_string()));
+                    if new_owner.is_none() || new_owner != serving {
                         return Ended::Lost;
                     }
                 }

@@ -459,21 +459,23 @@ impl Shell {
         }
     }
 
-    /// Ends a session taken out of the slot: the UI and tray first, then
-    /// the keychain forgets its token; once its runtime has stopped, what
-    /// it raised on the desktop is withdrawn (the ring, notifications,
-    /// the alert window, the count in the title: none of it can be acted
-    /// on now), and the hub revokes the token.
+    /// Ends a session taken out of the slot: the UI and tray first; once
+    /// its runtime has stopped, what it raised on the desktop is withdrawn
+    /// (the ring, notifications, the alert window, the count in the
+    /// title: none of it can be acted on now), the hub revokes the token,
+    /// and then the keychain forgets it.
     async fn close(&self, app: &AppHandle, current: Current, refused: bool) {
         crate::tray::show_menu(app, None);
         emit(app, ShellEvent::SignedOut { refused });
+        // The session ends first: forgetting may wait behind a save held
+        // up by an unlock prompt, and meanwhile nothing may ring or arrive.
+        end_then(current.session, || crate::sink::withdraw_alerts(app)).await;
         if let Some(account) = current.account {
             let _writing = self.keychain_writes.lock().await;
             if let Err(e) = self.keychain.forget(&account).await {
                 tracing::warn!(error = %e, "could not forget the token");
             }
         }
-        end_then(current.session, || crate::sink::withdraw_alerts(app)).await;
     }
 
     /// The view, and the conversation in front if it may have changed.

@@ -35,8 +35,9 @@ fn publish(app: &AppHandle, dark: Option<bool>) {
 /// Tells the window toolkit the theme in use, so what it draws (on Linux
 /// the title bar: GTK's dark variant, `_GTK_THEME_VARIANT` for the window
 /// manager) matches the page. Process-wide on GTK, so the alert window
-/// follows too. `None` gives the toolkit its own back. False when there
-/// is no main window yet.
+/// follows too. `None` drops the dark preference (GTK's default; tao
+/// cannot restore a preference the user's GTK settings had). False when
+/// there is no main window yet.
 pub fn set_window_theme(app: &AppHandle, dark: Option<bool>) -> bool {
     let Some(window) = app.get_webview_window(crate::sink::MAIN_LABEL) else {
         return false;
@@ -148,7 +149,11 @@ mod platform {
                     if sig.args().is_ok_and(|a| a.new_owner().is_some()) {
                         match read(&proxy).await {
                             Ok(dark) => publish(app, dark),
-                            Err(e) => tracing::info!(error = %e, "the desktop portal has no colour scheme"),
+                            Err(e) => {
+                                // Not the last portal's answer: none.
+                                tracing::info!(error = %e, "the desktop portal has no colour scheme");
+                                publish(app, None);
+                            }
                         }
                     }
                 }

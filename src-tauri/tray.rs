@@ -271,8 +271,8 @@ impl TrayState {
     }
 
     /// The theme the window toolkit is told: the agent's choice, else the
-    /// portal's preference; `None` (system, no portal reading) leaves the
-    /// toolkit's own.
+    /// portal's preference; `None` (system, no portal reading): no dark
+    /// preference, GTK's default.
     fn window_dark(&self) -> Option<bool> {
         match self.choice {
             ThemeChoice::Dark => Some(true),
@@ -416,7 +416,7 @@ pub fn set_theme(app: &AppHandle, choice: Option<ThemeChoice>, system_dark: Opti
 }
 
 fn redraw(app: &AppHandle, st: &mut TrayState, menu_changed: bool) {
-    // Back to "system" with no portal reading: the toolkit's own again.
+    // Back to "system" with no portal reading: GTK's default again.
     let wanted = st.window_dark();
     if st.window_dark != wanted && crate::theme::set_window_theme(app, wanted) {
         st.window_dark = wanted;
