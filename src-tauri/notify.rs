@@ -173,6 +173,11 @@ mod platform {
         by_id: HashMap<u32, NotificationKey>,
         /// Keys shown by the service as alerts (with buttons).
         alerts: std::collections::HashSet<NotificationKey>,
+        /// Alerts a lost service held while the main window was in view
+        /// (its in-app alert showed them): at their next countdown tick
+        /// they go to the alert window if the window is out of sight by
+        /// then, or to a service that has come.
+        orphaned: std::collections::HashSet<NotificationKey>,
     }
 
     impl Shown {
@@ -196,10 +201,15 @@ mod platform {
             self.by_key.clear();
             self.by_id.clear();
             let alerts: Vec<_> = self.alerts.drain().collect();
-            if !alerts.is_empty() && window_out_of_sight() {
+            if alerts.is_empty() {
+                return;
+            }
+            if window_out_of_sight() {
                 for key in alerts {
                     self.put_in_fallback(key, fallback);
                 }
+            } else {
+                self.orphaned.extend(alerts);
             }
         }
 
@@ -313,16 +323,27 @@ mod platform {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     None => return Ended::Closed,
-                    // The alert window keeps its own countdown.
-                    Some(NotifyCommand::Show(n)) if n.refresh => {}
+                    // The alert window keeps its own countdown; an
+                    // orphaned alert's tick moves it there once the main
+                    // window is out of sight.
+                    Some(NotifyCommand::Show(n)) if n.refresh => {
+                        if shown.orphaned.contains(&n.key) && window_out_of_sight() {
+                            shown.orphaned.remove(&n.key);
+                            shown.put_in_fallback(n.key, fallback);
+                        }
+                    }
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert => {
                         if shown.in_fallback.contains(&n.key) || window_out_of_sight() {
                             shown.put_in_fallback(n.key, fallback);
                         }
                     }
                     Some(NotifyCommand::Show(_)) => {}
-                    Some(NotifyCommand::Close(key)) => shown.close_fallback(key, fallback),
+                    Some(NotifyCommand::Close(key)) => {
+                        shown.orphaned.remove(&key);
+                        shown.close_fallback(key, fallback);
+                    }
                     Some(NotifyCommand::CloseAll) => {
+                        shown.orphaned.clear();
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
                         }
@@ -377,14 +398,17 @@ mod platform {
                     // A countdown update for a notification not (or no
                     // longer) shown: the agent dismissed it, or it is in
                     // the alert window, which counts down itself.
-                    Some(NotifyCommand::Show(n)) if n.refresh && !shown.by_key.contains_key(&n.key) => {}
+                    Some(NotifyCommand::Show(n)) if n.refresh && !shown.by_key.contains_key(&n.key)
+                        && !shown.orphaned.contains(&n.key) => {}
                     // Already in the alert window (put there while there
                     // was no service, or none with buttons): it stays there.
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert
                         && (!actions_ok || shown.in_fallback.contains(&n.key)) => {
                         shown.put_in_fallback(n.key, fallback);
                     }
+                    // Shown (an orphaned alert's tick shows it again, here).
                     Some(NotifyCommand::Show(n)) => {
+                        shown.orphaned.remove(&n.key);
                         let replaces = shown.by_key.get(&n.key).copied().unwrap_or(0);
                         let body = n.body.join("\n");
                         let body = if markup { escape_markup(&body) } else { body };
@@ -452,6 +476,7 @@ mod platform {
                     }
                     Some(NotifyCommand::Close(key)) => {
                         shown.close_fallback(key, fallback);
+                        shown.orphaned.remove(&key);
                         shown.alerts.remove(&key);
                         if let Some(id) = shown.by_key.remove(&key) {
                             shown.by_id.remove(&id);
@@ -466,6 +491,7 @@ mod platform {
                         }
                         shown.by_id.clear();
                         shown.alerts.clear();
+                        shown.orphaned.clear();
                         for (_, id) in shown.by_key.drain() {
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");
