@@ -118,10 +118,18 @@ impl Service {
             .await?;
         let mut completed = step(proxy.receive_signal("Completed")).await?;
         step(proxy.call_method("Prompt", &("",))).await?;
-        let answer = tokio::time::timeout(PROMPT_PATIENCE, completed.next())
-            .await
-            .map_err(|_| KeychainError::TimedOut)?
-            .ok_or(KeychainError::Locked)?;
+        let answer = match tokio::time::timeout(PROMPT_PATIENCE, completed.next()).await {
+            Ok(answer) => answer.ok_or(KeychainError::Locked)?,
+            Err(_) => {
+                // Not left on screen: answered after the app gave up, it
+                // would unlock, or store a token, behind the app's back
+                // (a sign-out meanwhile has forgotten that token).
+                if let Err(e) = step(proxy.call_method("Dismiss", &())).await {
+                    tracing::debug!(error = %e, "could not dismiss the keychain prompt");
+                }
+                return Err(KeychainError::TimedOut);
+            }
+        };
         let (dismissed, _): (bool, OwnedValue) = answer.body().deserialize().map_err(platform)?;
         if dismissed {
             return Err(KeychainError::Locked);
