@@ -1654,27 +1654,29 @@ async fn a_notification_service_that_comes_late_is_used_and_one_that_goes_loses_
     app.el("[data-testid=offer-alert]").await;
     drop(server);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    wm.close("Switchboard").await;
-    eventually("the window was not hidden", || async {
-        !main_window_viewable().await
-    })
-    .await;
+    hide_to_the_tray(&wm).await;
     // At the alert's next countdown tick (every 10 s).
     accept_in_the_alert_window(&app, &hub, main.clone(), &c3, "Ola").await;
     eventually("the window stayed hidden", main_window_viewable).await;
 
     step("the service gone, the window hidden: a new offer opens the alert window");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    wm.close("Switchboard").await;
-    eventually("the window was not hidden", || async {
-        !main_window_viewable().await
-    })
-    .await;
+    hide_to_the_tray(&wm).await;
     let c2 = hub
         .ingress(Channel::Sms, "late-2", "Max", "", "hello")
         .await;
     accept_in_the_alert_window(&app, &hub, main, &c2, "Max").await;
     app.quit().await;
+}
+
+/// Closes the main window (whatever count its title shows) and waits
+/// until it is hidden to the tray.
+async fn hide_to_the_tray(wm: &WindowManager) {
+    wm.close("Switchboard").await;
+    eventually("the window was not hidden", || async {
+        !main_window_viewable().await
+    })
+    .await;
 }
 
 /// Waits for a window of the app's other than `main` (its alert window),

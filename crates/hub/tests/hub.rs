@@ -1791,16 +1791,14 @@ async fn admin_changes_survive_a_restart_until_the_file_entry_changes() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let r = hub
-        .http
-        .put(hub.url("/api/v1/admin/queues"))
-        .bearer_auth(&admin.token)
-        .json(&serde_json::json!({
-            "name":"Q","team":"T","channels":["chat"],"allowed_presences":["available"],
-            "templates":{}
-        }))
-        .send()
-        .await
-        .unwrap();
+        .put_queue(
+            &admin.token,
+            &serde_json::json!({
+                "name":"Q","team":"T","channels":["chat"],"allowed_presences":["available"],
+                "templates":{}
+            }),
+        )
+        .await;
     assert_eq!(r.status(), 204);
     let http = hub.http.clone();
     let url = hub.url("/api/v1/login");
@@ -1885,30 +1883,16 @@ async fn admin_api_adds_agents_and_queues_that_route_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = hub
-        .http
-        .put(hub.url("/api/v1/admin/queues"))
-        .bearer_auth(&admin.token)
-        .json(&serde_json::json!({
+    let night = |timeout_secs: u32| {
+        serde_json::json!({
             "name":"Night","team":"Night","channels":["chat"],"allowed_presences":["available"],
-            "templates":{"incoming_chat":{"kind":"alert","timeout_secs":15,"show_timeout":false,"allow_reject":false,"details":["customer_name"]}}
-        }))
-        .send()
-        .await
-        .unwrap();
+            "templates":{"incoming_chat":{"kind":"alert","timeout_secs":timeout_secs,"show_timeout":false,"allow_reject":false,"details":["customer_name"]}}
+        })
+    };
+    let r = hub.put_queue(&admin.token, &night(15)).await;
     assert_eq!(r.status(), 204);
     // An alert that would lapse as it is made is refused, saying why.
-    let r = hub
-        .http
-        .put(hub.url("/api/v1/admin/queues"))
-        .bearer_auth(&admin.token)
-        .json(&serde_json::json!({
-            "name":"Night","team":"Night","channels":["chat"],"allowed_presences":["available"],
-            "templates":{"incoming_chat":{"kind":"alert","timeout_secs":0,"show_timeout":false,"allow_reject":false,"details":["customer_name"]}}
-        }))
-        .send()
-        .await
-        .unwrap();
+    let r = hub.put_queue(&admin.token, &night(0)).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "invalid_frame", "{body}");

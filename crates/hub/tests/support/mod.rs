@@ -106,6 +106,17 @@ impl TestHub {
         self.running().ws_url()
     }
 
+    /// `PUT /api/v1/admin/queues` with `queue` as its body, as `token`.
+    pub async fn put_queue(&self, token: &str, queue: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .put(self.url("/api/v1/admin/queues"))
+            .bearer_auth(token)
+            .json(queue)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Stops the hub (connections close) and starts it again on the same
     /// database and port.
     pub async fn restart(&mut self) {
