@@ -1023,13 +1023,7 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
     let mut s7 = summary(7);
     s7.status = ConversationStatus::Assigned;
     let snapshot = AgentSnapshot {
-        agent: AgentProfile {
-            id: AgentId(1),
-            username: "a".into(),
-            display_name: "A".into(),
-            role: Role::Agent,
-            team: None,
-        },
+        agent: agent_a(),
         presence: Presence::Busy,
         conversations: vec![switchboard_protocol::ConversationState {
             conversation: s7,
@@ -1091,13 +1085,7 @@ fn a_draft_for_a_conversation_no_longer_held_is_not_kept() {
         .insert(ConversationId(9), "left by an older version".into());
     let mut e = Engine::new(cached, "t");
     let snapshot = AgentSnapshot {
-        agent: AgentProfile {
-            id: AgentId(1),
-            username: "a".into(),
-            display_name: "A".into(),
-            role: Role::Agent,
-            team: None,
-        },
+        agent: agent_a(),
         presence: Presence::Available,
         conversations: vec![],
         offers: vec![],
@@ -1141,13 +1129,7 @@ fn a_snapshot_from_a_hub_that_went_back_shows_offers_whose_ids_were_handled() {
     );
     assert_eq!(h.e.state().last_seq, Seq(900));
     let snapshot = AgentSnapshot {
-        agent: AgentProfile {
-            id: AgentId(1),
-            username: "a".into(),
-            display_name: "A".into(),
-            role: Role::Agent,
-            team: None,
-        },
+        agent: agent_a(),
         presence: Presence::Available,
         conversations: vec![],
         offers: vec![offer(1, template(NotificationKind::Alert))],
@@ -1530,6 +1512,17 @@ fn signed_in_with(h: &mut Harness, role: Role) {
         },
         T0,
     );
+}
+
+/// The agent the snapshots in these tests are of.
+fn agent_a() -> AgentProfile {
+    AgentProfile {
+        id: AgentId(1),
+        username: "a".into(),
+        display_name: "A".into(),
+        role: Role::Agent,
+        team: None,
+    }
 }
 
 fn toasts(fx: &[Effect]) -> Vec<String> {

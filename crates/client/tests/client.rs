@@ -632,15 +632,7 @@ async fn a_reply_whose_outbox_write_fails_keeps_its_draft_on_disk() {
         e.state().conversations.contains_key(&conv)
     })
     .await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER no_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let pool = fail_cache_writes(&cache, "no_outbox", "INSERT ON outbox").await;
     proxy.set(DOWN);
     proxy.cut();
     a1.act(AgentAction::SetDraft {
@@ -694,15 +686,7 @@ async fn after_a_failed_cache_write_the_next_one_stores_the_whole_state() {
     let cache = dir.path().join("a1.db");
     let token = hub.token("a1").await;
     let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER no_offers BEFORE INSERT ON offers BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let pool = fail_cache_writes(&cache, "no_offers", "INSERT ON offers").await;
     let offered = hub
         .ingress(Channel::Sms, "fw-1", "Fay", "are you there?")
         .await
@@ -764,15 +748,7 @@ async fn after_a_failed_cache_write_answered_commands_leave_the_outbox() {
         e.state().conversations.contains_key(&chat)
     })
     .await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER keep_outbox BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let pool = fail_cache_writes(&cache, "keep_outbox", "DELETE ON outbox").await;
     a1.act(AgentAction::SendMessage {
         conversation_id: chat,
         text: "on its way".into(),

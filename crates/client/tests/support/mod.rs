@@ -510,6 +510,22 @@ async fn one_way(
 
 /// True for the full reliability suites (`SWITCHBOARD_FULL=1`); CI runs the
 /// short forms.
+/// Opens the cache the client under test uses and makes `event` on it
+/// (e.g. `INSERT ON outbox`) fail as a full disk would, through a trigger
+/// named `name`. The pool is for lifting it (`DROP TRIGGER name`).
+pub async fn fail_cache_writes(cache: &Path, name: &str, event: &str) -> sqlx::SqlitePool {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE TRIGGER {name} BEFORE {event} BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool
+}
+
 pub fn full() -> bool {
     std::env::var("SWITCHBOARD_FULL").is_ok_and(|v| v == "1")
 }
