@@ -304,20 +304,23 @@ describe("SignIn", () => {
 describe("screen-reader announcements", () => {
   const shown = (headline: string) => ({ type: "ui", event: { type: "offer_shown", headline } }) as ShellEvent;
 
-  it("reads a second offer out even when its words are those of the one before", () => {
-    render(App);
-    const announcer = screen.getByTestId("announcer");
-    flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
-    expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
-    // The live region must change, or nothing is read.
-    const seen = new MutationObserver(() => {});
-    seen.observe(announcer, { childList: true, characterData: true, subtree: true });
-    flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
-    const changes = seen.takeRecords();
-    seen.disconnect();
-    expect(changes.length).toBeGreaterThan(0);
-    expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
-  });
+  for (const where of ["main", "alert"] as const) {
+    it(`${where} window: reads a second offer out even when its words are those of the one before`, () => {
+      if (where === "alert") render(AlertApp);
+      else render(App);
+      const announcer = screen.getByTestId("announcer");
+      flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
+      expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
+      // The live region must change, or nothing is read.
+      const seen = new MutationObserver(() => {});
+      seen.observe(announcer, { childList: true, characterData: true, subtree: true });
+      flushSync(() => ui.handle(shown("Incoming WhatsApp from Ada")));
+      const changes = seen.takeRecords();
+      seen.disconnect();
+      expect(changes.length).toBeGreaterThan(0);
+      expect(announcer.textContent?.trim()).toBe("Incoming WhatsApp from Ada");
+    });
+  }
 
   it("does not read a conversation's history aloud when it is opened, only a customer's new message", async () => {
     render(ChatPanel, { detail: detail() });
