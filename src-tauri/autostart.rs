@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(quote_exec_arg("/a/$b`c\"d"), "\"/a/\\\\$b\\\\`c\\\\\"d\"");
         let entry = desktop_entry("/home/ada/My Apps/switchboard");
         assert!(
-            entry.contains("Exec=env GLIBC_TUNABLES=glibc.malloc.tcache_count=0 SWITCHBOARD_MALLOC_TUNED= \"/home/ada/My Apps/switchboard\" --hidden\n"),
+            entry.contains("Exec=env GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1 SWITCHBOARD_MALLOC_TUNED= \"/home/ada/My Apps/switchboard\" --hidden\n"),
             "{entry}"
         );
         assert!(entry.starts_with("[Desktop Entry]\nType=Application\n"));

@@ -42,7 +42,10 @@
 //!   minute). Capped at one per core (at least two), the same run stayed
 //!   within 12 KiB of 3.36 MiB of anonymous memory from its fifth minute.
 //!   Per-thread caches (tcache) take most allocations without the arena
-//!   lock, so fewer arenas cost no measurable throughput here.
+//!   lock, so fewer arenas cost no measurable throughput here. The
+//!   desktop app's main process goes further, to one arena
+//!   ([`ArenaLimit::One`]): its second arena, used by the runtime's and
+//!   SQLite's threads, still crept at its top.
 //!
 //! And one habit, driven by work ([`FreeMemoryRelease`]):
 //!
@@ -71,11 +74,19 @@ const MMAP_THRESHOLD: i32 = 128 * 1024;
 /// The glibc tunable that turns malloc's per-thread cache (tcache) off.
 pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
 
+/// The glibc tunable that keeps every thread in the main arena
+/// ([`ArenaLimit::One`]).
+pub const ONE_ARENA: &str = "glibc.malloc.arena_max=1";
+
+/// The tunables the desktop app's launchers set for its main process:
+/// [`TCACHE_OFF`] and [`ONE_ARENA`].
+pub const MAIN_PROCESS_TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1";
+
 /// The environment variable glibc reads its tunables from, once, when a
 /// program starts.
 pub const GLIBC_TUNABLES: &str = "GLIBC_TUNABLES";
 
-/// Set by the desktop app's launchers beside [`TCACHE_OFF`] (see
+/// Set by the desktop app's launchers beside [`MAIN_PROCESS_TUNABLES`] (see
 /// [`LAUNCH_ENVIRONMENT`]): says `GLIBC_TUNABLES` is for the app's main
 /// process only, so the app removes both before WebKit's processes start
 /// and they keep glibc's defaults.
@@ -83,9 +94,9 @@ pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
 
 /// What the desktop app's launchers (its desktop entry in the package,
 /// its start-at-login entry, `scripts/dev run`) put in its environment:
-/// glibc's per-thread malloc cache (tcache) off for the app's main
-/// process, and [`TUNED_MARKER`] so the app removes the setting again for
-/// its children.
+/// glibc's per-thread malloc cache (tcache) off and one malloc arena for
+/// the app's main process, and [`TUNED_MARKER`] so the app removes the
+/// setting again for its children.
 ///
 /// Why without the tcache: each thread's cache holds up to seven freed
 /// blocks of each small size, which its arena counts as in use, so they
@@ -100,24 +111,51 @@ pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
 /// tunables only as a program starts, so the app would have to execute
 /// itself again, and loading its 169 libraries twice made the cold start
 /// 1.25x the bare window's instead of 1.10x (docs/soak.md). Started some
-/// other way (a terminal), the app runs with glibc's defaults.
+/// other way (a terminal), the app runs with glibc's defaults but for
+/// the arena limit, which [`configure`] sets as its first step; a thread
+/// that allocates before that (WebKit's and GLib's start early) may still
+/// get an arena of its own, which the tunable, read before any thread
+/// exists, rules out.
 pub const LAUNCH_ENVIRONMENT: [(&str, &str); 2] =
-    [(GLIBC_TUNABLES, TCACHE_OFF), (TUNED_MARKER, "")];
+    [(GLIBC_TUNABLES, MAIN_PROCESS_TUNABLES), (TUNED_MARKER, "")];
 
-/// How many malloc arenas the process may use: one per core, at least two.
-pub fn arena_limit() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+/// How many malloc arenas a process may use ([`configure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArenaLimit {
+    /// One per core, at least two: the hub binary, whose runtime,
+    /// database and hashing threads all allocate at a rate where one
+    /// arena's lock would be contended.
+    PerCore,
+    /// One, shared by every thread: the desktop app's main process. Its
+    /// runtime, SQLite and D-Bus threads allocate little, and a second
+    /// arena of their own crept at its top while what they held in it was
+    /// level (a fast soak, docs/soak.md "S7"). Sharing the main heap,
+    /// their churn is served from its free space, which GTK's and
+    /// WebKit's work keeps at about a megabyte.
+    One,
+}
+
+impl ArenaLimit {
+    /// The number of arenas, the main one included.
+    pub fn arenas(self) -> usize {
+        match self {
+            ArenaLimit::PerCore => {
+                std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+            }
+            ArenaLimit::One => 1,
+        }
+    }
 }
 
 /// Sets the allocator up so freed memory does not stay with the process.
 /// Call first thing in a process that runs a hub (the hub binary, and the
 /// desktop app, whose demo hub runs in process), before other threads
-/// start. Elsewhere than glibc, nothing: other allocators return large
-/// blocks on their own.
-pub fn configure() {
+/// start: a thread keeps the arena it was first given. Elsewhere than
+/// glibc, nothing: other allocators return large blocks on their own.
+pub fn configure(arenas: ArenaLimit) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let arenas = i32::try_from(arena_limit()).unwrap_or(i32::MAX);
+        let arenas = i32::try_from(arenas.arenas()).unwrap_or(i32::MAX);
         // SAFETY: `mallopt` only sets allocator parameters, and any
         // threshold or arena count is valid for it.
         #[allow(unsafe_code)]
@@ -134,6 +172,8 @@ pub fn configure() {
             );
         }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
 }
 
 /// The hub binary's allocator on Linux, for everything Rust allocates

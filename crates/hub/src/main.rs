@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!(error = %refused, "SQLite keeps the C allocator");
     }
     // Before the runtime's threads start.
-    switchboard_hub::allocator::configure();
+    switchboard_hub::allocator::configure(switchboard_hub::allocator::ArenaLimit::PerCore);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -79,3 +79,50 @@ pub fn base_config(dir: &std::path::Path) -> HubConfig {
     });
     c
 }
+
+/// glibc malloc arenas besides the main one (the `brk` heap) in process
+/// `pid`, as glibc lays each one's heap out in the mmap area: 64 MiB
+/// reserved on a 64 MiB boundary, its used part read-write and the rest
+/// inaccessible (`---p`) up to the boundary. Other mappings that happen to
+/// start on such a boundary (WebKit's reservations in the desktop app;
+/// the hub's mimalloc arenas, placed at hinted addresses from 2 to 30
+/// TiB) are not counted. Returns the arenas' read-write lines of
+/// `/proc/{pid}/maps`.
+pub fn malloc_arenas(pid: u32) -> Vec<String> {
+    const HEAP_SIZE: u64 = 64 << 20;
+    const MIMALLOC_HINTS_END: u64 = 30 << 40;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let parse = |l: &str| -> Option<(u64, u64, String)> {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let (start, end) = fields.first()?.split_once('-')?;
+        Some((
+            u64::from_str_radix(start, 16).ok()?,
+            u64::from_str_radix(end, 16).ok()?,
+            (*fields.get(1)?).to_owned(),
+        ))
+    };
+    let lines: Vec<&str> = maps.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            let Some((start, end, perms)) = parse(l) else {
+                return false;
+            };
+            let anonymous = l.split_whitespace().count() == 5;
+            let heap_start = start % HEAP_SIZE == 0 && start >= MIMALLOC_HINTS_END;
+            if !(anonymous && perms == "rw-p" && heap_start) {
+                return false;
+            }
+            // Its reservation ends on the next boundary: at once when the
+            // heap is fully used, or after an inaccessible remainder.
+            let boundary = start.saturating_add(HEAP_SIZE);
+            end == boundary
+                || lines
+                    .get(i + 1)
+                    .and_then(|n| parse(n))
+                    .is_some_and(|(s, e, p)| s == end && e == boundary && p == "---p")
+        })
+        .map(|(_, l)| (*l).to_owned())
+        .collect()
+}

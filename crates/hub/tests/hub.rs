@@ -2259,29 +2259,6 @@ async fn demo_sign_ins(url: &str, n: usize) {
     }
 }
 
-/// glibc malloc arenas besides the main one (the `brk` heap): anonymous
-/// read-write mappings starting on a 64 MiB boundary, where glibc places
-/// each arena's heap, in the mmap area. The hub's Rust allocator
-/// (mimalloc, allocator.rs) places its arenas at hinted addresses from 2
-/// to 30 TiB, also on such boundaries: those are not glibc's.
-fn malloc_arenas(pid: u32) -> usize {
-    const HEAP_ALIGN: u64 = 64 << 20;
-    const MIMALLOC_HINTS_END: u64 = 30 << 40;
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    maps.lines()
-        .filter(|l| {
-            let fields: Vec<&str> = l.split_whitespace().collect();
-            let start = fields
-                .first()
-                .and_then(|r| r.split('-').next())
-                .and_then(|a| u64::from_str_radix(a, 16).ok());
-            fields.len() == 5
-                && fields[1] == "rw-p"
-                && start.is_some_and(|a| a % HEAP_ALIGN == 0 && a >= MIMALLOC_HINTS_END)
-        })
-        .count()
-}
-
 /// The hub's threads (runtime, database connections, password hashing)
 /// share a few malloc arenas, one per core at most (allocator.rs): each
 /// arena keeps its own freed memory, and with glibc's default of eight
@@ -2297,8 +2274,8 @@ async fn the_hub_process_keeps_to_a_few_malloc_arenas() {
     for _ in 0..3 {
         demo_sign_ins(&url, 12).await;
     }
-    let extra = malloc_arenas(pid);
-    let limit = switchboard_hub::allocator::arena_limit();
+    let extra = switchboard_hub::testkit::malloc_arenas(pid).len();
+    let limit = switchboard_hub::allocator::ArenaLimit::PerCore.arenas();
     assert!(
         extra < limit,
         "{extra} arenas besides the main one; the limit is {limit} in all"
