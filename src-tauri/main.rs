@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     // The demo hub runs in this process: its sign-ins hash passwords.
     // One arena: see `ArenaLimit::One`. Before any thread starts: a thread
     // that allocates before the limit is set gets an arena of its own
-    // (WebKit's class set-up below starts some).
+    // (seen with this after WebKit's class set-up below).
     switchboard_hub::allocator::configure(switchboard_hub::allocator::ArenaLimit::One);
     // Before any thread starts: it sets the web process's environment.
     switchboard_desktop::webview_engine::configure();

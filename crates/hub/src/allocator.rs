@@ -74,12 +74,8 @@ const MMAP_THRESHOLD: i32 = 128 * 1024;
 /// The glibc tunable that turns malloc's per-thread cache (tcache) off.
 pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
 
-/// The glibc tunable that keeps every thread in the main arena
-/// ([`ArenaLimit::One`]).
-pub const ONE_ARENA: &str = "glibc.malloc.arena_max=1";
-
 /// The tunables the desktop app's launchers set for its main process:
-/// [`TCACHE_OFF`] and [`ONE_ARENA`].
+/// [`TCACHE_OFF`], and one arena ([`ArenaLimit::One`]).
 pub const MAIN_PROCESS_TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1";
 
 /// The environment variable glibc reads its tunables from, once, when a
@@ -112,10 +108,9 @@ pub const TUNED_MARKER: &str = "SWITCHBOARD_MALLOC_TUNED";
 /// itself again, and loading its 169 libraries twice made the cold start
 /// 1.25x the bare window's instead of 1.10x (docs/soak.md). Started some
 /// other way (a terminal), the app runs with glibc's defaults but for
-/// the arena limit, which [`configure`] sets as its first step; a thread
-/// that allocates before that (WebKit's and GLib's start early) may still
-/// get an arena of its own, which the tunable, read before any thread
-/// exists, rules out.
+/// the arena limit, which [`configure`] sets as its first step. The
+/// tunable also covers a thread that allocates before that step: when
+/// the step ran after WebKit's set-up, a second arena was seen.
 pub const LAUNCH_ENVIRONMENT: [(&str, &str); 2] =
     [(GLIBC_TUNABLES, MAIN_PROCESS_TUNABLES), (TUNED_MARKER, "")];
 
