@@ -162,6 +162,9 @@ pub fn run() -> anyhow::Result<()> {
                 if let Some(f) = window.app_handle().try_state::<FocusEvents>() {
                     let _ = f.0.send(*focused);
                 }
+                if !focused {
+                    sink::main_window_sight_changed(window.app_handle());
+                }
             }
             // Close to tray (or minimise with no tray host): agents keep
             // receiving offers.

@@ -31,6 +31,12 @@ pub enum NotifyCommand {
     /// that raised them ended (signed out, refused), so none can be acted
     /// on any more.
     CloseAll,
+    /// The main window may have gone out of sight (hidden to the tray,
+    /// minimised, or it lost focus on the way there): alerts only its
+    /// in-app alert showed move to the alert window now, not at their
+    /// next countdown tick (up to 10 s later; never, for an offer whose
+    /// template shows no countdown).
+    WindowSightChanged,
 }
 
 /// A click on a notification.
@@ -173,11 +179,12 @@ mod platform {
         by_id: HashMap<u32, NotificationKey>,
         /// Keys shown by the service as alerts (with buttons).
         alerts: std::collections::HashSet<NotificationKey>,
-        /// Alerts a lost service held while the main window was in view
-        /// (its in-app alert showed them): at their next countdown tick
-        /// they go to the alert window if the window is out of sight by
-        /// then, or to a service that has come.
-        orphaned: std::collections::HashSet<NotificationKey>,
+        /// Alerts only the in-app alert shows: no service took them (none
+        /// there, or a lost one held them) while the main window was in
+        /// view. Once the window is out of sight (`WindowSightChanged`,
+        /// or their next countdown tick) they go to the alert window, or
+        /// at a tick to a service that has come.
+        in_app_only: std::collections::HashSet<NotificationKey>,
     }
 
     impl Shown {
@@ -209,7 +216,7 @@ mod platform {
                     self.put_in_fallback(key, fallback);
                 }
             } else {
-                self.orphaned.extend(alerts);
+                self.in_app_only.extend(alerts);
             }
         }
 
@@ -324,26 +331,37 @@ mod platform {
                 cmd = rx.recv() => match cmd {
                     None => return Ended::Closed,
                     // The alert window keeps its own countdown; an
-                    // orphaned alert's tick moves it there once the main
+                    // in-app-only alert's tick moves it there once the main
                     // window is out of sight.
                     Some(NotifyCommand::Show(n)) if n.refresh => {
-                        if shown.orphaned.contains(&n.key) && window_out_of_sight() {
-                            shown.orphaned.remove(&n.key);
+                        if shown.in_app_only.contains(&n.key) && window_out_of_sight() {
+                            shown.in_app_only.remove(&n.key);
                             shown.put_in_fallback(n.key, fallback);
                         }
                     }
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert => {
                         if shown.in_fallback.contains(&n.key) || window_out_of_sight() {
                             shown.put_in_fallback(n.key, fallback);
+                        } else {
+                            // The in-app alert shows it, until the window
+                            // goes out of sight.
+                            shown.in_app_only.insert(n.key);
+                        }
+                    }
+                    Some(NotifyCommand::WindowSightChanged) => {
+                        if window_out_of_sight() {
+                            for key in std::mem::take(&mut shown.in_app_only) {
+                                shown.put_in_fallback(key, fallback);
+                            }
                         }
                     }
                     Some(NotifyCommand::Show(_)) => {}
                     Some(NotifyCommand::Close(key)) => {
-                        shown.orphaned.remove(&key);
+                        shown.in_app_only.remove(&key);
                         shown.close_fallback(key, fallback);
                     }
                     Some(NotifyCommand::CloseAll) => {
-                        shown.orphaned.clear();
+                        shown.in_app_only.clear();
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
                         }
@@ -399,16 +417,16 @@ mod platform {
                     // longer) shown: the agent dismissed it, or it is in
                     // the alert window, which counts down itself.
                     Some(NotifyCommand::Show(n)) if n.refresh && !shown.by_key.contains_key(&n.key)
-                        && !shown.orphaned.contains(&n.key) => {}
+                        && !shown.in_app_only.contains(&n.key) => {}
                     // Already in the alert window (put there while there
                     // was no service, or none with buttons): it stays there.
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert
                         && (!actions_ok || shown.in_fallback.contains(&n.key)) => {
                         shown.put_in_fallback(n.key, fallback);
                     }
-                    // Shown (an orphaned alert's tick shows it again, here).
+                    // Shown (an in-app-only alert's tick shows it again, here).
                     Some(NotifyCommand::Show(n)) => {
-                        shown.orphaned.remove(&n.key);
+                        shown.in_app_only.remove(&n.key);
                         let replaces = shown.by_key.get(&n.key).copied().unwrap_or(0);
                         let body = n.body.join("\n");
                         let body = if markup { escape_markup(&body) } else { body };
@@ -476,7 +494,7 @@ mod platform {
                     }
                     Some(NotifyCommand::Close(key)) => {
                         shown.close_fallback(key, fallback);
-                        shown.orphaned.remove(&key);
+                        shown.in_app_only.remove(&key);
                         shown.alerts.remove(&key);
                         if let Some(id) = shown.by_key.remove(&key) {
                             shown.by_id.remove(&id);
@@ -485,13 +503,17 @@ mod platform {
                             }
                         }
                     }
+                    // In-app-only alerts here were held by a lost service:
+                    // their next tick shows them through this one (the
+                    // notification's text comes with the tick).
+                    Some(NotifyCommand::WindowSightChanged) => {}
                     Some(NotifyCommand::CloseAll) => {
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
                         }
                         shown.by_id.clear();
                         shown.alerts.clear();
-                        shown.orphaned.clear();
+                        shown.in_app_only.clear();
                         for (_, id) in shown.by_key.drain() {
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");

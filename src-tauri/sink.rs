@@ -50,6 +50,25 @@ pub fn show_main_window(app: &AppHandle) {
     }
 }
 
+/// Tells the notifier the main window may have gone out of sight (hidden,
+/// minimised, or it lost focus), so that alerts only its in-app alert
+/// showed move to the alert window at once. Told again half a second
+/// later: a minimise's focus-out can come before the window manager has
+/// iconified the window, and the check then still sees it in view.
+pub fn main_window_sight_changed(app: &AppHandle) {
+    fn tell(app: &AppHandle) {
+        if let Some(n) = app.try_state::<Notifier>() {
+            let _ = n.0.send(NotifyCommand::WindowSightChanged);
+        }
+    }
+    tell(app);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tell(&app);
+    });
+}
+
 /// The window title, with the count of unread chats when there is one.
 fn title(unread: u32) -> String {
     if unread == 0 {

@@ -359,8 +359,9 @@ pub fn close_requested(window: tauri::Window) {
             CloseAction::HideToTray => window.hide(),
             CloseAction::Minimize => window.minimize(),
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, ?action, "closing the window failed");
+        match result {
+            Ok(()) => crate::sink::main_window_sight_changed(window.app_handle()),
+            Err(e) => tracing::warn!(error = %e, ?action, "closing the window failed"),
         }
     });
 }

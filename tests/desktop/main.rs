@@ -1655,7 +1655,8 @@ async fn a_notification_service_that_comes_late_is_used_and_one_that_goes_loses_
     drop(server);
     tokio::time::sleep(Duration::from_millis(500)).await;
     hide_to_the_tray(&wm).await;
-    // At the alert's next countdown tick (every 10 s).
+    // At once: the hide tells the notifier (before, at the alert's next
+    // countdown tick, every 10 s).
     accept_in_the_alert_window(&app, &hub, main.clone(), &c3, "Ola").await;
     eventually("the window stayed hidden", main_window_viewable).await;
 
@@ -1681,20 +1682,20 @@ async fn hide_to_the_tray(wm: &WindowManager) {
 
 /// Waits for a window of the app's other than `main` (its alert window),
 /// checks it shows `customer`'s offer, accepts there and waits for the
-/// hub to see the accept.
+/// hub to see the accept. Returns when the alert window was first seen.
 async fn accept_in_the_alert_window(
     app: &App,
     hub: &Hub,
     main: fantoccini::wd::WindowHandle,
     offer: &switchboard_protocol::rest::IngressResponse,
     customer: &str,
-) {
-    let alert = {
+) -> std::time::Instant {
+    let (alert, seen) = {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {
             let handles = app.client.windows().await.unwrap();
             if let Some(h) = handles.into_iter().find(|h| *h != main) {
-                break h;
+                break (h, std::time::Instant::now());
             }
             assert!(std::time::Instant::now() < deadline, "no alert window");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1714,6 +1715,7 @@ async fn accept_in_the_alert_window(
     })
     .await;
     app.client.switch_to_window(main).await.unwrap();
+    seen
 }
 
 /// A desktop with neither a tray host nor a notification service (the
@@ -1744,6 +1746,126 @@ async fn minimised_with_no_notification_service_an_offer_opens_the_alert_window(
     eventually("the window stayed minimised", main_window_viewable).await;
     app.text_until("[data-testid=chat-title]", |t| t == "Mina")
         .await;
+    app.quit().await;
+}
+
+/// An offer that came while the window had focus shows in the window only
+/// (the default "when not in focus" policy). Left unanswered when the
+/// agent looks elsewhere, it gets its OS notification then, with buttons
+/// that answer it.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn an_offer_left_unanswered_when_focus_goes_gets_its_os_notification() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let server = NotifyServer::start().await;
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+
+    step("focused: the offer shows in the window only");
+    focus_app_window().await;
+    eventually("the window never got the X focus", || {
+        window_has_focus(&app)
+    })
+    .await;
+    let c = hub.ingress(Channel::Sms, "lf-1", "Lou", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        server.notified().is_empty(),
+        "an OS notification while in focus: {:?}",
+        server.notified()
+    );
+
+    step("focus elsewhere, unanswered: its OS notification comes up");
+    let _thief = FocusThief::start().await;
+    let n = server
+        .wait("no OS notification once the focus went", |n| {
+            n.summary == "Incoming SMS from Lou"
+        })
+        .await;
+    assert!(n.actions.iter().any(|a| a == "accept"), "{n:?}");
+    server.invoke(n.id, "accept").await;
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    eventually(
+        "the accept from the notification never reached the hub",
+        || async {
+            hub.running
+                .hub
+                .conversation(c.conversation_id)
+                .await
+                .unwrap()
+                .owner
+                == Some(a1)
+        },
+    )
+    .await;
+    app.gone("[data-testid=offer-alert]").await;
+    app.quit().await;
+}
+
+/// With no notification service, an offer the window's own alert showed
+/// is left with nothing on screen when the window is hidden unanswered:
+/// it moves to the alert window at once (before, only at a countdown
+/// tick of an offer a lost service had held; otherwise never).
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn with_no_notification_service_an_offer_shown_in_the_window_moves_to_the_alert_window_when_it_is_hidden(
+) {
+    let wm = WindowManager::start().await;
+    let _host = TrayHost::start().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    let main = app.client.window().await.unwrap();
+    // Sooner than any countdown tick (every 10 s).
+    let at_once = Duration::from_secs(5);
+
+    step("in view but unfocused: the offer is the window's own alert");
+    let thief = FocusThief::start().await;
+    eventually("the window kept the focus", || async {
+        !window_has_focus(&app).await
+    })
+    .await;
+    let c1 = hub.ingress(Channel::Sms, "hw-1", "Hal", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.client.windows().await.unwrap().len(),
+        1,
+        "an alert window opened while the window was in view"
+    );
+    step("hidden to the tray unanswered: the alert window has it");
+    let hidden = std::time::Instant::now();
+    hide_to_the_tray(&wm).await;
+    let seen = accept_in_the_alert_window(&app, &hub, main.clone(), &c1, "Hal").await;
+    assert!(
+        seen - hidden < at_once,
+        "the alert window came {:?} after the hide",
+        seen - hidden
+    );
+    eventually("the window stayed hidden", main_window_viewable).await;
+
+    step("focused: the next offer shows in the window; hidden unanswered, it moves too");
+    drop(thief);
+    focus_app_window().await;
+    eventually("the window never got the X focus", || {
+        window_has_focus(&app)
+    })
+    .await;
+    let c2 = hub.ingress(Channel::Sms, "hw-2", "Ida", "", "hello").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.client.windows().await.unwrap().len(), 1);
+    let hidden = std::time::Instant::now();
+    hide_to_the_tray(&wm).await;
+    let seen = accept_in_the_alert_window(&app, &hub, main, &c2, "Ida").await;
+    assert!(
+        seen - hidden < at_once,
+        "the alert window came {:?} after the hide",
+        seen - hidden
+    );
     app.quit().await;
 }
 

@@ -732,6 +732,11 @@ pub struct Engine {
     next_reminder: Option<Millis>,
     /// When each offer's OS notification next has its countdown updated.
     countdown_due: BTreeMap<OfferId, Millis>,
+    /// Pending offers with an OS notification up. The others were shown
+    /// in the app only (it had focus): losing focus raises theirs, so an
+    /// offer the agent clicked or minimised away from is not left with
+    /// nothing on screen but a ring.
+    on_desktop: BTreeSet<OfferId>,
     last_badge: Option<u32>,
     last_tray: Option<TrayMenu>,
 }
@@ -944,6 +949,7 @@ impl Engine {
             last_badge: None,
             last_tray: None,
             countdown_due: BTreeMap::new(),
+            on_desktop: BTreeSet::new(),
         }
     }
 
@@ -1081,6 +1087,8 @@ impl Engine {
                     if let Some(c) = self.state.active {
                         self.read_if_visible(c, &mut fx);
                     }
+                } else {
+                    self.raise_offers_shown_in_app(now, &mut fx);
                 }
             }
             Input::Tick => self.tick(now, &mut fx),
@@ -1650,13 +1658,38 @@ impl Engine {
     fn show_offer(&mut self, p: &PendingOffer, now: Millis, fx: &mut Vec<Effect>) {
         let o = &p.offer;
         if self.desktop_allowed(o.template.desktop) {
-            fx.push(Effect::Notify(self.offer_notification(p, now, false)));
-            self.schedule_countdown(p, now);
+            self.raise_offer(p, now, fx);
         }
         fx.push(Effect::Ui(UiEvent::OfferShown {
             offer: Box::new(p.clone()),
             headline: offer_title(o),
         }));
+    }
+
+    /// Puts up a pending offer's OS notification, with its countdown.
+    fn raise_offer(&mut self, p: &PendingOffer, now: Millis, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Notify(self.offer_notification(p, now, false)));
+        self.schedule_countdown(p, now);
+        self.on_desktop.insert(p.offer.id);
+    }
+
+    /// The app lost focus: offers shown only in the app (the policy kept
+    /// them off the desktop while it had focus) get their OS notification
+    /// now, if the policy allows it unfocused. Those already up stay as
+    /// they are.
+    fn raise_offers_shown_in_app(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let unraised: Vec<PendingOffer> = self
+            .state
+            .offers
+            .values()
+            .filter(|p| p.deadline > now && !self.on_desktop.contains(&p.offer.id))
+            .cloned()
+            .collect();
+        for p in unraised {
+            if self.desktop_allowed(p.offer.template.desktop) {
+                self.raise_offer(&p, now, fx);
+            }
+        }
     }
 
     /// An offer's OS notification as of `now` (its wait time and
@@ -1704,6 +1737,7 @@ impl Engine {
     fn forget_offer(&mut self, id: OfferId, why: OfferClosed, fx: &mut Vec<Effect>) {
         let was_pending = self.state.offers.remove(&id).is_some();
         self.countdown_due.remove(&id);
+        self.on_desktop.remove(&id);
         if self.state.handled_offers.insert(id) {
             fx.push(Effect::Store(StoreOp::OfferHandled(id)));
             while self.state.handled_offers.len() > HANDLED_MEMORY {

@@ -331,6 +331,52 @@ fn desktop_setting_always_when_unfocused_never() {
     assert_eq!(notifies(&h.offer(offer(1, t))).len(), 1);
 }
 
+/// An offer that came while the app had focus is shown in the app only
+/// (the default policy). When the agent clicks or minimises away from it
+/// unanswered, its OS notification comes up then, with the time left and
+/// its countdown; one already up is not raised twice, and Never keeps it
+/// off the desktop.
+#[test]
+fn losing_focus_raises_the_os_notification_of_an_offer_shown_in_the_app_only() {
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    assert!(notifies(&h.offer(offer(1, template(NotificationKind::Alert)))).is_empty());
+    let fx = h.e.handle(Input::Focus(false), at(20_000));
+    let n = notifies(&fx);
+    assert_eq!(n.len(), 1, "{fx:?}");
+    assert_eq!(n[0].key, NotificationKey::Offer(OfferId(1)));
+    assert_eq!(n[0].style, NotificationStyle::Alert);
+    assert!(!n[0].refresh, "a new notification, with its sound");
+    assert!(
+        n[0].body.iter().any(|l| l == "Respond within 40 s"),
+        "{:?}",
+        n[0].body
+    );
+    // Its countdown now runs.
+    let next = h.e.next_wake().expect("a countdown update is due");
+    assert!(next <= at(30_000), "{next:?}");
+    let fx = h.e.handle(Input::Tick, at(30_000));
+    assert!(notifies(&fx).iter().any(|n| n.refresh), "{fx:?}");
+
+    // Back and away again: already up, not raised again.
+    h.e.handle(Input::Focus(true), at(31_000));
+    assert!(notifies(&h.e.handle(Input::Focus(false), at(32_000))).is_empty());
+
+    // Answered (here: expired) and gone: nothing to raise.
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    h.offer(offer(2, template(NotificationKind::Alert)));
+    h.e.handle(Input::Tick, at(60_000));
+    assert!(notifies(&h.e.handle(Input::Focus(false), at(61_000))).is_empty());
+
+    // The agent chose Never: it stays in the app.
+    let mut h = Harness::new();
+    h.settings(|s| s.desktop_notifications = Some(DesktopNotifications::Never));
+    h.e.handle(Input::Focus(true), T0);
+    h.offer(offer(3, template(NotificationKind::Alert)));
+    assert!(notifies(&h.e.handle(Input::Focus(false), at(1_000))).is_empty());
+}
+
 /// Working in one conversation (window focused), a customer writing in
 /// another gets an in-app toast that opens it ("View chat"), not nothing;
 /// unfocused, the OS notification is that notice instead.
