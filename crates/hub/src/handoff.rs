@@ -352,6 +352,26 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// A conversation has a new owner: its answer clock starts afresh for
+    /// them if the customer is waiting for an answer, and is cleared if
+    /// not (an earlier owner's clock would be ignored when it fired, and
+    /// kept the new owner's from starting).
+    pub(super) async fn owner_clock_for_new_owner(
+        &mut self,
+        conv: ConversationId,
+        owner: AgentId,
+        customer_waiting: bool,
+    ) -> HubResult<()> {
+        match self.queue_row(conv).await?.1.idle_timeout_secs {
+            Some(secs) if customer_waiting => {
+                let due = Millis(self.now.0 + i64::from(secs) * 1000);
+                self.add_timer(TimerKind::OwnerIdle, conv.0, owner, due, true)
+                    .await
+            }
+            _ => self.delete_timer(TimerKind::OwnerIdle, conv.0).await,
+        }
+    }
+
     /// The owner did not answer in time: connected teammates in a presence
     /// the queue gives work to are asked "Assign to me?".
     pub(super) async fn owner_idle(

@@ -2248,6 +2248,17 @@ impl Work<'_> {
             .await?;
         let conversation = load_summary(&mut self.tx, conv).await?;
         let messages = recent_messages(&mut self.tx, conv).await?;
+        // A customer left waiting for an answer starts the new owner's
+        // answer clock now: a new chat's first message came while it was
+        // queued, and a transferred chat's unanswered message is this
+        // owner's to answer (an earlier owner's clock no longer applies).
+        let customer_waiting = messages
+            .iter()
+            .rev()
+            .find(|m| m.author != Author::System)
+            .is_some_and(|m| m.author == Author::Customer);
+        self.owner_clock_for_new_owner(conv, agent, customer_waiting)
+            .await?;
         let (last_read, unread) = read_state(&mut self.tx, agent, conv).await?;
         self.append(
             agent,

@@ -1159,6 +1159,52 @@ async fn idle_owner_yes_moves_ownership_and_tells_the_old_owner() {
     .await;
 }
 
+/// The commonest wait: the owner accepts a new chat and never answers its
+/// first message. That message came while the chat was queued, so only
+/// the accept can start the owner's clock.
+#[tokio::test]
+async fn an_owner_who_never_answers_a_new_chats_first_message_is_reported_idle() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(2)).await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "idle-first").await;
+    let mut a2 = hub.connect("a2").await;
+    let offer = a2.wait_offer().await;
+    assert_eq!(offer.conversation.id, conv);
+    assert!(
+        matches!(&offer.origin, OfferOrigin::AssignToMe { owner, idle_secs: 2 } if owner.name == "Agent a1"),
+        "{:?}",
+        offer.origin
+    );
+    // Taken over with the customer still unanswered: the new owner's own
+    // clock starts, and the old owner (now a teammate) is asked in turn.
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    a1.wait_event("taken over", revoked(RevokeReason::TakenOver))
+        .await;
+    let again = a1.wait_offer().await;
+    assert!(
+        matches!(&again.origin, OfferOrigin::AssignToMe { owner, .. } if owner.name == "Agent a2"),
+        "{:?}",
+        again.origin
+    );
+}
+
+/// An owner who answered before the accept's clock ran out is not
+/// reported: the clock counts from the accept, and the answer stops it.
+#[tokio::test]
+async fn an_owner_who_answers_a_new_chat_in_time_is_not_reported_idle() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "idle-first-ok").await;
+    a1.ok(Command::SendMessage {
+        conversation_id: conv,
+        text: "hello, how can I help?".into(),
+    })
+    .await;
+    let mut a2 = hub.connect("a2").await;
+    a2.no_event(Duration::from_millis(1600), "assign to me", is_offer)
+        .await;
+}
+
 #[tokio::test]
 async fn an_owner_who_answers_in_time_is_not_reported_idle() {
     let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
