@@ -191,6 +191,29 @@ impl Work<'_> {
         unjson(&text)
     }
 
+    /// Refuses to hand `conv` to `target` by name while `target` is in a
+    /// presence its queue gives no work to (Do not disturb, Away,
+    /// Inactive after a missed offer, by default): routing passes such an
+    /// agent over until the presence is reset, and a transfer or an
+    /// assign request must not reach someone who has stepped away either
+    /// (a toast transfer assigns at once, and the customer would wait on
+    /// an empty desk).
+    async fn takes_work(&mut self, conv: ConversationId, target: AgentId) -> HubResult<()> {
+        let presence: String = sqlx::query_scalar("SELECT presence FROM agents WHERE id = ?")
+            .bind(target.0)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let presence: Presence = unwire(&presence)?;
+        if self.allowed_presences(conv).await?.contains(&presence) {
+            Ok(())
+        } else {
+            Err(HubError::conflict(format!(
+                "that agent is {} and takes no new work until their presence is reset",
+                presence.label()
+            )))
+        }
+    }
+
     /// Whether a teammate may be asked to take a chat (a team message,
     /// "Assign to me?"): connected, so the question is seen, not left to
     /// lapse and count as asked; and in a presence the queue gives work to.
@@ -526,6 +549,7 @@ impl Work<'_> {
                 // A toast template assigns at once, and an owner who is
                 // not connected has no grace clock: it would sit there.
                 self.signed_in(agent_id)?;
+                self.takes_work(conv, agent_id).await?;
                 self.under_session_limit(agent_id, agent).await?;
                 self.hand_over(conv, &summary, RevokeReason::Transferred)
                     .await?;
@@ -654,6 +678,11 @@ impl Work<'_> {
             ));
         }
         let origin = origin(self.agent_ref(agent).await?);
+        // Asked to take the conversation over: work, as a transfer is.
+        // A consult or a discussion only asks for a word.
+        if matches!(origin, OfferOrigin::AssignRequest { .. }) {
+            self.takes_work(conv, target).await?;
+        }
         let template = self.request_template(conv, &origin).await?;
         self.offer_to(conv, target, template, origin).await?;
         Ok(())

@@ -490,6 +490,63 @@ async fn transfer_with_the_default_toast_template_assigns_with_the_origin() {
     assert!(matches!(origin, OfferOrigin::Transfer { .. }), "{origin:?}");
 }
 
+/// A teammate who stepped away (Do not disturb here; Inactive after a
+/// missed offer alike) takes no work by name either: a transfer or an
+/// assign request to them is refused, saying why. A consult, which asks
+/// only for a word, still reaches them; once their presence is reset the
+/// transfer goes through.
+#[tokio::test]
+async fn a_teammate_who_takes_no_work_is_refused_as_a_transfer_or_assign_target() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tr-dnd").await;
+    let mut a2 = hub.connect("a2").await;
+    a2.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    let a2_id = hub.agent_id("a2").await;
+    let transfer = Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Agent { agent_id: a2_id },
+        note: None,
+    };
+    assert_eq!(a1.refused(transfer.clone()).await, ErrorCode::Conflict);
+    assert_eq!(
+        a1.refused(Command::RequestAssign {
+            conversation_id: conv,
+            agent_id: a2_id,
+            reason: None,
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    a2.no_event(Duration::from_millis(300), "an offer or assignment", |e| {
+        is_offer(e) || assigned_mode(e).is_some()
+    })
+    .await;
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: a2_id,
+    })
+    .await;
+    let consult = a2.wait_offer().await;
+    assert!(matches!(consult.origin, OfferOrigin::Consult { .. }));
+
+    a2.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    a1.ok(transfer).await;
+    a2.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
+}
+
 #[tokio::test]
 async fn transfer_to_a_queue_is_routed_there_and_not_back_to_the_sender() {
     let hub = TestHub::start_with(|c| {

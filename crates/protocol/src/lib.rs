@@ -605,6 +605,18 @@ impl Presence {
         }
     }
 
+    /// How people read it ("Do not disturb").
+    pub fn label(self) -> &'static str {
+        match self {
+            Presence::Available => "Available",
+            Presence::Busy => "Busy",
+            Presence::DoNotDisturb => "Do not disturb",
+            Presence::Away => "Away",
+            Presence::Offline => "Offline",
+            Presence::Inactive => "Inactive",
+        }
+    }
+
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Presence> {
         Presence::ALL.into_iter().find(|p| p.as_str() == s)

@@ -390,10 +390,29 @@ describe("SessionActions and signed-out agents", () => {
       screen.getByTestId("action-target").querySelector(`option[value="${id}"]`) as HTMLOptionElement;
     await waitFor(() => expect(option("3")).toBeTruthy());
     expect(option("3").textContent).toBe("Bo (offline)");
+    expect(option("2").textContent).toBe("Ana");
     expect(option("3").disabled).toBe(true);
     expect(option("2").disabled).toBe(false);
     await fireEvent.change(screen.getByTestId("action-kind"), { target: { value: "assign" } });
     expect(option("3").disabled).toBe(false);
+  });
+});
+
+describe("SessionActions and teammates' presence", () => {
+  it("shows a signed-in teammate's presence unless Available", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [
+        { id: 2, name: "Ana", role: "agent", presence: "available", connected: true },
+        { id: 3, name: "Bo", role: "agent", presence: "do_not_disturb", connected: true },
+        { id: 5, name: "Cy", role: "agent", presence: "inactive", connected: true },
+      ],
+      queues: [],
+    });
+    render(SessionActions, { summary: summary() });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    const labels = () => [...screen.getByTestId("action-target").querySelectorAll("option")].map((o) => o.textContent);
+    await waitFor(() => expect(labels()).toHaveLength(4));
+    expect(labels().slice(1)).toEqual(["Ana", "Bo (Do not disturb)", "Cy (Inactive)"]);
   });
 });
 
