@@ -1375,6 +1375,7 @@ mod workflows {
                             name: "Agent a2".into(),
                         },
                         accepted: false,
+                        rejected: true,
                         reason: Some("with a customer".into()),
                     }
             })

@@ -1316,6 +1316,7 @@ impl Engine {
                 request,
                 by,
                 accepted,
+                rejected,
                 reason,
             } => {
                 let what = match request {
@@ -1324,10 +1325,13 @@ impl Engine {
                     RequestKind::Discuss => "discuss request",
                     RequestKind::Unknown => "request",
                 };
-                let title = match (accepted, &reason) {
-                    (true, _) => format!("{} accepted your {what}", by.name),
-                    (false, Some(_)) => format!("{} rejected your {what}", by.name),
-                    (false, None) => format!("{} did not answer your {what}", by.name),
+                // An older hub says no `rejected`: a reason still means one.
+                let title = if accepted {
+                    format!("{} accepted your {what}", by.name)
+                } else if rejected || reason.is_some() {
+                    format!("{} rejected your {what}", by.name)
+                } else {
+                    format!("{} did not answer your {what}", by.name)
                 };
                 let body = reason
                     .map(|r| vec![format!("Reason: {r}")])

@@ -1851,6 +1851,7 @@ fn the_requester_is_told_the_outcome_with_the_reason() {
             request: RequestKind::Assign,
             by: ana(),
             accepted: false,
+            rejected: true,
             reason: Some("too busy".into()),
         },
         T0,
@@ -1865,11 +1866,37 @@ fn the_requester_is_told_the_outcome_with_the_reason() {
             request: RequestKind::Discuss,
             by: ana(),
             accepted: true,
+            rejected: false,
             reason: None,
         },
         T0,
     );
     assert_eq!(toasts(&fx), ["Ana accepted your discuss request"]);
+    // A consult is declined with no reason: still a "no", not silence.
+    let fx = h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(5),
+            request: RequestKind::Consult,
+            by: ana(),
+            accepted: false,
+            rejected: true,
+            reason: None,
+        },
+        T0,
+    );
+    assert_eq!(toasts(&fx), ["Ana rejected your consult request"]);
+    let fx = h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(5),
+            request: RequestKind::Consult,
+            by: ana(),
+            accepted: false,
+            rejected: false,
+            reason: None,
+        },
+        T0,
+    );
+    assert_eq!(toasts(&fx), ["Ana did not answer your consult request"]);
 }
 
 #[test]

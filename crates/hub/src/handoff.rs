@@ -781,7 +781,7 @@ impl Work<'_> {
                     .await?;
                 self.remove_participant(conv, agent).await?;
                 let conversation = self.accepted_owner(conv, agent, &row).await?;
-                self.answer(&row, true, None).await?;
+                self.answer(&row, true, false, None).await?;
                 Ok(CommandReply::OfferAccepted { conversation })
             }
             OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. } => {
@@ -828,7 +828,7 @@ impl Work<'_> {
                     },
                 )
                 .await?;
-                self.answer(&row, true, None).await?;
+                self.answer(&row, true, false, None).await?;
                 Ok(CommandReply::OfferAccepted { conversation })
             }
             _ => {
@@ -922,7 +922,8 @@ impl Work<'_> {
             },
         )
         .await?;
-        self.answer(&row, false, reason).await
+        self.answer(&row, false, outcome == OfferOutcome::Rejected, reason)
+            .await
     }
 
     /// Tells the requester of a consult, assign or discuss request how it
@@ -931,6 +932,7 @@ impl Work<'_> {
         &mut self,
         row: &OfferRow,
         accepted: bool,
+        rejected: bool,
         reason: Option<String>,
     ) -> HubResult<()> {
         let Some((request, from)) = row.origin.answered_request() else {
@@ -945,6 +947,7 @@ impl Work<'_> {
                 request,
                 by,
                 accepted,
+                rejected,
                 reason,
             },
         )

@@ -803,6 +803,41 @@ async fn bot_escalation_brings_the_transcript_to_the_alert_and_the_session() {
     assert_eq!(messages.last().unwrap().text, "I want a person");
 }
 
+/// A consult is declined with no reason: the requester hears a "no"
+/// (`rejected`), not the silence of one left unanswered.
+#[tokio::test]
+async fn a_consult_declined_without_a_reason_is_answered_as_rejected() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "consult-no").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: hub.agent_id("a2").await,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    a2.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: None,
+    })
+    .await;
+    let ev = a1.wait_event("answer", answered).await;
+    assert!(
+        matches!(
+            ev,
+            AgentEvent::RequestAnswered {
+                request: RequestKind::Consult,
+                accepted: false,
+                rejected: true,
+                reason: None,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+}
+
 #[tokio::test]
 async fn consult_joins_a_second_agent_without_taking_ownership() {
     let hub = TestHub::start().await;
@@ -1325,6 +1360,7 @@ async fn assign_request_reject_needs_a_reason_and_the_requester_hears_it() {
                 name: "Agent a2".into()
             },
             accepted: false,
+            rejected: true,
             reason: Some("too busy".into()),
         }
     );

@@ -545,6 +545,11 @@ pub enum AgentEvent {
         by: AgentRef,
         /// Accepted (true) or rejected / timed out (false).
         accepted: bool,
+        /// Declined by the target (false when accepted or unanswered). A
+        /// consult is declined with no reason, so the reason alone cannot
+        /// tell a "no" from no answer; absent from older hubs (false).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rejected: bool,
         /// The reject reason, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,

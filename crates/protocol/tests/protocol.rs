@@ -241,6 +241,7 @@ fn every_server_frame() -> Vec<ServerFrame> {
                     name: "Ben".into(),
                 },
                 accepted: false,
+                rejected: true,
                 reason: Some("busy".into()),
             },
         ),
