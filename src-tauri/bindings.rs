@@ -113,6 +113,11 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             args: vec![],
             ret: TeamDirectory::name(cfg),
         },
+        Cmd {
+            name: "reset_presence",
+            args: vec![("agentId", "number".into())],
+            ret: TeamDirectory::name(cfg),
+        },
     ]
 }
 

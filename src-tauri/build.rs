@@ -19,6 +19,7 @@ fn main() {
             "create_account",
             "link_record",
             "team_directory",
+            "reset_presence",
         ]),
     ))
     .expect("tauri-build failed");

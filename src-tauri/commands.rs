@@ -6,7 +6,7 @@ use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
 };
-use switchboard_protocol::{AgentProfile, ContactId, ConversationId, ConversationSummary};
+use switchboard_protocol::{AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary};
 use tauri::{AppHandle, State};
 
 use crate::error::IpcError;
@@ -117,4 +117,13 @@ pub async fn link_record(
 #[tauri::command]
 pub async fn team_directory(shell: State<'_, Shell>) -> Result<TeamDirectory, IpcError> {
     shell.team_directory().await
+}
+
+/// A supervisor resets a teammate's presence; returns the directory.
+#[tauri::command]
+pub async fn reset_presence(
+    shell: State<'_, Shell>,
+    agent_id: i64,
+) -> Result<TeamDirectory, IpcError> {
+    shell.reset_presence(AgentId(agent_id)).await
 }

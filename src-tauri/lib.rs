@@ -73,6 +73,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::create_account,
             commands::link_record,
             commands::team_directory,
+            commands::reset_presence,
         ])
         .setup(move |app| {
             // Engine events to the UI, view-only ones folded (events.rs).

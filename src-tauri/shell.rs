@@ -558,6 +558,18 @@ impl Shell {
         Ok(hub.team_directory(&token).await?)
     }
 
+    /// A supervisor resets a teammate's presence to Available (after the
+    /// system set Inactive or Do not disturb); the directory as it is now.
+    pub async fn reset_presence(
+        &self,
+        agent: switchboard_protocol::AgentId,
+    ) -> Result<switchboard_protocol::rest::TeamDirectory, IpcError> {
+        let (hub, token) = self.rest().await?;
+        hub.set_agent_presence(&token, agent, switchboard_protocol::Presence::Available)
+            .await?;
+        Ok(hub.team_directory(&token).await?)
+    }
+
     /// An agent action.
     pub async fn act(&self, action: AgentAction) -> Result<(), IpcError> {
         Ok(self.client().await?.input(Input::Agent(action)).await?)

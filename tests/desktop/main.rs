@@ -1495,6 +1495,47 @@ mod workflows {
         app.quit().await;
     }
 
+    /// "Your supervisor can also reset your presence": from the Team
+    /// panel, a supervisor puts an agent the system (or the agent) set to
+    /// Do not disturb back to Available, and the hub routes to them again.
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn a_supervisor_resets_a_teammates_presence_from_the_team_panel() {
+        let hub = Hub::start().await;
+        let desk = Desk::new();
+        run(
+            &hub,
+            "a1",
+            Command::SetPresence {
+                presence: switchboard_protocol::Presence::DoNotDisturb,
+            },
+        )
+        .await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "sup").await;
+        app.click("[data-testid=open-team]").await;
+        app.text_until(&format!("[data-testid=team-presence-{}]", a1.0), |t| {
+            t.starts_with("Do not disturb")
+        })
+        .await;
+        app.click(&format!("[data-testid=reset-presence-{}]", a1.0))
+            .await;
+        eventually("the hub never saw the reset", || async {
+            hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::Available
+        })
+        .await;
+        app.text_until(&format!("[data-testid=team-presence-{}]", a1.0), |t| {
+            t.starts_with("Available")
+        })
+        .await;
+        app.gone(&format!("[data-testid=reset-presence-{}]", a1.0))
+            .await;
+        app.click("[data-testid=close-team]").await;
+        app.gone("[data-testid=team-panel]").await;
+        app.quit().await;
+    }
+
     #[tokio::test]
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {

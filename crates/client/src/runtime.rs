@@ -271,16 +271,27 @@ impl HubEndpoint {
             .post(format!("{}/api/v1/logout", self.http_url))
             .bearer_auth(token)
             .send()
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        let body: switchboard_protocol::ErrorBody = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
-        Err(ClientError::Refused(body))
+            .await;
+        answer_empty(resp).await
+    }
+
+    /// `POST /api/v1/agents/{id}/presence`: a supervisor sets an agent of
+    /// its team's presence (resets it after a missed or rejected offer).
+    pub async fn set_agent_presence(
+        &self,
+        token: &str,
+        agent: switchboard_protocol::AgentId,
+        presence: switchboard_protocol::Presence,
+    ) -> Result<(), ClientError> {
+        let resp = self
+            .post_json(
+                token,
+                &format!("/api/v1/agents/{}/presence", agent.0),
+                &switchboard_protocol::rest::PresenceRequest { presence },
+            )?
+            .send()
+            .await;
+        answer_empty(resp).await
     }
 
     /// `GET /api/v1/team`.
@@ -303,11 +314,25 @@ async fn answer<T: serde::de::DeserializeOwned>(
             .await
             .map_err(|e| ClientError::Network(e.to_string()))
     } else {
-        let body: switchboard_protocol::ErrorBody = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
-        Err(ClientError::Refused(body))
+        Err(refusal(resp).await)
+    }
+}
+
+/// A REST answer with no body on success (`204`).
+async fn answer_empty(resp: Result<reqwest::Response, reqwest::Error>) -> Result<(), ClientError> {
+    let resp = resp.map_err(|e| ClientError::Network(e.to_string()))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(refusal(resp).await)
+    }
+}
+
+/// The hub's `{code, message}` from a failed REST call.
+async fn refusal(resp: reqwest::Response) -> ClientError {
+    match resp.json::<switchboard_protocol::ErrorBody>().await {
+        Ok(body) => ClientError::Refused(body),
+        Err(e) => ClientError::Network(e.to_string()),
     }
 }
 

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeEach, vi } from "vitest";
 import { render, screen, fireEvent } from "@testing-library/svelte";
 import { act } from "../test/mock-api";
-import { HOSTILE, offer, detail, rows } from "../test/fixtures";
+import { HOSTILE, offer, detail, rows, appView } from "../test/fixtures";
 import OfferAlert from "./OfferAlert.svelte";
 import ConversationList from "./ConversationList.svelte";
 import ChatPanel from "./ChatPanel.svelte";
@@ -647,27 +647,7 @@ describe("App", () => {
     const before = viewUpdate.getMockImplementation();
     const second = offer();
     second.offer = { ...second.offer, id: 8 };
-    const view: AppView = {
-      profile: { id: 1, username: "ada", display_name: "Ada", role: "agent", team: null },
-      can_assign: false,
-      presence: "available",
-      connection: "online",
-      unread_chats: 0,
-      conversations: [],
-      active: null,
-      offers: [offer(), second],
-      banners: [],
-      settings: {
-        desktop_notifications: null,
-        sound_when: "when_unfocused",
-        volume: 80,
-        tone: "classic",
-        reminder_secs: null,
-        theme: "system",
-        start_at_login: false,
-        clock: "system",
-      },
-    };
+    const view: AppView = appView({ offers: [offer(), second] });
     viewUpdate.mockImplementation(async () => ({ view, detail: { kind: "nothing" } }));
     try {
       render(App);
@@ -706,29 +686,7 @@ describe("App", () => {
     return { ...view(), offers: [newer, older] };
   }
 
-  function view(): AppView {
-    return {
-      profile: { id: 1, username: "ada", display_name: "Ada", role: "agent", team: null },
-      can_assign: false,
-      presence: "available",
-      connection: "online",
-      unread_chats: 0,
-      conversations: [],
-      active: null,
-      offers: [],
-      banners: [],
-      settings: {
-        desktop_notifications: null,
-        sound_when: "when_unfocused",
-        volume: 80,
-        tone: "classic",
-        reminder_secs: null,
-        theme: "system",
-        start_at_login: false,
-        clock: "system",
-      },
-    };
-  }
+  const view = (): AppView => appView();
 
   async function showing(v: AppView, where: "main" | "alert" = "main") {
     const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;

@@ -2,11 +2,14 @@ import { describe, it, expect, beforeEach, vi } from "vitest";
 import { render, screen, fireEvent, waitFor } from "@testing-library/svelte";
 import { act } from "../test/mock-api";
 import { commands } from "../lib/api";
-import { HOSTILE, offer, detail } from "../test/fixtures";
+import { HOSTILE, offer, detail, appView } from "../test/fixtures";
 import OfferAlert from "./OfferAlert.svelte";
 import Customer360 from "./Customer360.svelte";
 import SessionActions from "./SessionActions.svelte";
 import ChatPanel from "./ChatPanel.svelte";
+import TeamPanel from "./TeamPanel.svelte";
+import Header from "./Header.svelte";
+import type { AppView } from "../bindings/AppView";
 import type { Customer360View as View } from "../bindings/Customer360View";
 import type { ConversationSummary } from "../bindings/ConversationSummary";
 
@@ -456,5 +459,70 @@ describe("ChatPanel in a session", () => {
     render(ChatPanel, { detail: detail(), me: 2 });
     expect(screen.queryByTestId("session-actions")).toBeNull();
     expect(screen.getByTestId("joined")).toBeTruthy();
+  });
+});
+
+describe("TeamPanel (a supervisor's)", () => {
+  const member = (id: number, name: string, presence: string, connected = true) =>
+    ({ id, name, role: "agent", presence, connected }) as never;
+
+  it("resets a teammate the system set aside, and shows the team as the hub has it then", async () => {
+    mocked.teamDirectory.mockResolvedValue({
+      agents: [
+        member(2, "Ana", "available"),
+        member(3, `Bo ${HOSTILE}`, "inactive"),
+        member(5, "Cy", "do_not_disturb", false),
+        member(6, "Di", "away"),
+      ],
+      queues: [],
+    });
+    mocked.resetPresence.mockResolvedValue({
+      agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "available"), member(5, "Cy", "do_not_disturb", false), member(6, "Di", "away")],
+      queues: [],
+    });
+    const onClose = vi.fn();
+    render(TeamPanel, { onClose });
+    await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Inactive"));
+    expect(screen.getByTestId("team-presence-5").textContent?.trim()).toBe("Do not disturb · signed out");
+    // Only those the system sets aside: not Available, not an Away chosen by the agent.
+    expect(screen.queryByTestId("reset-presence-2")).toBeNull();
+    expect(screen.queryByTestId("reset-presence-6")).toBeNull();
+    expect(screen.getByTestId("reset-presence-5")).toBeTruthy();
+    await fireEvent.click(screen.getByTestId("reset-presence-3"));
+    expect(mocked.resetPresence).toHaveBeenCalledWith(3);
+    await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Available"));
+    expect(screen.queryByTestId("reset-presence-3")).toBeNull();
+    expect(screen.getByRole("status").textContent).toBe(`Bo ${HOSTILE} is Available again.`);
+    expect(window.__xss).toBeUndefined();
+    await fireEvent.keyDown(screen.getByRole("dialog"), { key: "Escape" });
+    expect(onClose).toHaveBeenCalled();
+  });
+
+  it("says why a reset was refused", async () => {
+    mocked.teamDirectory.mockResolvedValue({ agents: [member(3, "Bo", "inactive")], queues: [] });
+    mocked.resetPresence.mockRejectedValue({ code: "forbidden", message: "agent is not in your team" });
+    render(TeamPanel, { onClose: () => {} });
+    await waitFor(() => expect(screen.getByTestId("reset-presence-3")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("reset-presence-3"));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("agent is not in your team"));
+    expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Inactive");
+  });
+});
+
+describe("Header's Team button", () => {
+  const view = (can_assign: boolean): AppView =>
+    appView({
+      profile: { id: 1, username: "sam", display_name: "Sam", role: can_assign ? "supervisor" : "agent", team: null },
+      can_assign,
+    });
+
+  it("is a supervisor's only", async () => {
+    const { unmount } = render(Header, { view: view(false), onSettings: () => {} });
+    expect(screen.queryByTestId("open-team")).toBeNull();
+    unmount();
+    const onTeam = vi.fn();
+    render(Header, { view: view(true), onSettings: () => {}, onTeam });
+    await fireEvent.click(screen.getByTestId("open-team"));
+    expect(onTeam).toHaveBeenCalledWith(screen.getByTestId("open-team"));
   });
 });

@@ -49,3 +49,13 @@ export function trapFocus(node: HTMLElement, active: boolean = true) {
     },
   };
 }
+
+/**
+ * A dialog closed: the keyboard goes back to the control that opened it,
+ * unless it went on elsewhere meanwhile (an offer's alert took it). Called
+ * from the dialog's teardown, when its own controls are gone.
+ */
+export function giveFocusBack(opener: HTMLElement | null): void {
+  const at = document.activeElement;
+  if (opener?.isConnected && (at === null || at === document.body)) opener.focus();
+}

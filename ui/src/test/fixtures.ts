@@ -3,6 +3,7 @@ import type { ConversationDetail } from "../bindings/ConversationDetail";
 import type { ConversationRow } from "../bindings/ConversationRow";
 import type { NotificationTemplate } from "../bindings/NotificationTemplate";
 import type { OfferOrigin } from "../bindings/OfferOrigin";
+import type { AppView } from "../bindings/AppView";
 
 export const HOSTILE = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
 
@@ -72,4 +73,30 @@ export function rows(): ConversationRow[] {
     { id: 70, channel: "whatsapp", customer_name: `Ada ${HOSTILE}`, unread: 3, last_text: HOSTILE, last_at: 2, session_open: true, has_draft: true },
     { id: 71, channel: "sms", customer_name: "Ben", unread: 0, last_text: null, last_at: 1, session_open: false, has_draft: false },
   ];
+}
+
+/** A signed-in agent's view with nothing going on (`over` replaces fields). */
+export function appView(over: Partial<AppView> = {}): AppView {
+  return {
+    profile: { id: 1, username: "ada", display_name: "Ada", role: "agent", team: null },
+    can_assign: false,
+    presence: "available",
+    connection: "online",
+    unread_chats: 0,
+    conversations: [],
+    active: null,
+    offers: [],
+    banners: [],
+    settings: {
+      desktop_notifications: null,
+      sound_when: "when_unfocused",
+      volume: 80,
+      tone: "classic",
+      reminder_secs: null,
+      theme: "system",
+      start_at_login: false,
+      clock: "system",
+    },
+    ...over,
+  };
 }
