@@ -116,7 +116,7 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
         Cmd {
             name: "reset_presence",
             args: vec![("agentId", "number".into())],
-            ret: TeamDirectory::name(cfg),
+            ret: "null".into(),
         },
     ]
 }

@@ -119,11 +119,8 @@ pub async fn team_directory(shell: State<'_, Shell>) -> Result<TeamDirectory, Ip
     shell.team_directory().await
 }
 
-/// A supervisor resets a teammate's presence; returns the directory.
+/// A supervisor resets a teammate's presence to Available.
 #[tauri::command]
-pub async fn reset_presence(
-    shell: State<'_, Shell>,
-    agent_id: i64,
-) -> Result<TeamDirectory, IpcError> {
+pub async fn reset_presence(shell: State<'_, Shell>, agent_id: i64) -> Result<(), IpcError> {
     shell.reset_presence(AgentId(agent_id)).await
 }

@@ -177,14 +177,14 @@ mod platform {
         /// Notification ids the service gave, by key and back.
         by_key: HashMap<NotificationKey, u32>,
         by_id: HashMap<u32, NotificationKey>,
-        /// Keys shown by the service as alerts (with buttons).
-        alerts: std::collections::HashSet<NotificationKey>,
-        /// Alerts only the in-app alert shows: no service took them (none
-        /// there, or a lost one held them) while the main window was in
-        /// view. Once the window is out of sight (`WindowSightChanged`,
-        /// or their next countdown tick) they go to the alert window, or
-        /// at a tick to a service that has come.
-        in_app_only: std::collections::HashSet<NotificationKey>,
+        /// Alerts the service shows (with buttons), as last sent.
+        alerts: HashMap<NotificationKey, OsNotification>,
+        /// Alerts only the in-app alert shows, as last sent: no service
+        /// took them (none there, or a lost one held them) while the main
+        /// window was in view. Once the window is out of sight
+        /// (`WindowSightChanged`, or their next countdown tick) they go to
+        /// the alert window; a service that comes shows them at once.
+        in_app_only: HashMap<NotificationKey, OsNotification>,
     }
 
     impl Shown {
@@ -212,7 +212,7 @@ mod platform {
                 return;
             }
             if window_out_of_sight() {
-                for key in alerts {
+                for (key, _) in alerts {
                     self.put_in_fallback(key, fallback);
                 }
             } else {
@@ -334,9 +334,12 @@ mod platform {
                     // in-app-only alert's tick moves it there once the main
                     // window is out of sight.
                     Some(NotifyCommand::Show(n)) if n.refresh => {
-                        if shown.in_app_only.contains(&n.key) && window_out_of_sight() {
+                        if shown.in_app_only.contains_key(&n.key) && window_out_of_sight() {
                             shown.in_app_only.remove(&n.key);
                             shown.put_in_fallback(n.key, fallback);
+                        } else if let Some(kept) = shown.in_app_only.get_mut(&n.key) {
+                            // The time left, for a service that comes.
+                            *kept = n;
                         }
                     }
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert => {
@@ -345,12 +348,12 @@ mod platform {
                         } else {
                             // The in-app alert shows it, until the window
                             // goes out of sight.
-                            shown.in_app_only.insert(n.key);
+                            shown.in_app_only.insert(n.key, n);
                         }
                     }
                     Some(NotifyCommand::WindowSightChanged) => {
                         if window_out_of_sight() {
-                            for key in std::mem::take(&mut shown.in_app_only) {
+                            for (key, _) in std::mem::take(&mut shown.in_app_only) {
                                 shown.put_in_fallback(key, fallback);
                             }
                         }
@@ -409,15 +412,32 @@ mod platform {
         let mut closed = proxy.receive_notification_closed().await.ok();
         let mut owners = owners;
         let serving = owner_of_service(proxy).await;
+        // Alerts only the in-app alert showed go to this service first, as
+        // new notifications (with their sound): before, nothing but the
+        // window showed them, and an offer whose template shows no
+        // countdown has no tick to bring it here.
+        let mut replay: std::collections::VecDeque<OsNotification> = shown
+            .in_app_only
+            .drain()
+            .map(|(_, mut n)| {
+                n.refresh = false;
+                n
+            })
+            .collect();
         loop {
             tokio::select! {
-                cmd = rx.recv() => match cmd {
+                cmd = async {
+                    match replay.pop_front() {
+                        Some(n) => Some(NotifyCommand::Show(n)),
+                        None => rx.recv().await,
+                    }
+                } => match cmd {
                     None => return Ended::Closed,
                     // A countdown update for a notification not (or no
                     // longer) shown: the agent dismissed it, or it is in
                     // the alert window, which counts down itself.
                     Some(NotifyCommand::Show(n)) if n.refresh && !shown.by_key.contains_key(&n.key)
-                        && !shown.in_app_only.contains(&n.key) => {}
+                        && !shown.in_app_only.contains_key(&n.key) => {}
                     // Already in the alert window (put there while there
                     // was no service, or none with buttons): it stays there.
                     Some(NotifyCommand::Show(n)) if n.style == NotificationStyle::Alert
@@ -468,7 +488,7 @@ mod platform {
                                 shown.by_key.insert(n.key, id);
                                 shown.by_id.insert(id, n.key);
                                 if critical {
-                                    shown.alerts.insert(n.key);
+                                    shown.alerts.insert(n.key, n.clone());
                                 }
                             }
                             Err(e) => {
@@ -478,7 +498,7 @@ mod platform {
                                     // `service_lost` puts it in the alert
                                     // window with what the service held.
                                     if critical {
-                                        shown.alerts.insert(n.key);
+                                        shown.alerts.insert(n.key, n.clone());
                                     }
                                     return Ended::Lost;
                                 }
@@ -503,9 +523,8 @@ mod platform {
                             }
                         }
                     }
-                    // In-app-only alerts here were held by a lost service:
-                    // their next tick shows them through this one (the
-                    // notification's text comes with the tick).
+                    // In-app-only alerts went to this service when it came
+                    // (`replay`): nothing waits on the window here.
                     Some(NotifyCommand::WindowSightChanged) => {}
                     Some(NotifyCommand::CloseAll) => {
                         for key in shown.in_fallback.drain() {

@@ -559,15 +559,15 @@ impl Shell {
     }
 
     /// A supervisor resets a teammate's presence to Available (after the
-    /// system set Inactive or Do not disturb); the directory as it is now.
+    /// system set Inactive or Do not disturb, say).
     pub async fn reset_presence(
         &self,
         agent: switchboard_protocol::AgentId,
-    ) -> Result<switchboard_protocol::rest::TeamDirectory, IpcError> {
+    ) -> Result<(), IpcError> {
         let (hub, token) = self.rest().await?;
-        hub.set_agent_presence(&token, agent, switchboard_protocol::Presence::Available)
-            .await?;
-        Ok(hub.team_directory(&token).await?)
+        Ok(hub
+            .set_agent_presence(&token, agent, switchboard_protocol::Presence::Available)
+            .await?)
     }
 
     /// An agent action.

@@ -468,12 +468,15 @@ async fn soak_the_desktop_app() {
         }
         tokio::time::sleep(next_sample.saturating_sub(t0.elapsed())).await;
         let soak = app
-            .js("return Object.assign({ dom: document.getElementsByTagName('*').length, callbacks: window.__TAURI_INTERNALS__.callbacks?.size ?? -1 }, window.__soak)")
+            .js("return Object.assign({ dom: document.getElementsByTagName('*').length, callbacks: window.__TAURI_INTERNALS__.callbacks?.size ?? -1, visibility: document.visibilityState }, window.__soak)")
             .await;
+        // Whether WebKit counts the page as shown: an X screen saver (Xvfb
+        // blanks after 10 minutes) or a covered window may hide it.
         println!(
-            "          dom {} callbacks {}{}",
+            "          dom {} callbacks {} {}{}",
             soak["dom"],
             soak["callbacks"],
+            soak["visibility"].as_str().unwrap_or("?"),
             soak.get("ipc")
                 .map(|ipc| format!(" ipc {ipc}"))
                 .unwrap_or_default()

@@ -1651,7 +1651,17 @@ async fn hidden_to_the_tray_with_no_notification_service_an_offer_opens_the_aler
 async fn a_notification_service_that_comes_late_is_used_and_one_that_goes_loses_no_offer() {
     let wm = WindowManager::start().await;
     let _host = TrayHost::start().await;
-    let hub = Hub::start().await;
+    // Facebook offers show no countdown, so no tick brings them anywhere.
+    let hub = Hub::start_with(|c| {
+        c.queues[0].templates.insert(
+            switchboard_protocol::Scenario::IncomingFacebook,
+            switchboard_hub::config::TemplateOverride {
+                show_timeout: Some(false),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
     let desk = Desk::new();
     // No notification service when the app starts (a login start can
     // beat the desktop's daemon).
@@ -1660,8 +1670,44 @@ async fn a_notification_service_that_comes_late_is_used_and_one_that_goes_loses_
     app.notify_always().await;
     let main = app.client.window().await.unwrap();
 
-    step("the service comes after the app: the next offer is an OS notification");
+    step(
+        "no service, the window in view: an offer with no countdown reaches the service that comes",
+    );
+    let c0 = hub
+        .ingress(Channel::Facebook, "late-0", "Zoe", "", "hi")
+        .await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let came = std::time::Instant::now();
     let server = NotifyServer::start().await;
+    let n = server
+        .wait(
+            "the offer waiting in the window never reached the service",
+            |n| n.summary.contains("Zoe"),
+        )
+        .await;
+    assert!(
+        came.elapsed() < Duration::from_secs(5),
+        "reached the service {:?} after it came",
+        came.elapsed()
+    );
+    assert!(n.actions.iter().any(|a| a == "accept"), "{n:?}");
+    server.invoke(n.id, "accept").await;
+    eventually(
+        "the accept from the notification never reached the hub",
+        || async {
+            hub.running
+                .hub
+                .conversation(c0.conversation_id)
+                .await
+                .unwrap()
+                .owner
+                .is_some()
+        },
+    )
+    .await;
+
+    step("the service comes after the app: the next offer is an OS notification");
     let c1 = hub.ingress(Channel::Sms, "late-1", "Lea", "", "hi").await;
     let n = server
         .wait("the service that came late was not used", |n| {

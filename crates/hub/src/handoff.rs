@@ -367,7 +367,7 @@ impl Work<'_> {
         conv: ConversationId,
         owner: AgentId,
     ) -> HubResult<()> {
-        if let Some(secs) = self.queue_row(conv).await?.1.idle_timeout_secs {
+        if let Some(secs) = self.answer_clock_secs(conv).await? {
             let due = Millis(self.now.0 + i64::from(secs) * 1000);
             self.add_timer(TimerKind::OwnerIdle, conv.0, owner, due, false)
                 .await?;
@@ -385,14 +385,37 @@ impl Work<'_> {
         owner: AgentId,
         customer_waiting: bool,
     ) -> HubResult<()> {
-        match self.queue_row(conv).await?.1.idle_timeout_secs {
+        match self.answer_clock_secs(conv).await? {
             Some(secs) if customer_waiting => {
                 let due = Millis(self.now.0 + i64::from(secs) * 1000);
                 self.add_timer(TimerKind::OwnerIdle, conv.0, owner, due, true)
                     .await
             }
-            _ => self.delete_timer(TimerKind::OwnerIdle, conv.0).await,
+            Some(_) => self.delete_timer(TimerKind::OwnerIdle, conv.0).await,
+            // No clock in this queue (or not a chat): none to clear.
+            None => Ok(()),
         }
+    }
+
+    /// How long an owner has to answer the customer before teammates are
+    /// asked, if the queue sets it and the conversation is a chat: a call
+    /// is answered by voice and a case worked off-line, so neither has a
+    /// reply to wait for.
+    async fn answer_clock_secs(&mut self, conv: ConversationId) -> HubResult<Option<u32>> {
+        let row: Option<(Option<i64>, bool, String)> = sqlx::query_as(
+            "SELECT q.idle_timeout_secs, c.is_call, c.channel
+             FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
+        )
+        .bind(conv.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some((secs, is_call, channel)) = row else {
+            return Err(HubError::not_found("no such conversation"));
+        };
+        if is_call || channel == wire(&Channel::Case) {
+            return Ok(None);
+        }
+        Ok(secs.map(|v| v as u32))
     }
 
     /// The owner did not answer in time: connected teammates in a presence

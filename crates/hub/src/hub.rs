@@ -1399,12 +1399,16 @@ impl Work<'_> {
     }
 
     async fn delete_timer(&mut self, kind: TimerKind, ref_id: i64) -> HubResult<()> {
-        sqlx::query("DELETE FROM timers WHERE kind = ? AND ref_id = ?")
+        let deleted = sqlx::query("DELETE FROM timers WHERE kind = ? AND ref_id = ?")
             .bind(kind.as_str())
             .bind(ref_id)
             .execute(&mut *self.tx)
-            .await?;
-        self.timers_changed = true;
+            .await?
+            .rows_affected();
+        // Nothing deleted: the next wake is as it was.
+        if deleted > 0 {
+            self.timers_changed = true;
+        }
         Ok(())
     }
 

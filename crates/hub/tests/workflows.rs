@@ -1280,6 +1280,27 @@ async fn an_owner_who_never_answers_a_new_chats_first_message_is_reported_idle()
     );
 }
 
+/// A case is worked off-line and a call answered by voice: neither has a
+/// written reply to wait for, so neither asks teammates "Assign to me?".
+#[tokio::test]
+async fn cases_and_calls_have_no_answer_clock() {
+    let hub = TestHub::start_with(|c| queue_mut(c).idle_timeout_secs = Some(1)).await;
+    let mut a1 = hub.connect("a1").await;
+    // A case is assigned outright; a call is offered.
+    hub.ingress(Channel::Case, "idle-case", "Cleo", "my order")
+        .await;
+    a1.wait_event("the case assigned", |e| assigned_mode(e).is_some())
+        .await;
+    hub.ingress(Channel::Voice, "idle-call", "Cleo", "").await;
+    let offer = a1.wait_offer().await;
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let mut a2 = hub.connect("a2").await;
+    hub.ingress(Channel::Case, "idle-case", "Cleo", "any news?")
+        .await;
+    a2.no_event(Duration::from_millis(1600), "assign to me", is_offer)
+        .await;
+}
+
 /// An owner who answered before the accept's clock ran out is not
 /// reported: the clock counts from the accept, and the answer stops it.
 #[tokio::test]

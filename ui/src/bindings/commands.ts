@@ -38,5 +38,5 @@ export const commands = {
   createAccount: (account: NewAccount): Promise<Account> => invoke<Account>("create_account", { account }),
   linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),
   teamDirectory: (): Promise<TeamDirectory> => invoke<TeamDirectory>("team_directory"),
-  resetPresence: (agentId: number): Promise<TeamDirectory> => invoke<TeamDirectory>("reset_presence", { agentId }),
+  resetPresence: (agentId: number): Promise<null> => invoke<null>("reset_presence", { agentId }),
 };

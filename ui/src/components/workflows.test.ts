@@ -466,35 +466,32 @@ describe("TeamPanel (a supervisor's)", () => {
   const member = (id: number, name: string, presence: string, connected = true) =>
     ({ id, name, role: "agent", presence, connected }) as never;
 
-  it("resets a teammate the system set aside, and shows the team as the hub has it then", async () => {
-    mocked.teamDirectory.mockResolvedValue({
-      agents: [
-        member(2, "Ana", "available"),
-        member(3, `Bo ${HOSTILE}`, "inactive"),
-        member(5, "Cy", "do_not_disturb", false),
-        member(6, "Di", "away"),
-      ],
-      queues: [],
-    });
-    mocked.resetPresence.mockResolvedValue({
-      agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "available"), member(5, "Cy", "do_not_disturb", false), member(6, "Di", "away")],
-      queues: [],
-    });
+  it("resets a teammate who is not Available, then shows the team as the hub has it", async () => {
+    mocked.teamDirectory
+      .mockResolvedValueOnce({
+        agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "inactive"), member(5, "Cy", "do_not_disturb", false)],
+        queues: [],
+      })
+      .mockResolvedValueOnce({
+        agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "available"), member(5, "Cy", "do_not_disturb", false)],
+        queues: [],
+      });
     const onClose = vi.fn();
     render(TeamPanel, { onClose });
     await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Inactive"));
     expect(screen.getByTestId("team-presence-5").textContent?.trim()).toBe("Do not disturb · signed out");
-    // Only those the system sets aside: not Available, not an Away chosen by the agent.
     expect(screen.queryByTestId("reset-presence-2")).toBeNull();
-    expect(screen.queryByTestId("reset-presence-6")).toBeNull();
     expect(screen.getByTestId("reset-presence-5")).toBeTruthy();
+    screen.getByTestId("reset-presence-3").focus();
     await fireEvent.click(screen.getByTestId("reset-presence-3"));
     expect(mocked.resetPresence).toHaveBeenCalledWith(3);
     await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Available"));
     expect(screen.queryByTestId("reset-presence-3")).toBeNull();
+    // The clicked button is gone: the keyboard is still in the dialog.
+    expect(document.activeElement).toBe(screen.getByTestId("close-team"));
     expect(screen.getByRole("status").textContent).toBe(`Bo ${HOSTILE} is Available again.`);
     expect(window.__xss).toBeUndefined();
-    await fireEvent.keyDown(screen.getByRole("dialog"), { key: "Escape" });
+    await fireEvent.keyDown(screen.getByTestId("close-team"), { key: "Escape" });
     expect(onClose).toHaveBeenCalled();
   });
 

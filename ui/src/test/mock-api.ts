@@ -26,7 +26,7 @@ vi.mock("../lib/api", () => ({
     createAccount: vi.fn(),
     linkRecord: vi.fn(async () => null),
     teamDirectory: vi.fn(async () => ({ agents: [], queues: [] })),
-    resetPresence: vi.fn(async () => ({ agents: [], queues: [] })),
+    resetPresence: vi.fn(async () => null),
   },
   onShellEvent: vi.fn(async () => () => {}),
   windowLabel: () => "main",
