@@ -1576,17 +1576,9 @@ mod workflows {
 /// Whether the main window is mapped (neither hidden nor minimised),
 /// whatever unread count its title shows.
 async fn main_window_viewable() -> bool {
-    let out = tokio::process::Command::new("xdotool")
-        .args([
-            "search",
-            "--onlyvisible",
-            "--name",
-            r"^Switchboard( \([0-9]+\))?$",
-        ])
-        .output()
+    !x_windows(&["--onlyvisible", "--name", r"^Switchboard( \([0-9]+\))?$"])
         .await
-        .expect("xdotool");
-    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+        .is_empty()
 }
 
 /// A field of `xwininfo` output ("Width", "Map State", ...).

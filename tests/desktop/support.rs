@@ -1597,19 +1597,52 @@ pub async fn focus_app_window() {
     x_focus(&id).await;
 }
 
-/// The X id of the newest visible window whose title matches `title_regex`.
+/// The X ids `xdotool search <args>` finds. Asked again when the search
+/// died: Debian's xdotool (3.20160805) ends on an X error, printing
+/// nothing, when a window it walks is destroyed under it (fixed upstream
+/// in 2021, jordansissel/xdotool#335), as the alert window is just after
+/// an accept. Such a run is no answer, not "no window".
+pub async fn x_windows(args: &[&str]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let out = tokio::process::Command::new("xdotool")
+            .arg("search")
+            .args(args)
+            .output()
+            .await
+            .expect("xdotool");
+        let died =
+            out.status.code().is_none() || String::from_utf8_lossy(&out.stderr).contains("X Error");
+        if !died {
+            return String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "xdotool search {args:?} kept failing: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The X id of the newest visible window whose title matches `title_regex`,
+/// waiting for one.
 pub async fn visible_x_window(title_regex: &str) -> String {
-    let out = tokio::process::Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", title_regex])
-        .output()
-        .await
-        .expect("xdotool");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no visible window titled {title_regex}"))
-        .trim()
-        .to_owned()
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let found = x_windows(&["--onlyvisible", "--name", title_regex]).await;
+        if let Some(id) = found.last() {
+            return id.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no visible window titled {title_regex}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Another X client's window (`xev`, from x11-utils) that takes the input
@@ -1627,23 +1660,7 @@ impl FocusThief {
             .kill_on_drop(true)
             .spawn()
             .expect("xev (Debian package x11-utils)");
-        let deadline = std::time::Instant::now() + PATIENCE;
-        let id = loop {
-            let out = tokio::process::Command::new("xdotool")
-                .args(["search", "--onlyvisible", "--name", &name])
-                .output()
-                .await
-                .expect("xdotool");
-            let found = String::from_utf8_lossy(&out.stdout).to_string();
-            if let Some(id) = found.lines().last() {
-                break id.trim().to_owned();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the xev window never appeared"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let id = visible_x_window(&format!("^{name}$")).await;
         x_focus(&id).await;
         FocusThief(child, id)
     }
@@ -1666,15 +1683,9 @@ async fn x_focus(window: &str) {
 /// The map state ("IsViewable", "IsUnMapped") of the main window, whose
 /// title carries the unread count ("Switchboard (3)").
 pub async fn main_window_state() -> String {
-    let out = tokio::process::Command::new("xdotool")
-        .args(["search", "--name", r"^Switchboard( \([0-9]+\))?$"])
-        .output()
-        .await
-        .expect("xdotool");
-    let ids = String::from_utf8_lossy(&out.stdout).into_owned();
-    for id in ids.split_whitespace() {
+    for id in x_windows(&["--name", r"^Switchboard( \([0-9]+\))?$"]).await {
         let info = tokio::process::Command::new("xwininfo")
-            .args(["-id", id])
+            .args(["-id", &id])
             .output()
             .await
             .expect("xwininfo");
