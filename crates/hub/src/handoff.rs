@@ -636,21 +636,34 @@ impl Work<'_> {
             }
             None => {
                 let team = self.team_of(agent).await?;
-                let sups: Vec<i64> = sqlx::query_scalar(
-                    "SELECT id FROM agents WHERE team_id IS ? AND role IN ('supervisor', 'admin') AND id <> ?
+                let rows = sqlx::query(
+                    "SELECT id, presence FROM agents WHERE team_id IS ? AND role IN ('supervisor', 'admin') AND id <> ?
                      ORDER BY role = 'admin', id",
                 )
                 .bind(team)
                 .bind(agent.0)
                 .fetch_all(&mut *self.tx)
                 .await?;
-                // Only a connected one: a toast escalation assigns at once,
-                // and an absent owner has no grace clock.
-                let connected = sups
+                let sups = rows
                     .iter()
-                    .copied()
-                    .find(|s| self.hub.links.is_connected(AgentId(*s)));
-                match (connected, sups.is_empty()) {
+                    .map(|r| Ok((r.get::<i64, _>(0), unwire(r.get::<&str, _>(1))?)))
+                    .collect::<HubResult<Vec<(i64, Presence)>>>()?;
+                // Only a connected one: a toast escalation assigns at once,
+                // and an absent owner has no grace clock. Of those, one
+                // whose presence takes work in the queue first; but a call
+                // for help is never refused while any supervisor is there
+                // (one on Do not disturb still gets it, as a named one does).
+                let allowed = self.allowed_presences(conv).await?;
+                let connected: Vec<&(i64, Presence)> = sups
+                    .iter()
+                    .filter(|(s, _)| self.hub.links.is_connected(AgentId(*s)))
+                    .collect();
+                let chosen = connected
+                    .iter()
+                    .find(|(_, p)| allowed.contains(p))
+                    .or(connected.first())
+                    .map(|(s, _)| *s);
+                match (chosen, sups.is_empty()) {
                     (Some(s), _) => AgentId(s),
                     (None, true) => return Err(HubError::not_found("no supervisor in your team")),
                     (None, false) => {

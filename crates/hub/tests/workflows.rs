@@ -715,6 +715,65 @@ async fn escalation_needs_a_signed_in_supervisor() {
         .await;
 }
 
+/// Of the team's signed-in supervisors, one whose presence takes work gets
+/// an escalation before one on Do not disturb; with every one of them on
+/// Do not disturb it still goes to one (a call for help is not refused
+/// while a supervisor is there).
+#[tokio::test]
+async fn escalation_prefers_a_supervisor_who_takes_work() {
+    let hub = TestHub::start_with(|c| {
+        let mut sup2 = c
+            .agents
+            .iter()
+            .find(|a| a.username == "sup")
+            .unwrap()
+            .clone();
+        sup2.username = "sup2".into();
+        c.agents.push(sup2);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    // Owned before the supervisors come, so routing offers them to a1.
+    let conv = own(&hub, &mut a1, "esc-dnd").await;
+    let conv2 = own(&hub, &mut a1, "esc-dnd-2").await;
+    let mut sup = hub.connect("sup").await;
+    let mut sup2 = hub.connect("sup2").await;
+    // The first in the team's order is the one on Do not disturb.
+    assert!(hub.agent_id("sup").await.0 < hub.agent_id("sup2").await.0);
+    sup.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    let escalate = |conversation_id| Command::EscalateConversation {
+        conversation_id,
+        supervisor_id: None,
+        note: None,
+    };
+    a1.ok(escalate(conv)).await;
+    sup2.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("sup2").await)
+    );
+    sup.no_event(Duration::from_millis(300), "an escalation", |e| {
+        is_offer(e) || assigned_mode(e).is_some()
+    })
+    .await;
+
+    sup2.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    a1.ok(escalate(conv2)).await;
+    sup.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        hub.conversation(conv2).await.owner,
+        Some(hub.agent_id("sup").await)
+    );
+}
+
 /// A named supervisor must be one of the conversation's team: another
 /// team's supervisor, signed in or not, and another team's agent are all
 /// "not found", like an id nobody has, so errors reveal no roles.
