@@ -560,7 +560,7 @@ impl Hub {
             .execute(&self.pool)
             .await?;
         self.links.notify_revoked(session.profile.id);
-        Ok(())
+        self.hand_on_if_signed_out(session.profile.id).await
     }
 
     /// Revokes every token of an agent and disconnects its clients.
@@ -571,7 +571,15 @@ impl Hub {
             .await?
             .rows_affected();
         self.links.notify_revoked(agent);
+        self.hand_on_if_signed_out(agent).await?;
         Ok(n as u32)
+    }
+
+    /// [`Work::hand_on_if_signed_out`] on its own transaction.
+    async fn hand_on_if_signed_out(&self, agent: AgentId) -> HubResult<()> {
+        let mut w = self.work().await?;
+        w.hand_on_if_signed_out(agent).await?;
+        self.commit(w).await
     }
 
     /// An agent's profile.
@@ -619,6 +627,7 @@ impl Hub {
             w.add_timer(TimerKind::DisconnectedGrace, c, agent, due, false)
                 .await?;
         }
+        w.hand_on_if_signed_out(agent).await?;
         self.commit(w).await
     }
 
@@ -1952,6 +1961,64 @@ impl Work<'_> {
     async fn awaits_owner(&mut self, conv: ConversationId) -> HubResult<bool> {
         let summary = load_summary(&mut self.tx, conv).await?;
         Ok(summary.status == ConversationStatus::Offered && summary.owner.is_none())
+    }
+
+    /// Once an agent has signed out (no connection left, no token still
+    /// valid), the offers still up for them are handed on at once: a
+    /// routed one goes back to routing with no presence penalty, a request
+    /// is answered as unanswered. Left, a routed offer would lapse into an
+    /// assignment to someone who is not coming back, for the eight-minute
+    /// grace: that is for an agent whose app closed or lost the network
+    /// (seed 001), not one who signed out. Called from both ends of a
+    /// sign-out, as the link may close before or after the logout.
+    async fn hand_on_if_signed_out(&mut self, agent: AgentId) -> HubResult<()> {
+        if self.hub.links.is_connected(agent) {
+            return Ok(());
+        }
+        let valid: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tokens WHERE agent_id = ? AND revoked = 0 AND expires_at > ?",
+        )
+        .bind(agent.0)
+        .bind(self.now.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        if valid > 0 {
+            return Ok(());
+        }
+        let pending: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
+        )
+        .bind(agent.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for offer in pending.into_iter().map(OfferId) {
+            let Some(row) = self.load_offer(offer).await? else {
+                continue;
+            };
+            if row.origin.is_request() {
+                self.decline_request(offer, row, OfferOutcome::TimedOut, None)
+                    .await?;
+                continue;
+            }
+            let conv = row.conv;
+            self.resolve_offer(offer, "withdrawn", None).await?;
+            self.append(
+                agent,
+                AgentEvent::OfferResolved {
+                    offer_id: offer,
+                    conversation_id: conv,
+                    outcome: OfferOutcome::Withdrawn,
+                },
+            )
+            .await?;
+            if self.awaits_owner(conv).await? {
+                tracing::info!(offer = %offer, agent = %agent, "offer's agent signed out; rerouting");
+                self.set_status(conv, ConversationStatus::Queued, None)
+                    .await?;
+                self.route(conv).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn offer_timed_out(&mut self, offer: OfferId) -> HubResult<()> {

@@ -774,6 +774,71 @@ async fn escalation_prefers_a_supervisor_who_takes_work() {
     );
 }
 
+/// An agent who signs out with an offer up cannot answer it: it goes on to
+/// a teammate at once, whether the app's link closes before the logout
+/// (as the app signs out) or the logout closes the link, instead of
+/// lapsing into an assignment to the agent who left and waiting out the
+/// grace for the app that closed (seed 001's eight minutes).
+#[tokio::test]
+async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
+    let hub = TestHub::start().await;
+    let logout = |token: String| {
+        let (http, url) = (hub.http.clone(), hub.url("/api/v1/logout"));
+        async move {
+            let r = http.post(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    };
+
+    // The link closes first, then the logout.
+    let mut a1 = hub.connect("a1").await;
+    let c1 = hub.ingress(Channel::Sms, "so-1", "Sol", "hi").await;
+    let o1 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, c1.conversation_id);
+    let mut a2 = hub.connect("a2").await;
+    let (token, seq) = (a1.token.clone(), a1.last_seq);
+    a1.close().await;
+    logout(token).await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c1.conversation_id);
+    a2.ok(Command::AcceptOffer { offer_id: o2.id }).await;
+    assert_eq!(
+        hub.conversation(c1.conversation_id).await.owner,
+        Some(hub.agent_id("a2").await)
+    );
+
+    // The logout first, closing the link.
+    let c2 = hub.ingress(Channel::Sms, "so-2", "Tam", "hello").await;
+    let o3 = a2.wait_offer().await;
+    assert_eq!(o3.conversation.id, c2.conversation_id);
+    let mut a3 = hub.connect("a3").await;
+    logout(a2.token.clone()).await;
+    assert_eq!(a2.closed_with().await, close_code::TOKEN_REVOKED);
+    let o4 = a3.wait_offer().await;
+    assert_eq!(o4.conversation.id, c2.conversation_id);
+
+    // Signed in again, a1 reads that the offer was withdrawn, not that it
+    // was assigned on timeout, and is still Available (no missed offer).
+    let login = hub.login("a1").await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &login.token, Some(seq)).await;
+    a1.wait_event("the offer withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o1.id)
+    })
+    .await;
+    a1.no_event(
+        Duration::from_millis(300),
+        "a penalty or an assignment",
+        |e| {
+            assigned_mode(e).is_some()
+                || matches!(
+                    e,
+                    AgentEvent::PresenceChanged { .. } | AgentEvent::Notice { .. }
+                )
+        },
+    )
+    .await;
+}
+
 /// A named supervisor must be one of the conversation's team: another
 /// team's supervisor, signed in or not, and another team's agent are all
 /// "not found", like an id nobody has, so errors reveal no roles.
