@@ -77,14 +77,8 @@ impl Work<'_> {
         agent: AgentId,
         actor: AgentId,
     ) -> HubResult<()> {
-        let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM conversations WHERE owner_id = ? AND status = 'assigned'",
-        )
-        .bind(agent.0)
-        .fetch_one(&mut *self.tx)
-        .await?;
         let max = self.hub.config.routing.max_sessions;
-        if open < i64::from(max) {
+        if self.open_sessions(agent).await? < i64::from(max) {
             return Ok(());
         }
         Err(HubError::refused(
@@ -95,6 +89,16 @@ impl Work<'_> {
                 format!("that agent has the maximum of {max} open sessions")
             },
         ))
+    }
+
+    /// How many conversations the agent owns and has open.
+    async fn open_sessions(&mut self, agent: AgentId) -> HubResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE owner_id = ? AND status = 'assigned'",
+        )
+        .bind(agent.0)
+        .fetch_one(&mut *self.tx)
+        .await?)
     }
 
     /// The agent's team.
@@ -216,9 +220,19 @@ impl Work<'_> {
 
     /// Whether a teammate may be asked to take a chat (a team message,
     /// "Assign to me?"): connected, so the question is seen, not left to
-    /// lapse and count as asked; and in a presence the queue gives work to.
-    fn may_ask(&self, member: AgentId, presence: Presence, allowed: &[Presence]) -> bool {
-        allowed.contains(&presence) && self.hub.links.is_connected(member)
+    /// lapse and count as asked; in a presence the queue gives work to;
+    /// and with room for one more session, as Accept would be refused
+    /// (one at the limit hears of the chat when a session closes,
+    /// `team_catch_up`).
+    async fn may_ask(
+        &mut self,
+        member: AgentId,
+        presence: Presence,
+        allowed: &[Presence],
+    ) -> HubResult<bool> {
+        Ok(allowed.contains(&presence)
+            && self.hub.links.is_connected(member)
+            && self.open_sessions(member).await? < i64::from(self.hub.config.routing.max_sessions))
     }
 
     async fn team_members(&mut self, team_id: i64) -> HubResult<Vec<(AgentId, Presence)>> {
@@ -285,7 +299,7 @@ impl Work<'_> {
         for (member, presence) in self.team_members(team_id).await? {
             // One signed out hears of the chat when it connects
             // (`team_catch_up`).
-            if !self.may_ask(member, presence, &allowed) {
+            if !self.may_ask(member, presence, &allowed).await? {
                 continue;
             }
             self.offer_to(conv, member, template.clone(), origin.clone())
@@ -324,7 +338,7 @@ impl Work<'_> {
         let presence: Presence = unwire(&presence)?;
         for conv in waiting.into_iter().map(ConversationId) {
             let allowed = self.allowed_presences(conv).await?;
-            if !self.may_ask(agent, presence, &allowed) {
+            if !self.may_ask(agent, presence, &allowed).await? {
                 continue;
             }
             let (template, origin) = self.team_message_offer(conv).await?;
@@ -443,7 +457,7 @@ impl Work<'_> {
         for (member, presence) in self.team_members(team_id).await? {
             if member == owner
                 || summary.participants.contains(&member)
-                || !self.may_ask(member, presence, &allowed)
+                || !self.may_ask(member, presence, &allowed).await?
             {
                 continue;
             }

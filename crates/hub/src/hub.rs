@@ -771,6 +771,9 @@ impl Hub {
             Command::CloseConversation { conversation_id } => {
                 w.close(agent, conversation_id).await?;
                 w.route_waiting().await?;
+                // A session fewer: the team chats it was passed over for
+                // at the session limit (`may_ask`).
+                w.team_catch_up(agent).await?;
                 CommandReply::Done
             }
             Command::TransferConversation {
@@ -780,6 +783,7 @@ impl Hub {
             } => {
                 w.transfer(agent, conversation_id, target, note).await?;
                 w.route_waiting().await?;
+                w.team_catch_up(agent).await?;
                 CommandReply::Done
             }
             Command::EscalateConversation {
@@ -790,6 +794,7 @@ impl Hub {
                 w.escalate(agent, conversation_id, supervisor_id, note)
                     .await?;
                 w.route_waiting().await?;
+                w.team_catch_up(agent).await?;
                 CommandReply::Done
             }
             Command::Consult {

@@ -1169,6 +1169,44 @@ async fn a_teammate_signed_out_when_the_customer_wrote_hears_of_it_on_connecting
     ));
 }
 
+/// A teammate at the session limit is not asked to take a team chat
+/// (Accept would be refused, and the alert would ring again at every
+/// message); closing a session, they hear of it.
+#[tokio::test]
+async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_closes() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.max_sessions = 1;
+        let mut team_queue = c.queues[0].clone();
+        team_queue.name = "TQ".into();
+        team_queue.team_owned = true;
+        c.queues.push(team_queue);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mine = own(&hub, &mut a1, "limit-own").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut m = msg(Channel::Sms, "limit-team", Some("+15550121"), None);
+    m.queue = Some("TQ".into());
+    let team_chat = hub.ingress_msg(m).await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, team_chat.conversation_id);
+    a1.no_event(Duration::from_millis(300), "a team message", is_offer)
+        .await;
+
+    a1.ok(Command::CloseConversation {
+        conversation_id: mine,
+    })
+    .await;
+    let o1 = a1.wait_offer().await;
+    assert_eq!(o1.conversation.id, team_chat.conversation_id);
+    assert!(matches!(o1.origin, OfferOrigin::TeamMessage { .. }));
+    a1.ok(Command::AcceptOffer { offer_id: o1.id }).await;
+    assert_eq!(
+        hub.conversation(team_chat.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
 /// Team messages (requests) use no routing capacity: an agent of
 /// capacity 2 with two unclaimed team chats' notifications pending still
 /// receives an ordinary queue's chat.
