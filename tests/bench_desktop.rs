@@ -291,10 +291,11 @@ async fn footprint_and_cold_start_against_a_bare_window() {
 }
 
 /// An agent's work, done in the page by the page itself as a person
-/// would do it (clicks and typing into the real UI): every `ROUND_MS`,
-/// accept an offer if one shows and open a conversation; a moment later
-/// reply, and now and then end one so new offers keep coming. Counts go to
-/// `window.__soak`. Driving each round over WebDriver instead would
+/// would do it (clicks and typing into the real UI): an offer that shows
+/// is accepted within `ACCEPT_MS` (as an agent answers the ring; at most
+/// 2 s), and every `ROUND_MS` the agent opens a conversation; a moment
+/// later replies, and now and then ends one so new offers keep coming.
+/// Counts go to `window.__soak`. Driving each round over WebDriver instead would
 /// measure WebDriver: its script evaluations grew the webview by itself.
 const AGENT_ROBOT: &str = r#"
 const does = 'DOES';
@@ -316,10 +317,12 @@ if (does.includes('count')) {
   };
 }
 setInterval(() => {
-  const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
-  soak.rows = rows.length;
   const accept = document.querySelector('[data-testid=accept]');
   if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
+}, ACCEPT_MS);
+setInterval(() => {
+  const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
+  soak.rows = rows.length;
   if (rows.length > 0 && does.includes('open')) rows[Math.floor(Math.random() * rows.length)].click();
   if (does.includes('flood')) {
     // 20 extra reads of the view a round: what one IPC call costs the page.
@@ -393,6 +396,7 @@ async fn soak_the_desktop_app() {
         .replace('\'', "");
     app.js(&AGENT_ROBOT
         .replace("ROUND_MS", &format!("{round_ms:.0}"))
+        .replace("ACCEPT_MS", &format!("{:.0}", round_ms.min(2000.0)))
         .replace("DOES", &does))
         .await;
 
