@@ -401,6 +401,26 @@ describe("SessionActions and signed-out agents", () => {
   });
 });
 
+describe("SessionActions and a teammate who signs in later", () => {
+  it("reads the team again each time the panel opens", async () => {
+    const bo = { id: 3, name: "Bo", role: "agent" as const, presence: "offline" as const, connected: false };
+    mocked.teamDirectory.mockResolvedValueOnce({ agents: [bo], queues: [] });
+    render(SessionActions, { summary: summary() });
+    const option = () => screen.getByTestId("action-target").querySelector('option[value="3"]') as HTMLOptionElement;
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await waitFor(() => expect(option()?.disabled).toBe(true));
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    mocked.teamDirectory.mockResolvedValueOnce({
+      agents: [{ ...bo, presence: "available", connected: true }],
+      queues: [],
+    });
+    await fireEvent.click(screen.getByTestId("session-actions"));
+    await waitFor(() => expect(option()?.disabled).toBe(false));
+    expect(option().textContent).toBe("Bo");
+    expect(mocked.teamDirectory).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe("SessionActions and teammates' presence", () => {
   it("shows a signed-in teammate's presence unless Available", async () => {
     mocked.teamDirectory.mockResolvedValue({
