@@ -42,6 +42,11 @@ fn coalesce_due(last: Millis, now: Millis) -> bool {
 /// Handled offer ids remembered (so a replay never shows them again).
 const HANDLED_MEMORY: usize = 5000;
 
+/// The missed-offer banner's text when the engine raises it itself (from a
+/// snapshot's presence); the hub's notice says the same.
+const MISSED_OFFER_MESSAGE: &str =
+    "You missed a conversation request. Your presence is set to Inactive until you reset it.";
+
 /// One conversation as the client knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationView {
@@ -1142,6 +1147,7 @@ impl Engine {
         fx.push(Effect::Store(StoreOp::PutProfile(snapshot.agent)));
         self.state.presence = Some(snapshot.presence);
         fx.push(Effect::Store(StoreOp::PutPresence(snapshot.presence)));
+        self.banners_for_snapshot(snapshot.presence, now, fx);
         let mut convs = BTreeMap::new();
         for cs in snapshot.conversations {
             let id = cs.conversation.id;
@@ -2156,6 +2162,40 @@ impl Engine {
             },
             fx,
         );
+    }
+
+    /// The banners a snapshot's presence calls for. A snapshot carries no
+    /// notices: one taken with a fresh cache (another desk, a rebuilt
+    /// cache) would otherwise leave an Inactive agent with no banner and
+    /// no Reset presence, getting no work all shift; and one taken after a
+    /// supervisor's reset would leave a banner asking for a reset already
+    /// made. Inactive is only ever the system's (a missed offer); Do not
+    /// disturb may be the agent's own or the system's, so its banners stay
+    /// as they are; any other presence answers them.
+    fn banners_for_snapshot(&mut self, presence: Presence, now: Millis, fx: &mut Vec<Effect>) {
+        match presence {
+            Presence::Inactive => {
+                if self
+                    .state
+                    .banners
+                    .iter()
+                    .any(|b| b.notice == NoticeKind::MissedOffer)
+                {
+                    return;
+                }
+                self.state.banners.push(Banner {
+                    notice: NoticeKind::MissedOffer,
+                    message: MISSED_OFFER_MESSAGE.into(),
+                    at: now,
+                });
+                fx.push(Effect::Store(StoreOp::PutBanners(
+                    self.state.banners.clone(),
+                )));
+                fx.push(Effect::Ui(UiEvent::BannersChanged));
+            }
+            Presence::DoNotDisturb => {}
+            _ => self.clear_banners(fx),
+        }
     }
 
     /// Drops every banner (all ask for a presence reset) and its desktop

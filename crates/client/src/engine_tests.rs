@@ -978,6 +978,44 @@ fn notices_become_banners_and_presence_follows_the_hub() {
     assert!(has(&fx, &Effect::Ui(UiEvent::BannersChanged)));
 }
 
+/// A snapshot carries presence but no notices: an Inactive agent (a
+/// fresh cache, another desk) still gets the banner with its Reset
+/// presence; Do not disturb keeps the banners it has; a presence that
+/// takes work answers them.
+#[test]
+fn a_snapshots_presence_raises_or_answers_the_reset_banner() {
+    let mut h = Harness::new();
+    let snapshot = |presence| Input::Snapshot {
+        seq: Seq(10),
+        snapshot: AgentSnapshot {
+            agent: agent_a(),
+            presence,
+            conversations: vec![],
+            offers: vec![],
+        },
+    };
+    let fx = h.e.handle(snapshot(Presence::Inactive), at(1));
+    let banners = &h.e.state().banners;
+    assert_eq!(banners.len(), 1);
+    assert_eq!(banners[0].notice, NoticeKind::MissedOffer);
+    assert!(banners[0].message.contains("Inactive"));
+    assert!(has(&fx, &Effect::Ui(UiEvent::BannersChanged)));
+    assert!(has(
+        &fx,
+        &Effect::Store(StoreOp::PutBanners(banners.clone()))
+    ));
+    // Again: still one.
+    h.e.handle(snapshot(Presence::Inactive), at(2));
+    assert_eq!(h.e.state().banners.len(), 1);
+    // The agent's own Do not disturb, or the system's: left as it is.
+    h.e.handle(snapshot(Presence::DoNotDisturb), at(3));
+    assert_eq!(h.e.state().banners.len(), 1);
+    // Reset meanwhile (by a supervisor, on another desk): answered.
+    let fx = h.e.handle(snapshot(Presence::Available), at(4));
+    assert!(h.e.state().banners.is_empty());
+    assert!(has(&fx, &Effect::Store(StoreOp::PutBanners(vec![]))));
+}
+
 #[test]
 fn reminder_chimes_while_unread_remains() {
     let mut h = Harness::new();
