@@ -2113,7 +2113,7 @@ impl Work<'_> {
     /// leave it waiting.
     async fn route(&mut self, conv: ConversationId) -> HubResult<()> {
         let row = sqlx::query(
-            "SELECT c.queue_id, c.scenario, c.status, q.team_id, q.allowed_presences, q.templates
+            "SELECT c.queue_id, c.scenario, c.status, q.team_id, q.allowed_presences, q.templates, c.is_call
              FROM conversations c JOIN queues q ON q.id = c.queue_id WHERE c.id = ?",
         )
         .bind(conv.0)
@@ -2127,22 +2127,35 @@ impl Work<'_> {
         let team_id: i64 = row.get(3);
         let allowed: Vec<Presence> = unjson(row.get::<&str, _>(4))?;
         let overrides: BTreeMap<Scenario, TemplateOverride> = unjson(row.get::<&str, _>(5))?;
+        let is_call: bool = row.get(6);
         let template = effective_template(&overrides, scenario);
         if self.team_owned(conv).await? {
             self.set_status(conv, ConversationStatus::Offered, None)
                 .await?;
             return self.team_notify(conv).await;
         }
+        // A call from a customer whose chat is open rings first for the
+        // chat's owner, who has the conversation in front of them (seed
+        // 003: the call is taken in the chat's Chat UI); routed by idle
+        // time, it went to a teammate with none of it. One who cannot take
+        // it (presence, capacity, the session limit) is passed over.
+        let max_sessions = self.hub.config.routing.max_sessions;
+        let owner = if is_call {
+            self.chat_owner_for_call(team_id, conv).await?
+        } else {
+            None
+        };
+        if let Some(owner) = owner {
+            if routing::eligible(&owner, &allowed) && owner.open_sessions < max_sessions {
+                return self.deliver(conv, owner.agent_id, scenario, template).await;
+            }
+        }
         let mut passed_over: HashSet<AgentId> = HashSet::new();
         loop {
             let best = self
                 .first_eligible(team_id, conv, &passed_over, &allowed)
                 .await?;
-            match routing::choose(
-                best.as_slice(),
-                &allowed,
-                self.hub.config.routing.max_sessions,
-            ) {
+            match routing::choose(best.as_slice(), &allowed, max_sessions) {
                 RouteDecision::Wait => return Ok(()),
                 RouteDecision::MaxSessions(agent) => {
                     passed_over.insert(agent);
@@ -2187,24 +2200,30 @@ impl Work<'_> {
             .bind(conv.0)
             .fetch(&mut *self.tx);
         while let Some(r) = rows.try_next().await? {
-            let agent_id = AgentId(r.get(0));
-            if passed_over.contains(&agent_id) {
+            if passed_over.contains(&AgentId(r.get(0))) {
                 continue;
             }
-            let candidate = Candidate {
-                agent_id,
-                presence: unwire(r.get::<&str, _>(1))?,
-                connected: links.is_connected(agent_id),
-                capacity: r.get::<i64, _>(2) as u32,
-                idle_since: Millis(r.get(3)),
-                open_sessions: r.get::<i64, _>(4) as u32,
-                pending_offers: r.get::<i64, _>(5) as u32,
-            };
+            let candidate = candidate(&r, links)?;
             if routing::eligible(&candidate, allowed) {
                 return Ok(Some(candidate));
             }
         }
         Ok(None)
+    }
+
+    /// For a call, the owner of the open chat on its thread, as a routing
+    /// candidate (see [`CHAT_OWNER_SQL`]).
+    async fn chat_owner_for_call(
+        &mut self,
+        team_id: i64,
+        conv: ConversationId,
+    ) -> HubResult<Option<Candidate>> {
+        let row = sqlx::query(CHAT_OWNER_SQL)
+            .bind(team_id)
+            .bind(conv.0)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| candidate(&r, &self.hub.links)).transpose()
     }
 
     /// Offers or assigns per the template.
@@ -2415,15 +2434,51 @@ const ROUTE_WAITING_PER_TEAM: i64 = 500;
 /// capacity, not requests (`OfferOrigin::is_request`): those cost nothing,
 /// and team messages go to every teammate again on each customer message,
 /// so counting them let a few unclaimed team chats block the whole team.
-const FIRST_ELIGIBLE_SQL: &str = "SELECT a.id, a.presence, a.capacity, a.idle_since,
+/// A routing candidate's columns, read by [`candidate`]: id,
+/// presence, capacity, idle since, open sessions, pending routed offers.
+macro_rules! candidate_columns {
+    () => {
+        "SELECT a.id, a.presence, a.capacity, a.idle_since,
    (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
    (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending'
       AND (o.origin IS NULL OR json_extract(o.origin, '$.kind') IN
         ('new_conversation', 'transfer', 'escalation', 'bot_escalation')))
- FROM agents a
- WHERE a.team_id = ?
+ FROM agents a "
+    };
+}
+
+const FIRST_ELIGIBLE_SQL: &str = concat!(
+    candidate_columns!(),
+    "WHERE a.team_id = ?
    AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?)
- ORDER BY a.idle_since, a.id";
+ ORDER BY a.idle_since, a.id"
+);
+
+/// For a call (`?2`), the owner of the open chat on its thread, if one of
+/// the team (`?1`) and not excluded from the call.
+const CHAT_OWNER_SQL: &str = concat!(
+    candidate_columns!(),
+    "WHERE a.team_id = ?1
+   AND a.id NOT IN (SELECT agent_id FROM offer_exclusions WHERE conversation_id = ?2)
+   AND a.id = (SELECT chat.owner_id FROM conversations call
+       JOIN conversations chat ON chat.channel = call.channel AND chat.thread = call.thread
+     WHERE call.id = ?2 AND call.is_call AND NOT chat.is_call AND chat.status = 'assigned'
+     ORDER BY chat.id DESC LIMIT 1)"
+);
+
+/// A routing candidate from a row of [`candidate_columns`].
+fn candidate(r: &sqlx::sqlite::SqliteRow, links: &LinkRegistry) -> HubResult<Candidate> {
+    let agent_id = AgentId(r.get(0));
+    Ok(Candidate {
+        agent_id,
+        presence: unwire(r.get::<&str, _>(1))?,
+        connected: links.is_connected(agent_id),
+        capacity: r.get::<i64, _>(2) as u32,
+        idle_since: Millis(r.get(3)),
+        open_sessions: r.get::<i64, _>(4) as u32,
+        pending_offers: r.get::<i64, _>(5) as u32,
+    })
+}
 
 /// A stored offer.
 #[derive(Debug, Clone)]

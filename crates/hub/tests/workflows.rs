@@ -2092,6 +2092,52 @@ async fn a_call_on_the_thread_of_an_open_chat_rings_as_a_call_of_its_own() {
     assert_eq!(hub.ingress_msg(chat).await.conversation_id, chat_conv);
 }
 
+/// A call from a customer whose chat is open rings for the chat's owner
+/// (seed 003: the call is taken in the chat's Chat UI), not for a teammate
+/// idle longer; an owner who cannot take it is passed over.
+#[tokio::test]
+async fn a_call_rings_first_for_the_owner_of_the_customers_open_chat() {
+    let hub = TestHub::start().await;
+    // a2 waits longest; a1 takes the chat.
+    let mut a2 = hub.connect("a2").await;
+    a2.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut chat = msg(Channel::Whatsapp, "wa-owner", Some("+15550131"), None);
+    chat.scenario = Some(Scenario::IncomingWhatsapp);
+    let chat_conv = hub.ingress_msg(chat.clone()).await.conversation_id;
+    a1.wait_event("the chat", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        hub.conversation(chat_conv).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    a2.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+
+    let mut call = chat.clone();
+    call.scenario = Some(Scenario::IncomingCall);
+    call.text = String::new();
+    let rang = hub.ingress_msg(call.clone()).await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.id, rang.conversation_id);
+    a2.no_event(Duration::from_millis(300), "the call", is_offer)
+        .await;
+
+    // Rejected by the owner, it goes on to the teammate.
+    a1.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: None,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert_eq!(offer.conversation.id, rang.conversation_id);
+}
+
 // ------------------------------------------------------- durability
 
 #[tokio::test]
