@@ -222,8 +222,8 @@ impl Work<'_> {
     /// "Assign to me?"): connected, so the question is seen, not left to
     /// lapse and count as asked; in a presence the queue gives work to;
     /// and with room for one more session, as Accept would be refused
-    /// (one at the limit hears of the chat when a session closes,
-    /// `team_catch_up`).
+    /// (one at the limit hears of the chat when a session ends or moves
+    /// on: `team_catch_up`).
     async fn may_ask(
         &mut self,
         member: AgentId,
@@ -322,7 +322,7 @@ impl Work<'_> {
                JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
              WHERE c.status = 'offered' AND q.team_owned
                AND NOT EXISTS (SELECT 1 FROM offers o
-                 WHERE o.conversation_id = c.id AND o.agent_id = ?1
+                 WHERE o.conversation_id = c.id AND o.agent_id = ?1 AND o.status <> 'withdrawn'
                    AND json_extract(o.origin, '$.kind') = 'team_message'
                    AND json_extract(o.origin, '$.messages') = (SELECT COUNT(*) FROM messages m
                      WHERE m.conversation_id = c.id AND m.author_kind = 'customer'))
@@ -664,19 +664,26 @@ impl Work<'_> {
                     .collect::<HubResult<Vec<(i64, Presence)>>>()?;
                 // Only a connected one: a toast escalation assigns at once,
                 // and an absent owner has no grace clock. Of those, one
-                // whose presence takes work in the queue first; but a call
-                // for help is never refused while any supervisor is there
-                // (one on Do not disturb still gets it, as a named one does).
+                // with room for a session (the limit would refuse it) whose
+                // presence takes work in the queue first, then one with
+                // room; a call for help is not refused for presence while
+                // any supervisor is there (one on Do not disturb still gets
+                // it, as a named one does).
                 let allowed = self.allowed_presences(conv).await?;
-                let connected: Vec<&(i64, Presence)> = sups
-                    .iter()
-                    .filter(|(s, _)| self.hub.links.is_connected(AgentId(*s)))
-                    .collect();
+                let max = i64::from(self.hub.config.routing.max_sessions);
+                let mut connected: Vec<(i64, bool, bool)> = Vec::new();
+                for (s, p) in &sups {
+                    if self.hub.links.is_connected(AgentId(*s)) {
+                        let room = self.open_sessions(AgentId(*s)).await? < max;
+                        connected.push((*s, room, allowed.contains(p)));
+                    }
+                }
                 let chosen = connected
                     .iter()
-                    .find(|(_, p)| allowed.contains(p))
+                    .find(|(_, room, takes_work)| *room && *takes_work)
+                    .or_else(|| connected.iter().find(|(_, room, _)| *room))
                     .or(connected.first())
-                    .map(|(s, _)| *s);
+                    .map(|(s, _, _)| *s);
                 match (chosen, sups.is_empty()) {
                     (Some(s), _) => AgentId(s),
                     (None, true) => return Err(HubError::not_found("no supervisor in your team")),
@@ -793,6 +800,11 @@ impl Work<'_> {
             tracing::info!(conversation = %conv, agent = %target, "assigned to an absent agent; grace started");
         }
         tracing::info!(conversation = %conv, agent = %target, supervisor = %supervisor, "assigned by supervisor");
+        if let Some(old) = summary.owner {
+            // A session fewer for the old owner: the team chats it was
+            // passed over for at the session limit.
+            self.team_catch_up(old).await?;
+        }
         Ok(())
     }
 
@@ -832,6 +844,7 @@ impl Work<'_> {
                 self.remove_participant(conv, agent).await?;
                 let conversation = self.accepted_owner(conv, agent, &row).await?;
                 self.answer(&row, true, false, None).await?;
+                self.team_catch_up(from.id).await?;
                 Ok(CommandReply::OfferAccepted { conversation })
             }
             OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. } => {

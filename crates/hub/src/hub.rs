@@ -554,32 +554,53 @@ impl Hub {
     }
 
     /// Revokes one token (logout).
-    pub async fn revoke_token(&self, session: &Session) -> HubResult<()> {
+    pub async fn revoke_token(self: &Arc<Self>, session: &Session) -> HubResult<()> {
         sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = ?")
             .bind(&session.token_hash)
             .execute(&self.pool)
             .await?;
         self.links.notify_revoked(session.profile.id);
-        self.hand_on_if_signed_out(session.profile.id).await
+        self.hand_on_if_signed_out(session.profile.id).await;
+        Ok(())
     }
 
     /// Revokes every token of an agent and disconnects its clients.
-    pub async fn revoke_agent_tokens(&self, agent: AgentId) -> HubResult<u32> {
+    pub async fn revoke_agent_tokens(self: &Arc<Self>, agent: AgentId) -> HubResult<u32> {
         let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE agent_id = ? AND revoked = 0")
             .bind(agent.0)
             .execute(&self.pool)
             .await?
             .rows_affected();
         self.links.notify_revoked(agent);
-        self.hand_on_if_signed_out(agent).await?;
+        self.hand_on_if_signed_out(agent).await;
         Ok(n as u32)
     }
 
-    /// [`Work::hand_on_if_signed_out`] on its own transaction.
-    async fn hand_on_if_signed_out(&self, agent: AgentId) -> HubResult<()> {
-        let mut w = self.work().await?;
-        w.hand_on_if_signed_out(agent).await?;
-        self.commit(w).await
+    /// [`Work::hand_on_if_signed_out`] on its own transaction, after a
+    /// revocation that is done whatever this does. A failure is retried
+    /// on its own task, as the link's close is (the link may have closed
+    /// already, and nothing else would hand the offers on).
+    async fn hand_on_if_signed_out(self: &Arc<Self>, agent: AgentId) {
+        let once = move |hub: Arc<Hub>| async move {
+            let mut w = hub.work().await?;
+            w.hand_on_if_signed_out(agent).await?;
+            hub.commit(w).await
+        };
+        if let Err(e) = once(self.clone()).await {
+            tracing::error!(agent = %agent, error = %e, "sign-out hand-on failed; trying again");
+            let hub = self.clone();
+            tokio::spawn(async move {
+                for wait_ms in [1_000, 5_000, 30_000, 120_000] {
+                    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                    match once(hub.clone()).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::error!(agent = %agent, error = %e, "sign-out hand-on failed")
+                        }
+                    }
+                }
+            });
+        }
     }
 
     /// An agent's profile.
@@ -2000,9 +2021,26 @@ impl Work<'_> {
             let Some(row) = self.load_offer(offer).await? else {
                 continue;
             };
-            if row.origin.is_request() {
+            if row.origin.answered_request().is_some() {
+                // Its requester hears it went unanswered.
                 self.decline_request(offer, row, OfferOutcome::TimedOut, None)
                     .await?;
+                continue;
+            }
+            if row.origin.is_request() {
+                // A team message or "Assign to me?": withdrawn, not
+                // declined, so signing in again asks again
+                // (`team_catch_up` skips only questions put and answered).
+                self.resolve_offer(offer, "withdrawn", None).await?;
+                self.append(
+                    agent,
+                    AgentEvent::OfferResolved {
+                        offer_id: offer,
+                        conversation_id: row.conv,
+                        outcome: OfferOutcome::Withdrawn,
+                    },
+                )
+                .await?;
                 continue;
             }
             let conv = row.conv;
@@ -2428,12 +2466,6 @@ enum Exclusion {
 /// pass (each accept, close or presence change starts one).
 const ROUTE_WAITING_PER_TEAM: i64 = 500;
 
-/// Team members in [`routing::preference`] order with their load. Only
-/// routed offers (new conversation, transfer, escalation, bot escalation;
-/// NULL is a new conversation stored before origins existed) count against
-/// capacity, not requests (`OfferOrigin::is_request`): those cost nothing,
-/// and team messages go to every teammate again on each customer message,
-/// so counting them let a few unclaimed team chats block the whole team.
 /// A routing candidate's columns, read by [`candidate`]: id,
 /// presence, capacity, idle since, open sessions, pending routed offers.
 macro_rules! candidate_columns {
@@ -2447,6 +2479,12 @@ macro_rules! candidate_columns {
     };
 }
 
+/// Team members in [`routing::preference`] order with their load. Only
+/// routed offers (new conversation, transfer, escalation, bot escalation;
+/// NULL is a new conversation stored before origins existed) count against
+/// capacity, not requests (`OfferOrigin::is_request`): those cost nothing,
+/// and team messages go to every teammate again on each customer message,
+/// so counting them let a few unclaimed team chats block the whole team.
 const FIRST_ELIGIBLE_SQL: &str = concat!(
     candidate_columns!(),
     "WHERE a.team_id = ?

@@ -262,6 +262,21 @@ impl Link {
         hello: &Hello,
     ) -> Result<End, Hangup> {
         let hub = self.hub.clone();
+        // A check that could not read the token: checked again on each
+        // beat until it can. Failing it closed would sign the agent out
+        // for good over a passing database error.
+        let mut recheck = false;
+        // A logout between the token's check and this link's registration
+        // signalled no one (the link subscribed to revocations after it):
+        // checked once more now, or a revoked link would be given work.
+        if self.revoked(&hub, &mut recheck).await {
+            send(
+                socket,
+                &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked")),
+            )
+            .await?;
+            return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
+        }
         let (mode, start, snapshot) = match hub
             .resume(self.agent, hello.resume.map(|c| c.last_seq))
             .await
@@ -313,10 +328,6 @@ impl Link {
         let mut ticker = tokio::time::interval(heartbeat);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
-        // A revocation check that could not read the token: checked again
-        // on each beat until it can. Failing it closed would sign the agent
-        // out for good over a passing database error.
-        let mut recheck = false;
         loop {
             tokio::select! {
                 _ = self.shutdown.changed() => {

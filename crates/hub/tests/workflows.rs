@@ -839,6 +839,50 @@ async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
     .await;
 }
 
+/// A supervisor at the session limit would have to refuse an escalation:
+/// one with room gets it first, even on Do not disturb.
+#[tokio::test]
+async fn escalation_goes_to_a_supervisor_with_room_before_one_at_the_limit() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.max_sessions = 1;
+        let mut sup2 = c
+            .agents
+            .iter()
+            .find(|a| a.username == "sup")
+            .unwrap()
+            .clone();
+        sup2.username = "sup2".into();
+        c.agents.push(sup2);
+    })
+    .await;
+    // sup owns a chat: at the limit.
+    let mut sup = hub.connect("sup").await;
+    own(&hub, &mut sup, "esc-full-sup").await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "esc-full").await;
+    sup.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let mut sup2 = hub.connect("sup2").await;
+    sup2.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: None,
+        note: None,
+    })
+    .await;
+    sup2.wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("sup2").await)
+    );
+}
+
 /// A named supervisor must be one of the conversation's team: another
 /// team's supervisor, signed in or not, and another team's agent are all
 /// "not found", like an id nobody has, so errors reveal no roles.
@@ -1205,6 +1249,36 @@ async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_clo
         hub.conversation(team_chat.conversation_id).await.owner,
         Some(hub.agent_id("a1").await)
     );
+}
+
+/// A team message withdrawn at a sign-out is not counted as asked: signed
+/// in again, the agent hears of the unclaimed chat at once.
+#[tokio::test]
+async fn a_team_chat_is_asked_again_after_signing_out_and_in() {
+    let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "team-so", "Vi", "first").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    let (token, seq) = (a1.token.clone(), a1.last_seq);
+    a1.close().await;
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/logout"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let login = hub.login("a1").await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &login.token, Some(seq)).await;
+    a1.wait_event("the first question withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let again = a1.wait_offer().await;
+    assert_eq!(again.conversation.id, c.conversation_id);
+    assert_ne!(again.id, o.id);
 }
 
 /// Team messages (requests) use no routing capacity: an agent of
