@@ -1251,6 +1251,37 @@ async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_clo
     );
 }
 
+/// A session taken away by a supervisor's assignment is a session fewer
+/// too: the old owner, passed over at the limit, hears of the team chat.
+#[tokio::test]
+async fn a_teammate_relieved_of_a_session_by_a_supervisor_hears_of_a_team_chat() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.max_sessions = 1;
+        let mut team_queue = c.queues[0].clone();
+        team_queue.name = "TQ".into();
+        team_queue.team_owned = true;
+        c.queues.push(team_queue);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mine = own(&hub, &mut a1, "relieved-own").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut m = msg(Channel::Sms, "relieved-team", Some("+15550141"), None);
+    m.queue = Some("TQ".into());
+    let team_chat = hub.ingress_msg(m).await;
+    a2.wait_offer().await;
+    a1.no_event(Duration::from_millis(300), "a team message", is_offer)
+        .await;
+    let mut sup = hub.connect("sup").await;
+    sup.ok(Command::AssignConversation {
+        conversation_id: mine,
+        agent_id: hub.agent_id("a2").await,
+    })
+    .await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, team_chat.conversation_id);
+}
+
 /// A team message withdrawn at a sign-out is not counted as asked: signed
 /// in again, the agent hears of the unclaimed chat at once.
 #[tokio::test]
