@@ -1,6 +1,11 @@
 //! The global shortcut that accepts the newest offer from anywhere on the
 //! desktop (Ctrl+Shift+A; Cmd+Shift+A on macOS).
 //!
+//! The key is taken from the desktop only while an offer is pending
+//! ([`offers_pending`], from the tray menu the engine publishes): held all
+//! day, it was stolen from every other program (a browser's Ctrl+Shift+A),
+//! and pressing it there with no offer raised the window for nothing.
+//!
 //! Linux (X11): a passive key grab on the root window, served by a thread
 //! that blocks in `wait_for_event`. tauri-plugin-global-shortcut's X11
 //! backend (global-hotkey) polls the X connection every 50 ms instead —
@@ -32,6 +37,67 @@ fn pressed(app: &AppHandle) {
     });
 }
 
+/// Whether the key is taken from the desktop now, and how to take and
+/// release it (managed state; set up by [`start`]).
+#[derive(Default)]
+pub struct AcceptShortcut {
+    inner: std::sync::Mutex<ShortcutState>,
+}
+
+#[derive(Default)]
+struct ShortcutState {
+    /// An offer is pending: the key should be held.
+    wanted: bool,
+    /// The key is held.
+    held: bool,
+    /// The platform's grab, once ready (none: unavailable, or not yet).
+    #[cfg(target_os = "linux")]
+    grab: Option<x11::Grab>,
+}
+
+/// Whether an offer is pending: the key is taken while one is, and given
+/// back to the desktop when none is.
+pub fn offers_pending(app: &AppHandle, pending: bool) {
+    let Some(shortcut) = app.try_state::<AcceptShortcut>() else {
+        return;
+    };
+    let mut st = shortcut.inner.lock().unwrap_or_else(|e| e.into_inner());
+    st.wanted = pending;
+    apply(app, &mut st);
+}
+
+/// Takes or releases the key as [`ShortcutState::wanted`] says.
+fn apply(app: &AppHandle, st: &mut ShortcutState) {
+    if st.wanted == st.held {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    let done = {
+        let _ = app;
+        match &st.grab {
+            Some(grab) => grab.set(st.wanted),
+            None => return,
+        }
+    };
+    #[cfg(not(target_os = "linux"))]
+    let done = {
+        use tauri_plugin_global_shortcut::GlobalShortcutExt;
+        let shortcuts = app.global_shortcut();
+        if st.wanted {
+            shortcuts.register(ACCEPT_SHORTCUT)
+        } else {
+            shortcuts.unregister(ACCEPT_SHORTCUT)
+        }
+        .map_err(|e| e.to_string())
+    };
+    match done {
+        Ok(()) => st.held = st.wanted,
+        Err(e) => {
+            tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 pub use x11::start;
 
@@ -44,6 +110,7 @@ pub fn plugin() -> tauri::plugin::TauriPlugin<tauri::Wry> {
 #[cfg(target_os = "linux")]
 mod x11 {
     use super::*;
+    use std::sync::Arc;
     use x11rb::connection::{Connection, RequestConnection};
     use x11rb::protocol::xkb::{self, ConnectionExt as _};
     use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, KeyButMask, ModMask};
@@ -53,8 +120,10 @@ mod x11 {
     /// Keysyms of the A key (lower and upper case).
     const KEYSYMS_A: [u32; 2] = [0x61, 0x41];
 
-    /// Starts the grab on its own thread (never blocks the caller).
+    /// Starts the key's listener on its own thread (never blocks the
+    /// caller); the key is taken only while an offer is pending.
     pub fn start(app: &AppHandle) {
+        app.manage(AcceptShortcut::default());
         let app = app.clone();
         let spawned = std::thread::Builder::new()
             .name("accept-shortcut".into())
@@ -68,8 +137,60 @@ mod x11 {
         }
     }
 
+    /// The passive grab of the key on the root window: taken and released
+    /// from any thread while the listener waits for events on the same
+    /// connection (x11rb's connection is thread-safe).
+    pub(super) struct Grab {
+        conn: Arc<RustConnection>,
+        root: u32,
+        keycode: u8,
+    }
+
+    impl Grab {
+        /// Ctrl+Shift with any of the locks: NumLock and CapsLock must not
+        /// stop the shortcut.
+        fn modifiers() -> [ModMask; 4] {
+            let mods = ModMask::CONTROL | ModMask::SHIFT;
+            [
+                mods,
+                mods | ModMask::M2,
+                mods | ModMask::LOCK,
+                mods | ModMask::M2 | ModMask::LOCK,
+            ]
+        }
+
+        /// Takes (`true`) or releases the key.
+        pub(super) fn set(&self, take: bool) -> Result<(), String> {
+            for mods in Self::modifiers() {
+                if take {
+                    self.conn
+                        .grab_key(
+                            false,
+                            self.root,
+                            mods,
+                            self.keycode,
+                            GrabMode::ASYNC,
+                            GrabMode::ASYNC,
+                        )
+                        .map_err(|e| e.to_string())?
+                        .check()
+                        .map_err(|e| format!("another program holds the key: {e}"))?;
+                } else {
+                    self.conn
+                        .ungrab_key(self.keycode, self.root, mods)
+                        .map_err(|e| e.to_string())?
+                        .check()
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            tracing::debug!(shortcut = ACCEPT_SHORTCUT, take, "global shortcut");
+            Ok(())
+        }
+    }
+
     fn run(app: &AppHandle) -> Result<(), String> {
         let (conn, screen) = RustConnection::connect(None).map_err(|e| e.to_string())?;
+        let conn = Arc::new(conn);
         let root = conn.setup().roots[screen].root;
         // Held keys then repeat as presses only, not release+press pairs
         // (one accept per press, however long it is held).
@@ -97,27 +218,21 @@ mod x11 {
                 .map_err(|e| e.to_string())?;
         }
         let keycode = keycode_of(&conn, &KEYSYMS_A)?.ok_or("no key produces A")?;
-        let mods = ModMask::CONTROL | ModMask::SHIFT;
-        // NumLock and CapsLock must not stop the shortcut.
-        for lock in [
-            ModMask::default(),
-            ModMask::M2,
-            ModMask::LOCK,
-            ModMask::M2 | ModMask::LOCK,
-        ] {
-            conn.grab_key(
-                false,
+        {
+            let shortcut = app.state::<AcceptShortcut>();
+            let mut st = shortcut.inner.lock().unwrap_or_else(|e| e.into_inner());
+            st.grab = Some(Grab {
+                conn: conn.clone(),
                 root,
-                mods | lock,
                 keycode,
-                GrabMode::ASYNC,
-                GrabMode::ASYNC,
-            )
-            .map_err(|e| e.to_string())?
-            .check()
-            .map_err(|e| format!("another program holds the key: {e}"))?;
+            });
+            // An offer may have come meanwhile.
+            apply(app, &mut st);
         }
-        tracing::info!(shortcut = ACCEPT_SHORTCUT, "global shortcut ready");
+        tracing::info!(
+            shortcut = ACCEPT_SHORTCUT,
+            "global shortcut ready (taken while an offer is pending)"
+        );
         let wanted = u16::from(KeyButMask::CONTROL | KeyButMask::SHIFT);
         let relevant = wanted | u16::from(KeyButMask::MOD1 | KeyButMask::MOD4);
         let mut down = false;
@@ -155,13 +270,11 @@ mod x11 {
     }
 }
 
-/// Registers the shortcut with tauri-plugin-global-shortcut.
+/// Sets up the shortcut's state; tauri-plugin-global-shortcut registers
+/// the key while an offer is pending ([`offers_pending`]).
 #[cfg(not(target_os = "linux"))]
 pub fn start(app: &AppHandle) {
-    use tauri_plugin_global_shortcut::GlobalShortcutExt;
-    if let Err(e) = app.global_shortcut().register(ACCEPT_SHORTCUT) {
-        tracing::warn!(error = %e, shortcut = ACCEPT_SHORTCUT, "global shortcut unavailable");
-    }
+    app.manage(AcceptShortcut::default());
 }
 
 /// The plugin, whose handler accepts on press.

@@ -393,6 +393,8 @@ pub fn create(app: &AppHandle) -> bool {
 
 /// The engine's new menu (or `None` after sign-out).
 pub fn show_menu(app: &AppHandle, menu: Option<TrayMenu>) {
+    // The menu lists the pending offers: the accept shortcut follows them.
+    crate::shortcut::offers_pending(app, menu.as_ref().is_some_and(|m| !m.offers.is_empty()));
     let Some(view) = app.try_state::<TrayView>() else {
         return;
     };

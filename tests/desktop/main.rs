@@ -606,14 +606,27 @@ async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
     let desk = Desk::new();
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
+    // Pressed on the X server, as from any other application.
+    let press = || {
+        let status = std::process::Command::new("xdotool")
+            .args(["key", "--clearmodifiers", "ctrl+shift+a"])
+            .status()
+            .expect("xdotool");
+        assert!(status.success());
+    };
+
+    step("no offer: the key is the focused program's");
+    let witness = KeyWitness::start().await;
+    press();
+    eventually("another program's Ctrl+Shift+A was taken", || async {
+        witness.a_presses() == 1
+    })
+    .await;
+
+    step("an offer: the key accepts it");
     let c = hub.ingress(Channel::Sms, "sc", "Sasha", "", "hi").await;
     app.el("[data-testid=offer-alert]").await;
-    // Pressed on the X server, as from any other application.
-    let status = std::process::Command::new("xdotool")
-        .args(["key", "--clearmodifiers", "ctrl+shift+a"])
-        .status()
-        .expect("xdotool");
-    assert!(status.success());
+    press();
     app.gone("[data-testid=offer-alert]").await;
     assert_eq!(app.text("[data-testid=chat-title]").await, "Sasha");
     let owner = hub
@@ -624,6 +637,20 @@ async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
         .unwrap()
         .owner;
     assert!(owner.is_some());
+    assert_eq!(
+        witness.a_presses(),
+        1,
+        "the accepting press reached the other program"
+    );
+
+    step("accepted, no offer left: the key is given back");
+    drop(witness);
+    let witness = KeyWitness::start().await;
+    press();
+    eventually("the key was not given back", || async {
+        witness.a_presses() == 1
+    })
+    .await;
     app.quit().await;
 }
 

@@ -1671,6 +1671,63 @@ impl FocusThief {
     }
 }
 
+/// Another program's window (`xev`) that has the keyboard focus and
+/// records the keys it gets: a key the app has grabbed never reaches it.
+pub struct KeyWitness {
+    _xev: tokio::process::Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl KeyWitness {
+    pub async fn start() -> KeyWitness {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("xev.log");
+        let name = format!("key-witness-{}", std::process::id());
+        let xev = tokio::process::Command::new("xev")
+            .args([
+                "-name",
+                &name,
+                "-geometry",
+                "40x40+50+0",
+                "-event",
+                "keyboard",
+            ])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("xev (Debian package x11-utils)");
+        let id = visible_x_window(&format!("^{name}$")).await;
+        x_focus(&id).await;
+        KeyWitness {
+            _xev: xev,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// How many presses of the A key it got.
+    pub fn a_presses(&self) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut n = 0;
+        let mut in_press = false;
+        for line in log.lines() {
+            if line.starts_with("KeyPress event") {
+                in_press = true;
+            } else if line.starts_with("KeyRelease event") {
+                in_press = false;
+            } else if in_press
+                && (line.contains("(keysym 0x41, A)") || line.contains("(keysym 0x61, a)"))
+            {
+                n += 1;
+                in_press = false;
+            }
+        }
+        n
+    }
+}
+
 async fn x_focus(window: &str) {
     let st = tokio::process::Command::new("xdotool")
         .args(["windowfocus", window])
