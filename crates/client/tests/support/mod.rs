@@ -69,7 +69,7 @@ impl TestHub {
         self.running.as_ref().unwrap()
     }
 
-    pub fn hub(&self) -> &switchboard_hub::Hub {
+    pub fn hub(&self) -> &std::sync::Arc<switchboard_hub::Hub> {
         &self.running().hub
     }
 
