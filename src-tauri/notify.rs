@@ -28,9 +28,13 @@ pub enum NotifyCommand {
     /// Close.
     Close(NotificationKey),
     /// Close every notification and fallback alert shown: the session
-    /// that raised them ended (signed out, refused), so none can be acted
-    /// on any more.
-    CloseAll,
+    /// that raised them ended (signed out, refused) or the app is quitting,
+    /// so none can be acted on any more. `done` is answered once they are
+    /// closed (dropped unanswered if the notifier cannot get to them).
+    CloseAll {
+        /// Answered when done.
+        done: Option<tokio::sync::oneshot::Sender<()>>,
+    },
     /// The main window may have gone out of sight (hidden to the tray,
     /// minimised, or it lost focus on the way there): alerts only its
     /// in-app alert showed move to the alert window now, not at their
@@ -363,10 +367,13 @@ mod platform {
                         shown.in_app_only.remove(&key);
                         shown.close_fallback(key, fallback);
                     }
-                    Some(NotifyCommand::CloseAll) => {
+                    Some(NotifyCommand::CloseAll { done }) => {
                         shown.in_app_only.clear();
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
+                        }
+                        if let Some(done) = done {
+                            let _ = done.send(());
                         }
                     }
                 },
@@ -526,7 +533,7 @@ mod platform {
                     // In-app-only alerts went to this service when it came
                     // (`replay`): nothing waits on the window here.
                     Some(NotifyCommand::WindowSightChanged) => {}
-                    Some(NotifyCommand::CloseAll) => {
+                    Some(NotifyCommand::CloseAll { done }) => {
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));
                         }
@@ -537,6 +544,9 @@ mod platform {
                             if let Err(e) = proxy.close_notification(id).await {
                                 tracing::debug!(error = %e, "closing a notification failed");
                             }
+                        }
+                        if let Some(done) = done {
+                            let _ = done.send(());
                         }
                     }
                 },

@@ -82,6 +82,26 @@ fn title(unread: u32) -> String {
 /// the ring, closes its notifications and alert window, and takes the
 /// unread count out of the title.
 pub fn withdraw_alerts(app: &AppHandle) {
+    withdraw_alerts_then(app, None);
+}
+
+/// Before the app quits: what is on the desktop is withdrawn, as at a
+/// sign-out, and the notifier is given a moment to close it. Left, the
+/// alerts (critical, never expiring) stayed on screen after the app had
+/// gone, with buttons nothing listened to; the session itself is kept,
+/// and a restart raises its offers again.
+pub async fn withdraw_alerts_before_quit(app: &AppHandle) {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    withdraw_alerts_then(app, Some(done));
+    if tokio::time::timeout(QUIT_PATIENCE, closed).await.is_err() {
+        tracing::info!("the notification service did not close the alerts in time");
+    }
+}
+
+/// How long quitting waits for the notifications to close.
+const QUIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn withdraw_alerts_then(app: &AppHandle, done: Option<tokio::sync::oneshot::Sender<()>>) {
     // The session's tray lines ("Accept … from …", the unread count): an
     // effect that rebuilt them while the session was closing would leave
     // them behind.
@@ -90,7 +110,7 @@ pub fn withdraw_alerts(app: &AppHandle) {
         s.send(SoundCommand::StopRing);
     }
     if let Some(n) = app.try_state::<Notifier>() {
-        let _ = n.0.send(NotifyCommand::CloseAll);
+        let _ = n.0.send(NotifyCommand::CloseAll { done });
     }
     if let Some(w) = app.get_webview_window(MAIN_LABEL) {
         let _ = w.set_title(&title(0));

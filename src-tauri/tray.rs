@@ -507,6 +507,7 @@ fn clicked(app: &AppHandle, id: &str) {
                 Ok(())
             }
             TrayCommand::Quit => {
+                crate::sink::withdraw_alerts_before_quit(&app).await;
                 app.exit(0);
                 Ok(())
             }

@@ -654,6 +654,36 @@ async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
     app.quit().await;
 }
 
+/// Quit from the tray takes the offer's notification off the desktop: it
+/// is critical and never expires, and after the app has gone nothing
+/// would answer its buttons. The offer stays pending on the hub for the
+/// next start.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn quitting_from_the_tray_takes_the_offers_notification_off_the_desktop() {
+    let hub = Hub::start().await;
+    let server = NotifyServer::start().await;
+    let host = TrayHost::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let c = hub.ingress(Channel::Sms, "quit-1", "Quinn", "", "hi").await;
+    let shown = server
+        .wait("the offer alert", |n| n.summary.contains("Quinn"))
+        .await;
+    host.click_item("quit", |n| n.text() == "Quit").await;
+    server.wait_closed(shown.id).await;
+    let conversation = hub
+        .running
+        .hub
+        .conversation(c.conversation_id)
+        .await
+        .unwrap();
+    assert!(conversation.owner.is_none(), "quitting answered the offer");
+    app.quit().await;
+}
+
 /// Kills the wrapped process when dropped (also when a test panics).
 struct KillOnDrop(std::process::Child);
 
