@@ -1505,7 +1505,16 @@ impl Engine {
             conversation_id: id,
         }));
         if open_session {
-            self.set_active(Some(id), fx);
+            // Accepted by the agent: to the front. Accepted for them
+            // (auto-accept) while they work in another conversation at the
+            // window: its session opens beside it and the toast says so;
+            // brought to the front, the rest of a sentence typed for one
+            // customer would go into another's composer.
+            let chosen = matches!(mode, AssignMode::Accepted | AssignMode::Joined);
+            let working_elsewhere = self.focused && self.state.active.is_some_and(|a| a != id);
+            if chosen || !working_elsewhere {
+                self.set_active(Some(id), fx);
+            }
         }
         // Notify what the agent did not decide themselves.
         if !matches!(mode, AssignMode::Accepted | AssignMode::Joined) {

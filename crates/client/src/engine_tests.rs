@@ -904,6 +904,31 @@ fn toasts_for_assignments_not_decided_by_the_agent() {
     assert_eq!(h.e.state().active, Some(ConversationId(9)));
 }
 
+/// An auto-accepted conversation does not take the front from the one
+/// the agent is working in at the window (typing there would go on in the
+/// other customer's composer): its session opens and the toast says so.
+/// With the window unfocused, or nothing in front, it comes to the front.
+#[test]
+fn auto_accept_leaves_the_conversation_the_agent_works_in_at_the_front() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+    h.e.handle(Input::Focus(true), at(1));
+    let fx = h.assign(9, AssignMode::AutoAccept, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+    assert!(h.e.state().conversations[&ConversationId(9)].session_open);
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::Toast { conversation_id, .. }) if *conversation_id == ConversationId(9))));
+    // What the agent accepted comes to the front.
+    h.assign(8, AssignMode::Accepted, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(8)));
+    // Away from the window: the auto-accepted one is in front on return.
+    h.e.handle(Input::Focus(false), at(2));
+    h.assign(10, AssignMode::AutoAccept, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(10)));
+}
+
 #[test]
 fn notices_become_banners_and_presence_follows_the_hub() {
     let mut h = Harness::new();
