@@ -56,8 +56,16 @@ pub fn set(_app: &tauri::AppHandle, enabled: bool) -> std::io::Result<()> {
         }
         std::fs::write(&path, desktop_entry(&exe.to_string_lossy()))
     } else {
+        // No entry (or no folder to hold one): nothing to remove.
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Err(e)
+            }
             _ => Ok(()),
         }
     }

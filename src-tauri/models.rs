@@ -123,6 +123,13 @@ pub enum ShellEvent {
         /// unreadable (skipped, the file kept).
         moved_to: Option<String>,
     },
+    /// Start at login could not be turned on or off (the autostart entry
+    /// could not be written or removed). One that could not be turned on
+    /// is turned off again in the settings, so they say what is true.
+    StartAtLoginFailed {
+        /// What went wrong, for the agent.
+        message: String,
+    },
     /// The operating system's light/dark preference changed.
     SystemTheme {
         /// `true` dark, `false` light, `None` no preference.

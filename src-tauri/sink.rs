@@ -201,6 +201,30 @@ impl EffectSink for DesktopSink {
             Effect::StartAtLogin(on) => {
                 if let Err(e) = crate::autostart::set(&self.app, on) {
                     tracing::warn!(error = %e, "could not change start at login");
+                    let what = if on { "turn on" } else { "turn off" };
+                    emit(
+                        &self.app,
+                        ShellEvent::StartAtLoginFailed {
+                            message: format!("Could not {what} start at login: {e}"),
+                        },
+                    );
+                    if on {
+                        // The setting said on while nothing starts the
+                        // app. Turning it off removes no entry that was
+                        // never written, so this cannot fail in turn.
+                        let mut settings = engine.state().settings.clone();
+                        settings.start_at_login = false;
+                        let app = self.app.clone();
+                        tauri::async_runtime::spawn(async move {
+                            let shell = app.state::<crate::shell::Shell>();
+                            if let Err(e) = shell
+                                .act(switchboard_client::AgentAction::UpdateSettings { settings })
+                                .await
+                            {
+                                tracing::warn!(error = %e, "could not turn start at login off again");
+                            }
+                        });
+                    }
                 }
             }
             Effect::Send(_) | Effect::Store(_) => {}

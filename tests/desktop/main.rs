@@ -447,6 +447,38 @@ async fn the_window_follows_the_portal_color_scheme_live() {
     app.quit().await;
 }
 
+/// Start at login that cannot be registered (here the autostart folder's
+/// name is taken by a file) says so, and the setting goes back to off:
+/// before, the box stayed ticked while nothing would start the app.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn start_at_login_that_cannot_be_registered_says_so_and_stays_off() {
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let config = desk.root.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("autostart"), "not a folder").unwrap();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.click("[data-testid=open-settings]").await;
+    app.click("[data-testid=setting-autostart]").await;
+    app.click("[data-testid=save-settings]").await;
+    app.text_until(".error[role=alert]", |t| {
+        t.contains("Could not turn on start at login")
+    })
+    .await;
+    let checked = "return document.querySelector('[data-testid=setting-autostart]').checked;";
+    eventually("the settings still say start at login is on", || async {
+        app.click("[data-testid=open-settings]").await;
+        let off = app.js(checked).await == serde_json::json!(false);
+        app.click("[data-testid=cancel-settings]").await;
+        app.gone("[data-testid=save-settings]").await;
+        off
+    })
+    .await;
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn start_at_login_writes_a_quoted_autostart_entry_and_removes_it() {

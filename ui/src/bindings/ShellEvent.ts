@@ -34,7 +34,11 @@ refused: boolean, } | { "type": "cache_recovered",
  * Where the broken file was moved; none when only some rows were
  * unreadable (skipped, the file kept).
  */
-moved_to: string | null, } | { "type": "system_theme", 
+moved_to: string | null, } | { "type": "start_at_login_failed", 
+/**
+ * What went wrong, for the agent.
+ */
+message: string, } | { "type": "system_theme", 
 /**
  * `true` dark, `false` light, `None` no preference.
  */

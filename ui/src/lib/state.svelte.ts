@@ -235,6 +235,10 @@ class UiState {
         }
         break;
       }
+      case "start_at_login_failed":
+        // The shell turned the setting off again: the re-read shows it.
+        this.error = e.message;
+        break;
       case "system_theme":
         this.systemDark = e.dark;
         return;
