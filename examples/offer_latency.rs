@@ -266,7 +266,12 @@ async fn main() -> anyhow::Result<()> {
     let (clicked_tx, _clicked_rx) = mpsc::unbounded_channel();
     // The test server has `actions`: nothing goes to the fallback window.
     let (fallback_tx, _fallback_rx) = mpsc::unbounded_channel();
-    let notifier = notify::spawn(clicked_tx, fallback_tx, Box::new(|| false));
+    let notifier = notify::spawn(
+        clicked_tx,
+        fallback_tx,
+        Box::new(|| false),
+        dir.path().join("notifications.json"),
+    );
     let offers: Arc<Mutex<Vec<OfferId>>> = Arc::default();
     let (client, _task, _) = switchboard_client::spawn(
         ClientOptions::new(endpoint.clone(), token, dir.path().join("client.db")),

@@ -42,6 +42,7 @@ pub fn run() -> anyhow::Result<()> {
     // (tauri.conf.json) and shown here unless started with --hidden.
     let hidden = std::env::args().any(|a| a == autostart::HIDDEN_ARG);
     tracing::info!(data_dir = %data_dir.display(), "starting");
+    let notifications_file = switchboard_client::paths::shown_notifications_file(&data_dir);
     tauri::Builder::default()
         // A second launch focuses the first window instead.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
@@ -96,6 +97,7 @@ pub fn run() -> anyhow::Result<()> {
                 clicked_tx,
                 fallback,
                 window_out_of_sight,
+                notifications_file.clone(),
             )));
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());

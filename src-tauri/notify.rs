@@ -101,13 +101,23 @@ fn label(a: NotificationAction, words: AnswerWords) -> &'static str {
 
 /// Starts the notifier task; returns the command sender. Clicks arrive on
 /// `clicked`; alerts the server cannot show with buttons go to `fallback`.
+///
+/// `ledger` is where the ids of the notifications on screen are kept, so
+/// the next run can close what a crashed or killed one left up.
 pub fn spawn(
     clicked: mpsc::UnboundedSender<Clicked>,
     fallback: mpsc::UnboundedSender<FallbackAlert>,
     window_out_of_sight: WindowOutOfSight,
+    ledger: std::path::PathBuf,
 ) -> mpsc::UnboundedSender<NotifyCommand> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tauri::async_runtime::spawn(platform::run(rx, clicked, fallback, window_out_of_sight));
+    tauri::async_runtime::spawn(platform::run(
+        rx,
+        clicked,
+        fallback,
+        window_out_of_sight,
+        ledger,
+    ));
     tx
 }
 
@@ -254,6 +264,7 @@ mod platform {
         clicked: mpsc::UnboundedSender<Clicked>,
         fallback: mpsc::UnboundedSender<FallbackAlert>,
         window_out_of_sight: WindowOutOfSight,
+        ledger: std::path::PathBuf,
     ) {
         let conn = match zbus::Connection::session().await {
             Ok(c) => c,
@@ -294,6 +305,7 @@ mod platform {
                         &fallback,
                         &window_out_of_sight,
                         &mut shown,
+                        &ledger,
                     )
                     .await
                 }
@@ -400,6 +412,7 @@ mod platform {
         fallback: &mpsc::UnboundedSender<FallbackAlert>,
         window_out_of_sight: &WindowOutOfSight,
         shown: &mut Shown,
+        ledger: &std::path::Path,
     ) -> Ended {
         let actions_ok = caps.iter().any(|c| c == "actions");
         let markup = caps.iter().any(|c| c == "body-markup");
@@ -419,6 +432,7 @@ mod platform {
         let mut closed = proxy.receive_notification_closed().await.ok();
         let mut owners = owners;
         let serving = owner_of_service(proxy).await;
+        let mut ledger = Ledger::open(ledger, proxy, serving.clone()).await;
         // Alerts only the in-app alert showed go to this service first, as
         // new notifications (with their sound): before, nothing but the
         // window showed them, and an offer whose template shows no
@@ -577,6 +591,85 @@ mod platform {
                     }
                 }
             }
+            ledger.record(shown);
+        }
+    }
+
+    /// The ids of the notifications this run has on screen, in a file
+    /// beside the cache. A run that crashed or was killed leaves its
+    /// alerts up (critical, never expiring) with buttons nobody answers,
+    /// and the next run raises the same offers again: it closes the ones
+    /// left first. Ids are the service's, so they count only for the same
+    /// service on the same bus (its unique name and the bus's id match);
+    /// otherwise they could be another program's.
+    struct Ledger {
+        path: std::path::PathBuf,
+        /// The bus's id and the service's unique name.
+        server: Option<(String, String)>,
+        saved: Vec<u32>,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct LedgerFile {
+        bus: String,
+        service: String,
+        ids: Vec<u32>,
+    }
+
+    impl Ledger {
+        async fn open(
+            path: &std::path::Path,
+            proxy: &NotificationsProxy<'static>,
+            service: Option<String>,
+        ) -> Ledger {
+            let bus = proxy.inner().connection().server_guid().to_string();
+            let server = service.map(|s| (bus, s));
+            let left: Option<LedgerFile> = std::fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let (Some(left), Some((bus, service))) = (left, &server) {
+                if left.bus == *bus && left.service == *service {
+                    for id in left.ids {
+                        tracing::info!(id, "closing a notification an earlier run left up");
+                        let _ = proxy.close_notification(id).await;
+                    }
+                }
+            }
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let mut ledger = Ledger {
+                path: path.to_owned(),
+                server,
+                saved: vec![u32::MAX],
+            };
+            ledger.write(Vec::new());
+            ledger
+        }
+
+        /// Writes the ids on screen if they changed.
+        fn record(&mut self, shown: &Shown) {
+            let mut ids: Vec<u32> = shown.by_key.values().copied().collect();
+            ids.sort_unstable();
+            if ids != self.saved {
+                self.write(ids);
+            }
+        }
+
+        fn write(&mut self, ids: Vec<u32>) {
+            let Some((bus, service)) = &self.server else {
+                return;
+            };
+            let file = LedgerFile {
+                bus: bus.clone(),
+                service: service.clone(),
+                ids,
+            };
+            match serde_json::to_vec(&file).map(|b| std::fs::write(&self.path, b)) {
+                Ok(Ok(())) => self.saved = file.ids,
+                Ok(Err(e)) => tracing::debug!(error = %e, "could not keep the notification ids"),
+                Err(e) => tracing::debug!(error = %e, "could not keep the notification ids"),
+            }
         }
     }
 }
@@ -596,6 +689,7 @@ mod platform {
         clicked: mpsc::UnboundedSender<Clicked>,
         _fallback: mpsc::UnboundedSender<FallbackAlert>,
         _window_out_of_sight: WindowOutOfSight,
+        _ledger: std::path::PathBuf,
     ) {
         while let Some(cmd) = rx.recv().await {
             let NotifyCommand::Show(n) = cmd else {

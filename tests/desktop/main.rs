@@ -716,6 +716,37 @@ async fn quitting_from_the_tray_takes_the_offers_notification_off_the_desktop() 
     app.quit().await;
 }
 
+/// A run killed with an offer's alert on screen leaves it up (critical,
+/// never expiring) with buttons nobody answers; the next run closes it
+/// before it shows the offer afresh, so no dead copy stays beside it.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn after_a_crash_the_next_run_closes_the_alert_the_dead_one_left_up() {
+    let hub = Hub::start().await;
+    let server = NotifyServer::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    hub.ingress(Channel::Sms, "crash-1", "Cora", "", "hi").await;
+    let first = server
+        .wait("the offer alert", |n| n.summary.contains("Cora"))
+        .await;
+    app.kill_9().await;
+    drop(app);
+    assert!(!server.is_closed(first.id));
+    let app = App::launch(&desk).await;
+    server.wait_closed(first.id).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    server
+        .wait("the offer shown again", |n| {
+            n.summary.contains("Cora") && n.id != first.id
+        })
+        .await;
+    app.quit().await;
+}
+
 /// Kills the wrapped process when dropped (also when a test panics).
 struct KillOnDrop(std::process::Child);
 

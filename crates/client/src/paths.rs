@@ -24,6 +24,12 @@ pub fn autostart_entry() -> Option<PathBuf> {
         .map(|d| d.config_dir().join("autostart").join("switchboard.desktop"))
 }
 
+/// The ids of the desktop notifications the app has on screen, inside
+/// `dir` (so a run after a crash can close what it left up).
+pub fn shown_notifications_file(dir: &std::path::Path) -> PathBuf {
+    dir.join("notifications.json")
+}
+
 /// The SQLite cache file inside `dir`.
 pub fn cache_file(dir: &std::path::Path) -> PathBuf {
     dir.join("cache.db")
