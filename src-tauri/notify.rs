@@ -559,6 +559,8 @@ mod platform {
                                 tracing::debug!(error = %e, "closing a notification failed");
                             }
                         }
+                        // Kept before answering: a quit exits on the answer.
+                        ledger.record(shown);
                         if let Some(done) = done {
                             let _ = done.send(());
                         }
@@ -665,9 +667,15 @@ mod platform {
                 service: service.clone(),
                 ids,
             };
-            match serde_json::to_vec(&file).map(|b| std::fs::write(&self.path, b)) {
-                Ok(Ok(())) => self.saved = file.ids,
-                Ok(Err(e)) => tracing::debug!(error = %e, "could not keep the notification ids"),
+            // Written aside and renamed over: a kill mid-write leaves the
+            // old list, not a torn one.
+            let aside = self.path.with_extension("json.new");
+            let written = serde_json::to_vec(&file)
+                .map_err(std::io::Error::other)
+                .and_then(|b| std::fs::write(&aside, b))
+                .and_then(|()| std::fs::rename(&aside, &self.path));
+            match written {
+                Ok(()) => self.saved = file.ids,
                 Err(e) => tracing::debug!(error = %e, "could not keep the notification ids"),
             }
         }

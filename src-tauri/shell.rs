@@ -592,4 +592,11 @@ impl Shell {
             let _ = c.input(Input::Focus(focused)).await;
         }
     }
+
+    /// Start at login could not be registered: the setting goes back to off.
+    pub async fn start_at_login_failed(&self) {
+        if let Ok(c) = self.client().await {
+            let _ = c.input(Input::StartAtLoginFailed).await;
+        }
+    }
 }

@@ -159,8 +159,18 @@ mod x11 {
             ]
         }
 
-        /// Takes (`true`) or releases the key.
+        /// Takes (`true`) or releases the key. A take that fails part way
+        /// (another program holds one of the variants) releases what it
+        /// took: the key is then held by none of ours, as the state says.
         pub(super) fn set(&self, take: bool) -> Result<(), String> {
+            let result = self.set_each(take);
+            if take && result.is_err() {
+                let _ = self.set_each(false);
+            }
+            result
+        }
+
+        fn set_each(&self, take: bool) -> Result<(), String> {
             for mods in Self::modifiers() {
                 if take {
                     self.conn

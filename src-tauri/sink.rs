@@ -209,20 +209,13 @@ impl EffectSink for DesktopSink {
                         },
                     );
                     if on {
-                        // The setting said on while nothing starts the
-                        // app. Turning it off removes no entry that was
-                        // never written, so this cannot fail in turn.
-                        let mut settings = engine.state().settings.clone();
-                        settings.start_at_login = false;
+                        // The setting said on while nothing starts the app:
+                        // the engine turns it off (that setting alone).
                         let app = self.app.clone();
                         tauri::async_runtime::spawn(async move {
-                            let shell = app.state::<crate::shell::Shell>();
-                            if let Err(e) = shell
-                                .act(switchboard_client::AgentAction::UpdateSettings { settings })
-                                .await
-                            {
-                                tracing::warn!(error = %e, "could not turn start at login off again");
-                            }
+                            app.state::<crate::shell::Shell>()
+                                .start_at_login_failed()
+                                .await;
                         });
                     }
                 }

@@ -732,6 +732,13 @@ async fn after_a_crash_the_next_run_closes_the_alert_the_dead_one_left_up() {
     let first = server
         .wait("the offer alert", |n| n.summary.contains("Cora"))
         .await;
+    // The server saw the call before the app saw the answer: killed in
+    // between, the app would have had nothing to keep.
+    let ledger = desk.app_data().join("notifications.json");
+    eventually("the app never kept the alert's id", || async {
+        std::fs::read_to_string(&ledger).is_ok_and(|t| t.contains(&format!("[{}]", first.id)))
+    })
+    .await;
     app.kill_9().await;
     drop(app);
     assert!(!server.is_closed(first.id));

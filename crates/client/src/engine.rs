@@ -717,6 +717,10 @@ pub enum Input {
         /// Which action.
         action: NotificationAction,
     },
+    /// The shell could not register start at login
+    /// ([`Effect::StartAtLogin`]): the setting goes back to off, so it
+    /// does not say on while nothing starts the app.
+    StartAtLoginFailed,
 }
 
 /// The engine.
@@ -1097,6 +1101,15 @@ impl Engine {
                 }
             }
             Input::Tick => self.tick(now, &mut fx),
+            Input::StartAtLoginFailed => {
+                if self.state.settings.start_at_login {
+                    self.state.settings.start_at_login = false;
+                    fx.push(Effect::Store(StoreOp::PutSettings(
+                        self.state.settings.clone(),
+                    )));
+                    fx.push(Effect::Ui(UiEvent::SettingsChanged));
+                }
+            }
             Input::Agent(action) => self.agent(action, now, &mut fx),
             Input::Notification { key, action } => {
                 self.notification_clicked(key, action, now, &mut fx)
@@ -1510,9 +1523,8 @@ impl Engine {
             // window: its session opens beside it and the toast says so;
             // brought to the front, the rest of a sentence typed for one
             // customer would go into another's composer.
-            let chosen = matches!(mode, AssignMode::Accepted | AssignMode::Joined);
             let working_elsewhere = self.focused && self.state.active.is_some_and(|a| a != id);
-            if chosen || !working_elsewhere {
+            if !(mode == AssignMode::AutoAccept && working_elsewhere) {
                 self.set_active(Some(id), fx);
             }
         }

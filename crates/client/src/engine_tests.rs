@@ -904,6 +904,25 @@ fn toasts_for_assignments_not_decided_by_the_agent() {
     assert_eq!(h.e.state().active, Some(ConversationId(9)));
 }
 
+/// Start at login the shell could not register goes back to off (that
+/// setting alone), so the settings never say on while nothing starts the
+/// app.
+#[test]
+fn start_at_login_the_shell_could_not_register_goes_back_to_off() {
+    let mut h = Harness::new();
+    h.settings(|s| {
+        s.start_at_login = true;
+        s.reminder_secs = Some(45);
+    });
+    let fx = h.e.handle(Input::StartAtLoginFailed, at(1));
+    assert!(!h.e.state().settings.start_at_login);
+    assert_eq!(h.e.state().settings.reminder_secs, Some(45));
+    assert!(has(&fx, &Effect::Ui(UiEvent::SettingsChanged)));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StartAtLogin(_))));
+    // Already off: nothing.
+    assert!(h.e.handle(Input::StartAtLoginFailed, at(2)).is_empty());
+}
+
 /// An auto-accepted conversation does not take the front from the one
 /// the agent is working in at the window (typing there would go on in the
 /// other customer's composer): its session opens and the toast says so.
