@@ -593,6 +593,19 @@ impl Shell {
         }
     }
 
+    /// Before the app quits: the session's runtime stops (its cache
+    /// written), so nothing it does meanwhile raises an alert that the
+    /// quit would leave on screen. The token stays valid and kept: the
+    /// next start resumes the session.
+    pub async fn stop_for_quit(&self) {
+        let current = self.session.lock().await.take();
+        if let Some(current) = current {
+            let session = current.session;
+            session.handle.shutdown().await;
+            let _ = session.task.await;
+        }
+    }
+
     /// Start at login could not be registered: the setting goes back to off.
     pub async fn start_at_login_failed(&self) {
         if let Ok(c) = self.client().await {
