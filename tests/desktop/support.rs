@@ -183,12 +183,30 @@ impl Drop for SilentListener {
     }
 }
 
+/// A free port for tauri-driver and WebKitWebDriver to listen on, below
+/// the kernel's ephemeral range (32768–60999 by default). A port the
+/// kernel hands out as free (`bind(0)`) comes from that range, and any
+/// outgoing connection may take it before the driver binds it (seen in
+/// CI: "Unable to listen for HTTP server", and no session).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Runs one after another start apart (one test binary per test).
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 7) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 fn tauri_driver() -> PathBuf {
