@@ -75,6 +75,9 @@ enum Keep {
     No,
 }
 
+/// How long quitting waits for the session's runtime to stop.
+const QUIT_STOP_PATIENCE: Duration = Duration::from_secs(3);
+
 /// How long signing out waits for the hub to revoke the token.
 const SIGN_OUT_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -594,16 +597,25 @@ impl Shell {
     }
 
     /// Before the app quits: the session's runtime stops (its cache
-    /// written), so nothing it does meanwhile raises an alert that the
-    /// quit would leave on screen. The token stays valid and kept: the
-    /// next start resumes the session.
-    pub async fn stop_for_quit(&self) {
-        let current = self.session.lock().await.take();
-        if let Some(current) = current {
-            let session = current.session;
-            session.handle.shutdown().await;
-            let _ = session.task.await;
+    /// written; the token stays valid and kept, so the next start resumes
+    /// the session), then what it raised on the desktop is withdrawn.
+    /// Stopped first, as an offer that came meanwhile would raise an alert
+    /// the exit leaves on screen.
+    pub async fn prepare_quit(&self, app: &AppHandle) {
+        let stop = async {
+            let current = self.session.lock().await.take();
+            if let Some(current) = current {
+                current.session.handle.shutdown().await;
+                let _ = current.session.task.await;
+            }
+        };
+        if tokio::time::timeout(QUIT_STOP_PATIENCE, stop)
+            .await
+            .is_err()
+        {
+            tracing::info!("the session did not stop in time for the quit");
         }
+        crate::sink::withdraw_alerts_before_quit(app).await;
     }
 
     /// Start at login could not be registered: the setting goes back to off.

@@ -492,9 +492,6 @@ fn build_menu(app: &AppHandle, lines: &[MenuLine]) -> tauri::Result<Menu<Wry>> {
     Ok(menu)
 }
 
-/// How long Quit waits for the session's runtime to stop.
-const QUIT_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// A menu item was clicked.
 fn clicked(app: &AppHandle, id: &str) {
     let Some(command) = TrayCommand::parse(id) else {
@@ -510,10 +507,7 @@ fn clicked(app: &AppHandle, id: &str) {
                 Ok(())
             }
             TrayCommand::Quit => {
-                // Stopped first: an offer that came during the wait below
-                // would raise an alert the exit leaves on screen.
-                let _ = tokio::time::timeout(QUIT_STOP_PATIENCE, shell.stop_for_quit()).await;
-                crate::sink::withdraw_alerts_before_quit(&app).await;
+                shell.prepare_quit(&app).await;
                 app.exit(0);
                 Ok(())
             }

@@ -1663,6 +1663,27 @@ pub async fn visible_x_window(title_regex: &str) -> String {
     }
 }
 
+/// An `xev` window named `name` (x11-utils), shown and given the keyboard
+/// focus, with its event log to `stdout`; and its X id.
+async fn focused_xev(
+    name: &str,
+    geometry: &str,
+    extra: &[&str],
+    stdout: Stdio,
+) -> (tokio::process::Child, String) {
+    let child = tokio::process::Command::new("xev")
+        .args(["-name", name, "-geometry", geometry])
+        .args(extra)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("xev (Debian package x11-utils)");
+    let id = visible_x_window(&format!("^{name}$")).await;
+    x_focus(&id).await;
+    (child, id)
+}
+
 /// Another X client's window (`xev`, from x11-utils) that takes the input
 /// focus from the app while it lives. Focusing the root window is not
 /// enough: GTK still counts a window under the pointer as focused.
@@ -1671,15 +1692,7 @@ pub struct FocusThief(tokio::process::Child, String);
 impl FocusThief {
     pub async fn start() -> FocusThief {
         let name = format!("focus-thief-{}", std::process::id());
-        let child = tokio::process::Command::new("xev")
-            .args(["-name", &name, "-geometry", "40x40+0+0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("xev (Debian package x11-utils)");
-        let id = visible_x_window(&format!("^{name}$")).await;
-        x_focus(&id).await;
+        let (child, id) = focused_xev(&name, "40x40+0+0", &[], Stdio::null()).await;
         FocusThief(child, id)
     }
 
@@ -1702,22 +1715,14 @@ impl KeyWitness {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("xev.log");
         let name = format!("key-witness-{}", std::process::id());
-        let xev = tokio::process::Command::new("xev")
-            .args([
-                "-name",
-                &name,
-                "-geometry",
-                "40x40+50+0",
-                "-event",
-                "keyboard",
-            ])
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("xev (Debian package x11-utils)");
-        let id = visible_x_window(&format!("^{name}$")).await;
-        x_focus(&id).await;
+        let log_file = std::fs::File::create(&log).unwrap();
+        let (xev, _) = focused_xev(
+            &name,
+            "40x40+50+0",
+            &["-event", "keyboard"],
+            log_file.into(),
+        )
+        .await;
         KeyWitness {
             _xev: xev,
             log,

@@ -273,17 +273,7 @@ impl Work<'_> {
             if !matches(agent, &origin) {
                 continue;
             }
-            let offer = OfferId(r.get(0));
-            self.resolve_offer(offer, "withdrawn", None).await?;
-            self.append(
-                agent,
-                AgentEvent::OfferResolved {
-                    offer_id: offer,
-                    conversation_id: conv,
-                    outcome: OfferOutcome::Withdrawn,
-                },
-            )
-            .await?;
+            self.withdraw(OfferId(r.get(0)), agent, conv).await?;
         }
         Ok(())
     }

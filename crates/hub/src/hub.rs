@@ -560,7 +560,7 @@ impl Hub {
             .execute(&self.pool)
             .await?;
         self.links.notify_revoked(session.profile.id);
-        self.hand_on_if_signed_out(session.profile.id).await;
+        self.hand_on_if_signed_out(session.profile.id);
         Ok(())
     }
 
@@ -572,35 +572,41 @@ impl Hub {
             .await?
             .rows_affected();
         self.links.notify_revoked(agent);
-        self.hand_on_if_signed_out(agent).await;
+        self.hand_on_if_signed_out(agent);
         Ok(n as u32)
     }
 
     /// [`Work::hand_on_if_signed_out`] on its own transaction, after a
-    /// revocation that is done whatever this does. A failure is retried
-    /// on its own task, as the link's close is (the link may have closed
+    /// revocation that is done whatever this does: on its own task, tried
+    /// again on failure as the link's close is (the link may have closed
     /// already, and nothing else would hand the offers on).
-    async fn hand_on_if_signed_out(self: &Arc<Self>, agent: AgentId) {
-        let once = move |hub: Arc<Hub>| async move {
+    fn hand_on_if_signed_out(self: &Arc<Self>, agent: AgentId) {
+        self.retry_detached(agent, "sign-out hand-on", move |hub| async move {
             let mut w = hub.work().await?;
             w.hand_on_if_signed_out(agent).await?;
             hub.commit(w).await
-        };
-        if let Err(e) = once(self.clone()).await {
-            tracing::error!(agent = %agent, error = %e, "sign-out hand-on failed; trying again");
-            let hub = self.clone();
-            tokio::spawn(async move {
-                for wait_ms in [1_000, 5_000, 30_000, 120_000] {
-                    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-                    match once(hub.clone()).await {
-                        Ok(()) => return,
-                        Err(e) => {
-                            tracing::error!(agent = %agent, error = %e, "sign-out hand-on failed")
-                        }
-                    }
+        });
+    }
+
+    /// Runs `job` on its own task, and again after each of
+    /// [`RETRY_DETACHED_MS`] while it fails: bookkeeping that must not be
+    /// lost to a passing failure (a busy or full disk) and that no caller
+    /// waits for.
+    pub fn retry_detached<F, Fut>(self: &Arc<Self>, agent: AgentId, what: &'static str, job: F)
+    where
+        F: Fn(Arc<Hub>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = HubResult<()>> + Send,
+    {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            for (attempt, wait_ms) in RETRY_DETACHED_MS.iter().enumerate() {
+                tokio::time::sleep(std::time::Duration::from_millis(*wait_ms)).await;
+                match job(hub.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::error!(agent = %agent, attempt, error = %e, "{what} failed"),
                 }
-            });
-        }
+            }
+        });
     }
 
     /// An agent's profile.
@@ -1825,6 +1831,27 @@ impl Work<'_> {
         self.delete_timer(TimerKind::OfferTimeout, offer.0).await
     }
 
+    /// Withdraws a pending offer (moot, or its agent gone) and tells its
+    /// agent.
+    async fn withdraw(
+        &mut self,
+        offer: OfferId,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> HubResult<()> {
+        self.resolve_offer(offer, "withdrawn", None).await?;
+        self.append(
+            agent,
+            AgentEvent::OfferResolved {
+                offer_id: offer,
+                conversation_id: conv,
+                outcome: OfferOutcome::Withdrawn,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// A pending offer owned by `agent`, or the right refusal.
     async fn pending_offer(&mut self, agent: AgentId, offer: OfferId) -> HubResult<OfferRow> {
         let Some(row) = self.load_offer(offer).await? else {
@@ -2027,34 +2054,12 @@ impl Work<'_> {
                     .await?;
                 continue;
             }
-            if row.origin.is_request() {
-                // A team message or "Assign to me?": withdrawn, not
-                // declined, so signing in again asks again
-                // (`team_catch_up` skips only questions put and answered).
-                self.resolve_offer(offer, "withdrawn", None).await?;
-                self.append(
-                    agent,
-                    AgentEvent::OfferResolved {
-                        offer_id: offer,
-                        conversation_id: row.conv,
-                        outcome: OfferOutcome::Withdrawn,
-                    },
-                )
-                .await?;
-                continue;
-            }
+            // A team message or "Assign to me?" is withdrawn, not declined,
+            // so signing in again asks again (`team_catch_up` skips only
+            // questions put and answered); a routed offer is routed again.
             let conv = row.conv;
-            self.resolve_offer(offer, "withdrawn", None).await?;
-            self.append(
-                agent,
-                AgentEvent::OfferResolved {
-                    offer_id: offer,
-                    conversation_id: conv,
-                    outcome: OfferOutcome::Withdrawn,
-                },
-            )
-            .await?;
-            if self.awaits_owner(conv).await? {
+            self.withdraw(offer, agent, conv).await?;
+            if !row.origin.is_request() && self.awaits_owner(conv).await? {
                 tracing::info!(offer = %offer, agent = %agent, "offer's agent signed out; rerouting");
                 self.set_status(conv, ConversationStatus::Queued, None)
                     .await?;
@@ -2079,18 +2084,7 @@ impl Work<'_> {
         let (agent, conv, template, origin) = (row.agent, row.conv, row.template, row.origin);
         if !self.awaits_owner(conv).await? {
             // Taken by someone else meanwhile: the offer is moot.
-            self.resolve_offer(offer, "withdrawn", None).await?;
-            return self
-                .append(
-                    agent,
-                    AgentEvent::OfferResolved {
-                        offer_id: offer,
-                        conversation_id: conv,
-                        outcome: OfferOutcome::Withdrawn,
-                    },
-                )
-                .await
-                .map(|_| ());
+            return self.withdraw(offer, agent, conv).await;
         }
         if self.hub.links.is_connected(agent) {
             // Seen and ignored: missed. Inactive, no new work until reset.
@@ -2460,6 +2454,9 @@ enum Exclusion {
     /// It transferred the conversation away: never asked again.
     Sender,
 }
+
+/// Waits before each try of [`Hub::retry_detached`] (ms).
+const RETRY_DETACHED_MS: [u64; 6] = [0, 250, 1_000, 5_000, 30_000, 120_000];
 
 /// How many of one team's waiting conversations a routing pass looks at.
 /// Beyond it, the oldest are served first and the rest wait for the next

@@ -206,17 +206,8 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         // The grace timers that hand the agent's customers on. A passing
         // failure (a busy or full disk) must not leave them with an agent
         // who is gone until it comes back: tried again, on its own task.
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            for (attempt, wait_ms) in DISCONNECT_RETRIES_MS.iter().enumerate() {
-                tokio::time::sleep(Duration::from_millis(*wait_ms)).await;
-                match hub.agent_disconnected(agent).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::error!(agent = %agent, attempt, error = %e, "disconnect bookkeeping failed")
-                    }
-                }
-            }
+        hub.retry_detached(agent, "disconnect bookkeeping", move |hub| async move {
+            hub.agent_disconnected(agent).await
         });
     }
     tracing::info!(agent = %agent, ?outcome, "agent disconnected");
@@ -225,9 +216,6 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         Ok(End::Close(code, reason)) => close(socket, code, reason).await,
     }
 }
-
-/// Waits before each try of the disconnect bookkeeping (ms).
-const DISCONNECT_RETRIES_MS: [u64; 6] = [0, 250, 1_000, 5_000, 30_000, 120_000];
 
 /// Why a session ended.
 #[derive(Debug)]

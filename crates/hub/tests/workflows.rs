@@ -782,14 +782,6 @@ async fn escalation_prefers_a_supervisor_who_takes_work() {
 #[tokio::test]
 async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
     let hub = TestHub::start().await;
-    let logout = |token: String| {
-        let (http, url) = (hub.http.clone(), hub.url("/api/v1/logout"));
-        async move {
-            let r = http.post(url).bearer_auth(token).send().await.unwrap();
-            assert_eq!(r.status(), 204);
-        }
-    };
-
     // The link closes first, then the logout.
     let mut a1 = hub.connect("a1").await;
     let c1 = hub.ingress(Channel::Sms, "so-1", "Sol", "hi").await;
@@ -798,7 +790,7 @@ async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
     let mut a2 = hub.connect("a2").await;
     let (token, seq) = (a1.token.clone(), a1.last_seq);
     a1.close().await;
-    logout(token).await;
+    hub.logout(&token).await;
     let o2 = a2.wait_offer().await;
     assert_eq!(o2.conversation.id, c1.conversation_id);
     a2.ok(Command::AcceptOffer { offer_id: o2.id }).await;
@@ -812,7 +804,7 @@ async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
     let o3 = a2.wait_offer().await;
     assert_eq!(o3.conversation.id, c2.conversation_id);
     let mut a3 = hub.connect("a3").await;
-    logout(a2.token.clone()).await;
+    hub.logout(&a2.token).await;
     assert_eq!(a2.closed_with().await, close_code::TOKEN_REVOKED);
     let o4 = a3.wait_offer().await;
     assert_eq!(o4.conversation.id, c2.conversation_id);
@@ -1213,11 +1205,19 @@ async fn a_teammate_signed_out_when_the_customer_wrote_hears_of_it_on_connecting
     ));
 }
 
-/// A teammate at the session limit is not asked to take a team chat
-/// (Accept would be refused, and the alert would ring again at every
-/// message); closing a session, they hear of it.
-#[tokio::test]
-async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_closes() {
+/// A hub with a session limit of one and a team-owned queue "TQ": a1 owns
+/// a chat (at the limit), a2 is free, and a team chat comes to TQ. a2 is
+/// asked, a1 is not (Accept would be refused, and the alert would ring
+/// again at every message).
+struct AtTheLimit {
+    hub: TestHub,
+    a1: Agent,
+    _a2: Agent,
+    mine: ConversationId,
+    team_chat: ConversationId,
+}
+
+async fn a1_at_the_limit_with_a_team_chat() -> AtTheLimit {
     let hub = TestHub::start_with(|c| {
         c.routing.max_sessions = 1;
         let mut team_queue = c.queues[0].clone();
@@ -1231,22 +1231,41 @@ async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_clo
     let mut a2 = hub.connect("a2").await;
     let mut m = msg(Channel::Sms, "limit-team", Some("+15550121"), None);
     m.queue = Some("TQ".into());
-    let team_chat = hub.ingress_msg(m).await;
+    let team_chat = hub.ingress_msg(m).await.conversation_id;
     let o2 = a2.wait_offer().await;
-    assert_eq!(o2.conversation.id, team_chat.conversation_id);
+    assert_eq!(o2.conversation.id, team_chat);
     a1.no_event(Duration::from_millis(300), "a team message", is_offer)
         .await;
+    AtTheLimit {
+        hub,
+        a1,
+        _a2: a2,
+        mine,
+        team_chat,
+    }
+}
 
+/// A teammate passed over at the session limit hears of the team chat on
+/// closing a session.
+#[tokio::test]
+async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_closes() {
+    let AtTheLimit {
+        hub,
+        mut a1,
+        mine,
+        team_chat,
+        ..
+    } = a1_at_the_limit_with_a_team_chat().await;
     a1.ok(Command::CloseConversation {
         conversation_id: mine,
     })
     .await;
     let o1 = a1.wait_offer().await;
-    assert_eq!(o1.conversation.id, team_chat.conversation_id);
+    assert_eq!(o1.conversation.id, team_chat);
     assert!(matches!(o1.origin, OfferOrigin::TeamMessage { .. }));
     a1.ok(Command::AcceptOffer { offer_id: o1.id }).await;
     assert_eq!(
-        hub.conversation(team_chat.conversation_id).await.owner,
+        hub.conversation(team_chat).await.owner,
         Some(hub.agent_id("a1").await)
     );
 }
@@ -1255,23 +1274,13 @@ async fn a_teammate_at_the_session_limit_hears_of_a_team_chat_when_a_session_clo
 /// too: the old owner, passed over at the limit, hears of the team chat.
 #[tokio::test]
 async fn a_teammate_relieved_of_a_session_by_a_supervisor_hears_of_a_team_chat() {
-    let hub = TestHub::start_with(|c| {
-        c.routing.max_sessions = 1;
-        let mut team_queue = c.queues[0].clone();
-        team_queue.name = "TQ".into();
-        team_queue.team_owned = true;
-        c.queues.push(team_queue);
-    })
-    .await;
-    let mut a1 = hub.connect("a1").await;
-    let mine = own(&hub, &mut a1, "relieved-own").await;
-    let mut a2 = hub.connect("a2").await;
-    let mut m = msg(Channel::Sms, "relieved-team", Some("+15550141"), None);
-    m.queue = Some("TQ".into());
-    let team_chat = hub.ingress_msg(m).await;
-    a2.wait_offer().await;
-    a1.no_event(Duration::from_millis(300), "a team message", is_offer)
-        .await;
+    let AtTheLimit {
+        hub,
+        mut a1,
+        mine,
+        team_chat,
+        ..
+    } = a1_at_the_limit_with_a_team_chat().await;
     let mut sup = hub.connect("sup").await;
     sup.ok(Command::AssignConversation {
         conversation_id: mine,
@@ -1279,7 +1288,7 @@ async fn a_teammate_relieved_of_a_session_by_a_supervisor_hears_of_a_team_chat()
     })
     .await;
     let o = a1.wait_offer().await;
-    assert_eq!(o.conversation.id, team_chat.conversation_id);
+    assert_eq!(o.conversation.id, team_chat);
 }
 
 /// A team message withdrawn at a sign-out is not counted as asked: signed
@@ -1293,14 +1302,7 @@ async fn a_team_chat_is_asked_again_after_signing_out_and_in() {
     assert_eq!(o.conversation.id, c.conversation_id);
     let (token, seq) = (a1.token.clone(), a1.last_seq);
     a1.close().await;
-    let r = hub
-        .http
-        .post(hub.url("/api/v1/logout"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    hub.logout(&token).await;
     let login = hub.login("a1").await;
     let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &login.token, Some(seq)).await;
     a1.wait_event("the first question withdrawn", |e| {

@@ -151,6 +151,18 @@ impl TestHub {
         resp.json().await.expect("login body")
     }
 
+    /// Signs out over REST (`POST /api/v1/logout`): the token is revoked.
+    pub async fn logout(&self, token: &str) {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("logout request");
+        assert_eq!(resp.status(), 204, "logout");
+    }
+
     pub async fn agent_id(&self, user: &str) -> AgentId {
         self.running().hub.agent_id(user).await.expect("agent id")
     }

@@ -1,0 +1,17 @@
+// Reads that can be repeated before the last one finished (a panel opened
+// again, a list read again) and so finish out of order: only the newest
+// read's answer, or its failure, is delivered.
+
+/** Wraps `read` so that each call delivers only if no later call began. */
+export function newestOnly<T>(read: () => Promise<T>) {
+  let started = 0;
+  return async (answered: (value: T) => void, failed: (error: unknown) => void) => {
+    const mine = ++started;
+    try {
+      const value = await read();
+      if (mine === started) answered(value);
+    } catch (e) {
+      if (mine === started) failed(e);
+    }
+  };
+}
