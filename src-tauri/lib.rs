@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod keychain;
+pub mod launcher_badge;
 pub mod models;
 pub mod notify;
 pub mod shell;
@@ -101,6 +102,8 @@ pub fn run() -> anyhow::Result<()> {
             )));
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());
+            // The unread count on the dock or launcher icon.
+            app.manage(launcher_badge::LauncherBadge::spawn());
             let (focus_tx, mut focus_rx) = tokio::sync::mpsc::unbounded_channel();
             app.manage(FocusEvents(focus_tx));
             let handle = app.handle().clone();

@@ -80,7 +80,7 @@ fn title(unread: u32) -> String {
 
 /// Withdraws what a session raised on the desktop, after it ended: stops
 /// the ring, closes its notifications and alert window, and takes the
-/// unread count out of the title.
+/// unread count out of the title and off the launcher icon.
 pub fn withdraw_alerts(app: &AppHandle) {
     withdraw_alerts_then(app, None);
 }
@@ -112,8 +112,18 @@ fn withdraw_alerts_then(app: &AppHandle, done: Option<tokio::sync::oneshot::Send
     if let Some(n) = app.try_state::<Notifier>() {
         let _ = n.0.send(NotifyCommand::CloseAll { done });
     }
+    show_unread(app, 0);
+}
+
+/// The count of unread chats where the agent sees it outside the page:
+/// the window title and the dock or launcher icon (the tray's dot follows
+/// the tray menu).
+fn show_unread(app: &AppHandle, unread: u32) {
     if let Some(w) = app.get_webview_window(MAIN_LABEL) {
-        let _ = w.set_title(&title(0));
+        let _ = w.set_title(&title(unread));
+    }
+    if let Some(b) = app.try_state::<crate::launcher_badge::LauncherBadge>() {
+        b.show(app, unread);
     }
 }
 
@@ -182,11 +192,7 @@ impl EffectSink for DesktopSink {
                     },
                 );
             }
-            Effect::Badge(n) => {
-                if let Some(w) = self.app.get_webview_window(MAIN_LABEL) {
-                    let _ = w.set_title(&title(n));
-                }
-            }
+            Effect::Badge(n) => show_unread(&self.app, n),
             Effect::Notify(n) => self.notify(NotifyCommand::Show(n)),
             Effect::CloseNotification(k) => self.notify(NotifyCommand::Close(k)),
             Effect::StartRing => self.sound(ring(engine)),

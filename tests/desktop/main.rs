@@ -980,6 +980,78 @@ async fn the_tray_menu_accepts_rejects_sets_presence_and_shows_unread_over_dbusm
     app.quit().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn the_launcher_icon_counts_unread_chats_and_a_dock_that_starts_later_is_told() {
+    let dock = Dock::listen().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    step("at start the launcher is told that nothing is unread");
+    let seen = dock.wait_count(0, None).await;
+    app.sign_in(&hub.url(), "a1").await;
+
+    step("two chats accepted and read, the second in front");
+    let ann = "Ann <b>&amp;</b> \u{202E}";
+    let c1 = hub.ingress(Channel::Chat, "dock-1", ann, "", "hello").await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    let c2 = hub.ingress(Channel::Chat, "dock-2", "Bob", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    for c in [&c1, &c2] {
+        app.click(&format!("[data-testid=conversation-{}]", c.conversation_id))
+            .await;
+    }
+    app.text_until("[data-testid=chat-title]", |t| t == "Bob")
+        .await;
+    app.text_until("[data-testid=unread-chats]", |t| t.is_empty() || t == "0")
+        .await;
+    let seen = dock.wait_count(seen, None).await;
+
+    step("two messages in the chat behind: one unread chat on the icon");
+    hub.ingress(Channel::Chat, "dock-1", ann, "", "are you there?")
+        .await;
+    hub.ingress(Channel::Chat, "dock-1", ann, "", "hello??")
+        .await;
+    app.text_until(
+        &format!("[data-testid=unread-{}]", c1.conversation_id),
+        |t| t == "2",
+    )
+    .await;
+    let seen = dock.wait_count(seen, Some(1)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        dock.updates().len(),
+        seen,
+        "counted messages, not chats: {:?}",
+        dock.updates()
+    );
+
+    step("a dock that starts now is told the count at once");
+    dock.start_launcher().await;
+    let seen = dock.wait_count(seen, Some(1)).await;
+
+    step("reading the chat takes the count off");
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        c1.conversation_id
+    ))
+    .await;
+    let seen = dock.wait_count(seen, None).await;
+
+    step("signing out with a chat unread takes the count off too");
+    hub.ingress(Channel::Chat, "dock-2", "Bob", "", "hello?")
+        .await;
+    let seen = dock.wait_count(seen, Some(1)).await;
+    app.click("[data-testid=sign-out]").await;
+    app.el("input[name=password]").await;
+    dock.wait_count(seen, None).await;
+    app.quit().await;
+}
+
 /// `_NET_WM_STATE` of the X11 window with this title.
 async fn wm_state(title: &str) -> String {
     let out = tokio::process::Command::new("xprop")

@@ -1054,6 +1054,101 @@ impl Portal {
     }
 }
 
+/// A test dock on the session bus: records every Unity LauncherEntry
+/// `Update` signal (what Ubuntu's dock and KDE's task manager read for an
+/// icon's count) and, when told, owns the bus name a launcher owns while
+/// it runs, as a dock that starts after the app does.
+pub struct Dock {
+    conn: zbus::Connection,
+    updates: std::sync::Arc<std::sync::Mutex<Vec<LauncherUpdate>>>,
+}
+
+/// One `Update`: the app's URI, its count and whether the count shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LauncherUpdate {
+    pub app_uri: String,
+    pub count: Option<i64>,
+    pub count_visible: Option<bool>,
+}
+
+impl Dock {
+    pub async fn listen() -> Dock {
+        use futures_util::StreamExt;
+        let conn = zbus::Connection::session().await.unwrap();
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("com.canonical.Unity.LauncherEntry")
+            .unwrap()
+            .member("Update")
+            .unwrap()
+            .build();
+        let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
+            .await
+            .unwrap();
+        let updates = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = updates.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Ok((app_uri, properties)) = msg.body().deserialize::<(
+                    String,
+                    std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+                )>() else {
+                    continue;
+                };
+                let count = properties.get("count").and_then(|v| match &**v {
+                    zbus::zvariant::Value::I64(n) => Some(*n),
+                    _ => None,
+                });
+                let count_visible = properties.get("count-visible").and_then(|v| match &**v {
+                    zbus::zvariant::Value::Bool(b) => Some(*b),
+                    _ => None,
+                });
+                seen.lock().unwrap().push(LauncherUpdate {
+                    app_uri,
+                    count,
+                    count_visible,
+                });
+            }
+        });
+        Dock { conn, updates }
+    }
+
+    /// Every update so far.
+    pub fn updates(&self) -> Vec<LauncherUpdate> {
+        self.updates.lock().unwrap().clone()
+    }
+
+    /// Waits until the launcher has been told, by an update after the
+    /// first `after`, that the app's icon now shows this count (`Some(n)`)
+    /// or none (`None`); returns how many updates there are then.
+    pub async fn wait_count(&self, after: usize, shown: Option<i64>) -> usize {
+        let want = |u: &LauncherUpdate| {
+            u.app_uri == "application://switchboard.desktop"
+                && match shown {
+                    Some(n) => u.count == Some(n) && u.count_visible == Some(true),
+                    None => u.count_visible == Some(false),
+                }
+        };
+        eventually(
+            &format!("the launcher was not told count {shown:?}"),
+            || async {
+                let updates = self.updates();
+                updates.len() > after && updates.last().is_some_and(want)
+            },
+        )
+        .await;
+        self.updates().len()
+    }
+
+    /// Owns the launcher's bus name, as a dock does when it starts.
+    pub async fn start_launcher(&self) {
+        self.conn
+            .request_name("com.canonical.Unity")
+            .await
+            .expect("own com.canonical.Unity on the session bus");
+    }
+}
+
 /// A node of a `com.canonical.dbusmenu` layout.
 #[derive(Debug, Clone)]
 pub struct MenuNode {
