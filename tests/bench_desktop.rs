@@ -317,10 +317,12 @@ if (does.includes('count')) {
   };
 }
 setInterval(() => {
+  if (window.__soakQuiet) return;
   const accept = document.querySelector('[data-testid=accept]');
   if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
 }, ACCEPT_MS);
 setInterval(() => {
+  if (window.__soakQuiet) return;
   const rows = [...document.querySelectorAll('[data-testid^=conversation-]')];
   soak.rows = rows.length;
   if (rows.length > 0 && does.includes('open')) rows[Math.floor(Math.random() * rows.length)].click();
@@ -375,6 +377,11 @@ async fn soak_the_desktop_app() {
     let rate = env_f64("SWITCHBOARD_SOAK_RATE", 60.0);
     // Pause between two rounds of the agent's work.
     let round_ms = env_f64("SWITCHBOARD_SOAK_ROUND_SECS", 2.0) * 1000.0;
+    // For telling retained memory from work in flight: the in-page agent
+    // stops this long before each sample (customers still write). Over
+    // 30 s, one of WebKit's memory checks (a full collection, caches
+    // dropped) falls inside. Offers wait out the pause (they lapse at 60 s).
+    let quiet = Duration::from_secs_f64(env_f64("SWITCHBOARD_SOAK_QUIET_SECS", 0.0).min(45.0));
     let app_bin = PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
     let hub_bin = app_bin.with_file_name("switchboard-hub");
     assert!(
@@ -437,8 +444,13 @@ async fn soak_the_desktop_app() {
     let end = Duration::from_secs_f64(minutes * 60.0);
     let mut next_sample = Duration::ZERO;
     loop {
-        let elapsed = t0.elapsed();
+        let mut elapsed = t0.elapsed();
         if elapsed >= next_sample {
+            if !quiet.is_zero() && !next_sample.is_zero() {
+                app.js("window.__soakQuiet = true; return null").await;
+                tokio::time::sleep(quiet).await;
+                elapsed = t0.elapsed();
+            }
             let t = elapsed.as_secs_f64() / 60.0;
             let (a, h) = (tree_memory(pid), tree_memory(hub.pid()));
             let tree = process_tree(pid);
@@ -465,6 +477,9 @@ async fn soak_the_desktop_app() {
             );
             tree_series.0.push((t, a));
             hub_series.0.push((t, h));
+            if !quiet.is_zero() {
+                app.js("window.__soakQuiet = false; return null").await;
+            }
             if elapsed >= end {
                 break;
             }
