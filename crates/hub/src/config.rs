@@ -79,6 +79,13 @@ pub struct ServerConfig {
     /// Without it, only admins can post ingress messages.
     #[serde(default)]
     pub ingress_token: Option<String>,
+    /// How long a connector's `message_id` is remembered, so that a retry
+    /// of the same message is not stored twice. Fourteen days: WhatsApp's
+    /// Cloud API retries an undelivered webhook for up to seven. Older ids
+    /// are forgotten (hourly), so the table holds two weeks of traffic,
+    /// not every message ever received.
+    #[serde(default = "default_ingress_id_retention")]
+    pub ingress_id_retention_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,8 +95,13 @@ impl Default for ServerConfig {
             database: default_database(),
             tls: None,
             ingress_token: None,
+            ingress_id_retention_secs: default_ingress_id_retention(),
         }
     }
+}
+
+fn default_ingress_id_retention() -> u64 {
+    14 * 24 * 3600
 }
 
 fn default_listen() -> SocketAddr {

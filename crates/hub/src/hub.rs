@@ -56,7 +56,13 @@ pub struct Hub {
     dummy_hash: String,
     /// Freed heap pages go back to the OS after commits, once a minute.
     memory_release: FreeMemoryRelease,
+    /// When connectors' message ids past their retention were last
+    /// forgotten (hub clock, ms; 0: not yet since start).
+    ingress_ids_pruned_at: std::sync::atomic::AtomicI64,
 }
+
+/// How often connectors' old message ids are forgotten.
+const INGRESS_ID_PRUNE_EVERY_MS: i64 = 3_600_000;
 
 /// A signed-in agent, as resolved from a bearer token.
 #[derive(Debug, Clone)]
@@ -159,6 +165,7 @@ impl Hub {
             dummy_hash: auth::hash_password(&auth::new_token())
                 .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
             memory_release: FreeMemoryRelease::default(),
+            ingress_ids_pruned_at: std::sync::atomic::AtomicI64::new(0),
         });
         hub.apply_config().await?;
         hub.after_restart().await?;
@@ -463,6 +470,33 @@ impl Hub {
         let profile = self.profile(agent).await?;
         tracing::info!(agent = %agent, "login");
         Ok((token, expires, profile))
+    }
+
+    /// Forgets connectors' message ids older than their retention, at most
+    /// once an hour (in the ingress's own transaction: a retry inside the
+    /// retention is still recognised).
+    async fn prune_ingress_ids(&self, w: &mut Work<'_>, now: i64) -> HubResult<()> {
+        use std::sync::atomic::Ordering;
+        let last = self.ingress_ids_pruned_at.load(Ordering::Relaxed);
+        if last != 0 && now - last < INGRESS_ID_PRUNE_EVERY_MS {
+            return Ok(());
+        }
+        let retention = i64::try_from(self.config.server.ingress_id_retention_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let forgotten = sqlx::query("DELETE FROM ingress_ids WHERE seen_at < ?")
+            .bind(now.saturating_sub(retention))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        self.ingress_ids_pruned_at.store(now, Ordering::Relaxed);
+        if forgotten > 0 {
+            tracing::info!(
+                forgotten,
+                "connectors' message ids past their retention forgotten"
+            );
+        }
+        Ok(())
     }
 
     /// Resolves a bearer token.
@@ -986,16 +1020,19 @@ impl Hub {
             w.customer_message(conv, &m.text).await?;
         }
         if let Some(id) = &m.message_id {
+            let now = self.now().0;
             sqlx::query(
-                "INSERT INTO ingress_ids (channel, thread, message_id, conversation_id, created) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO ingress_ids (channel, thread, message_id, conversation_id, created, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(wire(&m.channel))
             .bind(&m.thread)
             .bind(id)
             .bind(conv.0)
             .bind(created)
+            .bind(now)
             .execute(&mut *w.tx)
             .await?;
+            self.prune_ingress_ids(&mut w, now).await?;
         }
         if created {
             w.route(conv).await?;

@@ -231,6 +231,14 @@ UPDATE conversations SET is_call = 1 WHERE scenario = 'incoming_call' OR channel
 ALTER TABLE ingress_ids ADD COLUMN created INTEGER NOT NULL DEFAULT 0
 "#,
     ),
+    (
+        8,
+        r#"
+ALTER TABLE ingress_ids ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
+UPDATE ingress_ids SET seen_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+CREATE INDEX ingress_ids_seen_at ON ingress_ids (seen_at)
+"#,
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -1460,6 +1460,60 @@ async fn an_ingress_retry_with_the_same_message_id_is_not_a_second_message() {
     assert_eq!(r.status(), 400);
 }
 
+/// Connectors' message ids are remembered for their retention, not for
+/// ever: a retry inside it is recognised, and an id older than it is
+/// forgotten (the table would otherwise hold every message received).
+#[tokio::test]
+async fn ingress_message_ids_are_forgotten_after_their_retention() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub = TestHub::start_with_clock(
+        |c| c.server.ingress_id_retention_secs = 24 * 3600,
+        clock.clone(),
+    )
+    .await;
+    let post = |id: &str, text: &str| IngressMessage {
+        channel: Channel::Whatsapp,
+        thread: "retention".into(),
+        customer_name: "Rhea".into(),
+        phone: None,
+        email: None,
+        comment: None,
+        queue: None,
+        scenario: None,
+        text: text.into(),
+        transcript: Vec::new(),
+        case_id: None,
+        message_id: Some(id.into()),
+    };
+    let first = hub.ingress_msg(post("wa-1", "hello")).await;
+    clock.advance(Duration::from_secs(12 * 3600));
+    assert_eq!(
+        hub.ingress_msg(post("wa-1", "hello")).await,
+        first,
+        "a retry inside the retention is the first post"
+    );
+    clock.advance(Duration::from_secs(13 * 3600));
+    let second = hub.ingress_msg(post("wa-2", "second")).await;
+    assert_eq!(
+        hub.ingress_msg(post("wa-2", "second")).await,
+        second,
+        "the newer id is kept"
+    );
+    // 25 hours on: the first id is forgotten, so the same id is a new
+    // message (a connector retrying after its retention is not one).
+    hub.ingress_msg(post("wa-1", "hello again")).await;
+    let texts: Vec<String> = hub
+        .running()
+        .hub
+        .conversation_messages(None, first.conversation_id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["hello", "second", "hello again"]);
+}
+
 /// Malformed URLs get the protocol's `{code, message}` error, like every
 /// other refusal, not the web framework's plain text.
 #[tokio::test]
