@@ -142,6 +142,12 @@ pub struct RoutingConfig {
     /// not disturb and told so. Off, the offer is only rerouted.
     #[serde(default = "yes")]
     pub agent_reject_notifications: bool,
+    /// A team-owned chat whose offers all lapsed unanswered is offered to
+    /// the team again this long after (and again after each lapse, while
+    /// the customer waits). 0: only when the customer writes again or a
+    /// teammate comes online.
+    #[serde(default = "default_team_reminder")]
+    pub team_reminder_secs: u64,
 }
 
 impl Default for RoutingConfig {
@@ -151,6 +157,7 @@ impl Default for RoutingConfig {
             disconnected_grace_secs: default_grace(),
             missed_notifications: true,
             agent_reject_notifications: true,
+            team_reminder_secs: default_team_reminder(),
         }
     }
 }
@@ -165,6 +172,10 @@ fn default_max_sessions() -> u32 {
 
 fn default_grace() -> u64 {
     8 * 60
+}
+
+fn default_team_reminder() -> u64 {
+    120
 }
 
 /// Authentication settings.

@@ -338,6 +338,55 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// A team chat's offer lapsed: if no teammate has one up any more and
+    /// nobody took the chat, the team is asked again after
+    /// `team_reminder_secs`. Before, a chat every teammate let lapse was
+    /// offered to nobody until the customer wrote again, and a customer
+    /// who waited quietly waited for good.
+    pub(super) async fn remind_team_if_unheard(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+    ) -> HubResult<()> {
+        let secs = self.hub.config.routing.team_reminder_secs;
+        if secs == 0 || !self.awaits_owner(conv).await? || self.team_offers_up(conv).await? {
+            return Ok(());
+        }
+        let due = Millis(
+            self.now
+                .0
+                .saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        );
+        self.add_timer(TimerKind::TeamReminder, conv.0, agent, due, false)
+            .await
+    }
+
+    /// The team reminder is due: the chat is offered to every teammate who
+    /// may take it, as for a new message, unless someone took it or was
+    /// asked meanwhile (the customer wrote, a teammate came online).
+    pub(super) async fn team_reminder(&mut self, conv: ConversationId) -> HubResult<()> {
+        if !self.awaits_owner(conv).await?
+            || !self.team_owned(conv).await?
+            || self.team_offers_up(conv).await?
+        {
+            return Ok(());
+        }
+        tracing::info!(conversation = %conv, "team chat unanswered; asking the team again");
+        self.team_notify(conv).await
+    }
+
+    /// Whether a teammate has an offer for this team chat up now.
+    async fn team_offers_up(&mut self, conv: ConversationId) -> HubResult<bool> {
+        let up: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offers WHERE conversation_id = ? AND status = 'pending'
+               AND json_extract(origin, '$.kind') = 'team_message'",
+        )
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(up > 0)
+    }
+
     /// The offer a teammate gets for an unclaimed team chat: the customer's
     /// latest message and how many there are.
     async fn team_message_offer(

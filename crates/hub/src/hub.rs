@@ -99,6 +99,9 @@ enum TimerKind {
     /// The owner has not answered the customer in time; `ref_id` is the
     /// conversation, `agent_id` the owner.
     OwnerIdle,
+    /// A team chat's offers all lapsed: the team is asked again; `ref_id`
+    /// is the conversation, `agent_id` the last to let it lapse.
+    TeamReminder,
 }
 
 impl TimerKind {
@@ -107,6 +110,7 @@ impl TimerKind {
             TimerKind::OfferTimeout => "offer_timeout",
             TimerKind::DisconnectedGrace => "disconnected_grace",
             TimerKind::OwnerIdle => "owner_idle",
+            TimerKind::TeamReminder => "team_reminder",
         }
     }
 }
@@ -1106,6 +1110,7 @@ impl Hub {
                 "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await,
                 "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await,
                 "owner_idle" => w.owner_idle(ConversationId(ref_id), agent).await,
+                "team_reminder" => w.team_reminder(ConversationId(ref_id)).await,
                 other => {
                     tracing::warn!(kind = other, "unknown timer kind dropped");
                     Ok(())
@@ -2114,9 +2119,14 @@ impl Work<'_> {
             return Ok(());
         }
         if row.origin.is_request() {
-            return self
-                .decline_request(offer, row, OfferOutcome::TimedOut, None)
-                .await;
+            let (agent, conv) = (row.agent, row.conv);
+            let team_message = matches!(row.origin, OfferOrigin::TeamMessage { .. });
+            self.decline_request(offer, row, OfferOutcome::TimedOut, None)
+                .await?;
+            if team_message {
+                self.remind_team_if_unheard(conv, agent).await?;
+            }
+            return Ok(());
         }
         let (agent, conv, template, origin) = (row.agent, row.conv, row.template, row.origin);
         if !self.awaits_owner(conv).await? {

@@ -1168,6 +1168,66 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
     );
 }
 
+/// A team chat nobody answered is not left waiting for the customer's
+/// next message: once every teammate's offer is gone (one declined, one
+/// let it lapse), the team is asked again after `team_reminder_secs`.
+#[tokio::test]
+async fn a_team_chat_whose_offers_lapsed_is_offered_to_the_team_again() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.team_reminder_secs = 1;
+        let q = queue_mut(c);
+        q.team_owned = true;
+        q.templates.insert(
+            Scenario::IncomingSms,
+            switchboard_hub::config::TemplateOverride {
+                kind: Some(NotificationKind::Alert),
+                timeout_secs: Some(1),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let c = hub.ingress(Channel::Sms, "quiet", "Quinn", "hello?").await;
+    let o1 = a1.wait_offer().await;
+    let o2 = a2.wait_offer().await;
+    a1.ok(Command::RejectOffer {
+        offer_id: o1.id,
+        reason: None,
+    })
+    .await;
+    a2.wait_event(
+        "lapsed",
+        |e| matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::TimedOut, .. } if *offer_id == o2.id),
+    )
+    .await;
+    // Asked again, both, with the same message: the customer still waits.
+    let again = a2.wait_offer().await;
+    assert_eq!(again.conversation.id, c.conversation_id);
+    assert_eq!(
+        again.origin,
+        OfferOrigin::TeamMessage {
+            preview: "hello?".into(),
+            messages: 1
+        }
+    );
+    let o1b = a1.wait_offer().await;
+    assert_eq!(o1b.conversation.id, c.conversation_id);
+    a1.ok(Command::AcceptOffer { offer_id: o1b.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+    // Taken: no more reminders, whatever lapses.
+    a2.no_event(
+        Duration::from_millis(2_500),
+        "a reminder after the chat was taken",
+        |e| matches!(e, AgentEvent::OfferCreated { .. }),
+    )
+    .await;
+}
+
 /// A teammate signed out when the customer wrote is not sent an offer it
 /// cannot see (it would lapse unseen and count as told): it hears of the
 /// still unclaimed chat when it connects.
