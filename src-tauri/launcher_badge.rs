@@ -6,7 +6,7 @@
 //!
 //! - Linux: the Unity LauncherEntry signal on the session bus, which
 //!   Ubuntu's dock, KDE Plasma's task manager, elementary's dock and Plank
-//!   read, naming the app by its desktop entry ([`DESKTOP_ID`]). A dock
+//!   read, naming the app by its desktop entry ([`desktop_id`]). A dock
 //!   that starts (or restarts) after the app takes the bus name
 //!   [`LAUNCHER_SERVICE`]; the count is sent again then, since a signal
 //!   sent before it listened is lost. (Tauri's own `set_badge_count` sends
@@ -18,10 +18,14 @@
 
 use tokio::sync::watch;
 
-/// The desktop entry the launcher knows the app by: the package's
-/// (`packaging/linux/switchboard.desktop`, installed under the binary's
-/// name).
-pub const DESKTOP_ID: &str = "switchboard.desktop";
+/// The desktop entry the launcher knows the app by: the one the package
+/// installs (`packaging/linux/switchboard.desktop` is its template; Tauri's
+/// bundler names the file after the product, `Switchboard.desktop`, which
+/// is also the window's `WM_CLASS` class, by which docks match windows to
+/// entries). Docks compare the id exactly, case included.
+pub fn desktop_id(product_name: &str) -> String {
+    format!("{product_name}.desktop")
+}
 
 /// The bus name a Unity-API launcher owns while it runs.
 pub const LAUNCHER_SERVICE: &str = "com.canonical.Unity";
@@ -37,14 +41,14 @@ const OBJECT_PATH: &str = "/com/canonical/unity/launcherentry/switchboard";
 pub struct LauncherBadge(watch::Sender<u32>);
 
 impl LauncherBadge {
-    /// Starts showing counts (Linux: the bus task; elsewhere, nothing to
-    /// start).
-    pub fn spawn() -> LauncherBadge {
+    /// Starts showing counts for the app installed as `desktop_id`
+    /// (Linux: the bus task; elsewhere, nothing to start).
+    pub fn spawn(desktop_id: String) -> LauncherBadge {
         let (tx, rx) = watch::channel(0);
         #[cfg(target_os = "linux")]
-        tauri::async_runtime::spawn(linux::run(rx));
+        tauri::async_runtime::spawn(linux::run(rx, format!("application://{desktop_id}")));
         #[cfg(not(target_os = "linux"))]
-        drop(rx);
+        drop((rx, desktop_id));
         LauncherBadge(tx)
     }
 
@@ -90,11 +94,11 @@ mod linux {
     use tokio::sync::watch;
     use zbus::zvariant::Value;
 
-    use super::{entry_properties, DESKTOP_ID, LAUNCHER_INTERFACE, LAUNCHER_SERVICE, OBJECT_PATH};
+    use super::{entry_properties, LAUNCHER_INTERFACE, LAUNCHER_SERVICE, OBJECT_PATH};
 
     /// Sends each new count, and the current one again whenever a
     /// launcher takes the bus name.
-    pub async fn run(mut counts: watch::Receiver<u32>) {
+    pub async fn run(mut counts: watch::Receiver<u32>, app_uri: String) {
         let conn = match zbus::Connection::session().await {
             Ok(c) => c,
             Err(e) => {
@@ -115,7 +119,7 @@ mod linux {
         loop {
             let unread = *counts.borrow_and_update();
             if sent != Some(unread) {
-                match emit(&conn, unread).await {
+                match emit(&conn, &app_uri, unread).await {
                     Ok(()) => sent = Some(unread),
                     Err(e) => tracing::info!(error = %e, "the launcher badge was not sent"),
                 }
@@ -145,7 +149,7 @@ mod linux {
         }
     }
 
-    async fn emit(conn: &zbus::Connection, unread: u32) -> zbus::Result<()> {
+    async fn emit(conn: &zbus::Connection, app_uri: &str, unread: u32) -> zbus::Result<()> {
         let (count, visible) = entry_properties(unread);
         let mut properties: HashMap<&str, Value<'_>> = HashMap::new();
         properties.insert("count", Value::I64(count));
@@ -155,7 +159,7 @@ mod linux {
             OBJECT_PATH,
             LAUNCHER_INTERFACE,
             "Update",
-            &(format!("application://{DESKTOP_ID}"), properties),
+            &(app_uri, properties),
         )
         .await
     }
@@ -164,6 +168,11 @@ mod linux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_entry_is_named_as_the_bundler_names_it() {
+        assert_eq!(desktop_id("Switchboard"), "Switchboard.desktop");
+    }
 
     #[test]
     fn the_count_shows_only_when_a_chat_is_unread() {

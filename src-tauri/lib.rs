@@ -103,7 +103,9 @@ pub fn run() -> anyhow::Result<()> {
             // Ring and chime on their own thread (no device: visual only).
             app.manage(sound::Sound::spawn());
             // The unread count on the dock or launcher icon.
-            app.manage(launcher_badge::LauncherBadge::spawn());
+            app.manage(launcher_badge::LauncherBadge::spawn(
+                launcher_badge::desktop_id(&app.package_info().name),
+            ));
             let (focus_tx, mut focus_rx) = tokio::sync::mpsc::unbounded_channel();
             app.manage(FocusEvents(focus_tx));
             let handle = app.handle().clone();

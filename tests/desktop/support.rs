@@ -1122,8 +1122,15 @@ impl Dock {
     /// first `after`, that the app's icon now shows this count (`Some(n)`)
     /// or none (`None`); returns how many updates there are then.
     pub async fn wait_count(&self, after: usize, shown: Option<i64>) -> usize {
+        // The entry Tauri's bundler installs: `<productName>.desktop`.
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.conf.json")).unwrap();
+        let app_uri = format!(
+            "application://{}.desktop",
+            conf["productName"].as_str().unwrap()
+        );
         let want = |u: &LauncherUpdate| {
-            u.app_uri == "application://switchboard.desktop"
+            u.app_uri == app_uri
                 && match shown {
                     Some(n) => u.count == Some(n) && u.count_visible == Some(true),
                     None => u.count_visible == Some(false),

@@ -142,10 +142,11 @@ pub struct RoutingConfig {
     /// not disturb and told so. Off, the offer is only rerouted.
     #[serde(default = "yes")]
     pub agent_reject_notifications: bool,
-    /// A team-owned chat whose offers all lapsed unanswered is offered to
-    /// the team again this long after (and again after each lapse, while
-    /// the customer waits). 0: only when the customer writes again or a
-    /// teammate comes online.
+    /// A team-owned chat whose offers all ended unanswered (lapsed,
+    /// declined, withdrawn at a sign-out) is offered to the whole team
+    /// again this long after the last ended, and again while the customer
+    /// waits. 0: only when the customer writes again or a teammate comes
+    /// online.
     #[serde(default = "default_team_reminder")]
     pub team_reminder_secs: u64,
 }

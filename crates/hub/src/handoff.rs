@@ -338,11 +338,12 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// A team chat's offer lapsed: if no teammate has one up any more and
-    /// nobody took the chat, the team is asked again after
-    /// `team_reminder_secs`. Before, a chat every teammate let lapse was
-    /// offered to nobody until the customer wrote again, and a customer
-    /// who waited quietly waited for good.
+    /// A team chat's offer ended unanswered (lapsed, declined, or its agent
+    /// signed out): if no teammate has one up any more and nobody took the
+    /// chat, the team is asked again after `team_reminder_secs` (counted
+    /// from the last to end). Before, a chat every teammate let lapse or
+    /// declined was offered to nobody until the customer wrote again, and
+    /// a customer who waited quietly waited for good.
     pub(super) async fn remind_team_if_unheard(
         &mut self,
         conv: ConversationId,
@@ -357,14 +358,18 @@ impl Work<'_> {
                 .0
                 .saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
         );
-        self.add_timer(TimerKind::TeamReminder, conv.0, agent, due, false)
+        self.add_timer(TimerKind::TeamReminder, conv.0, agent, due, true)
             .await
     }
 
     /// The team reminder is due: the chat is offered to every teammate who
     /// may take it, as for a new message, unless someone took it or was
     /// asked meanwhile (the customer wrote, a teammate came online).
-    pub(super) async fn team_reminder(&mut self, conv: ConversationId) -> HubResult<()> {
+    pub(super) async fn team_reminder(
+        &mut self,
+        conv: ConversationId,
+        agent: AgentId,
+    ) -> HubResult<()> {
         if !self.awaits_owner(conv).await?
             || !self.team_owned(conv).await?
             || self.team_offers_up(conv).await?
@@ -372,7 +377,14 @@ impl Work<'_> {
             return Ok(());
         }
         tracing::info!(conversation = %conv, "team chat unanswered; asking the team again");
-        self.team_notify(conv).await
+        self.team_notify(conv).await?;
+        if !self.team_offers_up(conv).await? {
+            // Nobody could be asked (away, Do not disturb, at the session
+            // limit): ask again later. Those who come back are not caught
+            // up, as they were told of this message already.
+            self.remind_team_if_unheard(conv, agent).await?;
+        }
+        Ok(())
     }
 
     /// Whether a teammate has an offer for this team chat up now.
@@ -1025,7 +1037,11 @@ impl Work<'_> {
         )
         .await?;
         self.answer(&row, false, outcome == OfferOutcome::Rejected, reason)
-            .await
+            .await?;
+        if matches!(row.origin, OfferOrigin::TeamMessage { .. }) {
+            self.remind_team_if_unheard(row.conv, row.agent).await?;
+        }
+        Ok(())
     }
 
     /// Tells the requester of a consult, assign or discuss request how it

@@ -64,6 +64,9 @@ pub struct Hub {
 /// How often connectors' old message ids are forgotten.
 const INGRESS_ID_PRUNE_EVERY_MS: i64 = 3_600_000;
 
+/// How many old message ids one ingress forgets at most.
+const INGRESS_ID_PRUNE_BATCH: i64 = 500;
+
 /// A signed-in agent, as resolved from a bearer token.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -488,12 +491,21 @@ impl Hub {
         let retention = i64::try_from(self.config.server.ingress_id_retention_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
-        let forgotten = sqlx::query("DELETE FROM ingress_ids WHERE seen_at < ?")
-            .bind(now.saturating_sub(retention))
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
-        self.ingress_ids_pruned_at.store(now, Ordering::Relaxed);
+        // A batch at a time: the ingress holds the hub's write lock, and the
+        // first prune after an upgrade finds two weeks of ids at once. A
+        // full batch means more are due: the next ingress goes on.
+        let forgotten = sqlx::query(
+            "DELETE FROM ingress_ids WHERE (channel, thread, message_id) IN
+               (SELECT channel, thread, message_id FROM ingress_ids WHERE seen_at < ? LIMIT ?)",
+        )
+        .bind(now.saturating_sub(retention))
+        .bind(INGRESS_ID_PRUNE_BATCH)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if forgotten < INGRESS_ID_PRUNE_BATCH as u64 {
+            self.ingress_ids_pruned_at.store(now, Ordering::Relaxed);
+        }
         if forgotten > 0 {
             tracing::info!(
                 forgotten,
@@ -1110,7 +1122,7 @@ impl Hub {
                 "offer_timeout" => w.offer_timed_out(OfferId(ref_id)).await,
                 "disconnected_grace" => w.grace_expired(ConversationId(ref_id), agent).await,
                 "owner_idle" => w.owner_idle(ConversationId(ref_id), agent).await,
-                "team_reminder" => w.team_reminder(ConversationId(ref_id)).await,
+                "team_reminder" => w.team_reminder(ConversationId(ref_id), agent).await,
                 other => {
                     tracing::warn!(kind = other, "unknown timer kind dropped");
                     Ok(())
@@ -2101,6 +2113,9 @@ impl Work<'_> {
             // questions put and answered); a routed offer is routed again.
             let conv = row.conv;
             self.withdraw(offer, agent, conv).await?;
+            if matches!(row.origin, OfferOrigin::TeamMessage { .. }) {
+                self.remind_team_if_unheard(conv, agent).await?;
+            }
             if !row.origin.is_request() && self.awaits_owner(conv).await? {
                 tracing::info!(offer = %offer, agent = %agent, "offer's agent signed out; rerouting");
                 self.set_status(conv, ConversationStatus::Queued, None)
@@ -2119,14 +2134,9 @@ impl Work<'_> {
             return Ok(());
         }
         if row.origin.is_request() {
-            let (agent, conv) = (row.agent, row.conv);
-            let team_message = matches!(row.origin, OfferOrigin::TeamMessage { .. });
-            self.decline_request(offer, row, OfferOutcome::TimedOut, None)
-                .await?;
-            if team_message {
-                self.remind_team_if_unheard(conv, agent).await?;
-            }
-            return Ok(());
+            return self
+                .decline_request(offer, row, OfferOutcome::TimedOut, None)
+                .await;
         }
         let (agent, conv, template, origin) = (row.agent, row.conv, row.template, row.origin);
         if !self.awaits_owner(conv).await? {

@@ -1169,10 +1169,12 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
 }
 
 /// A team chat nobody answered is not left waiting for the customer's
-/// next message: once every teammate's offer is gone (one declined, one
-/// let it lapse), the team is asked again after `team_reminder_secs`.
+/// next message: once every teammate's offer has ended unanswered (here one
+/// lapses while the other is still up, then that one is declined), the
+/// team is asked again after `team_reminder_secs`; a reminder that falls
+/// due after the chat was taken asks nobody.
 #[tokio::test]
-async fn a_team_chat_whose_offers_lapsed_is_offered_to_the_team_again() {
+async fn a_team_chat_whose_offers_all_ended_unanswered_is_offered_to_the_team_again() {
     let hub = TestHub::start_with(|c| {
         c.routing.team_reminder_secs = 1;
         let q = queue_mut(c);
@@ -1189,18 +1191,28 @@ async fn a_team_chat_whose_offers_lapsed_is_offered_to_the_team_again() {
     .await;
     let mut a1 = hub.connect("a1").await;
     let mut a2 = hub.connect("a2").await;
-    let c = hub.ingress(Channel::Sms, "quiet", "Quinn", "hello?").await;
-    let o1 = a1.wait_offer().await;
-    let o2 = a2.wait_offer().await;
-    a1.ok(Command::RejectOffer {
-        offer_id: o1.id,
-        reason: None,
+    a1.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
     })
     .await;
+    let c = hub.ingress(Channel::Sms, "quiet", "Quinn", "hello?").await;
+    let o2 = a2.wait_offer().await;
+    // a1 comes back later, so its offer is still up when a2's lapses.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let o1 = a1.wait_offer().await;
     a2.wait_event(
         "lapsed",
         |e| matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::TimedOut, .. } if *offer_id == o2.id),
     )
+    .await;
+    a1.ok(Command::RejectOffer {
+        offer_id: o1.id,
+        reason: None,
+    })
     .await;
     // Asked again, both, with the same message: the customer still waits.
     let again = a2.wait_offer().await;
@@ -1214,18 +1226,79 @@ async fn a_team_chat_whose_offers_lapsed_is_offered_to_the_team_again() {
     );
     let o1b = a1.wait_offer().await;
     assert_eq!(o1b.conversation.id, c.conversation_id);
-    a1.ok(Command::AcceptOffer { offer_id: o1b.id }).await;
+    // Both decline: a reminder is due in a second. The customer writes
+    // first, and a1 takes the chat before the reminder falls due.
+    a1.ok(Command::RejectOffer {
+        offer_id: o1b.id,
+        reason: None,
+    })
+    .await;
+    a2.ok(Command::RejectOffer {
+        offer_id: again.id,
+        reason: None,
+    })
+    .await;
+    hub.ingress(Channel::Sms, "quiet", "Quinn", "still there?")
+        .await;
+    let o1c = a1.wait_offer().await;
+    a2.wait_offer().await;
+    a1.ok(Command::AcceptOffer { offer_id: o1c.id }).await;
     assert_eq!(
         hub.conversation(c.conversation_id).await.owner,
         Some(hub.agent_id("a1").await)
     );
-    // Taken: no more reminders, whatever lapses.
     a2.no_event(
         Duration::from_millis(2_500),
         "a reminder after the chat was taken",
         |e| matches!(e, AgentEvent::OfferCreated { .. }),
     )
     .await;
+}
+
+/// A reminder that finds nobody to ask (all away) is kept: a teammate who
+/// comes back later is asked when it next falls due (coming back alone does
+/// not, as they were told of the message already).
+#[tokio::test]
+async fn a_team_reminder_with_nobody_to_ask_asks_again_later() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.team_reminder_secs = 1;
+        let q = queue_mut(c);
+        q.team_owned = true;
+        q.templates.insert(
+            Scenario::IncomingSms,
+            switchboard_hub::config::TemplateOverride {
+                kind: Some(NotificationKind::Alert),
+                timeout_secs: Some(1),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "away", "Ari", "hi").await;
+    let o1 = a1.wait_offer().await;
+    a1.wait_event(
+        "lapsed",
+        |e| matches!(e, AgentEvent::OfferResolved { offer_id, .. } if *offer_id == o1.id),
+    )
+    .await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    // The reminder falls due with a1 away: nobody is asked.
+    a1.no_event(
+        Duration::from_millis(1_500),
+        "an offer in Do not disturb",
+        is_offer,
+    )
+    .await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let again = a1.wait_offer().await;
+    assert_eq!(again.conversation.id, c.conversation_id);
 }
 
 /// A teammate signed out when the customer wrote is not sent an offer it
