@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use switchboard_client::view::{
-    AppView, ConversationDetail, Customer360View, ViewRead, ViewUpdate,
+    AppView, ConversationDetail, Customer360View, EarlierMessages, ViewRead, ViewUpdate,
 };
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
@@ -92,6 +92,14 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             name: "customer_360",
             args: vec![("id", "number".into())],
             ret: Customer360View::name(cfg),
+        },
+        Cmd {
+            name: "earlier_messages",
+            args: vec![
+                ("conversationId", "number".into()),
+                ("before", "number".into()),
+            ],
+            ret: EarlierMessages::name(cfg),
         },
         Cmd {
             name: "create_contact",
@@ -199,6 +207,7 @@ pub fn export(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::new().with_out_dir(dir).with_large_int("number");
     AppView::export_all(&cfg)?;
     ConversationDetail::export_all(&cfg)?;
+    EarlierMessages::export_all(&cfg)?;
     ViewRead::export_all(&cfg)?;
     ViewUpdate::export_all(&cfg)?;
     AgentAction::export_all(&cfg)?;

@@ -15,6 +15,7 @@ fn main() {
             "system_theme",
             "search_records",
             "customer_360",
+            "earlier_messages",
             "create_contact",
             "create_account",
             "link_record",

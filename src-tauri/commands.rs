@@ -1,12 +1,14 @@
 //! Tauri commands: thin adapters. Each takes the managed [`Shell`], calls
 //! one operation, and returns `Result<_, IpcError>`.
 
-use switchboard_client::view::{Customer360View, ViewRead, ViewUpdate};
+use switchboard_client::view::{Customer360View, EarlierMessages, ViewRead, ViewUpdate};
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
 };
-use switchboard_protocol::{AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary};
+use switchboard_protocol::{
+    AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary, MessageId,
+};
 use tauri::{AppHandle, State};
 
 use crate::error::IpcError;
@@ -83,6 +85,18 @@ pub async fn search_records(
 #[tauri::command]
 pub async fn customer_360(shell: State<'_, Shell>, id: i64) -> Result<Customer360View, IpcError> {
     shell.customer_360(ContactId(id)).await
+}
+
+/// A page of a conversation's messages from before the oldest shown.
+#[tauri::command]
+pub async fn earlier_messages(
+    shell: State<'_, Shell>,
+    conversation_id: i64,
+    before: i64,
+) -> Result<EarlierMessages, IpcError> {
+    shell
+        .earlier_messages(ConversationId(conversation_id), MessageId(before))
+        .await
 }
 
 /// Quick create of a contact.

@@ -71,6 +71,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::system_theme,
             commands::search_records,
             commands::customer_360,
+            commands::earlier_messages,
             commands::create_contact,
             commands::create_account,
             commands::link_record,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchboard_client::session::{self, Session};
-use switchboard_client::view::{self, Customer360View, ViewRead, ViewUpdate};
+use switchboard_client::view::{self, Customer360View, EarlierMessages, ViewRead, ViewUpdate};
 use switchboard_client::wall_clock::WallClock;
 use switchboard_client::{AgentAction, ClientHandle, HubEndpoint, Input};
 use switchboard_hub::{demo, RunningHub};
@@ -19,6 +19,9 @@ use crate::events::emit;
 use crate::keychain::{Account, Keychain, KeychainError};
 use crate::models::{KeptSession, LastLogin, ShellEvent, SignInRequest};
 use crate::sink::DesktopSink;
+
+/// Messages one "Show earlier messages" reads.
+const EARLIER_PAGE: u32 = 100;
 
 /// Managed by Tauri (`app.manage`).
 pub struct Shell {
@@ -523,6 +526,32 @@ impl Shell {
             .query(|e| e.state().settings.clone())
             .await?;
         Ok(view::customer_360_view(record, &self.wall_clock, &settings))
+    }
+
+    /// A page of a conversation's messages from before `before`, the
+    /// oldest the window shows (the cache keeps the most recent
+    /// [`switchboard_client::engine::RECENT_MESSAGES`]): read from the
+    /// hub, not kept.
+    pub async fn earlier_messages(
+        &self,
+        conversation: switchboard_protocol::ConversationId,
+        before: switchboard_protocol::MessageId,
+    ) -> Result<EarlierMessages, IpcError> {
+        let (hub, token) = self.rest().await?;
+        let page = hub
+            .history_before(&token, conversation, before, EARLIER_PAGE + 1)
+            .await?;
+        let settings = self
+            .client()
+            .await?
+            .query(|e| e.state().settings.clone())
+            .await?;
+        Ok(view::earlier_messages(
+            page,
+            EARLIER_PAGE as usize,
+            &self.wall_clock,
+            &settings,
+        ))
     }
 
     /// Quick create of a contact.

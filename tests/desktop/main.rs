@@ -1052,6 +1052,58 @@ async fn the_launcher_icon_counts_unread_chats_and_a_dock_that_starts_later_is_t
     app.quit().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn a_long_conversation_shows_its_earlier_messages_on_request() {
+    let hub = Hub::start().await;
+    // A long thread before the agent takes it: the assignment carries only
+    // the newest messages.
+    let first = "m1 <img src=x onerror=window.__xss=1>";
+    let c = hub.ingress(Channel::Sms, "long", "Lena", "", first).await;
+    for i in 2..=60 {
+        hub.ingress(Channel::Sms, "long", "Lena", "", &format!("m{i}"))
+            .await;
+    }
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.el("[data-testid=offer-alert]").await;
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    app.click(&format!("[data-testid=conversation-{}]", c.conversation_id))
+        .await;
+    let shown = "return [...document.querySelectorAll('[data-testid=history] [data-testid=message] .text')].map((e) => e.textContent)";
+    app.js_until(shown, |v| v.as_array().is_some_and(|a| a.len() == 50))
+        .await;
+
+    step("Show earlier messages reads the rest from the hub, oldest first, as text");
+    app.click("[data-testid=show-earlier]").await;
+    app.js_until(shown, |v| v.as_array().is_some_and(|a| a.len() == 60))
+        .await;
+    let texts = app.js(shown).await;
+    let texts: Vec<&str> = texts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let want: Vec<String> = std::iter::once(first.to_owned())
+        .chain((2..=60).map(|i| format!("m{i}")))
+        .collect();
+    assert_eq!(texts, want);
+    app.gone("[data-testid=show-earlier]").await;
+    app.assert_inert().await;
+
+    step("a new message keeps the whole history in order");
+    hub.ingress(Channel::Sms, "long", "Lena", "", "m61").await;
+    app.js_until(shown, |v| {
+        v.as_array()
+            .is_some_and(|a| a.len() == 61 && a[60] == "m61")
+    })
+    .await;
+    app.quit().await;
+}
+
 /// `_NET_WM_STATE` of the X11 window with this title.
 async fn wm_state(title: &str) -> String {
     let out = tokio::process::Command::new("xprop")

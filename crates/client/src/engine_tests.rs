@@ -2561,3 +2561,29 @@ fn a_view_update_reads_the_open_conversation_only_when_it_may_have_changed() {
         Some((seven, 2))
     );
 }
+
+#[test]
+fn a_page_of_earlier_messages_says_whether_more_are_before_it() {
+    use crate::view::earlier_messages;
+    use crate::wall_clock::{HourCycle, WallClock};
+    let clock = WallClock::new(jiff::tz::TimeZone::UTC, HourCycle::TwentyFour);
+    let msg = |id: i64| Message {
+        id: MessageId(id),
+        conversation_id: ConversationId(7),
+        author: Author::Customer,
+        text: format!("m{id}"),
+        sent_at: Millis(id * 60_000),
+        command_id: None,
+    };
+    let settings = AgentSettings::default();
+    // The hub was asked for one more than a page: it had them.
+    let page = earlier_messages((1..=4).map(msg).collect(), 3, &clock, &settings);
+    assert!(page.more);
+    let ids: Vec<i64> = page.messages.iter().map(|m| m.message.id.0).collect();
+    assert_eq!(ids, [2, 3, 4], "the newest three, oldest first");
+    assert_eq!(page.messages[0].time, "00:02");
+    // Fewer: the start of the conversation.
+    let page = earlier_messages((1..=2).map(msg).collect(), 3, &clock, &settings);
+    assert!(!page.more);
+    assert_eq!(page.messages.len(), 2);
+}

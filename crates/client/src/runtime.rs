@@ -161,6 +161,24 @@ impl HubEndpoint {
         let resp = self.http_client()?.get(url).bearer_auth(token).send().await;
         answer(resp).await
     }
+
+    /// Up to `limit` of a conversation's messages before `before` (the
+    /// newest of them, oldest first): scrolling back past the messages the
+    /// cache keeps.
+    pub async fn history_before(
+        &self,
+        token: &str,
+        conversation: switchboard_protocol::ConversationId,
+        before: switchboard_protocol::MessageId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_protocol::Message>, ClientError> {
+        let url = format!(
+            "{}/api/v1/conversations/{}/messages?before={before}&limit={limit}",
+            self.http_url, conversation
+        );
+        let resp = self.http_client()?.get(url).bearer_auth(token).send().await;
+        answer(resp).await
+    }
 }
 
 /// Customer 360 and the team directory over REST (the hub keeps the

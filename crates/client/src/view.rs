@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{
     AgentProfile, Author, Channel, ConversationId, ConversationSummary, Message, Millis, Offer,
-    Presence,
+    Presence, RECENT_MESSAGES_SENT,
 };
 
 use crate::engine::{offer_title, origin_notes, AnswerWords, Banner, ConnectionStatus, Engine};
@@ -93,6 +93,21 @@ pub struct ConversationDetail {
     pub draft: String,
     /// Unread customer messages.
     pub unread: u32,
+    /// Whether the hub may hold messages before the oldest here (it sends
+    /// a conversation with its newest [`RECENT_MESSAGES_SENT`], and the
+    /// cache keeps up to [`crate::engine::RECENT_MESSAGES`]): the window
+    /// offers to show earlier ones ([`EarlierMessages`]).
+    pub may_have_earlier: bool,
+}
+
+/// A page of messages from before the oldest the window shows.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierMessages {
+    /// Oldest first.
+    pub messages: Vec<MessageLine>,
+    /// Whether there are more before these.
+    pub more: bool,
 }
 
 /// A message as the history shows it.
@@ -277,6 +292,31 @@ pub fn view_update(engine: &Engine, read: &ViewRead, clock: &WallClock) -> ViewU
     ViewUpdate { view, detail }
 }
 
+/// A page read from the hub's history as the window shows it: `page`
+/// holds up to one more than the page size, which says there are more.
+pub fn earlier_messages(
+    mut page: Vec<Message>,
+    page_size: usize,
+    clock: &WallClock,
+    settings: &AgentSettings,
+) -> EarlierMessages {
+    let more = page.len() > page_size;
+    if more {
+        // The extra one is the oldest: not shown, it only said "more".
+        page.remove(0);
+    }
+    EarlierMessages {
+        messages: page
+            .into_iter()
+            .map(|message| MessageLine {
+                time: clock.time(message.sent_at, settings.clock),
+                message,
+            })
+            .collect(),
+        more,
+    }
+}
+
 /// One conversation, if the agent owns it.
 pub fn conversation_detail(
     engine: &Engine,
@@ -297,5 +337,6 @@ pub fn conversation_detail(
             .collect(),
         draft: st.drafts.get(&id).cloned().unwrap_or_default(),
         unread: c.unread,
+        may_have_earlier: c.messages.len() >= RECENT_MESSAGES_SENT as usize,
     })
 }

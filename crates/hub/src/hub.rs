@@ -34,7 +34,7 @@ const TIMER_RETRY_MS: i64 = 30_000;
 
 /// Messages included with an assignment or snapshot, per conversation (at
 /// most; [`crate::fit`] trims them to the frame limit).
-const RECENT_MESSAGES: i64 = 50;
+const RECENT_MESSAGES: i64 = switchboard_protocol::RECENT_MESSAGES_SENT as i64;
 /// The longest user name a login considers (admin-made ones are at most
 /// 64 bytes).
 const MAX_USERNAME_BYTES: usize = 256;
@@ -1083,6 +1083,32 @@ impl Hub {
         .fetch_all(&mut *conn)
         .await?;
         Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    /// Up to `limit` (at most 1,000) of a conversation's messages before
+    /// `before`, the newest of them, oldest first: a page further back than
+    /// what the app keeps. For the owner or a supervisor, as the history.
+    pub async fn conversation_messages_before(
+        &self,
+        viewer: &AgentProfile,
+        conv: ConversationId,
+        before: MessageId,
+        limit: u32,
+    ) -> HubResult<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        let summary = load_summary(&mut conn, conv).await?;
+        if !may_see(&mut conn, viewer, &summary).await? {
+            return Err(HubError::not_found("no such conversation"));
+        }
+        let rows = sqlx::query(
+            "SELECT id, conversation_id, author_kind, author_agent_id, text, sent_at, command_id FROM messages WHERE conversation_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(conv.0)
+        .bind(before.0)
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows.iter().rev().map(message_from_row).collect())
     }
 
     // -- timers -----------------------------------------------------------

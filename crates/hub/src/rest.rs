@@ -231,6 +231,10 @@ pub async fn me(Authed(session): Authed) -> ApiResult<AgentProfile> {
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
     after: Option<i64>,
+    /// The newest `limit` messages before this one instead (an agent
+    /// scrolling back past what the app keeps).
+    before: Option<i64>,
+    limit: Option<u32>,
 }
 
 /// `GET /api/v1/conversations/{id}/messages`: for the owner or a supervisor.
@@ -240,17 +244,33 @@ pub async fn messages(
     UrlPath(id): UrlPath<i64>,
     UrlQuery(q): UrlQuery<HistoryQuery>,
 ) -> ApiResult<Vec<Message>> {
+    let conv = ConversationId(id);
+    if let Some(before) = q.before {
+        if q.after.is_some() {
+            return Err(HubError::invalid("give after or before, not both"));
+        }
+        return Ok(Json(
+            state
+                .hub
+                .conversation_messages_before(
+                    &session.profile,
+                    conv,
+                    MessageId(before),
+                    q.limit.unwrap_or(HISTORY_PAGE),
+                )
+                .await?,
+        ));
+    }
     Ok(Json(
         state
             .hub
-            .conversation_messages(
-                Some(&session.profile),
-                ConversationId(id),
-                q.after.map(MessageId),
-            )
+            .conversation_messages(Some(&session.profile), conv, q.after.map(MessageId))
             .await?,
     ))
 }
+
+/// Messages a `before` page holds unless asked for fewer.
+const HISTORY_PAGE: u32 = 100;
 
 /// `GET /api/v1/ingress/conversations/{id}/messages`: the connector reads
 /// agents' replies to deliver them to the customer.

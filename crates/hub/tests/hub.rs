@@ -1302,6 +1302,78 @@ async fn another_teams_supervisor_cannot_read_a_conversation() {
     }
 }
 
+/// Scrolling back: `?before=` gives the newest `limit` messages before a
+/// message, oldest first; an assignment carries only the newest
+/// `RECENT_MESSAGES_SENT`. Outsiders get "not found", as for the history.
+#[tokio::test]
+async fn earlier_messages_are_read_a_page_at_a_time_before_a_message() {
+    let hub = TestHub::start().await;
+    let c = hub.ingress(Channel::Sms, "long", "Lena", "m1").await;
+    for i in 2..=130 {
+        hub.ingress(Channel::Sms, "long", "Lena", &format!("m{i}"))
+            .await;
+    }
+    let mut a1 = hub.connect("a1").await;
+    let offer = a1.wait_offer().await;
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    let assigned = a1
+        .wait_event("assigned", |e| {
+            matches!(e, AgentEvent::ConversationAssigned { .. })
+        })
+        .await;
+    let AgentEvent::ConversationAssigned { messages, .. } = assigned else {
+        unreachable!()
+    };
+    assert_eq!(messages.len(), RECENT_MESSAGES_SENT as usize);
+    assert_eq!(messages[0].text, "m81");
+    let token = hub.login("a1").await.token;
+    let page = |query: String| {
+        let url = hub.url(&format!(
+            "/api/v1/conversations/{}/messages?{query}",
+            c.conversation_id
+        ));
+        let http = hub.http.clone();
+        let token = token.clone();
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let texts = |ms: Vec<Message>| ms.into_iter().map(|m| m.text).collect::<Vec<_>>();
+    let before = messages[0].id;
+    let got: Vec<Message> = page(format!("before={before}&limit=30"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(got.clone()),
+        (51..=80).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    // The default page is 100; the start of the conversation ends it.
+    let got: Vec<Message> = page(format!("before={}", got[0].id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(got),
+        (1..=50).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(page(format!("before={before}&after=1")).await.status(), 400);
+    let other = hub.login("a2").await.token;
+    let url = hub.url(&format!(
+        "/api/v1/conversations/{}/messages?before={before}",
+        c.conversation_id
+    ));
+    let status = hub
+        .http
+        .get(url)
+        .bearer_auth(other)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
     let hub = TestHub::start().await;

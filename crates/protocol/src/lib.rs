@@ -42,6 +42,11 @@ pub const MAX_COMMAND_ID_BYTES: usize = 64;
 /// Longest accepted message text, in bytes.
 pub const MAX_MESSAGE_TEXT_BYTES: usize = 64 * 1024;
 
+/// How many of a conversation's newest messages the hub sends with it (in
+/// a snapshot, an assignment): a client showing fewer has them all; older
+/// ones are read from the history endpoint (`?before=`).
+pub const RECENT_MESSAGES_SENT: u32 = 50;
+
 /// WebSocket close codes used by the hub.
 pub mod close_code {
     /// RFC 6455: normal closure.

@@ -21,4 +21,11 @@ draft: string,
 /**
  * Unread customer messages.
  */
-unread: number, };
+unread: number, 
+/**
+ * Whether the hub may hold messages before the oldest here (it sends
+ * a conversation with its newest [`RECENT_MESSAGES_SENT`], and the
+ * cache keeps up to [`crate::engine::RECENT_MESSAGES`]): the window
+ * offers to show earlier ones ([`EarlierMessages`]).
+ */
+may_have_earlier: boolean, };

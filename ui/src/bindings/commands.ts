@@ -6,6 +6,7 @@ import type { AgentProfile } from "./AgentProfile";
 import type { Contact } from "./Contact";
 import type { ConversationSummary } from "./ConversationSummary";
 import type { Customer360View } from "./Customer360View";
+import type { EarlierMessages } from "./EarlierMessages";
 import type { IpcError } from "./IpcError";
 import type { LastLogin } from "./LastLogin";
 import type { LinkRequest } from "./LinkRequest";
@@ -34,6 +35,7 @@ export const commands = {
   systemTheme: (): Promise<boolean | null> => invoke<boolean | null>("system_theme"),
   searchRecords: (query: RecordSearch): Promise<Array<Contact>> => invoke<Array<Contact>>("search_records", { query }),
   customer360: (id: number): Promise<Customer360View> => invoke<Customer360View>("customer_360", { id }),
+  earlierMessages: (conversationId: number, before: number): Promise<EarlierMessages> => invoke<EarlierMessages>("earlier_messages", { conversationId, before }),
   createContact: (contact: NewContact): Promise<Contact> => invoke<Contact>("create_contact", { contact }),
   createAccount: (account: NewAccount): Promise<Account> => invoke<Account>("create_account", { account }),
   linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),

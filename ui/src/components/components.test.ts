@@ -165,6 +165,36 @@ describe("ConversationList", () => {
 });
 
 describe("ChatPanel", () => {
+  it("shows earlier messages from the hub above the recent ones, as text", async () => {
+    const d = { ...detail(), may_have_earlier: true };
+    const older = { ...d.messages[0], id: 0, text: `first ${HOSTILE}`, time: "14:40" };
+    vi.mocked(commands.earlierMessages).mockResolvedValueOnce({ messages: [older], more: false });
+    const { container } = render(ChatPanel, { detail: d });
+    expect(screen.getAllByTestId("message")).toHaveLength(2);
+    await fireEvent.click(screen.getByTestId("show-earlier"));
+    await vi.waitFor(() => expect(screen.getAllByTestId("message")).toHaveLength(3));
+    expect(commands.earlierMessages).toHaveBeenCalledWith(70, 1);
+    expect(screen.getAllByTestId("message")[0].textContent).toContain("first");
+    // None before those: no button to ask again.
+    expect(screen.queryByTestId("show-earlier")).toBeNull();
+    assertInert(container);
+  });
+
+  it("says so when earlier messages cannot be read, and keeps the button", async () => {
+    const d = { ...detail(), may_have_earlier: true };
+    vi.mocked(commands.earlierMessages).mockRejectedValueOnce({ code: "offline", message: "not connected" });
+    render(ChatPanel, { detail: d });
+    await fireEvent.click(screen.getByTestId("show-earlier"));
+    await vi.waitFor(() => expect(screen.getByRole("alert").textContent).toContain("not connected"));
+    expect(screen.getByTestId("show-earlier")).toBeTruthy();
+    expect(screen.getAllByTestId("message")).toHaveLength(2);
+  });
+
+  it("offers no earlier messages when the conversation has them all", () => {
+    render(ChatPanel, { detail: detail() });
+    expect(screen.queryByTestId("show-earlier")).toBeNull();
+  });
+
   it("renders hostile messages as text and restores the draft", () => {
     const { container } = render(ChatPanel, { detail: detail() });
     const msgs = screen.getAllByTestId("message");

@@ -65,6 +65,7 @@ export function detail(): ConversationDetail {
     ],
     draft: "half a thought",
     unread: 1,
+    may_have_earlier: false,
   };
 }
 

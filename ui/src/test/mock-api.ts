@@ -22,6 +22,7 @@ vi.mock("../lib/api", () => ({
     systemTheme: vi.fn(async () => null),
     searchRecords: vi.fn(async () => []),
     customer360: vi.fn(),
+    earlierMessages: vi.fn(),
     createContact: vi.fn(),
     createAccount: vi.fn(),
     linkRecord: vi.fn(async () => null),
