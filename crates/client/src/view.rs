@@ -96,7 +96,9 @@ pub struct ConversationDetail {
     /// Whether the hub may hold messages before the oldest here (it sends
     /// a conversation with its newest [`RECENT_MESSAGES_SENT`], and the
     /// cache keeps up to [`crate::engine::RECENT_MESSAGES`]): the window
-    /// offers to show earlier ones ([`EarlierMessages`]).
+    /// offers to show earlier ones ([`EarlierMessages`]). Not offered for
+    /// a shorter history, which is whole unless the hub trimmed very large
+    /// messages to fit a frame.
     pub may_have_earlier: bool,
 }
 

@@ -1085,9 +1085,10 @@ impl Hub {
         Ok(rows.iter().map(message_from_row).collect())
     }
 
-    /// Up to `limit` (at most 1,000) of a conversation's messages before
+    /// Up to `limit` (1 to 1,000) of a conversation's messages before
     /// `before`, the newest of them, oldest first: a page further back than
-    /// what the app keeps. For the owner or a supervisor, as the history.
+    /// what the app keeps. For those who may see the conversation, as the
+    /// history.
     pub async fn conversation_messages_before(
         &self,
         viewer: &AgentProfile,

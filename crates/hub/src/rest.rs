@@ -229,6 +229,7 @@ pub async fn me(Authed(session): Authed) -> ApiResult<AgentProfile> {
 
 /// Query of the history endpoint.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     after: Option<i64>,
     /// The newest `limit` messages before this one instead (an agent
@@ -237,7 +238,15 @@ pub struct HistoryQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/v1/conversations/{id}/messages`: for the owner or a supervisor.
+/// Query of the connector's history endpoint: forward only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressHistoryQuery {
+    after: Option<i64>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages`: for those who may see the
+/// conversation (owner, participants, its team's supervisors, admins).
 pub async fn messages(
     State(state): State<AppState>,
     Authed(session): Authed,
@@ -245,26 +254,28 @@ pub async fn messages(
     UrlQuery(q): UrlQuery<HistoryQuery>,
 ) -> ApiResult<Vec<Message>> {
     let conv = ConversationId(id);
-    if let Some(before) = q.before {
-        if q.after.is_some() {
-            return Err(HubError::invalid("give after or before, not both"));
+    let Some(before) = q.before else {
+        if q.limit.is_some() {
+            return Err(HubError::invalid("limit goes with before"));
         }
         return Ok(Json(
             state
                 .hub
-                .conversation_messages_before(
-                    &session.profile,
-                    conv,
-                    MessageId(before),
-                    q.limit.unwrap_or(HISTORY_PAGE),
-                )
+                .conversation_messages(Some(&session.profile), conv, q.after.map(MessageId))
                 .await?,
         ));
+    };
+    if q.after.is_some() {
+        return Err(HubError::invalid("give after or before, not both"));
+    }
+    let limit = q.limit.unwrap_or(HISTORY_PAGE);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(HubError::invalid("limit must be 1 to 1000"));
     }
     Ok(Json(
         state
             .hub
-            .conversation_messages(Some(&session.profile), conv, q.after.map(MessageId))
+            .conversation_messages_before(&session.profile, conv, MessageId(before), limit)
             .await?,
     ))
 }
@@ -272,13 +283,16 @@ pub async fn messages(
 /// Messages a `before` page holds unless asked for fewer.
 const HISTORY_PAGE: u32 = 100;
 
+/// The most a `before` page holds.
+const MAX_HISTORY_PAGE: u32 = 1000;
+
 /// `GET /api/v1/ingress/conversations/{id}/messages`: the connector reads
 /// agents' replies to deliver them to the customer.
 pub async fn ingress_messages(
     State(state): State<AppState>,
     _caller: IngressCaller,
     UrlPath(id): UrlPath<i64>,
-    UrlQuery(q): UrlQuery<HistoryQuery>,
+    UrlQuery(q): UrlQuery<IngressHistoryQuery>,
 ) -> ApiResult<Vec<Message>> {
     Ok(Json(
         state

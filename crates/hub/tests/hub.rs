@@ -1357,7 +1357,28 @@ async fn earlier_messages_are_read_a_page_at_a_time_before_a_message() {
         texts(got),
         (1..=50).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
-    assert_eq!(page(format!("before={before}&after=1")).await.status(), 400);
+    for bad in [
+        format!("before={before}&after=1"),
+        format!("before={before}&limit=0"),
+        format!("before={before}&limit=1001"),
+        "limit=5".to_owned(),
+        "since=5".to_owned(),
+    ] {
+        assert_eq!(page(bad.clone()).await.status(), 400, "{bad}");
+    }
+    // The connector's history reads forward only.
+    let status = hub
+        .http
+        .get(hub.url(&format!(
+            "/api/v1/ingress/conversations/{}/messages?before={before}",
+            c.conversation_id
+        )))
+        .bearer_auth(switchboard_hub::testkit::INGRESS)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
     let other = hub.login("a2").await.token;
     let url = hub.url(&format!(
         "/api/v1/conversations/{}/messages?before={before}",

@@ -43,8 +43,9 @@ pub const MAX_COMMAND_ID_BYTES: usize = 64;
 pub const MAX_MESSAGE_TEXT_BYTES: usize = 64 * 1024;
 
 /// How many of a conversation's newest messages the hub sends with it (in
-/// a snapshot, an assignment): a client showing fewer has them all; older
-/// ones are read from the history endpoint (`?before=`).
+/// a snapshot, an assignment), at most: fewer when they must be trimmed to
+/// fit a frame ([`MAX_FRAME_BYTES`]), otherwise fewer means all of them.
+/// Older ones are read from the history endpoint (`?before=`).
 pub const RECENT_MESSAGES_SENT: u32 = 50;
 
 /// WebSocket close codes used by the hub.

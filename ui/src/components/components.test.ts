@@ -175,8 +175,11 @@ describe("ChatPanel", () => {
     await vi.waitFor(() => expect(screen.getAllByTestId("message")).toHaveLength(3));
     expect(commands.earlierMessages).toHaveBeenCalledWith(70, 1);
     expect(screen.getAllByTestId("message")[0].textContent).toContain("first");
-    // None before those: no button to ask again.
+    // None before those: no button to ask again; the keyboard is at the
+    // start of the conversation, and the count is announced.
     expect(screen.queryByTestId("show-earlier")).toBeNull();
+    await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("conversation-start")));
+    expect(screen.getByRole("status").textContent).toBe("1 earlier message shown");
     assertInert(container);
   });
 

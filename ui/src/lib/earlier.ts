@@ -7,12 +7,19 @@ import type { MessageLine } from "../bindings/MessageLine";
  * The earlier messages after the recent window moved on from `before` to
  * `now`: messages that dropped off its front (new ones pushed them out,
  * or a resync sent fewer) join the end of `earlier`, so the history stays
- * whole. With no earlier messages shown there is nothing to keep.
+ * whole. `keeping`: earlier messages are shown or being read (a page
+ * asked for before the window moved ends where the window began then);
+ * otherwise there is nothing to keep.
  */
-export function keepDropped(earlier: MessageLine[], before: MessageLine[], now: MessageLine[]): MessageLine[] {
-  if (earlier.length === 0 || now.length === 0) return earlier;
+export function keepDropped(
+  earlier: MessageLine[],
+  before: MessageLine[],
+  now: MessageLine[],
+  keeping: boolean,
+): MessageLine[] {
+  if (!keeping || now.length === 0) return earlier;
   const first = now[0].id;
-  const last = earlier[earlier.length - 1].id;
+  const last = earlier.length > 0 ? earlier[earlier.length - 1].id : -Infinity;
   const dropped = before.filter((m) => m.id > last && m.id < first);
   return dropped.length === 0 ? earlier : [...earlier, ...dropped];
 }
