@@ -317,7 +317,6 @@ if (does.includes('count')) {
   };
 }
 setInterval(() => {
-  if (window.__soakQuiet) return;
   const accept = document.querySelector('[data-testid=accept]');
   if (accept && does.includes('accept')) { accept.click(); soak.accepted++; }
 }, ACCEPT_MS);
@@ -378,9 +377,11 @@ async fn soak_the_desktop_app() {
     // Pause between two rounds of the agent's work.
     let round_ms = env_f64("SWITCHBOARD_SOAK_ROUND_SECS", 2.0) * 1000.0;
     // For telling retained memory from work in flight: the in-page agent
-    // stops this long before each sample (customers still write). Over
-    // 30 s, one of WebKit's memory checks (a full collection, caches
-    // dropped) falls inside. Offers wait out the pause (they lapse at 60 s).
+    // stops opening, answering and ending conversations this long before
+    // each sample (customers still write). Over 30 s, one of WebKit's
+    // memory checks (a full collection, caches dropped) falls inside.
+    // Offers are still accepted: the demo's lapse after 45 s, and a lapse
+    // sets the agent Inactive (no more offers for the rest of the run).
     let quiet = Duration::from_secs_f64(env_f64("SWITCHBOARD_SOAK_QUIET_SECS", 0.0).min(45.0));
     let app_bin = PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
     let hub_bin = app_bin.with_file_name("switchboard-hub");
