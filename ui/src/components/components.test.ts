@@ -397,6 +397,18 @@ describe("screen-reader announcements", () => {
 });
 
 describe("sign-out", () => {
+  it("sends no draft save left waiting when the session ends", async () => {
+    let finish: (v: null) => void = () => {};
+    act.mockImplementationOnce(() => new Promise<null>((r) => (finish = r)));
+    ui.drafts.set(70, "a");
+    ui.drafts.set(70, "ab");
+    ui.handle({ type: "signed_out", refused: false });
+    finish(null);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(act).toHaveBeenCalledWith({ action: "set_draft", conversation_id: 70, text: "a" });
+    expect(act).not.toHaveBeenCalledWith({ action: "set_draft", conversation_id: 70, text: "ab" });
+  });
+
   it("forgets the session's toasts, restored reply, announcement, chosen offer and error banners", () => {
     ui.toasts = [{ id: 1, conversationId: 70, title: "Assigned: Ada", body: "Queue: Support", until: Date.now() + 10_000 }];
     ui.restoredDraft = { conversationId: 70, draft: "my answer" };

@@ -66,4 +66,15 @@ describe("DraftSaver", () => {
     await saver.settle(2);
     expect(texts).toEqual(["a", "ab"]);
   });
+
+  it("sends nothing waiting behind the save in flight once the session's drafts are forgotten", async () => {
+    const { calls, save } = manualSaves();
+    const saver = new DraftSaver(save);
+    saver.set(7, "h");
+    saver.set(7, "he");
+    saver.forgetPending();
+    calls[0].done();
+    await tick();
+    expect(calls.map((c) => [c.id, c.text])).toEqual([[7, "h"]]);
+  });
 });

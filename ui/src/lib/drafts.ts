@@ -32,6 +32,15 @@ export class DraftSaver {
     while (this.inFlight) await this.inFlight;
   }
 
+  /**
+   * Drops every unsaved draft: the session ended, and a save sent after it
+   * would reach no session (or the next one, whose conversation numbers
+   * name other customers). A save already in flight cannot be called back.
+   */
+  forgetPending(): void {
+    this.pending.clear();
+  }
+
   private pump(): void {
     if (this.inFlight) return;
     const next = this.pending.entries().next();

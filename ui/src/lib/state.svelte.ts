@@ -262,6 +262,7 @@ class UiState {
    * must not greet the next agent to sign in on this machine.
    */
   private clearSession() {
+    this.drafts.forgetPending();
     this.toasts = [];
     this.restoredDraft = null;
     this.announce("");
