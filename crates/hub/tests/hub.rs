@@ -1498,15 +1498,11 @@ async fn an_agent_cannot_act_on_another_agents_offers_or_conversations() {
     )));
 }
 
-/// A connector that posts a message again (its first answer was lost)
-/// with the same message id does not store or deliver it twice.
-#[tokio::test]
-async fn an_ingress_retry_with_the_same_message_id_is_not_a_second_message() {
-    let hub = TestHub::start().await;
-    let mut a1 = hub.connect("a1").await;
-    let post = |id: &str, text: &str| IngressMessage {
+/// A connector's WhatsApp message with its own id, from Rhea.
+fn whatsapp_with_id(thread: &str, id: &str, text: &str) -> IngressMessage {
+    IngressMessage {
         channel: Channel::Whatsapp,
-        thread: "retry".into(),
+        thread: thread.into(),
         customer_name: "Rhea".into(),
         phone: None,
         email: None,
@@ -1517,21 +1513,34 @@ async fn an_ingress_retry_with_the_same_message_id_is_not_a_second_message() {
         transcript: Vec::new(),
         case_id: None,
         message_id: Some(id.into()),
-    };
+    }
+}
+
+/// The texts of a conversation's messages, as the hub stored them.
+async fn message_texts(hub: &TestHub, conv: ConversationId) -> Vec<String> {
+    hub.running()
+        .hub
+        .conversation_messages(None, conv, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+/// A connector that posts a message again (its first answer was lost)
+/// with the same message id does not store or deliver it twice.
+#[tokio::test]
+async fn an_ingress_retry_with_the_same_message_id_is_not_a_second_message() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let post = |id: &str, text: &str| whatsapp_with_id("retry", id, text);
     let first = hub.ingress_msg(post("wa-1", "hello")).await;
     assert!(first.created);
     let again = hub.ingress_msg(post("wa-1", "hello")).await;
     assert_eq!(again, first, "answered as the first time");
     hub.ingress_msg(post("wa-2", "second")).await;
-    let texts: Vec<String> = hub
-        .running()
-        .hub
-        .conversation_messages(None, first.conversation_id, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let texts = message_texts(&hub, first.conversation_id).await;
     assert_eq!(texts, ["hello", "second"]);
     let mut seen = Vec::new();
     while let Some(f) = a1.try_frame(Duration::from_millis(300)).await {
@@ -1564,20 +1573,7 @@ async fn ingress_message_ids_are_forgotten_after_their_retention() {
         clock.clone(),
     )
     .await;
-    let post = |id: &str, text: &str| IngressMessage {
-        channel: Channel::Whatsapp,
-        thread: "retention".into(),
-        customer_name: "Rhea".into(),
-        phone: None,
-        email: None,
-        comment: None,
-        queue: None,
-        scenario: None,
-        text: text.into(),
-        transcript: Vec::new(),
-        case_id: None,
-        message_id: Some(id.into()),
-    };
+    let post = |id: &str, text: &str| whatsapp_with_id("retention", id, text);
     let first = hub.ingress_msg(post("wa-1", "hello")).await;
     clock.advance(Duration::from_secs(12 * 3600));
     assert_eq!(
@@ -1595,15 +1591,7 @@ async fn ingress_message_ids_are_forgotten_after_their_retention() {
     // 25 hours on: the first id is forgotten, so the same id is a new
     // message (a connector retrying after its retention is not one).
     hub.ingress_msg(post("wa-1", "hello again")).await;
-    let texts: Vec<String> = hub
-        .running()
-        .hub
-        .conversation_messages(None, first.conversation_id, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let texts = message_texts(&hub, first.conversation_id).await;
     assert_eq!(texts, ["hello", "second", "hello again"]);
 }
 

@@ -1047,6 +1047,20 @@ async fn consult_joins_a_second_agent_without_taking_ownership() {
 
 // -------------------------------------------------- team-owned chats
 
+/// The queue team-owned, its SMS offers alerts that lapse after a second.
+fn team_sms_lapsing_in_a_second(c: &mut switchboard_hub::config::HubConfig) {
+    let q = queue_mut(c);
+    q.team_owned = true;
+    q.templates.insert(
+        Scenario::IncomingSms,
+        switchboard_hub::config::TemplateOverride {
+            kind: Some(NotificationKind::Alert),
+            timeout_secs: Some(1),
+            ..Default::default()
+        },
+    );
+}
+
 #[tokio::test]
 async fn team_owned_conversation_notifies_every_member_until_one_accepts() {
     let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
@@ -1177,16 +1191,7 @@ async fn a_teammate_coming_online_hears_of_an_unclaimed_team_chat() {
 async fn a_team_chat_whose_offers_all_ended_unanswered_is_offered_to_the_team_again() {
     let hub = TestHub::start_with(|c| {
         c.routing.team_reminder_secs = 1;
-        let q = queue_mut(c);
-        q.team_owned = true;
-        q.templates.insert(
-            Scenario::IncomingSms,
-            switchboard_hub::config::TemplateOverride {
-                kind: Some(NotificationKind::Alert),
-                timeout_secs: Some(1),
-                ..Default::default()
-            },
-        );
+        team_sms_lapsing_in_a_second(c);
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -1262,16 +1267,7 @@ async fn a_team_chat_whose_offers_all_ended_unanswered_is_offered_to_the_team_ag
 async fn a_team_reminder_with_nobody_to_ask_asks_again_later() {
     let hub = TestHub::start_with(|c| {
         c.routing.team_reminder_secs = 1;
-        let q = queue_mut(c);
-        q.team_owned = true;
-        q.templates.insert(
-            Scenario::IncomingSms,
-            switchboard_hub::config::TemplateOverride {
-                kind: Some(NotificationKind::Alert),
-                timeout_secs: Some(1),
-                ..Default::default()
-            },
-        );
+        team_sms_lapsing_in_a_second(c);
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -1306,19 +1302,7 @@ async fn a_team_reminder_with_nobody_to_ask_asks_again_later() {
 /// still unclaimed chat when it connects.
 #[tokio::test]
 async fn a_teammate_signed_out_when_the_customer_wrote_hears_of_it_on_connecting() {
-    let hub = TestHub::start_with(|c| {
-        let q = queue_mut(c);
-        q.team_owned = true;
-        q.templates.insert(
-            Scenario::IncomingSms,
-            switchboard_hub::config::TemplateOverride {
-                kind: Some(NotificationKind::Alert),
-                timeout_secs: Some(1),
-                ..Default::default()
-            },
-        );
-    })
-    .await;
+    let hub = TestHub::start_with(team_sms_lapsing_in_a_second).await;
     let mut a1 = hub.connect("a1").await;
     let c = hub.ingress(Channel::Sms, "away", "Wes", "hi").await;
     let o1 = a1.wait_offer().await;
