@@ -124,7 +124,7 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
         Cmd {
             name: "reset_presence",
             args: vec![("agentId", "number".into())],
-            ret: "null".into(),
+            ret: "Presence".into(),
         },
     ]
 }

@@ -135,6 +135,9 @@ pub async fn team_directory(shell: State<'_, Shell>) -> Result<TeamDirectory, Ip
 
 /// A supervisor resets a teammate's presence to Available.
 #[tauri::command]
-pub async fn reset_presence(shell: State<'_, Shell>, agent_id: i64) -> Result<(), IpcError> {
+pub async fn reset_presence(
+    shell: State<'_, Shell>,
+    agent_id: i64,
+) -> Result<switchboard_protocol::Presence, IpcError> {
     shell.reset_presence(AgentId(agent_id)).await
 }

@@ -590,16 +590,15 @@ impl Shell {
         Ok(hub.team_directory(&token).await?)
     }
 
-    /// A supervisor resets a teammate's presence to Available (after the
-    /// system set Inactive or Do not disturb, say).
+    /// A supervisor resets a teammate's presence after the hub changed it
+    /// (Inactive after a missed offer, say): back to what the teammate had
+    /// set, or Available. Returns the presence set.
     pub async fn reset_presence(
         &self,
         agent: switchboard_protocol::AgentId,
-    ) -> Result<(), IpcError> {
+    ) -> Result<switchboard_protocol::Presence, IpcError> {
         let (hub, token) = self.rest().await?;
-        Ok(hub
-            .set_agent_presence(&token, agent, switchboard_protocol::Presence::Available)
-            .await?)
+        Ok(hub.reset_agent_presence(&token, agent).await?)
     }
 
     /// An agent action.

@@ -220,6 +220,14 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
         .await
         .contains("wrong user name or password"));
     app.sign_in(&hub.url(), "a1").await;
+    // Busy still takes work, and is what Reset presence must come back to
+    // (not Available).
+    let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+    app.click("[data-testid=presence] option[value=busy]").await;
+    eventually("the hub never saw Busy", || async {
+        hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::Busy
+    })
+    .await;
     // SMS requires a reason to reject (testkit template).
     hub.ingress(
         Channel::Sms,
@@ -245,8 +253,17 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
     app.assert_inert().await;
     app.click("[data-testid=reset-presence]").await;
     app.gone("[data-testid=banner-rejected_offer]").await;
-    // Nobody else could take Eve's chat: back to Available, the agent is
-    // asked again rather than the customer waiting for nobody.
+    app.js_until(
+        "return document.querySelector('[data-testid=presence]').value",
+        |v| v == "busy",
+    )
+    .await;
+    assert_eq!(
+        hub.running.hub.presence(a1).await.unwrap(),
+        switchboard_protocol::Presence::Busy
+    );
+    // Nobody else could take Eve's chat: back to Busy, the agent is asked
+    // again rather than the customer waiting for nobody.
     app.text_until("[data-testid=offer-customer]", |t| t.starts_with("Eve"))
         .await;
     app.click("[data-testid=accept]").await;

@@ -468,6 +468,7 @@ fn action_name(command: &Command) -> &'static str {
         Command::AcceptOffer { .. } => "accept",
         Command::RejectOffer { .. } => "reject",
         Command::SetPresence { .. } => "set presence",
+        Command::ResetPresence => "reset presence",
         Command::SendMessage { .. } => "send",
         Command::MarkRead { .. } => "mark read",
         Command::CloseConversation { .. } => "close",
@@ -587,6 +588,9 @@ pub enum AgentAction {
         /// The presence.
         presence: Presence,
     },
+    /// Reset presence after the hub changed it (the banner's button): back
+    /// to what the agent had set, or Available (the hub decides).
+    ResetPresence,
     /// Send a message.
     SendMessage {
         /// Where.
@@ -1908,6 +1912,10 @@ impl Engine {
                 }
                 self.command(Command::SetPresence { presence }, fx);
                 // A reset clears the banners that asked for it.
+                self.clear_banners(fx);
+            }
+            AgentAction::ResetPresence => {
+                self.command(Command::ResetPresence, fx);
                 self.clear_banners(fx);
             }
             AgentAction::SendMessage {

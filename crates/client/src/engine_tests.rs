@@ -976,7 +976,20 @@ fn notices_become_banners_and_presence_follows_the_hub() {
         .any(|e| matches!(e, Effect::Ui(UiEvent::Banner { .. }))));
     assert_eq!(h.e.state().banners.len(), 1);
     assert_eq!(h.e.state().presence, Some(Presence::Inactive));
-    // Resetting presence sends the command and clears the banner.
+    // The banner's Reset presence sends the reset (the hub knows what to
+    // go back to) and clears the banner.
+    let fx = h.act(AgentAction::ResetPresence, at(1));
+    assert_eq!(sends(&fx), vec![&Command::ResetPresence]);
+    assert!(h.e.state().banners.is_empty());
+    // Choosing a presence answers a banner too.
+    h.ev(
+        AgentEvent::Notice {
+            notice: NoticeKind::MissedOffer,
+            message: "missed".into(),
+        },
+        at(1),
+    );
+    assert_eq!(h.e.state().banners.len(), 1);
     let fx = h.act(
         AgentAction::SetPresence {
             presence: Presence::Available,

@@ -312,6 +312,27 @@ impl HubEndpoint {
         answer_empty(resp).await
     }
 
+    /// `POST /api/v1/agents/{id}/presence/reset`: a supervisor resets an
+    /// agent of its team after a missed or rejected offer or the session
+    /// limit; the hub answers with the presence it went back to.
+    pub async fn reset_agent_presence(
+        &self,
+        token: &str,
+        agent: switchboard_protocol::AgentId,
+    ) -> Result<switchboard_protocol::Presence, ClientError> {
+        let resp = self
+            .http_client()?
+            .post(format!(
+                "{}/api/v1/agents/{}/presence/reset",
+                self.http_url, agent.0
+            ))
+            .bearer_auth(token)
+            .send()
+            .await;
+        let reset: switchboard_protocol::rest::PresenceReset = answer(resp).await?;
+        Ok(reset.presence)
+    }
+
     /// `GET /api/v1/team`.
     pub async fn team_directory(
         &self,

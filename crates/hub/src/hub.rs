@@ -834,6 +834,12 @@ impl Hub {
                 w.team_catch_up(agent).await?;
                 CommandReply::Done
             }
+            Command::ResetPresence => {
+                w.reset_presence(agent, PresenceReason::Agent).await?;
+                w.route_waiting().await?;
+                w.team_catch_up(agent).await?;
+                CommandReply::Done
+            }
             Command::SendMessage {
                 conversation_id,
                 text,
@@ -932,21 +938,44 @@ impl Hub {
         Ok(reply)
     }
 
-    /// A supervisor sets an agent's presence (e.g. resets Inactive).
+    /// A supervisor sets an agent's presence.
     pub async fn supervisor_set_presence(
         &self,
         supervisor: &AgentProfile,
         agent: AgentId,
         presence: Presence,
     ) -> HubResult<()> {
-        if !supervisor.role.is_supervisor() {
-            return Err(HubError::forbidden("supervisors only"));
-        }
         if presence == Presence::Inactive {
             return Err(HubError::refused(
                 ErrorCode::InvalidPresence,
                 "inactive is set by the system only",
             ));
+        }
+        self.supervisor_presence(supervisor, agent, Some(presence))
+            .await
+            .map(drop)
+    }
+
+    /// A supervisor resets an agent's presence after the hub changed it
+    /// (missed or rejected offer, session limit): back to what the agent
+    /// had set, or Available. Returns the presence set.
+    pub async fn supervisor_reset_presence(
+        &self,
+        supervisor: &AgentProfile,
+        agent: AgentId,
+    ) -> HubResult<Presence> {
+        self.supervisor_presence(supervisor, agent, None).await
+    }
+
+    /// Sets (`Some`) or resets (`None`) a presence for a supervisor.
+    async fn supervisor_presence(
+        &self,
+        supervisor: &AgentProfile,
+        agent: AgentId,
+        presence: Option<Presence>,
+    ) -> HubResult<Presence> {
+        if !supervisor.role.is_supervisor() {
+            return Err(HubError::forbidden("supervisors only"));
         }
         let mut w = self.work().await?;
         let target = load_profile(&mut w.tx, agent).await?;
@@ -960,11 +989,17 @@ impl Hub {
         {
             return Err(HubError::forbidden("agent is not in your team"));
         }
-        w.set_presence(agent, presence, PresenceReason::Supervisor)
-            .await?;
+        let presence = match presence {
+            Some(p) => {
+                w.set_presence(agent, p, PresenceReason::Supervisor).await?;
+                p
+            }
+            None => w.reset_presence(agent, PresenceReason::Supervisor).await?,
+        };
         w.route_waiting().await?;
         w.team_catch_up(agent).await?;
-        self.commit(w).await
+        self.commit(w).await?;
+        Ok(presence)
     }
 
     // -- ingress ----------------------------------------------------------
@@ -1540,7 +1575,18 @@ impl Work<'_> {
         presence: Presence,
         reason: PresenceReason,
     ) -> HubResult<()> {
-        let n = sqlx::query("UPDATE agents SET presence = ? WHERE id = ?")
+        // A change of the hub's own keeps the presence a person had set
+        // (the first one, through several such changes) for a reset to go
+        // back to; a person's change forgets it. SET reads the old row.
+        let by_person = matches!(reason, PresenceReason::Agent | PresenceReason::Supervisor);
+        let sql = if by_person {
+            "UPDATE agents SET presence = ?, presence_before_system = NULL WHERE id = ?"
+        } else {
+            "UPDATE agents SET presence = ?,
+                presence_before_system = COALESCE(presence_before_system, presence)
+             WHERE id = ?"
+        };
+        let n = sqlx::query(sql)
             .bind(presence.as_str())
             .bind(agent.0)
             .execute(&mut *self.tx)
@@ -1552,6 +1598,32 @@ impl Work<'_> {
         self.append(agent, AgentEvent::PresenceChanged { presence, reason })
             .await?;
         Ok(())
+    }
+
+    /// Resets `agent`'s presence (the banner's or a supervisor's Reset
+    /// presence): back to what a person had set before the hub's own
+    /// change, or Available when there is none (or it was Inactive, which
+    /// only the system sets). Returns the presence set.
+    async fn reset_presence(
+        &mut self,
+        agent: AgentId,
+        reason: PresenceReason,
+    ) -> HubResult<Presence> {
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT presence_before_system FROM agents WHERE id = ?")
+                .bind(agent.0)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let Some(before) = before else {
+            return Err(HubError::not_found("no such agent"));
+        };
+        let presence = before
+            .as_deref()
+            .and_then(Presence::parse)
+            .filter(|p| *p != Presence::Inactive)
+            .unwrap_or(Presence::Available);
+        self.set_presence(agent, presence, reason).await?;
+        Ok(presence)
     }
 
     async fn notice(&mut self, agent: AgentId, notice: NoticeKind, message: &str) -> HubResult<()> {

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use switchboard_protocol::rest::{
     Account, AgentSpec, AgentStatus, Contact, Customer360, IngressMessage, IngressResponse,
-    LinkRequest, LoginRequest, LoginResponse, NewAccount, NewContact, PresenceRequest, QueueSpec,
-    RecordSearch, RevokeResponse,
+    LinkRequest, LoginRequest, LoginResponse, NewAccount, NewContact, PresenceRequest,
+    PresenceReset, QueueSpec, RecordSearch, RevokeResponse,
 };
 use switchboard_protocol::{
     AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary, ErrorBody, ErrorCode,
@@ -323,6 +323,20 @@ pub async fn set_presence(
         .supervisor_set_presence(&session.profile, AgentId(id), req.presence)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/agents/{id}/presence/reset` (supervisor): back to the
+/// presence the hub's own change replaced, or Available.
+pub async fn reset_presence(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    UrlPath(id): UrlPath<i64>,
+) -> ApiResult<PresenceReset> {
+    let presence = state
+        .hub
+        .supervisor_reset_presence(&session.profile, AgentId(id))
+        .await?;
+    Ok(Json(PresenceReset { presence }))
 }
 
 /// `GET /api/v1/admin/agents` (supervisor: its team's; admin: all).

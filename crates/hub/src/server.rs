@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/agents/{id}/presence", post(rest::set_presence))
         .route(
+            "/api/v1/agents/{id}/presence/reset",
+            post(rest::reset_presence),
+        )
+        .route(
             "/api/v1/admin/agents",
             get(rest::list_agents).post(rest::upsert_agent),
         )

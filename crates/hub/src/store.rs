@@ -239,6 +239,13 @@ UPDATE ingress_ids SET seen_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
 CREATE INDEX ingress_ids_seen_at ON ingress_ids (seen_at)
 "#,
     ),
+    (
+        9,
+        // The presence a person set before the hub's own change (a missed
+        // or rejected offer, the session limit), which a reset goes back
+        // to; NULL while the presence is a person's choice.
+        "ALTER TABLE agents ADD COLUMN presence_before_system TEXT",
+    ),
 ];
 
 /// Why the database could not be opened.

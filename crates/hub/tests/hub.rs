@@ -210,6 +210,130 @@ async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
     assert_eq!(resp.status(), 403);
 }
 
+/// Reset presence goes back to what the agent had set before the hub's own
+/// change (seed 001: "reset to the status that was last defined"), not
+/// always to Available; with nothing to go back to, Available.
+#[tokio::test]
+async fn reset_presence_goes_back_to_the_presence_the_agent_had_set() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let changed = |want: Presence, why: PresenceReason| {
+        move |e: &AgentEvent| {
+            matches!(e, AgentEvent::PresenceChanged { presence, reason }
+                if *presence == want && *reason == why)
+        }
+    };
+    // Busy still gets work (the default queue's allowed presences).
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    hub.ingress(Channel::Chat, "r1", "Ann", "hello").await;
+    a1.wait_offer().await;
+    a1.wait_event(
+        "missed",
+        changed(Presence::Inactive, PresenceReason::MissedOffer),
+    )
+    .await;
+    // The banner's button: back to Busy, not Available.
+    a1.ok(Command::ResetPresence).await;
+    a1.wait_event(
+        "reset to busy",
+        changed(Presence::Busy, PresenceReason::Agent),
+    )
+    .await;
+    assert_eq!(hub.presence("a1").await, Presence::Busy);
+
+    // A rejected offer, then a supervisor's reset: Busy again, and the
+    // answer says so.
+    hub.ingress(Channel::Sms, "r2", "Bob", "hello").await;
+    let offer = a1.wait_offer().await;
+    a1.ok(Command::RejectOffer {
+        offer_id: offer.id,
+        reason: Some("on a call".into()),
+    })
+    .await;
+    a1.wait_event(
+        "dnd",
+        changed(Presence::DoNotDisturb, PresenceReason::RejectedOffer),
+    )
+    .await;
+    let sup = hub.login("sup").await;
+    let a1_id = hub.agent_id("a1").await;
+    let reset = |token: String| {
+        let (http, url) = (
+            hub.http.clone(),
+            hub.url(&format!("/api/v1/agents/{a1_id}/presence/reset")),
+        );
+        async move { http.post(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let resp = reset(sup.token.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"presence": "busy"}));
+    a1.wait_event(
+        "supervisor reset",
+        changed(Presence::Busy, PresenceReason::Supervisor),
+    )
+    .await;
+
+    // What a person sets is no system change: a reset from Away (the
+    // agent's own choice) has nothing to go back to, so Available.
+    a1.ok(Command::SetPresence {
+        presence: Presence::Away,
+    })
+    .await;
+    let resp = reset(sup.token.clone()).await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"presence": "available"}));
+    assert_eq!(hub.presence("a1").await, Presence::Available);
+
+    // Not a supervisor: refused, and nothing changes.
+    let a2 = hub.login("a2").await;
+    assert_eq!(reset(a2.token).await.status(), 403);
+    assert_eq!(hub.presence("a1").await, Presence::Available);
+}
+
+/// The presence a reset goes back to is the agent's, through several of
+/// the hub's changes in a row, and survives a hub restart.
+#[tokio::test]
+async fn reset_presence_remembers_the_agents_choice_across_changes_and_restarts() {
+    let mut hub = TestHub::start_with(|c| c.routing.max_sessions = 1).await;
+    let mut a1 = hub.connect("a1").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    let first = hub.ingress(Channel::Chat, "m1", "Ann", "hello").await;
+    let offer = a1.wait_offer().await;
+    assert_eq!(offer.conversation.id, first.conversation_id);
+    a1.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    // At the limit: the next chat sets Do not disturb (session limit).
+    hub.ingress(Channel::Chat, "m2", "Bob", "hello").await;
+    a1.wait_event("limit", |e| {
+        matches!(
+            e,
+            AgentEvent::PresenceChanged {
+                presence: Presence::DoNotDisturb,
+                reason: PresenceReason::MaxSessions
+            }
+        )
+    })
+    .await;
+    a1.close().await;
+    hub.restart().await;
+    let mut a1 = hub.connect("a1").await;
+    // A slot free first: a reset at the limit with work waiting would meet
+    // the limit again.
+    a1.ok(Command::CloseConversation {
+        conversation_id: first.conversation_id,
+    })
+    .await;
+    a1.ok(Command::ResetPresence).await;
+    assert_eq!(hub.presence("a1").await, Presence::Busy);
+    assert_eq!(a1.wait_offer().await.conversation.customer.name, "Bob");
+}
+
 /// A supervisor's reach is its own team: it sets the presence of its
 /// team's agents only (not an admin's, and with no team nobody's), and the
 /// agent list it reads is its team's.

@@ -255,6 +255,11 @@ pub enum Command {
         /// The new presence.
         presence: Presence,
     },
+    /// Reset the agent's own presence after the hub changed it (a missed
+    /// or rejected offer, the session limit): back to the presence the agent
+    /// (or a supervisor) had set before that, or Available when there is
+    /// none to go back to. The hub answers with `presence_changed`.
+    ResetPresence,
     /// Send a message to the customer of an owned conversation.
     SendMessage {
         /// The conversation.
@@ -349,6 +354,7 @@ impl Command {
             Command::AcceptOffer { .. } => "accept_offer",
             Command::RejectOffer { .. } => "reject_offer",
             Command::SetPresence { .. } => "set_presence",
+            Command::ResetPresence => "reset_presence",
             Command::SendMessage { .. } => "send_message",
             Command::MarkRead { .. } => "mark_read",
             Command::CloseConversation { .. } => "close_conversation",

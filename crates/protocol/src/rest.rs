@@ -92,6 +92,14 @@ pub struct PresenceRequest {
     pub presence: Presence,
 }
 
+/// What a presence reset set (`POST /agents/{id}/presence/reset`): the
+/// presence the hub's own change replaced, or Available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PresenceReset {
+    /// The agent's presence now.
+    pub presence: Presence,
+}
+
 /// An agent as the admin API shows and accepts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentSpec {

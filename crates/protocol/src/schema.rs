@@ -57,6 +57,10 @@ pub fn schema_documents() -> Vec<SchemaDocument> {
             schema: schema_for!(rest::PresenceRequest),
         },
         SchemaDocument {
+            file_name: "rest-presence-reset.json",
+            schema: schema_for!(rest::PresenceReset),
+        },
+        SchemaDocument {
             file_name: "rest-agent-spec.json",
             schema: schema_for!(rest::AgentSpec),
         },

@@ -27,7 +27,7 @@ reason: string | null, } | { "action": "set_presence",
 /**
  * The presence.
  */
-presence: Presence, } | { "action": "send_message", 
+presence: Presence, } | { "action": "reset_presence" } | { "action": "send_message", 
 /**
  * Where.
  */

@@ -12,6 +12,7 @@ import type { LastLogin } from "./LastLogin";
 import type { LinkRequest } from "./LinkRequest";
 import type { NewAccount } from "./NewAccount";
 import type { NewContact } from "./NewContact";
+import type { Presence } from "./Presence";
 import type { RecordSearch } from "./RecordSearch";
 import type { ShellEvent } from "./ShellEvent";
 import type { SignInRequest } from "./SignInRequest";
@@ -40,5 +41,5 @@ export const commands = {
   createAccount: (account: NewAccount): Promise<Account> => invoke<Account>("create_account", { account }),
   linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),
   teamDirectory: (): Promise<TeamDirectory> => invoke<TeamDirectory>("team_directory"),
-  resetPresence: (agentId: number): Promise<null> => invoke<null>("reset_presence", { agentId }),
+  resetPresence: (agentId: number): Promise<Presence> => invoke<Presence>("reset_presence", { agentId }),
 };

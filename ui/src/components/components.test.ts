@@ -7,6 +7,7 @@ import ConversationList from "./ConversationList.svelte";
 import ChatPanel from "./ChatPanel.svelte";
 import SignIn from "./SignIn.svelte";
 import Toasts from "./Toasts.svelte";
+import Banners from "./Banners.svelte";
 import Settings from "./Settings.svelte";
 import App from "../App.svelte";
 import AlertApp from "../AlertApp.svelte";
@@ -878,5 +879,24 @@ describe("App", () => {
       (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
       ui.handle({ type: "signed_out", refused: false });
     }
+  });
+});
+
+describe("Banners", () => {
+  const missed = { notice: "missed_offer", message: `You missed a request ${HOSTILE}` } as never;
+
+  it("asks the hub to reset presence (it knows what to go back to), and shows the text as text", async () => {
+    act.mockClear();
+    render(Banners, { banners: [missed], presence: "inactive" });
+    expect(screen.getByTestId("banner-missed_offer").textContent).toContain(`You missed a request ${HOSTILE}`);
+    await fireEvent.click(screen.getByTestId("reset-presence"));
+    expect(act).toHaveBeenCalledWith({ action: "reset_presence" });
+    expect(act).not.toHaveBeenCalledWith({ action: "set_presence", presence: "available" });
+    expect(window.__xss).toBeUndefined();
+  });
+
+  it("offers no reset to an agent who is Available", () => {
+    render(Banners, { banners: [missed], presence: "available" });
+    expect(screen.queryByTestId("reset-presence")).toBeNull();
   });
 });

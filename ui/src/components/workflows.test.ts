@@ -493,9 +493,11 @@ describe("TeamPanel (a supervisor's)", () => {
         queues: [],
       })
       .mockResolvedValueOnce({
-        agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "available"), member(5, "Cy", "do_not_disturb", false)],
+        agents: [member(2, "Ana", "available"), member(3, `Bo ${HOSTILE}`, "busy"), member(5, "Cy", "do_not_disturb", false)],
         queues: [],
       });
+    // The hub went back to what Bo had set before missing an offer.
+    mocked.resetPresence.mockResolvedValueOnce("busy");
     const onClose = vi.fn();
     render(TeamPanel, { onClose });
     await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Inactive"));
@@ -505,11 +507,11 @@ describe("TeamPanel (a supervisor's)", () => {
     screen.getByTestId("reset-presence-3").focus();
     await fireEvent.click(screen.getByTestId("reset-presence-3"));
     expect(mocked.resetPresence).toHaveBeenCalledWith(3);
-    await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Available"));
-    expect(screen.queryByTestId("reset-presence-3")).toBeNull();
-    // The clicked button is gone: the keyboard is still in the dialog.
+    await waitFor(() => expect(screen.getByTestId("team-presence-3").textContent?.trim()).toBe("Busy"));
+    expect(screen.getByTestId("reset-presence-3")).toBeTruthy();
+    // The keyboard is in the dialog (a button that goes must not take it).
     expect(document.activeElement).toBe(screen.getByTestId("close-team"));
-    expect(screen.getByRole("status").textContent).toBe(`Bo ${HOSTILE} is Available again.`);
+    expect(screen.getByRole("status").textContent).toBe(`Bo ${HOSTILE} is Busy again.`);
     expect(window.__xss).toBeUndefined();
     await fireEvent.keyDown(screen.getByTestId("close-team"), { key: "Escape" });
     expect(onClose).toHaveBeenCalled();

@@ -27,7 +27,7 @@ vi.mock("../lib/api", () => ({
     createAccount: vi.fn(),
     linkRecord: vi.fn(async () => null),
     teamDirectory: vi.fn(async () => ({ agents: [], queues: [] })),
-    resetPresence: vi.fn(async () => null),
+    resetPresence: vi.fn(async () => "available"),
   },
   onShellEvent: vi.fn(async () => () => {}),
   windowLabel: () => "main",
