@@ -1118,6 +1118,26 @@ async fn a_long_conversation_shows_its_earlier_messages_on_request() {
             .is_some_and(|a| a.len() == 61 && a[60] == "m61")
     })
     .await;
+
+    step("a thread of exactly 50 has nothing before it: no button");
+    let fifty = hub.ingress(Channel::Sms, "fifty", "Finn", "", "f1").await;
+    app.el("[data-testid=offer-alert]").await;
+    for i in 2..=50 {
+        hub.ingress(Channel::Sms, "fifty", "Finn", "", &format!("f{i}"))
+            .await;
+    }
+    app.click("[data-testid=accept]").await;
+    app.gone("[data-testid=offer-alert]").await;
+    app.click(&format!(
+        "[data-testid=conversation-{}]",
+        fifty.conversation_id
+    ))
+    .await;
+    app.js_until(shown, |v| {
+        v.as_array().is_some_and(|a| a.len() == 50 && a[0] == "f1")
+    })
+    .await;
+    app.gone("[data-testid=show-earlier]").await;
     app.quit().await;
 }
 

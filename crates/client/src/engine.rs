@@ -63,6 +63,12 @@ pub struct ConversationView {
     /// Recent history, oldest first (not serialized with the record).
     #[serde(skip)]
     pub messages: VecDeque<Message>,
+    /// Whether the hub holds messages older than the first in `messages`:
+    /// as the hub said when the history came, and true once the cache let
+    /// one go. `None` in records cached before the hub said (and from
+    /// older hubs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_earlier: Option<bool>,
 }
 
 impl ConversationView {
@@ -78,6 +84,7 @@ impl ConversationView {
             newest_message: self.newest_message,
             session_open: self.session_open,
             messages: VecDeque::new(),
+            has_earlier: self.has_earlier,
         }
     }
 }
@@ -794,6 +801,8 @@ struct Assignment {
     origin: OfferOrigin,
     /// The hub's read marker and unread count for it, when it says.
     read: Option<(Option<MessageId>, u32)>,
+    /// Whether older messages than `messages` exist, when the hub says.
+    has_earlier: Option<bool>,
 }
 
 fn clean(text: Option<String>) -> Option<String> {
@@ -1181,6 +1190,7 @@ impl Engine {
                 newest_message: newest,
                 session_open,
                 messages: cs.messages.into_iter().collect(),
+                has_earlier: cs.has_earlier,
             };
             fx.push(Effect::Store(StoreOp::PutConversation(view.record())));
             for m in &view.messages {
@@ -1282,6 +1292,7 @@ impl Engine {
                 origin,
                 last_read,
                 unread,
+                has_earlier,
             } => self.assigned(
                 Assignment {
                     summary: conversation,
@@ -1291,6 +1302,7 @@ impl Engine {
                     messages,
                     origin,
                     read: unread.map(|u| (last_read, u)),
+                    has_earlier,
                 },
                 now,
                 fx,
@@ -1481,6 +1493,7 @@ impl Engine {
             messages,
             origin,
             read,
+            has_earlier,
         } = a;
         let id = summary.id;
         let existing = self.state.conversations.remove(&id);
@@ -1491,9 +1504,15 @@ impl Engine {
             newest_message: None,
             session_open: false,
             messages: VecDeque::new(),
+            has_earlier: None,
         });
         view.summary = summary.clone();
         view.session_open |= open_session;
+        // The hub's flag is about the history it sent; a history already
+        // cached keeps what is known about its own first message.
+        if view.messages.is_empty() {
+            view.has_earlier = has_earlier;
+        }
         for m in messages {
             if view.newest_message.is_none_or(|n| m.id > n) {
                 if m.author == Author::Customer && view.last_read.is_none_or(|r| m.id > r) {
@@ -1506,6 +1525,7 @@ impl Engine {
         }
         while view.messages.len() > RECENT_MESSAGES {
             view.messages.pop_front();
+            view.has_earlier = Some(true);
         }
         // The hub's count covers the whole thread and its read marker (a
         // conversation back with someone who read it): as a resync would
@@ -1588,6 +1608,7 @@ impl Engine {
         c.messages.push_back(message.clone());
         while c.messages.len() > RECENT_MESSAGES {
             c.messages.pop_front();
+            c.has_earlier = Some(true);
         }
         fx.push(Effect::Store(StoreOp::PutMessage(message.clone())));
         fx.push(Effect::Store(StoreOp::PutConversation(c.record())));

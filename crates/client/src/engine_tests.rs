@@ -114,6 +114,7 @@ impl Harness {
                 template: template(NotificationKind::Toast),
                 messages: vec![],
                 origin: OfferOrigin::NewConversation,
+                has_earlier: None,
             },
             T0,
         )
@@ -1171,6 +1172,7 @@ fn a_snapshot_replaces_hub_state_but_keeps_local_drafts_and_never_reshows_handle
             unread: 3,
             last_read: None,
             messages: vec![],
+            has_earlier: None,
         }],
         offers: vec![
             offer(1, template(NotificationKind::Alert)),
@@ -1451,6 +1453,7 @@ fn an_assignment_with_the_hubs_read_state_counts_unread_as_the_hub_does() {
                 origin: OfferOrigin::NewConversation,
                 last_read: read.and_then(|r| r.0),
                 unread: read.map(|r| r.1),
+                has_earlier: None,
             },
             T0,
         );
@@ -1507,6 +1510,7 @@ mod unread_property {
                     template: template(NotificationKind::Alert),
                     messages: vec![],
                     origin: OfferOrigin::NewConversation,
+     has_earlier: None,
                 },
             }];
             e.handle(Input::Event(log[0].clone()), T0);
@@ -2012,6 +2016,7 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
                 from: ana(),
                 note: None,
             },
+            has_earlier: None,
         },
         T0,
     );
@@ -2028,6 +2033,7 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
             template: template(NotificationKind::Toast),
             messages: vec![],
             origin: OfferOrigin::NewConversation,
+            has_earlier: None,
         },
         T0,
     );
@@ -2048,6 +2054,7 @@ fn a_transferred_or_supervisor_assignment_is_a_toast_naming_why() {
             template: template(NotificationKind::Toast),
             messages: vec![],
             origin: OfferOrigin::Consult { from: ana() },
+            has_earlier: None,
         },
         T0,
     );
@@ -2188,6 +2195,7 @@ fn only_the_owner_transfers_escalates_or_asks() {
             template: template(NotificationKind::Toast),
             messages: vec![],
             origin: OfferOrigin::Consult { from: ana() },
+            has_earlier: None,
         },
         T0,
     );
@@ -2599,4 +2607,76 @@ fn a_page_of_earlier_messages_says_whether_more_are_before_it() {
     let page = earlier_messages((1..=2).map(msg).collect(), 3, &clock, &settings);
     assert!(!page.more);
     assert_eq!(page.messages.len(), 2);
+}
+
+/// "Show earlier messages" is offered when the hub holds older messages
+/// than the oldest cached, as the hub says, not guessed from how many came:
+/// a whole thread of 50 has none; three left after the hub trimmed huge
+/// messages to fit a frame have some; the cache letting one go makes some;
+/// a record from before the hub said falls back to the guess.
+#[test]
+fn show_earlier_is_offered_when_the_hub_holds_older_messages() {
+    use crate::view::conversation_detail;
+    use crate::wall_clock::{HourCycle, WallClock};
+    let clock = WallClock::new(jiff::tz::TimeZone::UTC, HourCycle::TwentyFour);
+    let msg = |conv: i64, id: i64| Message {
+        id: MessageId(id),
+        conversation_id: ConversationId(conv),
+        author: Author::Customer,
+        text: format!("m{id}"),
+        sent_at: Millis(id),
+        command_id: None,
+    };
+    let mut h = Harness::new();
+    let assign =
+        |h: &mut Harness, conv: i64, ids: std::ops::RangeInclusive<i64>, earlier: Option<bool>| {
+            let mut s = summary(conv);
+            s.status = ConversationStatus::Assigned;
+            s.owner = Some(AgentId(1));
+            h.ev(
+                AgentEvent::ConversationAssigned {
+                    last_read: None,
+                    unread: None,
+                    conversation: s,
+                    mode: AssignMode::Accepted,
+                    open_session: true,
+                    template: template(NotificationKind::Toast),
+                    messages: ids.map(|id| msg(conv, id)).collect(),
+                    origin: OfferOrigin::NewConversation,
+                    has_earlier: earlier,
+                },
+                T0,
+            );
+        };
+    let offered = |h: &Harness, conv: i64| {
+        conversation_detail(&h.e, ConversationId(conv), &clock)
+            .unwrap()
+            .may_have_earlier
+    };
+    assign(&mut h, 1, 1..=50, Some(false));
+    assert!(!offered(&h, 1), "a whole thread of 50");
+    assign(&mut h, 2, 100..=102, Some(true));
+    assert!(offered(&h, 2), "three kept of a trimmed history");
+    // The flag goes with the record into the cache.
+    let record = h.e.state().conversations[&ConversationId(2)].record();
+    assert_eq!(record.has_earlier, Some(true));
+    // An older hub says nothing: a full first page may have more.
+    assign(&mut h, 3, 1..=50, None);
+    assert!(offered(&h, 3));
+    assign(&mut h, 4, 1..=3, None);
+    assert!(!offered(&h, 4));
+    // A chat that grew past what the cache keeps: the first ones are
+    // gone from it, and can be read back.
+    for id in 51..=(50 + RECENT_MESSAGES as i64 - 49) {
+        h.customer(1, id, T0);
+    }
+    assert_eq!(
+        h.e.state().conversations[&ConversationId(1)].messages.len(),
+        RECENT_MESSAGES
+    );
+    assert!(offered(&h, 1), "the cache let message 1 go");
+    // A second assignment of a conversation already cached (it came back)
+    // does not take the hub's word about its own first page.
+    assign(&mut h, 2, 100..=103, Some(false));
+    assert!(offered(&h, 2));
 }

@@ -796,6 +796,7 @@ mod tests {
             newest_message: None,
             session_open: false,
             messages: VecDeque::new(),
+            has_earlier: None,
         }
     }
 

@@ -93,12 +93,12 @@ pub struct ConversationDetail {
     pub draft: String,
     /// Unread customer messages.
     pub unread: u32,
-    /// Whether the hub may hold messages before the oldest here (it sends
-    /// a conversation with its newest [`RECENT_MESSAGES_SENT`], and the
-    /// cache keeps up to [`crate::engine::RECENT_MESSAGES`]): the window
-    /// offers to show earlier ones ([`EarlierMessages`]). Not offered for
-    /// a shorter history, which is whole unless the hub trimmed very large
-    /// messages to fit a frame.
+    /// Whether the hub holds messages before the oldest here (it sends a
+    /// conversation with its newest [`RECENT_MESSAGES_SENT`] and says
+    /// whether there are more; the cache keeps up to
+    /// [`crate::engine::RECENT_MESSAGES`]): the window offers to show
+    /// earlier ones ([`EarlierMessages`]). A record cached before the hub
+    /// said guesses from a full first page.
     pub may_have_earlier: bool,
 }
 
@@ -339,6 +339,10 @@ pub fn conversation_detail(
             .collect(),
         draft: st.drafts.get(&id).cloned().unwrap_or_default(),
         unread: c.unread,
-        may_have_earlier: c.messages.len() >= RECENT_MESSAGES_SENT as usize,
+        // As the hub said; a record cached before it said (or from an
+        // older hub) guesses from a full first page.
+        may_have_earlier: c
+            .has_earlier
+            .unwrap_or(c.messages.len() >= RECENT_MESSAGES_SENT as usize),
     })
 }

@@ -54,6 +54,7 @@ pub fn fit_event(event: &mut AgentEvent) {
     let AgentEvent::ConversationAssigned {
         conversation,
         messages,
+        has_earlier,
         ..
     } = event
     else {
@@ -62,6 +63,8 @@ pub fn fit_event(event: &mut AgentEvent) {
     let conv = conversation.id;
     let all = std::mem::take(messages);
     let total = all.len();
+    // Measured with the flag's longest form (`false`); set below.
+    let said = has_earlier.replace(false);
     // The largest seq and timestamp, so the real frame is never longer.
     let skeleton = encoded_len(&ServerFrame::Event(EventFrame {
         seq: Seq(u64::MAX),
@@ -80,7 +83,14 @@ pub fn fit_event(event: &mut AgentEvent) {
             "assignment history trimmed to fit a frame"
         );
     }
-    if let AgentEvent::ConversationAssigned { messages, .. } = event {
+    if let AgentEvent::ConversationAssigned {
+        messages,
+        has_earlier,
+        ..
+    } = event
+    {
+        // What is trimmed is reachable with `GET …/messages?before=`.
+        *has_earlier = if kept.len() < total { Some(true) } else { said };
         *messages = kept;
     }
 }
@@ -135,6 +145,10 @@ pub fn fit_snapshot(snapshot: &mut AgentSnapshot) {
             );
         }
         left = left.saturating_sub(used);
+        if kept.len() < total {
+            // The rest is reachable with `GET …/messages?before=`.
+            state.has_earlier = Some(true);
+        }
         state.messages = kept;
     }
 }

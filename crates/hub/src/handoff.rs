@@ -919,7 +919,7 @@ impl Work<'_> {
                 .execute(&mut *self.tx)
                 .await?;
                 let conversation = load_summary(&mut self.tx, conv).await?;
-                let messages = recent_messages(&mut self.tx, conv).await?;
+                let (messages, has_earlier) = recent_messages(&mut self.tx, conv).await?;
                 let (last_read, unread) = read_state(&mut self.tx, agent, conv).await?;
                 self.append(
                     agent,
@@ -932,6 +932,7 @@ impl Work<'_> {
                         origin: row.origin.clone(),
                         last_read,
                         unread: Some(unread),
+                        has_earlier: Some(has_earlier),
                     },
                 )
                 .await?;

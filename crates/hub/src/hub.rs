@@ -2530,7 +2530,7 @@ impl Work<'_> {
             .execute(&mut *self.tx)
             .await?;
         let conversation = load_summary(&mut self.tx, conv).await?;
-        let messages = recent_messages(&mut self.tx, conv).await?;
+        let (messages, has_earlier) = recent_messages(&mut self.tx, conv).await?;
         // A customer left waiting for an answer starts the new owner's
         // answer clock now: a new chat's first message came while it was
         // queued, and a transferred chat's unanswered message is this
@@ -2554,6 +2554,7 @@ impl Work<'_> {
                 origin,
                 last_read,
                 unread: Some(unread),
+                has_earlier: Some(has_earlier),
             },
         )
         .await?;
@@ -2845,19 +2846,26 @@ async fn read_state(
     Ok((last_read.map(MessageId), unread as u32))
 }
 
-async fn recent_messages(
+/// A conversation's newest [`RECENT_MESSAGES`], oldest first, and whether
+/// older ones exist (one more is read to tell).
+pub(crate) async fn recent_messages(
     conn: &mut SqliteConnection,
     conv: ConversationId,
-) -> HubResult<Vec<Message>> {
+) -> HubResult<(Vec<Message>, bool)> {
     let rows = sqlx::query(
         "SELECT id, conversation_id, author_kind, author_agent_id, text, sent_at, command_id
          FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
     )
     .bind(conv.0)
-    .bind(RECENT_MESSAGES)
+    .bind(RECENT_MESSAGES + 1)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.iter().map(message_from_row).collect())
+    let has_earlier = rows.len() as i64 > RECENT_MESSAGES;
+    let skip = usize::from(has_earlier);
+    Ok((
+        rows[skip..].iter().map(message_from_row).collect(),
+        has_earlier,
+    ))
 }
 
 async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResult<AgentSnapshot> {
@@ -2879,11 +2887,13 @@ async fn build_snapshot(conn: &mut SqliteConnection, agent: AgentId) -> HubResul
     for id in conv_ids {
         let conv = ConversationId(id);
         let (last_read, unread) = read_state(conn, agent, conv).await?;
+        let (messages, has_earlier) = recent_messages(conn, conv).await?;
         conversations.push(ConversationState {
             conversation: load_summary(conn, conv).await?,
             unread,
             last_read,
-            messages: recent_messages(conn, conv).await?,
+            messages,
+            has_earlier: Some(has_earlier),
         });
     }
     let offer_rows = sqlx::query(

@@ -1127,11 +1127,14 @@ async fn huge_history_never_makes_an_assignment_or_snapshot_frame_too_big() {
         if let AgentEvent::ConversationAssigned {
             conversation,
             messages,
+            has_earlier,
             ..
         } = a1
             .wait_event("assigned", |e| assigned_mode(e).is_some())
             .await
         {
+            // What was trimmed can be paged in: the event says it exists.
+            assert_eq!(has_earlier, Some(true), "assignment of {}", conversation.id);
             assigned.push((conversation.id, messages));
         }
     }
@@ -1165,6 +1168,7 @@ async fn huge_history_never_makes_an_assignment_or_snapshot_frame_too_big() {
             .unwrap();
         assert_eq!(&state.messages.last().unwrap().text, newest);
         assert_newest_history(&hub, *conv, &state.messages).await;
+        assert_eq!(state.has_earlier, Some(true), "snapshot of {conv}");
     }
 }
 
@@ -1517,6 +1521,61 @@ async fn earlier_messages_are_read_a_page_at_a_time_before_a_message() {
         .unwrap()
         .status();
     assert_eq!(status, 404);
+}
+
+/// A history says whether older messages exist, so the app offers "Show
+/// earlier messages" exactly when there are some: 50 messages fill the
+/// first page and have none before them; the 51st means one.
+#[tokio::test]
+async fn a_history_says_whether_earlier_messages_exist() {
+    let hub = TestHub::start().await;
+    let mut threads = Vec::new();
+    for (thread, count) in [("fifty", 50), ("fifty-one", 51), ("short", 3)] {
+        let c = hub.ingress(Channel::Whatsapp, thread, "Ola", "m1").await;
+        for i in 2..=count {
+            hub.ingress(Channel::Whatsapp, thread, "Ola", &format!("m{i}"))
+                .await;
+        }
+        threads.push((c.conversation_id, count, count > RECENT_MESSAGES_SENT));
+    }
+    // a1 comes: each is auto-accepted with its recent history.
+    let mut a1 = hub.connect("a1").await;
+    let mut said = Vec::new();
+    while said.len() < threads.len() {
+        if let AgentEvent::ConversationAssigned {
+            conversation,
+            messages,
+            has_earlier,
+            ..
+        } = a1
+            .wait_event("assigned", |e| assigned_mode(e).is_some())
+            .await
+        {
+            assert!(messages.len() <= RECENT_MESSAGES_SENT as usize);
+            said.push((conversation.id, has_earlier));
+        }
+    }
+    for (conv, _, earlier) in &threads {
+        let got = said.iter().find(|(c, _)| c == conv).unwrap().1;
+        assert_eq!(got, Some(*earlier), "assignment of {conv}");
+    }
+    // A full resync says the same.
+    let token = a1.token.clone();
+    a1.close().await;
+    let (_a1, _, snap) = Agent::connect(&hub.ws_url(), &token, None).await;
+    let (_, snapshot) = snap.expect("snapshot");
+    for (conv, count, earlier) in &threads {
+        let state = snapshot
+            .conversations
+            .iter()
+            .find(|s| s.conversation.id == *conv)
+            .unwrap();
+        assert_eq!(state.has_earlier, Some(*earlier), "snapshot of {conv}");
+        assert_eq!(
+            state.messages.len() as u32,
+            (*count).min(RECENT_MESSAGES_SENT)
+        );
+    }
 }
 
 #[tokio::test]

@@ -514,6 +514,11 @@ pub enum AgentEvent {
         /// counts the customer messages in `messages`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unread: Option<u32>,
+        /// Whether the conversation has messages older than the first in
+        /// `messages` (`GET …/messages?before=` pages them); absent from
+        /// older hubs, when the client guesses from how many came.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_earlier: Option<bool>,
     },
     /// A conversation was taken away from the agent.
     ConversationRevoked {
@@ -1286,6 +1291,10 @@ pub struct ConversationState {
     pub last_read: Option<MessageId>,
     /// Recent history, oldest first.
     pub messages: Vec<Message>,
+    /// Whether the conversation has messages older than the first in
+    /// `messages`; absent from older hubs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_earlier: Option<bool>,
 }
 
 /// The agent's whole state, for a full resync.

@@ -196,6 +196,7 @@ fn every_server_frame() -> Vec<ServerFrame> {
                 origin: OfferOrigin::BotEscalation {
                     transcript: vec!["Bot: hello".into()],
                 },
+                has_earlier: None,
             },
         ),
         ev(
@@ -262,6 +263,7 @@ fn every_server_frame() -> Vec<ServerFrame> {
                     unread: 2,
                     last_read: Some(MessageId(1)),
                     messages: vec![message.clone()],
+                    has_earlier: None,
                 }],
                 offers: vec![offer],
             },
