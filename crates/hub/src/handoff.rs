@@ -65,9 +65,9 @@ impl Work<'_> {
         }
     }
 
-    /// Refuses to make `agent` the owner of one more conversation when it
-    /// already owns the most open sessions allowed
-    /// (`routing.max_sessions`). Routing passes such an agent over (with
+    /// Refuses to give `agent` one more session (owning `conv`, or taking
+    /// part in it) when it already has the most open sessions allowed
+    /// (`routing.max_sessions`; owned and taken part in alike). Routing passes such an agent over (with
     /// its notice and Do not disturb); the hand-offs that name an agent
     /// (transfer, escalation, supervisor assignment) and every offer it
     /// accepts check here, or they would take it past the limit unseen (an
@@ -76,9 +76,20 @@ impl Work<'_> {
         &mut self,
         agent: AgentId,
         actor: AgentId,
+        conv: ConversationId,
     ) -> HubResult<()> {
         let max = self.hub.config.routing.max_sessions;
-        if self.open_sessions(agent).await? < i64::from(max) {
+        // A session it has for `conv` already (taking part, now to own it)
+        // stays the one tab.
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE status = 'assigned' AND id != ?2 AND (owner_id = ?1
+               OR id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?1))",
+        )
+        .bind(agent.0)
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        if others < i64::from(max) {
             return Ok(());
         }
         Err(HubError::refused(
@@ -91,10 +102,13 @@ impl Work<'_> {
         ))
     }
 
-    /// How many conversations the agent owns and has open.
+    /// How many sessions the agent has open: conversations it owns and
+    /// those it takes part in (consult, discussion), as the session limit
+    /// counts them ([`crate::routing::Candidate::open_sessions`]).
     async fn open_sessions(&mut self, agent: AgentId) -> HubResult<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM conversations WHERE owner_id = ? AND status = 'assigned'",
+            "SELECT COUNT(*) FROM conversations WHERE status = 'assigned' AND (owner_id = ?1
+               OR id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?1))",
         )
         .bind(agent.0)
         .fetch_one(&mut *self.tx)
@@ -638,7 +652,7 @@ impl Work<'_> {
                 // not connected has no grace clock: it would sit there.
                 self.signed_in(agent_id)?;
                 self.takes_work(conv, agent_id).await?;
-                self.under_session_limit(agent_id, agent).await?;
+                self.under_session_limit(agent_id, agent, conv).await?;
                 self.hand_over(conv, &summary, RevokeReason::Transferred)
                     .await?;
                 self.send_to(conv, agent_id, Scenario::Transfer, origin)
@@ -749,7 +763,7 @@ impl Work<'_> {
         if target == agent {
             return Err(HubError::invalid("cannot escalate to yourself"));
         }
-        self.under_session_limit(target, agent).await?;
+        self.under_session_limit(target, agent, conv).await?;
         let origin = OfferOrigin::Escalation {
             from: self.agent_ref(agent).await?,
             note: clean_note(note),
@@ -821,7 +835,7 @@ impl Work<'_> {
         if summary.owner == Some(target) {
             return Err(HubError::conflict("that agent already owns it"));
         }
-        self.under_session_limit(target, supervisor).await?;
+        self.under_session_limit(target, supervisor, conv).await?;
         if summary.owner.is_some() {
             self.hand_over(conv, &summary, RevokeReason::Reassigned)
                 .await?;
@@ -875,7 +889,7 @@ impl Work<'_> {
                 {
                     return Err(HubError::conflict("the conversation has changed hands"));
                 }
-                self.under_session_limit(agent, agent).await?;
+                self.under_session_limit(agent, agent, conv).await?;
                 self.accepted(offer, agent, conv).await?;
                 // Ownership moves; the old owner is told; other teammates'
                 // questions are moot.
@@ -910,6 +924,8 @@ impl Work<'_> {
                     // every event twice (as owner and as participant).
                     return Err(HubError::conflict("you own this conversation"));
                 }
+                // Joining opens a session (a tab) like owning one does.
+                self.under_session_limit(agent, agent, conv).await?;
                 self.accepted(offer, agent, conv).await?;
                 sqlx::query(
                     "INSERT OR IGNORE INTO conversation_participants (conversation_id, agent_id) VALUES (?, ?)",
@@ -951,7 +967,7 @@ impl Work<'_> {
                 if summary.owner.is_some() || summary.status == ConversationStatus::Closed {
                     return Err(HubError::conflict("someone else took it"));
                 }
-                self.under_session_limit(agent, agent).await?;
+                self.under_session_limit(agent, agent, conv).await?;
                 self.accepted(offer, agent, conv).await?;
                 self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
                     .await?;

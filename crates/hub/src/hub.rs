@@ -1327,7 +1327,10 @@ impl Hub {
                 continue;
             }
             let row = sqlx::query(
-                "SELECT presence, capacity, (SELECT COUNT(*) FROM conversations WHERE owner_id = agents.id AND status = 'assigned') FROM agents WHERE id = ?",
+                "SELECT presence, capacity, (SELECT COUNT(*) FROM conversations c WHERE c.status = 'assigned'
+                   AND (c.owner_id = agents.id OR c.id IN
+                     (SELECT p.conversation_id FROM conversation_participants p WHERE p.agent_id = agents.id)))
+                 FROM agents WHERE id = ?",
             )
             .bind(id)
             .fetch_one(&mut *conn)
@@ -2037,7 +2040,7 @@ impl Work<'_> {
             // assigning would give it a second owner.
             return Err(HubError::conflict("the conversation has changed hands"));
         }
-        self.under_session_limit(agent, agent).await?;
+        self.under_session_limit(agent, agent, conv).await?;
         self.resolve_offer(offer, "accepted", None).await?;
         self.append(
             agent,
@@ -2628,7 +2631,9 @@ macro_rules! candidate_columns {
    (SELECT COUNT(*) FROM conversations c WHERE c.owner_id = a.id AND c.status = 'assigned'),
    (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending'
       AND (o.origin IS NULL OR json_extract(o.origin, '$.kind') IN
-        ('new_conversation', 'transfer', 'escalation', 'bot_escalation')))
+        ('new_conversation', 'transfer', 'escalation', 'bot_escalation'))),
+   (SELECT COUNT(*) FROM conversations c WHERE c.status = 'assigned' AND (c.owner_id = a.id
+      OR c.id IN (SELECT p.conversation_id FROM conversation_participants p WHERE p.agent_id = a.id)))
  FROM agents a "
     };
 }
@@ -2667,8 +2672,9 @@ fn candidate(r: &sqlx::sqlite::SqliteRow, links: &LinkRegistry) -> HubResult<Can
         connected: links.is_connected(agent_id),
         capacity: r.get::<i64, _>(2) as u32,
         idle_since: Millis(r.get(3)),
-        open_sessions: r.get::<i64, _>(4) as u32,
+        owned: r.get::<i64, _>(4) as u32,
         pending_offers: r.get::<i64, _>(5) as u32,
+        open_sessions: r.get::<i64, _>(6) as u32,
     })
 }
 

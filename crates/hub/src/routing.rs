@@ -12,7 +12,12 @@ pub struct Candidate {
     pub presence: Presence,
     /// Whether a client is connected now.
     pub connected: bool,
-    /// Open (assigned, not closed) conversations.
+    /// Open conversations the agent owns: what counts against capacity.
+    pub owned: u32,
+    /// Open sessions: the conversations it owns and those it takes part
+    /// in (a consult, a discussion), each a tab. The session limit counts
+    /// these (seed 001: "10 sessions open"); capacity does not count the
+    /// ones it only takes part in.
     pub open_sessions: u32,
     /// Pending offers.
     pub pending_offers: u32,
@@ -40,7 +45,7 @@ pub fn eligible(c: &Candidate, allowed: &[Presence]) -> bool {
     c.connected
         && c.presence != Presence::Inactive
         && allowed.contains(&c.presence)
-        && c.open_sessions + c.pending_offers < c.capacity
+        && c.owned + c.pending_offers < c.capacity
 }
 
 /// The order in which candidates are preferred: longest idle first, ties by
@@ -72,6 +77,7 @@ mod tests {
             agent_id: AgentId(id),
             presence: Presence::Available,
             connected: true,
+            owned: 0,
             open_sessions: 0,
             pending_offers: 0,
             capacity: 10,
@@ -94,6 +100,7 @@ mod tests {
         let mut b = cand(2, 1);
         b.presence = Presence::DoNotDisturb;
         let mut c = cand(3, 2);
+        c.owned = 9;
         c.open_sessions = 9;
         c.pending_offers = 1;
         let mut d = cand(4, 3);
@@ -122,6 +129,24 @@ mod tests {
             choose(&[a], ALLOWED, 10),
             RouteDecision::MaxSessions(AgentId(1))
         );
+    }
+
+    /// With capacity equal to the limit (the defaults), sessions the agent
+    /// only takes part in fill the limit before capacity runs out.
+    #[test]
+    fn max_sessions_when_consults_fill_the_limit() {
+        let mut a = cand(1, 0);
+        a.owned = 8;
+        a.open_sessions = 10;
+        assert_eq!(
+            choose(&[a], ALLOWED, 10),
+            RouteDecision::MaxSessions(AgentId(1))
+        );
+        // Owned conversations alone reach capacity first: no notice.
+        let mut b = cand(2, 0);
+        b.owned = 10;
+        b.open_sessions = 10;
+        assert_eq!(choose(&[b], ALLOWED, 10), RouteDecision::Wait);
     }
 
     #[test]

@@ -613,6 +613,93 @@ async fn max_sessions_brings_a_notice_and_do_not_disturb() {
     assert_eq!(assigned_mode(&ev).unwrap().2, c11.conversation_id);
 }
 
+/// The session limit counts every open session, a consult as much as an
+/// owned chat (seed 001: "10 sessions open"), while capacity counts owned
+/// work only. So with the defaults (capacity 10, limit 10) an agent whose
+/// tenth tab is a consult gets the notice and Do not disturb when a new
+/// chat comes, and one with ten chats cannot join a consult.
+#[tokio::test]
+async fn a_consult_fills_the_session_limit_and_brings_its_notice() {
+    let hub = TestHub::start().await;
+    // a2 owns a chat, then steps away: routing has only a1 to ask.
+    let mut a2 = hub.connect("a2").await;
+    let c0 = hub.ingress(Channel::Sms, "c0", "Cora", "hello").await;
+    let offer = a2.wait_offer().await;
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    a2.ok(Command::SetPresence {
+        presence: Presence::Away,
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut owned = Vec::new();
+    for i in 0..10 {
+        owned.push(
+            hub.ingress(Channel::Whatsapp, &format!("wa{i}"), "Ivy", "msg")
+                .await
+                .conversation_id,
+        );
+        a1.wait_event("auto accepted", |e| assigned_mode(e).is_some())
+            .await;
+    }
+    // Ten chats: a consult would be an eleventh session.
+    a2.ok(Command::Consult {
+        conversation_id: c0.conversation_id,
+        agent_id: hub.agent_id("a1").await,
+    })
+    .await;
+    let consult = a1.wait_offer().await;
+    assert_eq!(
+        a1.refused(Command::AcceptOffer {
+            offer_id: consult.id
+        })
+        .await,
+        ErrorCode::SessionLimit
+    );
+    // Nine chats and the consult: ten sessions, capacity left.
+    a1.ok(Command::CloseConversation {
+        conversation_id: owned[0],
+    })
+    .await;
+    a1.ok(Command::AcceptOffer {
+        offer_id: consult.id,
+    })
+    .await;
+    let next = hub.ingress(Channel::Chat, "next", "Jon", "one more").await;
+    a1.wait_event("max sessions notice", |e| {
+        matches!(
+            e,
+            AgentEvent::Notice {
+                notice: NoticeKind::MaxSessions,
+                ..
+            }
+        )
+    })
+    .await;
+    assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
+    assert_eq!(
+        hub.conversation(next.conversation_id).await.status,
+        ConversationStatus::Queued,
+        "it waits for someone with room"
+    );
+    // The admin list counts the consult as a session.
+    let admin = hub.login("admin").await;
+    let agents: Vec<serde_json::Value> = hub
+        .http
+        .get(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a1_row = agents
+        .iter()
+        .find(|a| a["profile"]["username"] == "a1")
+        .expect("a1 listed");
+    assert_eq!(a1_row["open_sessions"], 10);
+}
+
 #[tokio::test]
 async fn auto_accept_auto_assign_and_toast_templates_assign_without_a_decision() {
     let hub = TestHub::start().await;

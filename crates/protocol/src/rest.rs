@@ -133,7 +133,8 @@ pub struct AgentStatus {
     pub presence: Presence,
     /// Whether a client is connected.
     pub connected: bool,
-    /// Open conversations owned.
+    /// Open sessions: conversations owned and those taken part in
+    /// (consult, discussion), as the session limit counts them.
     pub open_sessions: u32,
     /// Routing capacity.
     pub capacity: u32,
