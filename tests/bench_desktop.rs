@@ -394,7 +394,24 @@ async fn soak_the_desktop_app() {
     let hub = HubProcess::demo(&hub_bin, dir.path(), rate).await.unwrap();
     let notifications = NotifyServer::start().await;
     let desk = Desk::new();
-    let app = App::launch(&desk).await;
+    // Extra environment for the app's tree only (not the hub): for trying
+    // an allocator or engine setting, e.g. `LD_PRELOAD=… MALLOC_CONF=…`,
+    // space-separated NAME=VALUE pairs.
+    let app_env_text = std::env::var("SWITCHBOARD_SOAK_APP_ENV").unwrap_or_default();
+    let added: Vec<(&str, &str)> = app_env_text
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .collect();
+    if !added.is_empty() {
+        println!("app environment added: {added:?}");
+    }
+    // After the launch environment the desktop entry gives it (App::launch).
+    let app_env: Vec<(&str, &str)> = switchboard_hub::allocator::LAUNCH_ENVIRONMENT
+        .iter()
+        .copied()
+        .chain(added)
+        .collect();
+    let app = App::launch_binary_with(&desk, &app_bin.to_string_lossy(), &app_env).await;
     app.sign_in_with(&hub.http_url, "demo", "demo").await;
     app.notify_always().await;
     let pid = app_pid(&app, &app_bin);

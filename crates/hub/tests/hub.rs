@@ -1210,20 +1210,10 @@ async fn huge_history_never_makes_an_assignment_or_snapshot_frame_too_big() {
     // a1 comes: each is auto-accepted with its recent history.
     let mut a1 = hub.connect("a1").await;
     let mut assigned = Vec::new();
-    while assigned.len() < convs.len() {
-        if let AgentEvent::ConversationAssigned {
-            conversation,
-            messages,
-            has_earlier,
-            ..
-        } = a1
-            .wait_event("assigned", |e| assigned_mode(e).is_some())
-            .await
-        {
-            // What was trimmed can be paged in: the event says it exists.
-            assert_eq!(has_earlier, Some(true), "assignment of {}", conversation.id);
-            assigned.push((conversation.id, messages));
-        }
+    for (conv, messages, has_earlier) in a1.assignments(convs.len()).await {
+        // What was trimmed can be paged in: the event says it exists.
+        assert_eq!(has_earlier, Some(true), "assignment of {conv}");
+        assigned.push((conv, messages));
     }
     assert!(
         a1.largest_frame <= MAX_FRAME_BYTES,
@@ -1627,23 +1617,11 @@ async fn a_history_says_whether_earlier_messages_exist() {
     }
     // a1 comes: each is auto-accepted with its recent history.
     let mut a1 = hub.connect("a1").await;
-    let mut said = Vec::new();
-    while said.len() < threads.len() {
-        if let AgentEvent::ConversationAssigned {
-            conversation,
-            messages,
-            has_earlier,
-            ..
-        } = a1
-            .wait_event("assigned", |e| assigned_mode(e).is_some())
-            .await
-        {
-            assert!(messages.len() <= RECENT_MESSAGES_SENT as usize);
-            said.push((conversation.id, has_earlier));
-        }
-    }
+    let said = a1.assignments(threads.len()).await;
     for (conv, _, earlier) in &threads {
-        let got = said.iter().find(|(c, _)| c == conv).unwrap().1;
+        let (_, messages, got) = said.iter().find(|(c, ..)| c == conv).unwrap();
+        assert!(messages.len() <= RECENT_MESSAGES_SENT as usize);
+        let got = *got;
         assert_eq!(got, Some(*earlier), "assignment of {conv}");
     }
     // A full resync says the same.

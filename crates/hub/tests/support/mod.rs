@@ -406,6 +406,29 @@ impl Agent {
         }
     }
 
+    /// The next `n` assignments: each conversation with the history it
+    /// came with and whether it said earlier messages exist.
+    pub async fn assignments(
+        &mut self,
+        n: usize,
+    ) -> Vec<(ConversationId, Vec<Message>, Option<bool>)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            if let AgentEvent::ConversationAssigned {
+                conversation,
+                messages,
+                has_earlier,
+                ..
+            } = self
+                .wait_event("assigned", |e| assigned_mode(e).is_some())
+                .await
+            {
+                got.push((conversation.id, messages, has_earlier));
+            }
+        }
+        got
+    }
+
     /// Asserts no event matching `pred` arrives within `quiet`.
     pub async fn no_event(
         &mut self,
