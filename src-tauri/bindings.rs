@@ -126,6 +126,11 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             args: vec![("agentId", "number".into())],
             ret: "Presence".into(),
         },
+        Cmd {
+            name: "team_conversations",
+            args: vec![],
+            ret: format!("Array<{}>", ConversationSummary::name(cfg)),
+        },
     ]
 }
 

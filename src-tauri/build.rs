@@ -21,6 +21,7 @@ fn main() {
             "link_record",
             "team_directory",
             "reset_presence",
+            "team_conversations",
         ]),
     ))
     .expect("tauri-build failed");

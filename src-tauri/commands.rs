@@ -133,7 +133,16 @@ pub async fn team_directory(shell: State<'_, Shell>) -> Result<TeamDirectory, Ip
     shell.team_directory().await
 }
 
-/// A supervisor resets a teammate's presence to Available.
+/// A supervisor's team's open conversations (waiting ones first), to
+/// assign from.
+#[tauri::command]
+pub async fn team_conversations(
+    shell: State<'_, Shell>,
+) -> Result<Vec<ConversationSummary>, IpcError> {
+    shell.team_conversations().await
+}
+
+/// A supervisor resets a teammate's presence after the hub changed it.
 #[tauri::command]
 pub async fn reset_presence(
     shell: State<'_, Shell>,

@@ -77,6 +77,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::link_record,
             commands::team_directory,
             commands::reset_presence,
+            commands::team_conversations,
         ])
         .setup(move |app| {
             // Engine events to the UI, view-only ones folded (events.rs).

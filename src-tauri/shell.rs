@@ -590,6 +590,14 @@ impl Shell {
         Ok(hub.team_directory(&token).await?)
     }
 
+    /// A supervisor's team's open conversations, waiting ones first.
+    pub async fn team_conversations(
+        &self,
+    ) -> Result<Vec<switchboard_protocol::ConversationSummary>, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.team_conversations(&token).await?)
+    }
+
     /// A supervisor resets a teammate's presence after the hub changed it
     /// (Inactive after a missed offer, say): back to what the teammate had
     /// set, or Available. Returns the presence set.

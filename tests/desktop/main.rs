@@ -1824,6 +1824,57 @@ mod workflows {
         app.quit().await;
     }
 
+    /// A customer nobody has taken waits in the team's list in the Team
+    /// panel, and the supervisor assigns them to a teammate from there
+    /// (before, only conversations in the supervisor's own view could be
+    /// assigned).
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn a_supervisor_assigns_a_waiting_customer_from_the_team_panel() {
+        let hub = Hub::start().await;
+        let desk = Desk::new();
+        // The supervisor takes no work itself, and nobody else is signed
+        // in: the customer waits.
+        run(
+            &hub,
+            "sup",
+            Command::SetPresence {
+                presence: switchboard_protocol::Presence::Away,
+            },
+        )
+        .await;
+        let name = format!("Wanda {HOSTILE}");
+        let conv = customer(&hub, Channel::Sms, "waiting", &name, "+15550000009").await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "sup").await;
+        app.click("[data-testid=open-team]").await;
+        let status = format!("[data-testid=team-conversation-status-{}]", conv.0);
+        app.text_until(&status, |t| t.ends_with("Waiting")).await;
+        // The name as text (markup shown, nothing run).
+        let row = app
+            .js(&format!(
+                "return document.querySelector('[data-testid=team-conversation-{}] .name').textContent",
+                conv.0
+            ))
+            .await;
+        assert_eq!(row, name.as_str());
+        app.click(&format!(
+            "[data-testid=assign-target-{}] option[value='{}']",
+            conv.0, a1.0
+        ))
+        .await;
+        app.click(&format!("[data-testid=assign-{}]", conv.0)).await;
+        eventually("the hub never assigned it", || async {
+            hub.running.hub.conversation(conv).await.unwrap().owner == Some(a1)
+        })
+        .await;
+        app.text_until(&status, |t| t.contains("With Agent a1"))
+            .await;
+        app.assert_inert().await;
+        app.quit().await;
+    }
+
     #[tokio::test]
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {

@@ -2103,10 +2103,11 @@ impl Engine {
                     .profile
                     .as_ref()
                     .is_some_and(|p| p.role.is_supervisor());
+                // Any conversation of the team, not only those in the
+                // supervisor's own view (a waiting customer, a teammate's
+                // chat from the Team panel): the hub checks the team.
                 if !supervisor {
                     self.refuse("assign", ErrorCode::Forbidden, "supervisors only", fx);
-                } else if !self.state.conversations.contains_key(&conversation_id) {
-                    self.refuse("assign", ErrorCode::NotFound, "no such conversation", fx);
                 } else {
                     self.command(
                         Command::AssignConversation {

@@ -333,6 +333,19 @@ impl HubEndpoint {
         Ok(reset.presence)
     }
 
+    /// `GET /api/v1/team/conversations`: a supervisor's team's open
+    /// conversations, waiting ones first.
+    pub async fn team_conversations(
+        &self,
+        token: &str,
+    ) -> Result<Vec<switchboard_protocol::ConversationSummary>, ClientError> {
+        let resp = self
+            .get_json(token, "/api/v1/team/conversations")?
+            .send()
+            .await;
+        answer(resp).await
+    }
+
     /// `GET /api/v1/team`.
     pub async fn team_directory(
         &self,

@@ -35,6 +35,10 @@ const TIMER_RETRY_MS: i64 = 30_000;
 /// Messages included with an assignment or snapshot, per conversation (at
 /// most; [`crate::fit`] trims them to the frame limit).
 const RECENT_MESSAGES: i64 = switchboard_protocol::RECENT_MESSAGES_SENT as i64;
+
+/// The most conversations [`Hub::team_conversations`] lists (a team's
+/// open work; a backlog beyond it is the oldest-waiting first).
+pub const TEAM_CONVERSATIONS_LISTED: i64 = 500;
 /// The longest user name a login considers (admin-made ones are at most
 /// 64 bytes).
 const MAX_USERNAME_BYTES: usize = 256;
@@ -1342,6 +1346,43 @@ impl Hub {
                 open_sessions: row.get::<i64, _>(2) as u32,
                 capacity: row.get::<i64, _>(1) as u32,
             });
+        }
+        Ok(out)
+    }
+
+    /// The open conversations of a supervisor's team (an admin's: every
+    /// team's), waiting ones first (queued, or offered to someone), oldest
+    /// first, then those being worked:
+    /// what a supervisor assigns from, including customers nobody has
+    /// taken (a team chat between reminders, a queue with nobody free).
+    /// At most [`TEAM_CONVERSATIONS_LISTED`].
+    pub async fn team_conversations(
+        &self,
+        viewer: &AgentProfile,
+    ) -> HubResult<Vec<ConversationSummary>> {
+        if !viewer.role.is_supervisor() {
+            return Err(HubError::forbidden("supervisors only"));
+        }
+        if viewer.role != Role::Admin && viewer.team.is_none() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM conversations c
+               JOIN queues q ON q.id = c.queue_id
+               JOIN teams t ON t.id = q.team_id
+             WHERE c.status IN ('queued', 'offered', 'assigned') AND (?1 OR t.name = ?2)
+             ORDER BY c.status = 'assigned', c.created_at, c.id
+             LIMIT ?3",
+        )
+        .bind(viewer.role == Role::Admin)
+        .bind(viewer.team.as_deref())
+        .bind(TEAM_CONVERSATIONS_LISTED)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(load_summary(&mut conn, ConversationId(id)).await?);
         }
         Ok(out)
     }

@@ -445,6 +445,15 @@ pub async fn link_conversation(
     ))
 }
 
+/// `GET /api/v1/team/conversations` (supervisor: its team's; admin: all):
+/// open conversations, waiting ones first.
+pub async fn team_conversations(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> ApiResult<Vec<ConversationSummary>> {
+    Ok(Json(state.hub.team_conversations(&session.profile).await?))
+}
+
 /// `GET /api/v1/team` (any agent): teammates and queues.
 pub async fn team(
     State(state): State<AppState>,

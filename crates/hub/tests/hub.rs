@@ -914,15 +914,7 @@ async fn routing_only_within_the_queue_team_and_allowed_presences() {
 #[tokio::test]
 async fn one_teams_backlog_does_not_hide_another_teams_waiting_customer() {
     let hub = TestHub::start_with(|c| {
-        c.queues.push(switchboard_hub::config::QueueConfig {
-            name: "OQ".into(),
-            team: "Other".into(),
-            channels: vec![Channel::Sms],
-            allowed_presences: vec![Presence::Available],
-            templates: Default::default(),
-            team_owned: false,
-            idle_timeout_secs: None,
-        });
+        c.queues.push(other_team_sms_queue());
     })
     .await;
     // Team T has nobody online: more customers wait there than a routing

@@ -1980,6 +1980,92 @@ async fn work_is_handed_on_only_within_the_team_and_requests_need_a_signed_in_ag
     );
 }
 
+/// A supervisor sees its team's open conversations, waiting customers
+/// first, and assigns one nobody has taken (before, only conversations in
+/// the supervisor's own view could be assigned). Agents may not list them;
+/// another team's are not listed; an admin sees every team's.
+#[tokio::test]
+async fn a_supervisor_lists_the_teams_conversations_and_assigns_a_waiting_one() {
+    let hub = TestHub::start_with(|c| {
+        c.queues.push(other_team_sms_queue());
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let owned = own(&hub, &mut a1, "worked").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Away,
+    })
+    .await;
+    // Nobody free: these wait.
+    let first = hub.ingress(Channel::Sms, "wait-1", "Wanda", "hello").await;
+    let second = hub.ingress(Channel::Sms, "wait-2", "Walt", "hello").await;
+    let other = hub
+        .ingress_msg(IngressMessage {
+            channel: Channel::Sms,
+            thread: "other-team".into(),
+            customer_name: "Olga".into(),
+            phone: None,
+            email: None,
+            comment: None,
+            queue: Some("OQ".into()),
+            scenario: None,
+            text: "hi".into(),
+            transcript: Vec::new(),
+            case_id: None,
+            message_id: None,
+        })
+        .await;
+    let list = |user: &'static str| {
+        let hub = &hub;
+        async move {
+            let token = hub.login(user).await.token;
+            hub.http
+                .get(hub.url("/api/v1/team/conversations"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ids = |resp: Vec<ConversationSummary>| resp.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let got: Vec<ConversationSummary> = list("sup").await.json().await.unwrap();
+    assert_eq!(
+        ids(got.clone()),
+        [first.conversation_id, second.conversation_id, owned],
+        "waiting first, oldest first; another team's not listed"
+    );
+    assert_eq!(got[0].status, ConversationStatus::Queued);
+    assert_eq!(got[2].owner, Some(hub.agent_id("a1").await));
+    let all: Vec<ConversationSummary> = list("admin").await.json().await.unwrap();
+    assert!(ids(all).contains(&other.conversation_id));
+    assert_eq!(list("a2").await.status(), 403);
+
+    // The supervisor assigns the first waiting customer to a2.
+    let mut a2 = hub.connect("a2").await;
+    a2.ok(Command::SetPresence {
+        presence: Presence::Away,
+    })
+    .await;
+    let mut sup = hub.connect("sup").await;
+    sup.ok(Command::AssignConversation {
+        conversation_id: first.conversation_id,
+        agent_id: hub.agent_id("a2").await,
+    })
+    .await;
+    let ev = a2
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        assigned_mode(&ev),
+        Some((AssignMode::Supervisor, false, first.conversation_id))
+    );
+    let got: Vec<ConversationSummary> = list("sup").await.json().await.unwrap();
+    assert_eq!(
+        ids(got),
+        [second.conversation_id, owned, first.conversation_id]
+    );
+}
+
 #[tokio::test]
 async fn a_supervisor_assignment_notifies_the_new_owner() {
     let hub = TestHub::start().await;

@@ -23,11 +23,11 @@ draft: string,
  */
 unread: number, 
 /**
- * Whether the hub may hold messages before the oldest here (it sends
- * a conversation with its newest [`RECENT_MESSAGES_SENT`], and the
- * cache keeps up to [`crate::engine::RECENT_MESSAGES`]): the window
- * offers to show earlier ones ([`EarlierMessages`]). Not offered for
- * a shorter history, which is whole unless the hub trimmed very large
- * messages to fit a frame.
+ * Whether the hub holds messages before the oldest here (it sends a
+ * conversation with its newest [`RECENT_MESSAGES_SENT`] and says
+ * whether there are more; the cache keeps up to
+ * [`crate::engine::RECENT_MESSAGES`]): the window offers to show
+ * earlier ones ([`EarlierMessages`]). A record cached before the hub
+ * said guesses from a full first page.
  */
 may_have_earlier: boolean, };

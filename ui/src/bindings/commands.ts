@@ -42,4 +42,5 @@ export const commands = {
   linkRecord: (id: number, link: LinkRequest): Promise<ConversationSummary> => invoke<ConversationSummary>("link_record", { id, link }),
   teamDirectory: (): Promise<TeamDirectory> => invoke<TeamDirectory>("team_directory"),
   resetPresence: (agentId: number): Promise<Presence> => invoke<Presence>("reset_presence", { agentId }),
+  teamConversations: (): Promise<Array<ConversationSummary>> => invoke<Array<ConversationSummary>>("team_conversations"),
 };

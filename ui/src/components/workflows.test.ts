@@ -517,6 +517,51 @@ describe("TeamPanel (a supervisor's)", () => {
     expect(onClose).toHaveBeenCalled();
   });
 
+  it("lists the team's conversations, waiting ones first, and assigns one to a teammate", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      mocked.teamDirectory.mockResolvedValue({
+        agents: [member(2, "Ana", "available"), member(3, "Bo", "busy")],
+        queues: [],
+      });
+      mocked.teamConversations
+        .mockResolvedValueOnce([
+          summary({ id: 70, status: "queued", owner: null, channel: "sms", customer: { ...summary().customer, name: `Wanda ${HOSTILE}` } }),
+          summary({ id: 71, status: "assigned", owner: 2, channel: "chat" }),
+        ])
+        .mockResolvedValueOnce([summary({ id: 71, status: "assigned", owner: 2, channel: "chat" }), summary({ id: 70, status: "assigned", owner: 3, channel: "sms" })]);
+      act.mockClear();
+      render(TeamPanel, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByTestId("team-conversation-70")).toBeTruthy());
+      const rows = screen.getAllByTestId(/^team-conversation-\d+$/).map((r) => r.dataset.testid);
+      expect(rows).toEqual(["team-conversation-70", "team-conversation-71"]);
+      expect(screen.getByTestId("team-conversation-70").textContent).toContain(`Wanda ${HOSTILE}`);
+      expect(screen.getByTestId("team-conversation-status-70").textContent?.trim()).toBe("SMS · Waiting");
+      expect(screen.getByTestId("team-conversation-status-71").textContent?.trim()).toBe("Chat · With Ana");
+      // The owner is no choice for its own conversation.
+      const choices = [...(screen.getByTestId("assign-target-71") as HTMLSelectElement).options].map((o) => o.textContent);
+      expect(choices).toEqual(["Assign to…", "Bo"]);
+      // Nobody chosen: said, nothing sent.
+      await fireEvent.click(screen.getByTestId("assign-70"));
+      expect(screen.getByRole("alert").textContent).toBe(`Choose who to assign Wanda ${HOSTILE}'s conversation to.`);
+      expect(act).not.toHaveBeenCalled();
+      await fireEvent.change(screen.getByTestId("assign-target-70"), { target: { value: "3" } });
+      await fireEvent.click(screen.getByTestId("assign-70"));
+      expect(act).toHaveBeenCalledWith({ action: "assign_to", conversation_id: 70, agent_id: 3 });
+      expect(screen.getByRole("status").textContent).toBe(`Wanda ${HOSTILE}'s conversation is being assigned to Bo.`);
+      // Read again once the hub has had the time to answer.
+      await vi.advanceTimersByTimeAsync(600);
+      await waitFor(() => expect(screen.getByTestId("team-conversation-status-70").textContent?.trim()).toBe("SMS · With Bo"));
+      expect(window.__xss).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+      mocked.teamDirectory.mockReset();
+      mocked.teamDirectory.mockResolvedValue({ agents: [], queues: [] });
+      mocked.teamConversations.mockReset();
+      mocked.teamConversations.mockResolvedValue([]);
+    }
+  });
+
   it("says why a reset was refused", async () => {
     mocked.teamDirectory.mockResolvedValue({ agents: [member(3, "Bo", "inactive")], queues: [] });
     mocked.resetPresence.mockRejectedValue({ code: "forbidden", message: "agent is not in your team" });

@@ -28,6 +28,7 @@ vi.mock("../lib/api", () => ({
     linkRecord: vi.fn(async () => null),
     teamDirectory: vi.fn(async () => ({ agents: [], queues: [] })),
     resetPresence: vi.fn(async () => "available"),
+    teamConversations: vi.fn(async () => []),
   },
   onShellEvent: vi.fn(async () => () => {}),
   windowLabel: () => "main",

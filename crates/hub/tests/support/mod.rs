@@ -515,6 +515,20 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// An SMS queue "OQ" of the testkit's team "Other" (no agent of team T
+/// works it).
+pub fn other_team_sms_queue() -> switchboard_hub::config::QueueConfig {
+    switchboard_hub::config::QueueConfig {
+        name: "OQ".into(),
+        team: "Other".into(),
+        channels: vec![Channel::Sms],
+        allowed_presences: vec![Presence::Available],
+        templates: Default::default(),
+        team_owned: false,
+        idle_timeout_secs: None,
+    }
+}
+
 pub fn is_offer(e: &AgentEvent) -> bool {
     matches!(e, AgentEvent::OfferCreated { .. })
 }
