@@ -6,15 +6,20 @@
 //! WebKitGTK's web process load ICU's time-zone, calendar and locale data
 //! and keep it for the rest of the day: 3.5 MiB of the web process,
 //! measured in issue 7's footprint benchmark. Here it is a few arithmetic
-//! operations on a time zone read once from the OS.
+//! operations on the OS's time zone, which jiff keeps cached for five
+//! minutes and then reads again: a zone changed while the app runs shows
+//! from the next view read after that.
 //!
 //! Terminology:
 //! - **hour cycle**: 24-hour ("14:05") or 12-hour ("2:05 PM").
 //! - [`ClockChoice`]: the agent's setting; `system` follows the OS locale
 //!   ([`HourCycle::for_locale`]).
-//! - [`WallClock`]: the time zone and the OS's hour cycle, made once by the
-//!   shell ([`WallClock::from_environment`]) and handed to the view
-//!   functions; tests make one with a fixed zone.
+//! - [`WallClock`]: where the time zone comes from and the OS's hour
+//!   cycle, made once by the shell ([`WallClock::from_environment`]) and
+//!   handed to the view functions; tests make one with a fixed zone, or
+//!   with a zone source of their own.
+
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -85,30 +90,57 @@ impl HourCycle {
     }
 }
 
-/// The agent's time zone and the OS's hour cycle.
-#[derive(Debug, Clone)]
+/// Reads the time zone as it is now (`None`: unreadable, UTC is shown).
+pub type ZoneSource = Arc<dyn Fn() -> Option<TimeZone> + Send + Sync>;
+
+/// Where the agent's time zone comes from, and the OS's hour cycle.
+#[derive(Clone)]
 pub struct WallClock {
-    zone: TimeZone,
+    zone: ZoneSource,
     system: HourCycle,
+}
+
+impl std::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WallClock")
+            .field("zone", &self.zone())
+            .field("system", &self.system)
+            .finish()
+    }
 }
 
 impl WallClock {
     /// A wall clock in `zone`, where [`ClockChoice::System`] means
     /// `system`.
     pub fn new(zone: TimeZone, system: HourCycle) -> WallClock {
+        WallClock::with_zone_source(Arc::new(move || Some(zone.clone())), system)
+    }
+
+    /// A wall clock whose zone is read from `zone` for every label.
+    pub fn with_zone_source(zone: ZoneSource, system: HourCycle) -> WallClock {
         WallClock { zone, system }
     }
 
     /// The OS's time zone (`TZ`, else `/etc/localtime`, or the platform's
-    /// own on Windows and macOS) and the hour cycle of its locale. Falls
-    /// back to UTC, with a warning, when the zone cannot be read.
+    /// own on Windows and macOS), as it is at each label: jiff caches it
+    /// for five minutes and then reads it again, so a zone changed while
+    /// the app runs (a laptop taken abroad, a VM set up after login) is
+    /// followed without a restart. The hour cycle is its locale's, read
+    /// once. Falls back to UTC, with a warning, when the zone cannot be
+    /// read.
     pub fn from_environment() -> WallClock {
-        let zone = TimeZone::try_system().unwrap_or_else(|e| {
+        if let Err(e) = TimeZone::try_system() {
             tracing::warn!(error = %e, "the system time zone is unreadable; showing UTC times");
-            TimeZone::UTC
-        });
+        }
         let locale = HourCycle::locale_from(|k| std::env::var(k).ok()).unwrap_or_default();
-        WallClock::new(zone, HourCycle::for_locale(&locale))
+        WallClock::with_zone_source(
+            Arc::new(|| TimeZone::try_system().ok()),
+            HourCycle::for_locale(&locale),
+        )
+    }
+
+    fn zone(&self) -> TimeZone {
+        (self.zone)().unwrap_or(TimeZone::UTC)
     }
 
     fn cycle(&self, choice: ClockChoice) -> HourCycle {
@@ -122,7 +154,7 @@ impl WallClock {
     fn civil(&self, at: Millis) -> Option<jiff::civil::DateTime> {
         Timestamp::from_millisecond(at.0)
             .ok()
-            .map(|t| self.zone.to_datetime(t))
+            .map(|t| self.zone().to_datetime(t))
     }
 
     /// "14:05" or "2:05 PM"; "--:--" for a time out of range.
@@ -176,6 +208,25 @@ mod tests {
             TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
             HourCycle::TwentyFour,
         )
+    }
+
+    /// The zone is read for each label, not once: a zone changed while
+    /// the app runs shows at the next read of the view.
+    #[test]
+    fn a_zone_changed_while_running_is_followed() {
+        use std::sync::Mutex;
+        let zone = Arc::new(Mutex::new(Some(TimeZone::UTC)));
+        let source = zone.clone();
+        let c = WallClock::with_zone_source(
+            Arc::new(move || source.lock().unwrap().clone()),
+            HourCycle::TwentyFour,
+        );
+        assert_eq!(c.time(WINTER, ClockChoice::System), "13:05");
+        *zone.lock().unwrap() = Some(TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap());
+        assert_eq!(c.time(WINTER, ClockChoice::System), "14:05");
+        // Unreadable now: UTC, not the last zone or a failure.
+        *zone.lock().unwrap() = None;
+        assert_eq!(c.time(WINTER, ClockChoice::System), "13:05");
     }
 
     #[test]
