@@ -486,7 +486,7 @@ impl Shell {
 
     /// The view, and the conversation in front if it may have changed.
     pub async fn view_update(&self, read: ViewRead) -> Result<ViewUpdate, IpcError> {
-        let clock = self.wall_clock.clone();
+        let clock = self.wall_clock.current();
         Ok(self
             .client()
             .await?
@@ -525,7 +525,11 @@ impl Shell {
             .await?
             .query(|e| e.state().settings.clone())
             .await?;
-        Ok(view::customer_360_view(record, &self.wall_clock, &settings))
+        Ok(view::customer_360_view(
+            record,
+            &self.wall_clock.current(),
+            &settings,
+        ))
     }
 
     /// A page of a conversation's messages from before `before`, the
@@ -549,7 +553,7 @@ impl Shell {
         Ok(view::earlier_messages(
             page,
             EARLIER_PAGE as usize,
-            &self.wall_clock,
+            &self.wall_clock.current(),
             &settings,
         ))
     }

@@ -1344,6 +1344,38 @@ mod workflows {
             .unwrap_or_else(|e| panic!("{user}: {e}"));
     }
 
+    /// The offer `conv` brought `agent` (one answering through `run`),
+    /// read from its event log once it is there.
+    async fn offer_to(
+        hub: &Hub,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> switchboard_protocol::Offer {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let events = hub
+                .running
+                .hub
+                .events_after(agent, Seq(0), 1000)
+                .await
+                .unwrap();
+            let found = events.iter().find_map(|f| match &f.event {
+                AgentEvent::OfferCreated { offer } if offer.conversation.id == conv => {
+                    Some(offer.clone())
+                }
+                _ => None,
+            });
+            if let Some(o) = found {
+                return o;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no offer reached agent {agent}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn rand_id() -> u64 {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
@@ -1699,31 +1731,7 @@ mod workflows {
         app.fill("[data-testid=action-note]", "my shift ends").await;
         app.click("[data-testid=action-send]").await;
         step("a2 rejects with a reason");
-        let offer = {
-            let deadline = std::time::Instant::now() + PATIENCE;
-            loop {
-                let events = hub
-                    .running
-                    .hub
-                    .events_after(a2, Seq(0), 1000)
-                    .await
-                    .unwrap();
-                let found = events.iter().find_map(|f| match &f.event {
-                    AgentEvent::OfferCreated { offer } if offer.conversation.id == conv => {
-                        Some(offer.clone())
-                    }
-                    _ => None,
-                });
-                if let Some(o) = found {
-                    break o;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "no request reached a2"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
+        let offer = offer_to(&hub, a2, conv).await;
         assert!(matches!(
             &offer.origin,
             switchboard_protocol::OfferOrigin::AssignRequest { reason: Some(r), .. } if r == "my shift ends"
@@ -1784,22 +1792,47 @@ mod workflows {
     }
 
     /// "Your supervisor can also reset your presence": from the Team
-    /// panel, a supervisor puts an agent the system (or the agent) set to
-    /// Do not disturb back to Available, and the hub routes to them again.
+    /// panel, a supervisor puts an agent the hub set to Do not disturb (a
+    /// rejected offer) back to the presence the agent had, Busy, and the
+    /// hub routes to them again.
     #[tokio::test]
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn a_supervisor_resets_a_teammates_presence_from_the_team_panel() {
         let hub = Hub::start().await;
         let desk = Desk::new();
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        // The supervisor takes no offers itself (an alert would cover the
+        // panel).
+        run(
+            &hub,
+            "sup",
+            Command::SetPresence {
+                presence: switchboard_protocol::Presence::Away,
+            },
+        )
+        .await;
         run(
             &hub,
             "a1",
             Command::SetPresence {
-                presence: switchboard_protocol::Presence::DoNotDisturb,
+                presence: switchboard_protocol::Presence::Busy,
             },
         )
         .await;
-        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        // a1 answers through `run`: its live connection is registered by
+        // hand, so the hub offers it the customer, whom it rejects.
+        hub.running.hub.links.connect(a1);
+        let conv = customer(&hub, Channel::Sms, "rejected", "Rex", "+15550000008").await;
+        let offer = offer_to(&hub, a1, conv).await.id;
+        run(
+            &hub,
+            "a1",
+            Command::RejectOffer {
+                offer_id: offer,
+                reason: Some("on a call".into()),
+            },
+        )
+        .await;
         let app = App::launch(&desk).await;
         app.sign_in(&hub.url(), "sup").await;
         app.click("[data-testid=open-team]").await;
@@ -1810,11 +1843,11 @@ mod workflows {
         app.click(&format!("[data-testid=reset-presence-{}]", a1.0))
             .await;
         eventually("the hub never saw the reset", || async {
-            hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::Available
+            hub.running.hub.presence(a1).await.unwrap() == switchboard_protocol::Presence::Busy
         })
         .await;
         app.text_until(&format!("[data-testid=team-presence-{}]", a1.0), |t| {
-            t.starts_with("Available")
+            t.starts_with("Busy")
         })
         .await;
         app.gone(&format!("[data-testid=reset-presence-{}]", a1.0))

@@ -450,6 +450,9 @@ struct InFlight {
     /// because of the session limit or fails on it (it stays pending
     /// there).
     offer: Option<PendingOffer>,
+    /// What to send instead if the hub answers `invalid_frame` because it does
+    /// not know the command (a hub older than the client).
+    fallback: Option<Command>,
 }
 
 impl InFlight {
@@ -461,10 +464,15 @@ impl InFlight {
             } => Some((*conversation_id, text.clone())),
             _ => None,
         };
+        // A hub from before `reset_presence` knew only "set Available".
+        let fallback = matches!(command, Command::ResetPresence).then_some(Command::SetPresence {
+            presence: Presence::Available,
+        });
         InFlight {
             what: action_name(command).to_owned(),
             reply,
             offer,
+            fallback,
         }
     }
 }
@@ -1079,22 +1087,33 @@ impl Engine {
                 let sent = self.in_flight.remove(&id);
                 fx.push(Effect::Store(StoreOp::CommandAnswered(id.clone())));
                 if let CommandOutcome::Error(error) = outcome {
-                    let (what, reply, offer) = match sent {
-                        Some(InFlight { what, reply, offer }) => (what, reply, offer),
-                        None => ("command".into(), None, None),
+                    let (what, reply, offer, fallback) = match sent {
+                        Some(InFlight {
+                            what,
+                            reply,
+                            offer,
+                            fallback,
+                        }) => (what, reply, offer, fallback),
+                        None => ("command".into(), None, None, None),
                     };
-                    if let Some((conversation_id, text)) = reply {
-                        self.restore_reply(conversation_id, &text, &mut fx);
+                    if let (Some(instead), ErrorCode::InvalidFrame) = (fallback, error.code) {
+                        tracing::info!(what = %what, "the hub does not know the command; sending what it knows");
+                        self.command(instead, &mut fx);
+                    } else {
+                        if let Some((conversation_id, text)) = reply {
+                            self.restore_reply(conversation_id, &text, &mut fx);
+                        }
+                        // Both leave the offer pending on the hub: the
+                        // session limit by design, a hub failure
+                        // (`internal`) because nothing was done. Anything
+                        // else means it is gone.
+                        if let (Some(p), ErrorCode::SessionLimit | ErrorCode::Internal) =
+                            (offer, error.code)
+                        {
+                            self.restore_offer(p, now, &mut fx);
+                        }
+                        fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));
                     }
-                    // Both leave the offer pending on the hub: the session
-                    // limit by design, a hub failure (`internal`) because
-                    // nothing was done. Anything else means it is gone.
-                    if let (Some(p), ErrorCode::SessionLimit | ErrorCode::Internal) =
-                        (offer, error.code)
-                    {
-                        self.restore_offer(p, now, &mut fx);
-                    }
-                    fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));
                 }
             }
             Input::Connection(status) => {

@@ -982,6 +982,30 @@ fn notices_become_banners_and_presence_follows_the_hub() {
     let fx = h.act(AgentAction::ResetPresence, at(1));
     assert_eq!(sends(&fx), vec![&Command::ResetPresence]);
     assert!(h.e.state().banners.is_empty());
+    // A hub older than the command (`invalid_frame`: it does not know it) is
+    // sent what it knows, Available, and the agent sees no failure.
+    let Effect::Send(reset) = fx.iter().find(|e| matches!(e, Effect::Send(_))).unwrap() else {
+        unreachable!()
+    };
+    let fx = h.e.handle(
+        Input::CommandResult {
+            id: reset.id.clone(),
+            outcome: CommandOutcome::Error(ErrorBody::new(
+                ErrorCode::InvalidFrame,
+                "unknown command kind",
+            )),
+        },
+        at(1),
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::SetPresence {
+            presence: Presence::Available
+        }]
+    );
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Ui(UiEvent::CommandFailed { .. }))));
     // Choosing a presence answers a banner too.
     h.ev(
         AgentEvent::Notice {

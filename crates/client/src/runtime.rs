@@ -294,7 +294,8 @@ impl HubEndpoint {
     }
 
     /// `POST /api/v1/agents/{id}/presence`: a supervisor sets an agent of
-    /// its team's presence (resets it after a missed or rejected offer).
+    /// its team's presence outright (a reset is
+    /// [`HubEndpoint::reset_agent_presence`]).
     pub async fn set_agent_presence(
         &self,
         token: &str,

@@ -143,6 +143,13 @@ impl WallClock {
         (self.zone)().unwrap_or(TimeZone::UTC)
     }
 
+    /// This clock with its zone read now and fixed: for one view read, so
+    /// that its labels share one zone (and an unreadable zone is probed
+    /// once, not for every label).
+    pub fn current(&self) -> WallClock {
+        WallClock::new(self.zone(), self.system)
+    }
+
     fn cycle(&self, choice: ClockChoice) -> HourCycle {
         match choice {
             ClockChoice::System => self.system,
@@ -222,8 +229,11 @@ mod tests {
             HourCycle::TwentyFour,
         );
         assert_eq!(c.time(WINTER, ClockChoice::System), "13:05");
+        // One view read's copy keeps the zone it was made with.
+        let read = c.current();
         *zone.lock().unwrap() = Some(TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap());
         assert_eq!(c.time(WINTER, ClockChoice::System), "14:05");
+        assert_eq!(read.time(WINTER, ClockChoice::System), "13:05");
         // Unreadable now: UTC, not the last zone or a failure.
         *zone.lock().unwrap() = None;
         assert_eq!(c.time(WINTER, ClockChoice::System), "13:05");

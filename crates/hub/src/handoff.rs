@@ -81,15 +81,7 @@ impl Work<'_> {
         let max = self.hub.config.routing.max_sessions;
         // A session it has for `conv` already (taking part, now to own it)
         // stays the one tab.
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM conversations WHERE status = 'assigned' AND id != ?2 AND (owner_id = ?1
-               OR id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?1))",
-        )
-        .bind(agent.0)
-        .bind(conv.0)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        if others < i64::from(max) {
+        if self.open_sessions_besides(agent, Some(conv)).await? < i64::from(max) {
             return Ok(());
         }
         Err(HubError::refused(
@@ -106,11 +98,28 @@ impl Work<'_> {
     /// those it takes part in (consult, discussion), as the session limit
     /// counts them ([`crate::routing::Candidate::open_sessions`]).
     async fn open_sessions(&mut self, agent: AgentId) -> HubResult<i64> {
+        self.open_sessions_besides(agent, None).await
+    }
+
+    /// [`Self::open_sessions`] but for `conv`'s, if it has one. Owned ones
+    /// by the owner index, the rest by the participants' (not a scan of
+    /// every assigned conversation).
+    async fn open_sessions_besides(
+        &mut self,
+        agent: AgentId,
+        conv: Option<ConversationId>,
+    ) -> HubResult<i64> {
+        let besides = conv.map_or(0, |c| c.0);
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM conversations WHERE status = 'assigned' AND (owner_id = ?1
-               OR id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?1))",
+            "SELECT (SELECT COUNT(*) FROM conversations
+                      WHERE owner_id = ?1 AND status = 'assigned' AND id != ?2)
+                  + (SELECT COUNT(*) FROM conversation_participants p
+                      JOIN conversations c ON c.id = p.conversation_id
+                      WHERE p.agent_id = ?1 AND c.status = 'assigned'
+                        AND c.owner_id IS NOT ?1 AND c.id != ?2)",
         )
         .bind(agent.0)
+        .bind(besides)
         .fetch_one(&mut *self.tx)
         .await?)
     }
@@ -579,6 +588,9 @@ impl Work<'_> {
                 },
             )
             .await?;
+            // A session fewer: team chats it was passed over for at the
+            // session limit reach it now.
+            self.team_catch_up(*p).await?;
         }
         self.delete_timer(TimerKind::OwnerIdle, conv.0).await?;
         self.withdraw_offers(conv, OfferOrigin::is_request).await

@@ -993,17 +993,21 @@ impl Hub {
         {
             return Err(HubError::forbidden("agent is not in your team"));
         }
-        let presence = match presence {
-            Some(p) => {
-                w.set_presence(agent, p, PresenceReason::Supervisor).await?;
-                p
-            }
-            None => w.reset_presence(agent, PresenceReason::Supervisor).await?,
-        };
+        match presence {
+            Some(p) => w.set_presence(agent, p, PresenceReason::Supervisor).await?,
+            None => drop(w.reset_presence(agent, PresenceReason::Supervisor).await?),
+        }
         w.route_waiting().await?;
         w.team_catch_up(agent).await?;
+        // As routing left it: an agent reset at the session limit with work
+        // waiting is back on Do not disturb at once.
+        let now: String = sqlx::query_scalar("SELECT presence FROM agents WHERE id = ?")
+            .bind(agent.0)
+            .fetch_one(&mut *w.tx)
+            .await?;
+        let now = unwire(&now)?;
         self.commit(w).await?;
-        Ok(presence)
+        Ok(now)
     }
 
     // -- ingress ----------------------------------------------------------
@@ -1350,9 +1354,10 @@ impl Hub {
         Ok(out)
     }
 
-    /// The open conversations of a supervisor's team (an admin's: every
-    /// team's), waiting ones first (queued, or offered to someone), oldest
-    /// first, then those being worked:
+    /// The open conversations of the viewer's team (a supervisor's, or an
+    /// admin's; an admin with no team: every team's), waiting ones first
+    /// (queued, or offered to someone), oldest first, then those being
+    /// worked, as the Team panel beside the team's members shows them:
     /// what a supervisor assigns from, including customers nobody has
     /// taken (a team chat between reminders, a queue with nobody free).
     /// At most [`TEAM_CONVERSATIONS_LISTED`].
@@ -1374,7 +1379,7 @@ impl Hub {
              ORDER BY c.status = 'assigned', c.created_at, c.id
              LIMIT ?3",
         )
-        .bind(viewer.role == Role::Admin)
+        .bind(viewer.team.is_none())
         .bind(viewer.team.as_deref())
         .bind(TEAM_CONVERSATIONS_LISTED)
         .fetch_all(&self.pool)
@@ -1645,29 +1650,30 @@ impl Work<'_> {
     }
 
     /// Resets `agent`'s presence (the banner's or a supervisor's Reset
-    /// presence): back to what a person had set before the hub's own
-    /// change, or Available when there is none (or it was Inactive, which
-    /// only the system sets). Returns the presence set.
+    /// presence): [`reset_target`], or nothing when the presence is a
+    /// person's choice. Returns the presence the agent has now.
     async fn reset_presence(
         &mut self,
         agent: AgentId,
         reason: PresenceReason,
     ) -> HubResult<Presence> {
-        let before: Option<Option<String>> =
-            sqlx::query_scalar("SELECT presence_before_system FROM agents WHERE id = ?")
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT presence, presence_before_system FROM agents WHERE id = ?")
                 .bind(agent.0)
                 .fetch_optional(&mut *self.tx)
                 .await?;
-        let Some(before) = before else {
+        let Some((now, before)) = row else {
             return Err(HubError::not_found("no such agent"));
         };
-        let presence = before
-            .as_deref()
-            .and_then(Presence::parse)
-            .filter(|p| *p != Presence::Inactive)
-            .unwrap_or(Presence::Available);
-        self.set_presence(agent, presence, reason).await?;
-        Ok(presence)
+        let now: Presence = unwire(&now)?;
+        match reset_target(now, before.as_deref()) {
+            Some(presence) => {
+                self.set_presence(agent, presence, reason).await?;
+                Ok(presence)
+            }
+            // A person's own choice: nothing to reset.
+            None => Ok(now),
+        }
     }
 
     async fn notice(&mut self, agent: AgentId, notice: NoticeKind, message: &str) -> HubResult<()> {
@@ -2664,8 +2670,9 @@ const RETRY_DETACHED_MS: [u64; 6] = [0, 250, 1_000, 5_000, 30_000, 120_000];
 /// pass (each accept, close or presence change starts one).
 const ROUTE_WAITING_PER_TEAM: i64 = 500;
 
-/// A routing candidate's columns, read by [`candidate`]: id,
-/// presence, capacity, idle since, open sessions, pending routed offers.
+/// A routing candidate's columns, read by [`candidate`]: id, presence,
+/// capacity, idle since, conversations owned, pending routed offers, and
+/// conversations taken part in (consult, discussion) that it does not own.
 macro_rules! candidate_columns {
     () => {
         "SELECT a.id, a.presence, a.capacity, a.idle_since,
@@ -2673,8 +2680,8 @@ macro_rules! candidate_columns {
    (SELECT COUNT(*) FROM offers o WHERE o.agent_id = a.id AND o.status = 'pending'
       AND (o.origin IS NULL OR json_extract(o.origin, '$.kind') IN
         ('new_conversation', 'transfer', 'escalation', 'bot_escalation'))),
-   (SELECT COUNT(*) FROM conversations c WHERE c.status = 'assigned' AND (c.owner_id = a.id
-      OR c.id IN (SELECT p.conversation_id FROM conversation_participants p WHERE p.agent_id = a.id)))
+   (SELECT COUNT(*) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+      WHERE p.agent_id = a.id AND c.status = 'assigned' AND c.owner_id IS NOT a.id)
  FROM agents a "
     };
 }
@@ -2715,7 +2722,9 @@ fn candidate(r: &sqlx::sqlite::SqliteRow, links: &LinkRegistry) -> HubResult<Can
         idle_since: Millis(r.get(3)),
         owned: r.get::<i64, _>(4) as u32,
         pending_offers: r.get::<i64, _>(5) as u32,
-        open_sessions: r.get::<i64, _>(6) as u32,
+        // Owned and taken part in (read from the participants' index, not
+        // by a scan of every assigned conversation per candidate).
+        open_sessions: (r.get::<i64, _>(4) + r.get::<i64, _>(6)) as u32,
     })
 }
 
@@ -2891,6 +2900,19 @@ async fn read_state(
     .fetch_one(&mut *conn)
     .await?;
     Ok((last_read.map(MessageId), unread as u32))
+}
+
+/// What Reset presence sets for an agent whose presence is `now`, with
+/// `before` the presence a person had set before the hub's own change
+/// (`presence_before_system`): that one, or Available after Inactive
+/// (which only the system sets); `None` when the presence is a person's
+/// choice, which a reset leaves alone.
+pub(crate) fn reset_target(now: Presence, before: Option<&str>) -> Option<Presence> {
+    match before.and_then(Presence::parse) {
+        Some(p) if p != Presence::Inactive => Some(p),
+        _ if now == Presence::Inactive || before.is_some() => Some(Presence::Available),
+        _ => None,
+    }
 }
 
 /// A conversation's newest [`RECENT_MESSAGES`], oldest first, and whether

@@ -400,7 +400,7 @@ impl Hub {
         me: &AgentProfile,
     ) -> HubResult<switchboard_protocol::rest::TeamDirectory> {
         let rows = sqlx::query(
-            "SELECT a.id, a.display_name, a.role, a.presence FROM agents a
+            "SELECT a.id, a.display_name, a.role, a.presence, a.presence_before_system FROM agents a
              WHERE a.team_id IS (SELECT team_id FROM agents WHERE id = ?) AND a.id <> ? ORDER BY a.display_name, a.id",
         )
         .bind(me.id.0)
@@ -411,13 +411,15 @@ impl Hub {
             .iter()
             .map(|r| {
                 let id = AgentId(r.get(0));
+                let presence = unwire(r.get::<&str, _>(3))?;
                 Ok(switchboard_protocol::rest::TeamMember {
                     id,
                     name: r.get(1),
                     role: Role::parse(r.get::<&str, _>(2))
                         .ok_or_else(|| HubError::Corrupt("unknown role".into()))?,
-                    presence: unwire(r.get::<&str, _>(3))?,
+                    presence,
                     connected: self.links.is_connected(id),
+                    reset_to: crate::hub::reset_target(presence, r.get::<Option<&str>, _>(4)),
                 })
             })
             .collect::<HubResult<Vec<_>>>()?;

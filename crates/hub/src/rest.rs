@@ -445,7 +445,8 @@ pub async fn link_conversation(
     ))
 }
 
-/// `GET /api/v1/team/conversations` (supervisor: its team's; admin: all):
+/// `GET /api/v1/team/conversations` (supervisor or admin: its team's; an
+/// admin with no team: all):
 /// open conversations, waiting ones first.
 pub async fn team_conversations(
     State(state): State<AppState>,

@@ -210,19 +210,34 @@ async fn timed_out_offer_is_rerouted_and_the_agent_goes_inactive_until_reset() {
     assert_eq!(resp.status(), 403);
 }
 
+/// `agent` as the team directory read with `token` shows it.
+async fn team_member(hub: &TestHub, token: &str, agent: AgentId) -> serde_json::Value {
+    let team: serde_json::Value = hub
+        .http
+        .get(hub.url("/api/v1/team"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    team["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == agent.0)
+        .expect("in the team")
+        .clone()
+}
+
 /// Reset presence goes back to what the agent had set before the hub's own
 /// change (seed 001: "reset to the status that was last defined"), not
-/// always to Available; with nothing to go back to, Available.
+/// always to Available; a presence the agent chose is left alone.
 #[tokio::test]
 async fn reset_presence_goes_back_to_the_presence_the_agent_had_set() {
     let hub = TestHub::start().await;
     let mut a1 = hub.connect("a1").await;
-    let changed = |want: Presence, why: PresenceReason| {
-        move |e: &AgentEvent| {
-            matches!(e, AgentEvent::PresenceChanged { presence, reason }
-                if *presence == want && *reason == why)
-        }
-    };
     // Busy still gets work (the default queue's allowed presences).
     a1.ok(Command::SetPresence {
         presence: Presence::Busy,
@@ -232,14 +247,14 @@ async fn reset_presence_goes_back_to_the_presence_the_agent_had_set() {
     a1.wait_offer().await;
     a1.wait_event(
         "missed",
-        changed(Presence::Inactive, PresenceReason::MissedOffer),
+        presence_changed(Presence::Inactive, PresenceReason::MissedOffer),
     )
     .await;
     // The banner's button: back to Busy, not Available.
     a1.ok(Command::ResetPresence).await;
     a1.wait_event(
         "reset to busy",
-        changed(Presence::Busy, PresenceReason::Agent),
+        presence_changed(Presence::Busy, PresenceReason::Agent),
     )
     .await;
     assert_eq!(hub.presence("a1").await, Presence::Busy);
@@ -255,7 +270,7 @@ async fn reset_presence_goes_back_to_the_presence_the_agent_had_set() {
     .await;
     a1.wait_event(
         "dnd",
-        changed(Presence::DoNotDisturb, PresenceReason::RejectedOffer),
+        presence_changed(Presence::DoNotDisturb, PresenceReason::RejectedOffer),
     )
     .await;
     let sup = hub.login("sup").await;
@@ -273,25 +288,82 @@ async fn reset_presence_goes_back_to_the_presence_the_agent_had_set() {
     assert_eq!(body, serde_json::json!({"presence": "busy"}));
     a1.wait_event(
         "supervisor reset",
-        changed(Presence::Busy, PresenceReason::Supervisor),
+        presence_changed(Presence::Busy, PresenceReason::Supervisor),
     )
     .await;
 
-    // What a person sets is no system change: a reset from Away (the
-    // agent's own choice) has nothing to go back to, so Available.
+    // What a person sets is no system change: a reset leaves Away (the
+    // agent's own choice) alone, and the team list offers no reset.
     a1.ok(Command::SetPresence {
         presence: Presence::Away,
     })
     .await;
     let resp = reset(sup.token.clone()).await;
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"presence": "available"}));
-    assert_eq!(hub.presence("a1").await, Presence::Available);
+    assert_eq!(body, serde_json::json!({"presence": "away"}));
+    assert_eq!(hub.presence("a1").await, Presence::Away);
+    let member = team_member(&hub, &sup.token, a1_id).await;
+    assert_eq!(member["reset_to"], serde_json::Value::Null);
 
     // Not a supervisor: refused, and nothing changes.
     let a2 = hub.login("a2").await;
     assert_eq!(reset(a2.token).await.status(), 403);
-    assert_eq!(hub.presence("a1").await, Presence::Available);
+    assert_eq!(hub.presence("a1").await, Presence::Away);
+}
+
+/// Through several of the hub's changes in a row (the session limit's Do
+/// not disturb, then a missed offer's Inactive), a reset goes back to what
+/// the agent had set before the first, which the team list says.
+#[tokio::test]
+async fn reset_presence_goes_back_past_several_changes_of_the_hubs() {
+    let hub = TestHub::start_with(|c| c.routing.max_sessions = 2).await;
+    let mut a1 = hub.connect("a1").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    // An offer left pending (a chat's lapses after 2 s) ...
+    hub.ingress(Channel::Chat, "pending", "Ann", "hello").await;
+    a1.wait_offer().await;
+    // ... while two auto-accepted chats fill the session limit ...
+    let mut owned = Vec::new();
+    for thread in ["w1", "w2"] {
+        owned.push(
+            hub.ingress(Channel::Whatsapp, thread, "Wes", "hi")
+                .await
+                .conversation_id,
+        );
+        a1.wait_event("auto accepted", |e| assigned_mode(e).is_some())
+            .await;
+    }
+    // ... and one more chat sets Do not disturb ...
+    hub.ingress(Channel::Chat, "more", "Mo", "hello").await;
+    a1.wait_event(
+        "limit",
+        presence_changed(Presence::DoNotDisturb, PresenceReason::MaxSessions),
+    )
+    .await;
+    // ... and the pending offer lapses: Inactive.
+    a1.wait_event(
+        "missed",
+        presence_changed(Presence::Inactive, PresenceReason::MissedOffer),
+    )
+    .await;
+    let sup = hub.login("sup").await;
+    let member = team_member(&hub, &sup.token, hub.agent_id("a1").await).await;
+    assert_eq!(member["reset_to"], "busy");
+    // A slot free, then the reset: Busy, not Do not disturb.
+    a1.ok(Command::CloseConversation {
+        conversation_id: owned[0],
+    })
+    .await;
+    a1.ok(Command::ResetPresence).await;
+    a1.wait_event(
+        "reset",
+        presence_changed(Presence::Busy, PresenceReason::Agent),
+    )
+    .await;
+    assert_eq!(hub.presence("a1").await, Presence::Busy);
 }
 
 /// The presence a reset goes back to is the agent's, through several of

@@ -1988,6 +1988,11 @@ async fn work_is_handed_on_only_within_the_team_and_requests_need_a_signed_in_ag
 async fn a_supervisor_lists_the_teams_conversations_and_assigns_a_waiting_one() {
     let hub = TestHub::start_with(|c| {
         c.queues.push(other_team_sms_queue());
+        let mut lone = c.agents[0].clone();
+        lone.username = "lone-admin".into();
+        lone.role = Role::Admin;
+        lone.team = None;
+        c.agents.push(lone);
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -2036,17 +2041,30 @@ async fn a_supervisor_lists_the_teams_conversations_and_assigns_a_waiting_one() 
     );
     assert_eq!(got[0].status, ConversationStatus::Queued);
     assert_eq!(got[2].owner, Some(hub.agent_id("a1").await));
-    let all: Vec<ConversationSummary> = list("admin").await.json().await.unwrap();
+    // An admin sees its own team's, as its Team panel's members are; one
+    // with no team, every team's.
+    let admin: Vec<ConversationSummary> = list("admin").await.json().await.unwrap();
+    assert!(!ids(admin).contains(&other.conversation_id));
+    let all: Vec<ConversationSummary> = list("lone-admin").await.json().await.unwrap();
     assert!(ids(all).contains(&other.conversation_id));
     assert_eq!(list("a2").await.status(), 403);
 
+    // Another team's conversation cannot be assigned.
+    let mut sup = hub.connect("sup").await;
+    assert_eq!(
+        sup.refused(Command::AssignConversation {
+            conversation_id: other.conversation_id,
+            agent_id: hub.agent_id("a1").await,
+        })
+        .await,
+        ErrorCode::NotFound
+    );
     // The supervisor assigns the first waiting customer to a2.
     let mut a2 = hub.connect("a2").await;
     a2.ok(Command::SetPresence {
         presence: Presence::Away,
     })
     .await;
-    let mut sup = hub.connect("sup").await;
     sup.ok(Command::AssignConversation {
         conversation_id: first.conversation_id,
         agent_id: hub.agent_id("a2").await,

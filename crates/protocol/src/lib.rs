@@ -257,8 +257,9 @@ pub enum Command {
     },
     /// Reset the agent's own presence after the hub changed it (a missed
     /// or rejected offer, the session limit): back to the presence the agent
-    /// (or a supervisor) had set before that, or Available when there is
-    /// none to go back to. The hub answers with `presence_changed`.
+    /// (or a supervisor) had set before that, or Available after Inactive.
+    /// A presence a person chose is left alone. The hub answers with
+    /// `presence_changed` when it changes one.
     ResetPresence,
     /// Send a message to the customer of an owned conversation.
     SendMessage {
@@ -600,7 +601,8 @@ pub enum Presence {
     /// Appears offline.
     Offline,
     /// Set by the system after a missed offer; cleared by the agent or a
-    /// supervisor setting another presence.
+    /// supervisor setting another presence, or by a reset
+    /// ([`Command::ResetPresence`]).
     Inactive,
 }
 

@@ -413,6 +413,11 @@ pub struct TeamMember {
     pub presence: Presence,
     /// Whether a client is connected.
     pub connected: bool,
+    /// What Reset presence would set, while the hub's own change (a missed
+    /// or rejected offer, the session limit) is in effect; `null` when the
+    /// presence is the teammate's own choice. Absent from older hubs.
+    #[serde(default)]
+    pub reset_to: Option<Presence>,
 }
 
 /// Reduces a phone number to its digits (a leading `+` kept), so that

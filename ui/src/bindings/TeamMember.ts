@@ -26,4 +26,10 @@ presence: Presence,
 /**
  * Whether a client is connected.
  */
-connected: boolean, };
+connected: boolean, 
+/**
+ * What Reset presence would set, while the hub's own change (a missed
+ * or rejected offer, the session limit) is in effect; `null` when the
+ * presence is the teammate's own choice. Absent from older hubs.
+ */
+reset_to: Presence | null, };

@@ -895,6 +895,12 @@ describe("Banners", () => {
     expect(window.__xss).toBeUndefined();
   });
 
+  it("offers one reset for several banners (it answers them all)", () => {
+    const limit = { notice: "max_sessions", message: "limit" } as never;
+    render(Banners, { banners: [missed, limit], presence: "inactive" });
+    expect(screen.getAllByTestId("reset-presence")).toHaveLength(1);
+  });
+
   it("offers no reset to an agent who is Available", () => {
     render(Banners, { banners: [missed], presence: "available" });
     expect(screen.queryByTestId("reset-presence")).toBeNull();

@@ -562,6 +562,35 @@ describe("TeamPanel (a supervisor's)", () => {
     }
   });
 
+  it("offers a reset only while the hub's own change stands, and says to what", async () => {
+    mocked.teamDirectory.mockResolvedValueOnce({
+      agents: [
+        { ...member(3, "Bo", "inactive"), reset_to: "busy" },
+        { ...member(4, "Cy", "busy"), reset_to: null },
+        { ...member(5, "Di", "do_not_disturb"), reset_to: "available" },
+      ],
+      queues: [],
+    });
+    render(TeamPanel, { onClose: () => {} });
+    await waitFor(() => expect(screen.getByTestId("reset-presence-3")).toBeTruthy());
+    expect(screen.getByTestId("reset-presence-3").getAttribute("aria-label")).toBe("Reset Bo's presence to Busy");
+    expect(screen.queryByTestId("reset-presence-4")).toBeNull();
+    expect(screen.getByTestId("reset-presence-5")).toBeTruthy();
+  });
+
+  it("shows in the panel an assignment the hub refused", async () => {
+    const { ui } = await import("../lib/state.svelte");
+    mocked.teamDirectory.mockResolvedValueOnce({ agents: [member(2, "Ana", "available")], queues: [] });
+    mocked.teamConversations.mockResolvedValueOnce([summary({ id: 70, status: "queued", owner: null })]);
+    render(TeamPanel, { onClose: () => {} });
+    await waitFor(() => expect(screen.getByTestId("team-conversation-70")).toBeTruthy());
+    ui.error = "assign failed: that agent has the maximum of 10 open sessions";
+    await waitFor(() =>
+      expect(screen.getByRole("alert").textContent).toBe("assign failed: that agent has the maximum of 10 open sessions"),
+    );
+    ui.error = null;
+  });
+
   it("says why a reset was refused", async () => {
     mocked.teamDirectory.mockResolvedValue({ agents: [member(3, "Bo", "inactive")], queues: [] });
     mocked.resetPresence.mockRejectedValue({ code: "forbidden", message: "agent is not in your team" });

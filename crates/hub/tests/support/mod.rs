@@ -529,6 +529,14 @@ pub fn other_team_sms_queue() -> switchboard_hub::config::QueueConfig {
     }
 }
 
+/// Matches the presence changing to `want` for `why`.
+pub fn presence_changed(want: Presence, why: PresenceReason) -> impl Fn(&AgentEvent) -> bool {
+    move |e| {
+        matches!(e, AgentEvent::PresenceChanged { presence, reason }
+            if *presence == want && *reason == why)
+    }
+}
+
 pub fn is_offer(e: &AgentEvent) -> bool {
     matches!(e, AgentEvent::OfferCreated { .. })
 }
