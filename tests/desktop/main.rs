@@ -258,6 +258,12 @@ async fn sign_in_refusals_and_reject_with_a_reason() {
         |v| v == "busy",
     )
     .await;
+    // The keyboard went to the presence the reset set, not to nowhere with
+    // the banner (unless Eve's offer, below, already took it).
+    let focused = app
+        .js("return document.activeElement && document.activeElement.dataset.testid")
+        .await;
+    assert!(focused == "presence" || focused == "accept", "{focused}");
     assert_eq!(
         hub.running.hub.presence(a1).await.unwrap(),
         switchboard_protocol::Presence::Busy

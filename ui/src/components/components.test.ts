@@ -887,10 +887,13 @@ describe("Banners", () => {
 
   it("asks the hub to reset presence (it knows what to go back to), and shows the text as text", async () => {
     act.mockClear();
-    render(Banners, { banners: [missed], presence: "inactive" });
+    const onReset = vi.fn();
+    render(Banners, { banners: [missed], presence: "inactive", onReset });
     expect(screen.getByTestId("banner-missed_offer").textContent).toContain(`You missed a request ${HOSTILE}`);
     await fireEvent.click(screen.getByTestId("reset-presence"));
     expect(act).toHaveBeenCalledWith({ action: "reset_presence" });
+    // The keyboard is given somewhere before the banner goes.
+    expect(onReset).toHaveBeenCalled();
     expect(act).not.toHaveBeenCalledWith({ action: "set_presence", presence: "available" });
     expect(window.__xss).toBeUndefined();
   });

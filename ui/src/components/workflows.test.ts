@@ -565,9 +565,9 @@ describe("TeamPanel (a supervisor's)", () => {
   it("offers a reset only while the hub's own change stands, and says to what", async () => {
     mocked.teamDirectory.mockResolvedValueOnce({
       agents: [
-        { ...member(3, "Bo", "inactive"), reset_to: "busy" },
-        { ...member(4, "Cy", "busy"), reset_to: null },
-        { ...member(5, "Di", "do_not_disturb"), reset_to: "available" },
+        { ...(member(3, "Bo", "inactive") as object), reset_to: "busy" },
+        { ...(member(4, "Cy", "busy") as object), reset_to: null },
+        { ...(member(5, "Di", "do_not_disturb") as object), reset_to: "available" },
       ],
       queues: [],
     });
