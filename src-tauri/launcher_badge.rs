@@ -90,7 +90,6 @@ fn show_elsewhere(_app: &tauri::AppHandle, _unread: u32) {}
 mod linux {
     use std::collections::HashMap;
 
-    use futures_util::StreamExt;
     use tokio::sync::watch;
     use zbus::zvariant::Value;
 
@@ -130,22 +129,13 @@ mod linux {
                         return;
                     }
                 }
-                Some(change) = next(&mut launchers) => {
+                Some(change) = crate::signal_stream::next_or_never(&mut launchers) => {
                     if change.args().is_ok_and(|a| a.new_owner().is_some()) {
                         tracing::debug!("a launcher appeared: the badge is sent again");
                         sent = None;
                     }
                 }
             }
-        }
-    }
-
-    async fn next(
-        launchers: &mut Option<zbus::fdo::NameOwnerChangedStream>,
-    ) -> Option<zbus::fdo::NameOwnerChanged> {
-        match launchers {
-            Some(s) => s.next().await,
-            None => std::future::pending().await,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod models;
 pub mod notify;
 pub mod shell;
 pub mod shortcut;
+mod signal_stream;
 pub mod sink;
 pub mod sound;
 pub mod theme;

@@ -389,7 +389,7 @@ mod platform {
                         }
                     }
                 },
-                changed = async { match owners.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => match changed {
+                changed = crate::signal_stream::next_or_never(&mut owners) => match changed {
                     Some(sig) => {
                         if sig.args().is_ok_and(|a| a.new_owner().is_some()) {
                             return Ended::Appeared;
@@ -573,7 +573,7 @@ mod platform {
                         }
                     }
                 }
-                Some(sig) = async { match closed.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                Some(sig) = crate::signal_stream::next_or_never(&mut closed) => {
                     if let Ok(args) = sig.args() {
                         if let Some(key) = shown.by_id.remove(&args.id) {
                             shown.by_key.remove(&key);
@@ -581,7 +581,7 @@ mod platform {
                         }
                     }
                 }
-                Some(sig) = async { match owners.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                Some(sig) = crate::signal_stream::next_or_never(&mut owners) => {
                     // The daemon quit or crashed, or another took over
                     // (whose ids and buttons are not ours): what it showed
                     // is gone; start again with whoever has the name. (The
