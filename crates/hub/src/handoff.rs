@@ -751,7 +751,8 @@ impl Work<'_> {
                 let mut connected: Vec<(i64, bool, bool)> = Vec::new();
                 for (s, p) in &sups {
                     if self.hub.links.is_connected(AgentId(*s)) {
-                        let room = self.open_sessions(AgentId(*s)).await? < max;
+                        // A consulting supervisor's tab for it stays one.
+                        let room = self.open_sessions_besides(AgentId(*s), Some(conv)).await? < max;
                         connected.push((*s, room, allowed.contains(p)));
                     }
                 }

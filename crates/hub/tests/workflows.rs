@@ -875,6 +875,66 @@ async fn escalation_goes_to_a_supervisor_with_room_before_one_at_the_limit() {
     );
 }
 
+/// A supervisor consulting on the conversation already has its tab: the
+/// escalation makes it the owner of that tab, one session still, so at the
+/// limit with only that consult it has room and is chosen (it knows the
+/// conversation) before another supervisor.
+#[tokio::test]
+async fn escalation_counts_a_consulting_supervisors_tab_for_it_once() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.max_sessions = 1;
+        let mut sup2 = c
+            .agents
+            .iter()
+            .find(|a| a.username == "sup")
+            .unwrap()
+            .clone();
+        sup2.username = "sup2".into();
+        c.agents.push(sup2);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "esc-consult").await;
+    let mut sup = hub.connect("sup").await;
+    a1.ok(Command::Consult {
+        conversation_id: conv,
+        agent_id: hub.agent_id("sup").await,
+    })
+    .await;
+    let consult = sup.wait_offer().await;
+    sup.ok(Command::AcceptOffer {
+        offer_id: consult.id,
+    })
+    .await;
+    let mut sup2 = hub.connect("sup2").await;
+    sup2.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: None,
+        note: None,
+    })
+    .await;
+    eventually_owner(&hub, conv, hub.agent_id("sup").await).await;
+}
+
+/// Waits for `conv` to be owned by `owner` (an escalation's auto-assign or
+/// accept lands a moment after the command's answer).
+async fn eventually_owner(hub: &TestHub, conv: ConversationId, owner: AgentId) {
+    for _ in 0..100 {
+        if hub.conversation(conv).await.owner == Some(owner) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{conv} never went to {owner}: {:?}",
+        hub.conversation(conv).await.owner
+    );
+}
+
 /// A named supervisor must be one of the conversation's team: another
 /// team's supervisor, signed in or not, and another team's agent are all
 /// "not found", like an id nobody has, so errors reveal no roles.
