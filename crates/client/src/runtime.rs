@@ -293,26 +293,6 @@ impl HubEndpoint {
         answer_empty(resp).await
     }
 
-    /// `POST /api/v1/agents/{id}/presence`: a supervisor sets an agent of
-    /// its team's presence outright (a reset is
-    /// [`HubEndpoint::reset_agent_presence`]).
-    pub async fn set_agent_presence(
-        &self,
-        token: &str,
-        agent: switchboard_protocol::AgentId,
-        presence: switchboard_protocol::Presence,
-    ) -> Result<(), ClientError> {
-        let resp = self
-            .post_json(
-                token,
-                &format!("/api/v1/agents/{}/presence", agent.0),
-                &switchboard_protocol::rest::PresenceRequest { presence },
-            )?
-            .send()
-            .await;
-        answer_empty(resp).await
-    }
-
     /// `POST /api/v1/agents/{id}/presence/reset`: a supervisor resets an
     /// agent of its team after a missed or rejected offer or the session
     /// limit; the hub answers with the presence it went back to.

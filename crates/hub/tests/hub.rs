@@ -660,16 +660,8 @@ async fn max_sessions_brings_a_notice_and_do_not_disturb() {
     let c11 = hub
         .ingress(Channel::Whatsapp, "wa10", "Jon", "one more")
         .await;
-    a1.wait_event("max sessions notice", |e| {
-        matches!(
-            e,
-            AgentEvent::Notice {
-                notice: NoticeKind::MaxSessions,
-                ..
-            }
-        )
-    })
-    .await;
+    a1.wait_event("max sessions notice", is_notice(NoticeKind::MaxSessions))
+        .await;
     assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
     let conv = hub.conversation(c11.conversation_id).await;
     assert_eq!(
@@ -737,16 +729,8 @@ async fn a_consult_fills_the_session_limit_and_brings_its_notice() {
     })
     .await;
     let next = hub.ingress(Channel::Chat, "next", "Jon", "one more").await;
-    a1.wait_event("max sessions notice", |e| {
-        matches!(
-            e,
-            AgentEvent::Notice {
-                notice: NoticeKind::MaxSessions,
-                ..
-            }
-        )
-    })
-    .await;
+    a1.wait_event("max sessions notice", is_notice(NoticeKind::MaxSessions))
+        .await;
     assert_eq!(hub.presence("a1").await, Presence::DoNotDisturb);
     assert_eq!(
         hub.conversation(next.conversation_id).await.status,

@@ -78,6 +78,18 @@ async fn own(hub: &TestHub, agent: &mut Agent, thread: &str) -> ConversationId {
     c.conversation_id
 }
 
+/// A second supervisor of team T, "sup2", configured like "sup".
+fn add_second_supervisor(c: &mut switchboard_hub::HubConfig) {
+    let mut sup2 = c
+        .agents
+        .iter()
+        .find(|a| a.username == "sup")
+        .unwrap()
+        .clone();
+    sup2.username = "sup2".into();
+    c.agents.push(sup2);
+}
+
 fn revoked(reason: RevokeReason) -> impl Fn(&AgentEvent) -> bool {
     move |e| matches!(e, AgentEvent::ConversationRevoked { reason: r, .. } if *r == reason)
 }
@@ -722,14 +734,7 @@ async fn escalation_needs_a_signed_in_supervisor() {
 #[tokio::test]
 async fn escalation_prefers_a_supervisor_who_takes_work() {
     let hub = TestHub::start_with(|c| {
-        let mut sup2 = c
-            .agents
-            .iter()
-            .find(|a| a.username == "sup")
-            .unwrap()
-            .clone();
-        sup2.username = "sup2".into();
-        c.agents.push(sup2);
+        add_second_supervisor(c);
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -837,14 +842,7 @@ async fn an_offer_up_for_an_agent_who_signs_out_goes_to_a_teammate_at_once() {
 async fn escalation_goes_to_a_supervisor_with_room_before_one_at_the_limit() {
     let hub = TestHub::start_with(|c| {
         c.routing.max_sessions = 1;
-        let mut sup2 = c
-            .agents
-            .iter()
-            .find(|a| a.username == "sup")
-            .unwrap()
-            .clone();
-        sup2.username = "sup2".into();
-        c.agents.push(sup2);
+        add_second_supervisor(c);
     })
     .await;
     // sup owns a chat: at the limit.
@@ -883,14 +881,7 @@ async fn escalation_goes_to_a_supervisor_with_room_before_one_at_the_limit() {
 async fn escalation_counts_a_consulting_supervisors_tab_for_it_once() {
     let hub = TestHub::start_with(|c| {
         c.routing.max_sessions = 1;
-        let mut sup2 = c
-            .agents
-            .iter()
-            .find(|a| a.username == "sup")
-            .unwrap()
-            .clone();
-        sup2.username = "sup2".into();
-        c.agents.push(sup2);
+        add_second_supervisor(c);
     })
     .await;
     let mut a1 = hub.connect("a1").await;

@@ -529,6 +529,11 @@ pub fn other_team_sms_queue() -> switchboard_hub::config::QueueConfig {
     }
 }
 
+/// Matches a banner notice of `kind`.
+pub fn is_notice(kind: NoticeKind) -> impl Fn(&AgentEvent) -> bool {
+    move |e| matches!(e, AgentEvent::Notice { notice, .. } if *notice == kind)
+}
+
 /// Matches the presence changing to `want` for `why`.
 pub fn presence_changed(want: Presence, why: PresenceReason) -> impl Fn(&AgentEvent) -> bool {
     move |e| {
