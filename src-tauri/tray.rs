@@ -109,6 +109,7 @@ fn presence_label(p: Presence) -> &'static str {
         Presence::Away => "Away",
         Presence::Offline => "Appear offline",
         Presence::Inactive => "Inactive",
+        Presence::Other => "Other (set by the hub)",
     }
 }
 
@@ -164,10 +165,11 @@ pub fn menu_lines(menu: Option<&TrayMenu>) -> Vec<MenuLine> {
         }
         lines.push(MenuLine::Info(unread_label(m.unread_chats)));
         // Inactive is set by the system, never chosen; it is shown only
-        // while current so the agent sees why no work arrives.
-        for p in Presence::ALL {
+        // while current so the agent sees why no work arrives. So is a
+        // presence only a newer hub knows.
+        for p in Presence::ALL.into_iter().chain([Presence::Other]) {
             let checked = m.presence == Some(p);
-            if p != Presence::Inactive || checked {
+            if !matches!(p, Presence::Inactive | Presence::Other) || checked {
                 lines.push(MenuLine::Presence {
                     presence: p,
                     checked,

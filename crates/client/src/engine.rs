@@ -777,6 +777,8 @@ fn channel_name(c: Channel) -> &'static str {
         Channel::Facebook => "Facebook",
         Channel::Voice => "Call",
         Channel::Case => "Case",
+        // A newer hub's channel: the offer still shows, named plainly.
+        Channel::Other => "Message",
     }
 }
 
@@ -956,6 +958,8 @@ pub fn detail_lines(
                 .email
                 .as_ref()
                 .map(|e| format!("Email: {e}")),
+            // A newer hub's detail: nothing this version can show.
+            DetailField::Other => None,
         })
         .collect()
 }
@@ -1105,10 +1109,14 @@ impl Engine {
                         }
                         // Both leave the offer pending on the hub: the
                         // session limit by design, a hub failure
-                        // (`internal`) because nothing was done. Anything
+                        // (`internal`) because nothing was done. A code
+                        // only a newer hub knows may be either: the offer
+                        // stays (its deadline still ends it). Anything
                         // else means it is gone.
-                        if let (Some(p), ErrorCode::SessionLimit | ErrorCode::Internal) =
-                            (offer, error.code)
+                        if let (
+                            Some(p),
+                            ErrorCode::SessionLimit | ErrorCode::Internal | ErrorCode::Other,
+                        ) = (offer, error.code)
                         {
                             self.restore_offer(p, now, &mut fx);
                         }
@@ -1950,6 +1958,14 @@ impl Engine {
                         fx,
                     );
                 }
+                if presence == Presence::Other {
+                    return self.refuse(
+                        "set presence",
+                        ErrorCode::InvalidPresence,
+                        "that presence is set by the hub",
+                        fx,
+                    );
+                }
                 self.command(Command::SetPresence { presence }, fx);
                 // A reset clears the banners that asked for it.
                 self.clear_banners(fx);
@@ -2417,7 +2433,8 @@ impl Engine {
             .unwrap_or(template_default)
         {
             DesktopNotifications::Always => true,
-            DesktopNotifications::WhenUnfocused => !self.focused,
+            // A newer hub's default: the reference's default.
+            DesktopNotifications::WhenUnfocused | DesktopNotifications::Other => !self.focused,
             DesktopNotifications::Never => false,
         }
     }
@@ -2437,7 +2454,9 @@ impl Engine {
             .state
             .offers
             .values()
-            .any(|p| p.offer.template.kind == NotificationKind::Alert && p.deadline > now);
+            // A kind a newer hub added counts as an alert: an offer that
+            // waits for an answer should not wait in silence.
+            .any(|p| p.offer.template.kind != NotificationKind::Toast && p.deadline > now);
         let ring = alerts && self.sound_allowed() && self.state.settings.volume > 0;
         if ring != self.ringing {
             self.ringing = ring;

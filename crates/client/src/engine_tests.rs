@@ -517,6 +517,10 @@ fn an_accept_refused_for_the_session_limit_brings_the_offer_back() {
     h.offer(offer(4, template(NotificationKind::Alert)));
     accept(&mut h, 4, ErrorCode::Internal, at(8000));
     assert!(h.e.state().offers.contains_key(&OfferId(4)));
+    // So may a code only a newer hub knows: the offer stays.
+    h.offer(offer(5, template(NotificationKind::Alert)));
+    accept(&mut h, 5, ErrorCode::Other, at(8500));
+    assert!(h.e.state().offers.contains_key(&OfferId(5)));
     // Past its deadline, a refused accept does not bring it back.
     h.offer(offer(3, template(NotificationKind::Alert)));
     accept(&mut h, 3, ErrorCode::SessionLimit, at(61_000));

@@ -243,12 +243,9 @@ async fn reconnects_resume_with_zero_lost_and_zero_duplicated_events() {
     let hub = TestHub::start().await;
     let proxy = Proxy::start(hub.addr()).await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        proxy.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
     let conv = hub
         .ingress(Channel::Whatsapp, "flood", "Rae", "m0")
         .await
@@ -348,12 +345,9 @@ async fn a_half_open_link_is_noticed_within_two_heartbeats() {
     let hub = TestHub::start_with(|c| c.protocol.heartbeat_interval_ms = 300).await;
     let proxy = Proxy::start(hub.addr()).await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        proxy.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
     a1.wait_effect("online", |e| {
         matches!(
             e,
@@ -1113,12 +1107,9 @@ async fn a_gap_beyond_the_hubs_retention_is_healed_by_a_full_resync() {
     let hub = TestHub::start_with(|c| c.protocol.event_retention = 10).await;
     let proxy = Proxy::start(hub.addr()).await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        proxy.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
     let conv = hub
         .ingress(Channel::Whatsapp, "gap", "Gil", "m0")
         .await

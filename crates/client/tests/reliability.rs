@@ -320,7 +320,7 @@ const HOSTILE_BODIES: &[(&str, &str)] = &[
     ("quotes and ampersands", r#"'"&amp;&lt;"#),
 ];
 
-/// An event this client cannot decode (a value a newer hub added) is not
+/// An event this client cannot decode (a field of the wrong type) is not
 /// stepped over: the next event shows the gap, the client resynchronises
 /// from a snapshot, and the state it missed is there.
 #[tokio::test]
@@ -328,12 +328,9 @@ async fn an_event_that_does_not_decode_is_not_skipped_silently() {
     let hub = TestHub::start().await;
     let proxy = Proxy::start(hub.addr()).await;
     let dir = tempfile::tempdir().unwrap();
-    let a1 = TestClient::start(
-        proxy.endpoint(),
-        hub.token("a1").await,
-        &dir.path().join("a1.db"),
-    )
-    .await;
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
     a1.wait_effect("online", online).await;
     proxy.set(GARBLE_PRESENCE);
     a1.act(switchboard_client::AgentAction::SetPresence {
@@ -360,6 +357,68 @@ async fn an_event_that_does_not_decode_is_not_skipped_silently() {
                 .any(|p| p.offer.conversation.id == conv)
     })
     .await;
+    a1.stop().await;
+}
+
+/// A newer hub speaks values this client does not know (a channel, a
+/// presence, a template kind and detail, a role). The client keeps every
+/// frame instead of dropping it: it stays online on one connection (a
+/// snapshot it dropped would send it round the resync loop for good), the
+/// offer on the new channel notifies and rings as an alert, and accepting
+/// it opens the session.
+#[tokio::test]
+async fn a_newer_hubs_values_are_shown_not_dropped() {
+    use switchboard_client::engine::NotificationKey;
+    use switchboard_client::AgentAction;
+    use switchboard_protocol::{Presence, Role};
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    proxy.set(NEWER_HUB);
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
+    a1.wait_state("a newer hub's snapshot applied", |e| {
+        e.state().presence == Some(Presence::Other)
+            && e.state().profile.as_ref().map(|p| p.role) == Some(Role::Other)
+    })
+    .await;
+    let conv = hub
+        .ingress(Channel::Sms, "newer", "Gia", "hello")
+        .await
+        .conversation_id;
+    let n = a1
+        .wait_effect(
+            "the offer's notification",
+            |e| matches!(e, Effect::Notify(n) if matches!(n.key, NotificationKey::Offer(_))),
+        )
+        .await;
+    let Effect::Notify(n) = n else { unreachable!() };
+    let NotificationKey::Offer(offer_id) = n.key else {
+        unreachable!()
+    };
+    assert_eq!(n.title, "Incoming Message from Gia");
+    assert!(
+        n.body.iter().all(|l| !l.starts_with("Wait time")),
+        "a detail this client does not know is left out: {:?}",
+        n.body
+    );
+    a1.wait_effect("the offer rings as an alert", |e| *e == Effect::StartRing)
+        .await;
+    a1.act(AgentAction::Accept { offer_id }).await;
+    a1.wait_state("the session open", move |e| {
+        e.state().active == Some(conv)
+            && e.state()
+                .conversations
+                .get(&conv)
+                .is_some_and(|c| c.summary.channel == Channel::Other)
+    })
+    .await;
+    assert_eq!(
+        a1.effects.count(online),
+        1,
+        "one connection all along: no frame was dropped, no resync needed"
+    );
     a1.stop().await;
 }
 

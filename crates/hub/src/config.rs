@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::{
-    rest::default_details, Channel, DetailField, NotificationKind, NotificationTemplate, Presence,
-    Role, Scenario,
+    rest::default_details, Channel, DesktopNotifications, DetailField, NotificationKind,
+    NotificationTemplate, Presence, Role, Scenario,
 };
 
 /// Why a configuration could not be loaded.
@@ -402,7 +402,9 @@ pub fn default_template(scenario: Scenario) -> NotificationTemplate {
         | Scenario::IncomingSms
         | Scenario::IncomingWhatsapp
         | Scenario::IncomingFacebook
-        | Scenario::BotEscalation => alert(60),
+        | Scenario::BotEscalation
+        // Refused as input (`queue_problem`, ingress); an alert if one got by.
+        | Scenario::Other => alert(60),
         Scenario::IncomingCall => alert(30),
         Scenario::CaseAssignment => NotificationTemplate {
             allow_reject: false,
@@ -437,10 +439,35 @@ pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
 /// the configuration file and the admin API): an offer that lapses the
 /// moment it is made would set every agent Inactive in turn.
 pub fn queue_problem(
+    channels: &[Channel],
     allowed_presences: &[Presence],
     templates: &BTreeMap<Scenario, TemplateOverride>,
     idle_timeout_secs: Option<u32>,
 ) -> Option<String> {
+    // A value this hub does not know decodes as `Other` (so that clients
+    // read a newer hub's frames); as configuration it is a typo or a
+    // newer hub's setting, and refused.
+    if channels.contains(&Channel::Other) {
+        return Some("unknown channel".into());
+    }
+    if allowed_presences.contains(&Presence::Other) {
+        return Some("unknown presence in allowed_presences".into());
+    }
+    for (scenario, t) in templates {
+        if *scenario == Scenario::Other {
+            return Some("unknown scenario in templates".into());
+        }
+        if t.kind == Some(NotificationKind::Other)
+            || t.desktop == Some(DesktopNotifications::Other)
+            || t.details
+                .as_ref()
+                .is_some_and(|d| d.contains(&DetailField::Other))
+        {
+            return Some(format!(
+                "the {scenario:?} template has an unknown kind, desktop or detail"
+            ));
+        }
+    }
     if allowed_presences.contains(&Presence::Inactive) {
         return Some("inactive agents never receive work".into());
     }
@@ -486,6 +513,12 @@ impl HubConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let team_known = |t: &str| self.teams.iter().any(|x| x.name == t);
         for a in &self.agents {
+            if a.role == Role::Other {
+                return Err(ConfigError::Invalid(format!(
+                    "agent {:?} has an unknown role",
+                    a.username
+                )));
+            }
             if a.password.is_none() && a.password_hash.is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "agent {:?} has neither password nor password_hash",
@@ -508,9 +541,12 @@ impl HubConfig {
                     q.name, q.team
                 )));
             }
-            if let Some(problem) =
-                queue_problem(&q.allowed_presences, &q.templates, q.idle_timeout_secs)
-            {
+            if let Some(problem) = queue_problem(
+                &q.channels,
+                &q.allowed_presences,
+                &q.templates,
+                q.idle_timeout_secs,
+            ) {
                 return Err(ConfigError::Invalid(format!(
                     "queue {:?}: {problem}",
                     q.name
@@ -600,10 +636,35 @@ mod tests {
                 "disconnected_grace_secs",
             ),
             ("[protocol]\nhello_timeout_ms = 0", "hello_timeout_ms"),
+            // Values this hub does not know (decoded as `Other`).
+            ("allowed_presences = [\"on_break\"]", "unknown presence"),
+            (
+                "[queues.templates.incoming_fax]\ntimeout_secs = 5",
+                "unknown scenario",
+            ),
+            (
+                "[queues.templates.incoming_chat]\nkind = \"banner\"",
+                "unknown kind",
+            ),
+            (
+                "[queues.templates.incoming_chat]\ndetails = [\"sentiment\"]",
+                "unknown kind, desktop or detail",
+            ),
+            (
+                "[queues.templates.incoming_chat]\ndesktop = \"in_focus\"",
+                "unknown kind, desktop or detail",
+            ),
+            (
+                "[[agents]]\nusername = \"au\"\npassword = \"x\"\nrole = \"auditor\"",
+                "unknown role",
+            ),
         ] {
             let err = HubConfig::from_toml(&format!("{base}\n{extra}")).unwrap_err();
             assert!(err.to_string().contains(says), "{extra}: {err}");
         }
+        let err = HubConfig::from_toml(&base.replace(r#"["chat"]"#, r#"["chat", "instagram"]"#))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown channel"), "{err}");
         HubConfig::from_toml(base).expect("the defaults are valid");
     }
 

@@ -826,11 +826,8 @@ impl Hub {
             Command::AcceptOffer { offer_id } => w.accept(agent, offer_id).await?,
             Command::RejectOffer { offer_id, reason } => w.reject(agent, offer_id, reason).await?,
             Command::SetPresence { presence } => {
-                if presence == Presence::Inactive {
-                    return Err(HubError::refused(
-                        ErrorCode::InvalidPresence,
-                        "inactive is set by the system only",
-                    ));
+                if let Some(why) = unsettable(presence) {
+                    return Err(HubError::refused(ErrorCode::InvalidPresence, why));
                 }
                 w.set_presence(agent, presence, PresenceReason::Agent)
                     .await?;
@@ -949,11 +946,8 @@ impl Hub {
         agent: AgentId,
         presence: Presence,
     ) -> HubResult<()> {
-        if presence == Presence::Inactive {
-            return Err(HubError::refused(
-                ErrorCode::InvalidPresence,
-                "inactive is set by the system only",
-            ));
+        if let Some(why) = unsettable(presence) {
+            return Err(HubError::refused(ErrorCode::InvalidPresence, why));
         }
         self.supervisor_presence(supervisor, agent, Some(presence))
             .await
@@ -1015,6 +1009,14 @@ impl Hub {
     /// A customer message from a channel connector: joins the open
     /// conversation of its thread or creates (and routes) a new one.
     pub async fn ingress(&self, m: IngressMessage) -> HubResult<IngressResponse> {
+        // Values a newer connector knows and this hub does not decode as
+        // `Other`: refused, not routed as something else.
+        if m.channel == Channel::Other {
+            return Err(HubError::invalid("unknown channel"));
+        }
+        if m.scenario == Some(Scenario::Other) {
+            return Err(HubError::invalid("unknown scenario"));
+        }
         if m.text.len() > MAX_MESSAGE_TEXT_BYTES {
             return Err(HubError::refused(
                 ErrorCode::TooLarge,
@@ -1228,6 +1230,9 @@ impl Hub {
         if spec.username.is_empty() || spec.username.len() > 64 {
             return Err(HubError::invalid("username must be 1 to 64 bytes"));
         }
+        if spec.role == Role::Other {
+            return Err(HubError::invalid("unknown role"));
+        }
         let mut w = self.work().await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT password_hash FROM agents WHERE username = ?")
@@ -1269,6 +1274,7 @@ impl Hub {
             })
             .collect();
         if let Some(problem) = crate::config::queue_problem(
+            &spec.channels,
             &spec.allowed_presences,
             &overrides,
             spec.idle_timeout_secs,
@@ -1807,7 +1813,8 @@ impl Work<'_> {
         let (kind, agent) = match author {
             Author::Customer => ("customer", None),
             Author::Agent { agent_id } => ("agent", Some(agent_id.0)),
-            Author::System => ("system", None),
+            // The hub writes no author it does not know.
+            Author::System | Author::Other => ("system", None),
         };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (conversation_id, author_kind, author_agent_id, text, sent_at, command_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -2900,6 +2907,17 @@ async fn read_state(
     .fetch_one(&mut *conn)
     .await?;
     Ok((last_read.map(MessageId), unread as u32))
+}
+
+/// Why a person may not set `presence`, if they may not: Inactive is the
+/// system's, and a presence this hub does not know (a newer client's,
+/// decoded as `Other`) is no presence at all.
+fn unsettable(presence: Presence) -> Option<&'static str> {
+    match presence {
+        Presence::Inactive => Some("inactive is set by the system only"),
+        Presence::Other => Some("this hub does not know that presence"),
+        _ => None,
+    }
 }
 
 /// What Reset presence sets for an agent whose presence is `now`, with

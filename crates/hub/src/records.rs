@@ -55,7 +55,7 @@ fn by_phone(channel: Channel) -> Option<bool> {
     match channel {
         Channel::Sms | Channel::Whatsapp | Channel::Voice => Some(true),
         Channel::Chat => Some(false),
-        Channel::Facebook | Channel::Case => None,
+        Channel::Facebook | Channel::Case | Channel::Other => None,
     }
 }
 

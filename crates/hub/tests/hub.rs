@@ -2824,3 +2824,87 @@ async fn revoke_all_tokens(hub: &TestHub, agent: AgentId) {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// Clients decode a value a newer hub added as `Other`, and so does the
+/// hub: as input it is refused with a clear error, never stored or routed
+/// as something else (a typo in a channel or a role included).
+#[tokio::test]
+async fn values_this_hub_does_not_know_are_refused_as_input() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    assert_eq!(
+        a1.refused(Command::SetPresence {
+            presence: Presence::Other
+        })
+        .await,
+        ErrorCode::InvalidPresence
+    );
+    let post = |path: &str, token: &str, body: serde_json::Value| {
+        hub.http
+            .post(hub.url(path))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/api/v1/ingress/messages",
+        INGRESS,
+        serde_json::json!({"channel":"instagram","thread":"i","customer_name":"Ida","text":"hi"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().message,
+        "unknown channel"
+    );
+    let r = post(
+        "/api/v1/ingress/messages",
+        INGRESS,
+        serde_json::json!({"channel":"sms","scenario":"incoming_fax","thread":"f","customer_name":"Fa","text":"hi"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let admin = hub.login("admin").await;
+    let r = post(
+        "/api/v1/admin/agents",
+        &admin.token,
+        serde_json::json!({"username":"au","display_name":"Au","password":"pw-au-1234","role":"auditor","team":"T"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<ErrorBody>().await.unwrap().message, "unknown role");
+    let sup = hub.login("sup").await;
+    let a1_id = hub.agent_id("a1").await;
+    let r = post(
+        &format!("/api/v1/agents/{}/presence", a1_id.0),
+        &sup.token,
+        serde_json::json!({"presence":"on_break"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    for queue in [
+        serde_json::json!({"name":"Q","team":"T","channels":["chat","instagram"],"allowed_presences":["available"],"templates":{}}),
+        serde_json::json!({"name":"Q","team":"T","channels":["chat"],"allowed_presences":["on_break"],"templates":{}}),
+    ] {
+        let r = hub.put_queue(&admin.token, &queue).await;
+        assert_eq!(r.status(), 400, "{queue}");
+    }
+    // No agent "au" was stored, and the refusals left the hub working.
+    assert!(
+        hub.ingress(Channel::Sms, "after", "Ann", "hello")
+            .await
+            .created
+    );
+    let r = post(
+        "/api/v1/login",
+        "",
+        serde_json::json!({"username":"au","password":"pw-au-1234"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+}

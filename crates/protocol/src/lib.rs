@@ -452,6 +452,12 @@ pub enum ResyncReason {
     BeyondRetention,
     /// The cursor is ahead of the hub's log (e.g. the hub lost its data).
     CursorAhead,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// An event with its sequence number.
@@ -604,6 +610,12 @@ pub enum Presence {
     /// supervisor setting another presence, or by a reset
     /// ([`Command::ResetPresence`]).
     Inactive,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 impl Presence {
@@ -626,6 +638,7 @@ impl Presence {
             Presence::Away => "away",
             Presence::Offline => "offline",
             Presence::Inactive => "inactive",
+            Presence::Other => "other",
         }
     }
 
@@ -638,6 +651,7 @@ impl Presence {
             Presence::Away => "Away",
             Presence::Offline => "Offline",
             Presence::Inactive => "Inactive",
+            Presence::Other => "Other",
         }
     }
 
@@ -661,6 +675,12 @@ pub enum PresenceReason {
     RejectedOffer,
     /// The agent reached the session limit (→ do not disturb).
     MaxSessions,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// Communication channel of a conversation.
@@ -680,6 +700,12 @@ pub enum Channel {
     Voice,
     /// A case (record) routed to an agent.
     Case,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 impl Channel {
@@ -702,6 +728,7 @@ impl Channel {
             Channel::Facebook => "facebook",
             Channel::Voice => "voice",
             Channel::Case => "case",
+            Channel::Other => "other",
         }
     }
 
@@ -719,6 +746,7 @@ impl Channel {
             Channel::Facebook => Scenario::IncomingFacebook,
             Channel::Voice => Scenario::IncomingCall,
             Channel::Case => Scenario::CaseAssignment,
+            Channel::Other => Scenario::Other,
         }
     }
 }
@@ -750,6 +778,12 @@ pub enum Scenario {
     Escalation,
     /// A conversation escalated from a bot.
     BotEscalation,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 impl Scenario {
@@ -778,6 +812,12 @@ pub enum NotificationKind {
     Toast,
     /// Accept / Reject within `timeout_secs`.
     Alert,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// A detail the notification shows, chosen by the admin's template.
@@ -799,6 +839,12 @@ pub enum DetailField {
     Phone,
     /// The customer's email.
     Email,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// How a notification looks and behaves; set per queue and scenario.
@@ -841,6 +887,12 @@ pub enum DesktopNotifications {
     WhenUnfocused,
     /// Never; in-app notifications only.
     Never,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// The customer side of a conversation.
@@ -870,6 +922,12 @@ pub enum ConversationStatus {
     Assigned,
     /// Ended.
     Closed,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// What an agent needs to know about a conversation to list and notify it.
@@ -921,6 +979,12 @@ pub enum Author {
     },
     /// The system (bot transcripts, notes).
     System,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// One message in a conversation.
@@ -1162,6 +1226,12 @@ pub enum OfferOutcome {
     AssignedOnTimeout,
     /// Withdrawn by the hub (e.g. the customer left).
     Withdrawn,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// How a conversation came to its owner.
@@ -1226,6 +1296,12 @@ pub enum NoticeKind {
     RejectedOffer,
     /// The agent has the maximum number of sessions open.
     MaxSessions,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// Role of a user.
@@ -1239,6 +1315,12 @@ pub enum Role {
     Supervisor,
     /// Also configures the hub.
     Admin,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 impl Role {
@@ -1248,6 +1330,7 @@ impl Role {
             Role::Agent => "agent",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Other => "other",
         }
     }
 
@@ -1341,6 +1424,12 @@ pub enum CommandReply {
         /// The stored message.
         message: Message,
     },
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// A machine-readable error with a human-readable message.
@@ -1399,6 +1488,12 @@ pub enum ErrorCode {
     SessionLimit,
     /// The hub failed; the command may be retried with the same id.
     Internal,
+    /// A value this version does not know: a newer hub's. Decoding keeps
+    /// the frame (an older client would otherwise drop it, and resync
+    /// forever once a snapshot holds it); the hub refuses it as input.
+    #[serde(other)]
+    #[schemars(skip)]
+    Other,
 }
 
 /// Why a frame could not be decoded.

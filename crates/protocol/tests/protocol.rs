@@ -364,6 +364,66 @@ fn unknown_kinds_decode_to_unknown_not_errors() {
     );
 }
 
+/// A newer hub may add a channel, a presence, a detail… An older client
+/// decodes the value as `Other` and keeps the frame: dropping it would lose
+/// an offer, and a snapshot holding it would be dropped on every reconnect.
+#[test]
+fn values_a_newer_hub_adds_decode_as_other() {
+    fn other<T: serde::de::DeserializeOwned + std::fmt::Debug + PartialEq>(json: &str, want: T) {
+        assert_eq!(serde_json::from_str::<T>(json).unwrap(), want, "{json}");
+    }
+    other(r#""instagram""#, Channel::Other);
+    other(r#""incoming_instagram""#, Scenario::Other);
+    other(r#""on_break""#, Presence::Other);
+    other(r#""schedule""#, PresenceReason::Other);
+    other(r#""banner""#, NotificationKind::Other);
+    other(r#""sentiment""#, DetailField::Other);
+    other(r#""in_focus""#, DesktopNotifications::Other);
+    other(r#""wrap_up""#, ConversationStatus::Other);
+    other(r#"{"kind":"bot","name":"Helper"}"#, Author::Other);
+    other(r#""overtime""#, NoticeKind::Other);
+    other(r#""auditor""#, Role::Other);
+    other(r#""quota""#, ErrorCode::Other);
+    other(r#""expired""#, OfferOutcome::Other);
+    other(r#""migrated""#, ResyncReason::Other);
+    other(r#"{"kind":"queued","position":3}"#, CommandReply::Other);
+    // Values this version knows still decode as themselves, and `Other` is
+    // no presence or channel anyone can name.
+    other(r#""sms""#, Channel::Sms);
+    other(r#"{"kind":"customer"}"#, Author::Customer);
+    assert_eq!(Presence::parse("other"), None);
+    assert_eq!(Channel::parse("other"), None);
+    assert_eq!(Role::parse("other"), None);
+    assert!(!Role::Other.is_supervisor());
+
+    // A whole snapshot from a newer hub, with new values throughout.
+    let snapshot = every_server_frame()
+        .into_iter()
+        .find(|f| matches!(f, ServerFrame::Snapshot { .. }))
+        .unwrap();
+    let text = encode(&snapshot)
+        .replace(r#""channel":"whatsapp""#, r#""channel":"instagram""#)
+        .replace(r#""presence":"available""#, r#""presence":"on_break""#)
+        .replace(r#""role":"agent""#, r#""role":"auditor""#)
+        .replace(r#""status":"offered""#, r#""status":"wrap_up""#)
+        .replace(r#""kind":"alert""#, r#""kind":"banner""#)
+        .replace(r#""customer_name""#, r#""sentiment""#);
+    assert_ne!(text, encode(&snapshot), "the replacements must apply");
+    let ServerFrame::Snapshot { snapshot: s, .. } = decode_server_frame(&text).unwrap() else {
+        panic!("not a snapshot");
+    };
+    assert_eq!(s.presence, Presence::Other);
+    assert_eq!(s.agent.role, Role::Other);
+    let c = &s.conversations[0].conversation;
+    assert_eq!(
+        (c.channel, c.status),
+        (Channel::Other, ConversationStatus::Other)
+    );
+    assert_eq!(s.offers[0].conversation.channel, Channel::Other);
+    assert_eq!(s.offers[0].template.kind, NotificationKind::Other);
+    assert!(s.offers[0].template.details.contains(&DetailField::Other));
+}
+
 #[test]
 fn malformed_frames_are_errors() {
     for bad in [

@@ -8,4 +8,4 @@ export type Author = { "kind": "customer" } | { "kind": "agent",
 /**
  * The agent.
  */
-agent_id: AgentId, } | { "kind": "system" };
+agent_id: AgentId, } | { "kind": "system" } | { "kind": "other" };

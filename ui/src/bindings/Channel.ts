@@ -3,4 +3,4 @@
 /**
  * Communication channel of a conversation.
  */
-export type Channel = "chat" | "sms" | "whatsapp" | "facebook" | "voice" | "case";
+export type Channel = "chat" | "sms" | "whatsapp" | "facebook" | "voice" | "case" | "other";

@@ -3,4 +3,4 @@
 /**
  * Lifecycle of a conversation.
  */
-export type ConversationStatus = "queued" | "offered" | "assigned" | "closed";
+export type ConversationStatus = "queued" | "offered" | "assigned" | "closed" | "other";

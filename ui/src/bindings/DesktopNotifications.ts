@@ -3,4 +3,4 @@
 /**
  * When OS-level desktop notifications are raised.
  */
-export type DesktopNotifications = "always" | "when_unfocused" | "never";
+export type DesktopNotifications = "always" | "when_unfocused" | "never" | "other";

@@ -3,4 +3,4 @@
 /**
  * A detail the notification shows, chosen by the admin's template.
  */
-export type DetailField = "customer_name" | "comment" | "wait_time" | "channel" | "queue" | "phone" | "email";
+export type DetailField = "customer_name" | "comment" | "wait_time" | "channel" | "queue" | "phone" | "email" | "other";

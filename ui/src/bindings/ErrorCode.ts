@@ -3,4 +3,4 @@
 /**
  * The closed set of error codes, shared by WebSocket and REST.
  */
-export type ErrorCode = "invalid_frame" | "hello_required" | "unsupported_version" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "reject_not_allowed" | "reason_required" | "invalid_presence" | "too_large" | "rate_limited" | "session_limit" | "internal";
+export type ErrorCode = "invalid_frame" | "hello_required" | "unsupported_version" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "reject_not_allowed" | "reason_required" | "invalid_presence" | "too_large" | "rate_limited" | "session_limit" | "internal" | "other";

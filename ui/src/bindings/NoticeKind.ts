@@ -3,4 +3,4 @@
 /**
  * Banners shown at the top of the agent's screen.
  */
-export type NoticeKind = "missed_offer" | "rejected_offer" | "max_sessions";
+export type NoticeKind = "missed_offer" | "rejected_offer" | "max_sessions" | "other";

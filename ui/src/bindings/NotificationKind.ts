@@ -3,4 +3,4 @@
 /**
  * Toast (information, disappears) or alert (Accept / Reject, countdown).
  */
-export type NotificationKind = "toast" | "alert";
+export type NotificationKind = "toast" | "alert" | "other";

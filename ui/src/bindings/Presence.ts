@@ -3,4 +3,4 @@
 /**
  * Agent presence.
  */
-export type Presence = "available" | "busy" | "do_not_disturb" | "away" | "offline" | "inactive";
+export type Presence = "available" | "busy" | "do_not_disturb" | "away" | "offline" | "inactive" | "other";

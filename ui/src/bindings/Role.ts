@@ -3,4 +3,4 @@
 /**
  * Role of a user.
  */
-export type Role = "agent" | "supervisor" | "admin";
+export type Role = "agent" | "supervisor" | "admin" | "other";

@@ -3,4 +3,4 @@
 /**
  * Why a work item reaches an agent; each queue has a template per scenario.
  */
-export type Scenario = "incoming_chat" | "incoming_sms" | "incoming_whatsapp" | "incoming_facebook" | "incoming_call" | "case_assignment" | "work_item_assignment" | "transfer" | "escalation" | "bot_escalation";
+export type Scenario = "incoming_chat" | "incoming_sms" | "incoming_whatsapp" | "incoming_facebook" | "incoming_call" | "case_assignment" | "work_item_assignment" | "transfer" | "escalation" | "bot_escalation" | "other";

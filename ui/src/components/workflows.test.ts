@@ -619,3 +619,18 @@ describe("Header's Team button", () => {
     expect(onTeam).toHaveBeenCalledWith(screen.getByTestId("open-team"));
   });
 });
+
+describe("Header's presence", () => {
+  it("shows a presence only a newer hub knows, and does not offer it", async () => {
+    render(Header, { view: appView({ presence: "other" }), onSettings: () => {} });
+    const select = screen.getByTestId("presence") as HTMLSelectElement;
+    expect(select.value).toBe("other");
+    const shown = [...select.options].find((o) => o.value === "other");
+    expect(shown?.textContent).toBe("Other (set by the hub)");
+    expect(shown?.disabled).toBe(true);
+    // The agent can still choose a presence this version knows.
+    expect([...select.options].filter((o) => !o.disabled).map((o) => o.value)).toEqual([
+      "available", "busy", "do_not_disturb", "away", "offline",
+    ]);
+  });
+});

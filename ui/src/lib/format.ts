@@ -9,6 +9,8 @@ const CHANNELS: Record<Channel, string> = {
   facebook: "Facebook",
   voice: "Call",
   case: "Case",
+  // A channel a newer hub added: the conversation still shows.
+  other: "Message",
 };
 
 export function channelLabel(c: Channel): string {
@@ -22,6 +24,8 @@ const PRESENCES: Record<Presence, string> = {
   away: "Away",
   offline: "Appear offline",
   inactive: "Inactive",
+  // A presence a newer hub set (it cannot be chosen here).
+  other: "Other (set by the hub)",
 };
 
 export function presenceLabel(p: Presence | null | undefined): string {

@@ -65,6 +65,11 @@ impl TestHub {
         TestClient::start(self.endpoint(), self.token(user).await, cache).await
     }
 
+    /// A client of `user` connected through `proxy` (the fault injector).
+    pub async fn client_through(&self, proxy: &Proxy, user: &str, cache: &Path) -> TestClient {
+        TestClient::start(proxy.endpoint(), self.token(user).await, cache).await
+    }
+
     pub fn running(&self) -> &RunningHub {
         self.running.as_ref().unwrap()
     }
@@ -338,9 +343,37 @@ pub const DOWN: u8 = 2;
 /// returns to [`PASS`].
 pub const RESET_MID_FRAME: u8 = 3;
 /// In the next hub → client chunk holding `"presence":"busy"`, the value
-/// becomes `bzsy` (same length, so the WebSocket frame stays whole): an
-/// event this client cannot decode, as from a newer hub. Then [`PASS`].
+/// becomes the number `123456` (same length, so the WebSocket frame stays
+/// whole): an event this client cannot decode. (An unknown presence name
+/// would decode, as `Other`: see [`NEWER_HUB`].) Then [`PASS`].
 pub const GARBLE_PRESENCE: u8 = 4;
+/// Every hub → client chunk is rewritten as a newer hub would speak: an SMS
+/// is on `rcs`, Available is `in_a_call`, an alert is a `popup`, the wait
+/// time detail is `sentiment`, an agent is a `guest` (values this client
+/// does not know; same lengths, so WebSocket frames stay whole). Stays on.
+pub const NEWER_HUB: u8 = 5;
+
+/// What [`NEWER_HUB`] replaces, and with what.
+const NEWER_VALUES: [(&[u8], &[u8]); 6] = [
+    (br#""channel":"sms""#, br#""channel":"rcs""#),
+    (
+        br#""scenario":"incoming_sms""#,
+        br#""scenario":"incoming_rcs""#,
+    ),
+    (br#""presence":"available""#, br#""presence":"in_a_call""#),
+    (br#""kind":"alert""#, br#""kind":"popup""#),
+    (br#""wait_time""#, br#""sentiment""#),
+    (br#""role":"agent""#, br#""role":"guest""#),
+];
+
+/// Replaces every `from` in `chunk` by `to` (of the same length).
+fn rewrite(chunk: &mut [u8], from: &[u8], to: &[u8]) {
+    let mut at = 0;
+    while let Some(i) = chunk[at..].windows(from.len()).position(|w| w == from) {
+        chunk[at + i..at + i + to.len()].copy_from_slice(to);
+        at += i + to.len();
+    }
+}
 
 /// Link shaping applied to every forwarded chunk, both directions.
 #[derive(Default)]
@@ -489,12 +522,17 @@ async fn one_way(
             if downstream && mode.load(Ordering::SeqCst) == GARBLE_PRESENCE {
                 let pattern = br#""presence":"busy""#;
                 if let Some(at) = chunk.windows(pattern.len()).position(|w| w == pattern) {
-                    chunk[at + pattern.len() - 4] = b'z';
+                    chunk[at + pattern.len() - 6..at + pattern.len()].copy_from_slice(b"123456");
                     mode.store(PASS, Ordering::SeqCst);
                 }
             }
+            if downstream && mode.load(Ordering::SeqCst) == NEWER_HUB {
+                for (from, to) in NEWER_VALUES {
+                    rewrite(&mut chunk, from, to);
+                }
+            }
             let m = mode.load(Ordering::SeqCst);
-            if (m == PASS || m == RESET_MID_FRAME || m == GARBLE_PRESENCE)
+            if (m == PASS || m == RESET_MID_FRAME || m == GARBLE_PRESENCE || m == NEWER_HUB)
                 && to.write_all(&chunk).await.is_err()
             {
                 return;
