@@ -11,6 +11,7 @@ use switchboard_client::view::{
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+    WaitingTeamChat,
 };
 use switchboard_protocol::{AgentProfile, ConversationSummary};
 use ts_rs::{Config, TS};
@@ -131,6 +132,11 @@ fn commands(cfg: &Config) -> Vec<Cmd> {
             args: vec![],
             ret: format!("Array<{}>", ConversationSummary::name(cfg)),
         },
+        Cmd {
+            name: "waiting_team_chats",
+            args: vec![],
+            ret: format!("Array<{}>", WaitingTeamChat::name(cfg)),
+        },
     ]
 }
 
@@ -227,6 +233,7 @@ pub fn export(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     NewAccount::export_all(&cfg)?;
     LinkRequest::export_all(&cfg)?;
     TeamDirectory::export_all(&cfg)?;
+    WaitingTeamChat::export_all(&cfg)?;
     std::fs::write(dir.join("commands.ts"), commands_ts(&cfg))?;
     Ok(())
 }

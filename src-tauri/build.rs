@@ -22,6 +22,7 @@ fn main() {
             "team_directory",
             "reset_presence",
             "team_conversations",
+            "waiting_team_chats",
         ]),
     ))
     .expect("tauri-build failed");

@@ -5,6 +5,7 @@ use switchboard_client::view::{Customer360View, EarlierMessages, ViewRead, ViewU
 use switchboard_client::AgentAction;
 use switchboard_protocol::rest::{
     Account, Contact, LinkRequest, NewAccount, NewContact, RecordSearch, TeamDirectory,
+    WaitingTeamChat,
 };
 use switchboard_protocol::{
     AgentId, AgentProfile, ContactId, ConversationId, ConversationSummary, MessageId,
@@ -140,6 +141,12 @@ pub async fn team_conversations(
     shell: State<'_, Shell>,
 ) -> Result<Vec<ConversationSummary>, IpcError> {
     shell.team_conversations().await
+}
+
+/// The agent's team's team chats nobody owns yet, to take one.
+#[tauri::command]
+pub async fn waiting_team_chats(shell: State<'_, Shell>) -> Result<Vec<WaitingTeamChat>, IpcError> {
+    shell.waiting_team_chats().await
 }
 
 /// A supervisor resets a teammate's presence after the hub changed it.

@@ -79,6 +79,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::team_directory,
             commands::reset_presence,
             commands::team_conversations,
+            commands::waiting_team_chats,
         ])
         .setup(move |app| {
             // Engine events to the UI, view-only ones folded (events.rs).

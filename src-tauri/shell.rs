@@ -602,6 +602,14 @@ impl Shell {
         Ok(hub.team_conversations(&token).await?)
     }
 
+    /// The agent's team's team chats nobody owns yet.
+    pub async fn waiting_team_chats(
+        &self,
+    ) -> Result<Vec<switchboard_protocol::rest::WaitingTeamChat>, IpcError> {
+        let (hub, token) = self.rest().await?;
+        Ok(hub.waiting_team_chats(&token).await?)
+    }
+
     /// A supervisor resets a teammate's presence after the hub changed it
     /// (Inactive after a missed offer, say): back to what the teammate had
     /// set, or Available. Returns the presence set.

@@ -1914,6 +1914,52 @@ mod workflows {
         app.quit().await;
     }
 
+    /// An agent takes a team chat nobody owns from the Waiting list. In Do
+    /// not disturb it got no team message; the list shows what the
+    /// customer wrote, as text, and Take opens the conversation at the
+    /// front, the agent its owner.
+    #[tokio::test]
+    #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+    async fn an_agent_takes_a_waiting_team_chat_from_the_list() {
+        let hub = Hub::start_with(|c| c.queues[0].team_owned = true).await;
+        run(
+            &hub,
+            "a1",
+            Command::SetPresence {
+                presence: switchboard_protocol::Presence::DoNotDisturb,
+            },
+        )
+        .await;
+        let name = format!("Wes {HOSTILE}");
+        let conv = customer(&hub, Channel::Sms, "team-wait", &name, "+15550000010").await;
+        let desk = Desk::new();
+        let app = App::launch(&desk).await;
+        app.sign_in(&hub.url(), "a1").await;
+        app.click("[data-testid=open-waiting]").await;
+        // As text (markup shown, nothing run); read from the page, as the
+        // line is clipped on screen.
+        let wrote = serde_json::Value::from(format!("hello {HOSTILE}"));
+        app.js_until(
+            &format!(
+                "return document.querySelector('[data-testid=waiting-preview-{}]')?.textContent",
+                conv.0
+            ),
+            |v| *v == wrote,
+        )
+        .await;
+        app.click(&format!("[data-testid=take-{}]", conv.0)).await;
+        let a1 = hub.running.hub.agent_id("a1").await.unwrap();
+        eventually("the hub never gave it to a1", || async {
+            hub.running.hub.conversation(conv).await.unwrap().owner == Some(a1)
+        })
+        .await;
+        app.gone("[data-testid=waiting-panel]").await;
+        app.text_until("[data-testid=chat-title]", |t| t == name)
+            .await;
+        app.assert_inert().await;
+        app.quit().await;
+    }
+
     #[tokio::test]
     #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
     async fn an_assign_request_is_in_the_tray_and_accepted_from_there() {

@@ -493,6 +493,7 @@ fn action_name(command: &Command) -> &'static str {
         Command::RequestAssign { .. } => "assign request",
         Command::RequestDiscuss { .. } => "discuss request",
         Command::AssignConversation { .. } => "assign",
+        Command::TakeTeamChat { .. } => "take",
         Command::Unknown => "command",
     }
 }
@@ -694,6 +695,12 @@ pub enum AgentAction {
         conversation_id: ConversationId,
         /// The new owner.
         agent_id: switchboard_protocol::AgentId,
+    },
+    /// Take a team chat nobody owns (from the team's waiting list); the
+    /// hub's assignment opens its session.
+    TakeTeamChat {
+        /// Which.
+        conversation_id: ConversationId,
     },
 }
 
@@ -2128,6 +2135,10 @@ impl Engine {
                         fx,
                     );
                 }
+            }
+            AgentAction::TakeTeamChat { conversation_id } => {
+                // The hub checks the team and that nobody took it.
+                self.command(Command::TakeTeamChat { conversation_id }, fx);
             }
             AgentAction::AssignTo {
                 conversation_id,

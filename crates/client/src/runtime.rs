@@ -327,6 +327,16 @@ impl HubEndpoint {
         answer(resp).await
     }
 
+    /// `GET /api/v1/team/waiting`: the agent's team's team chats nobody
+    /// owns yet, longest waiting first.
+    pub async fn waiting_team_chats(
+        &self,
+        token: &str,
+    ) -> Result<Vec<switchboard_protocol::rest::WaitingTeamChat>, ClientError> {
+        let resp = self.get_json(token, "/api/v1/team/waiting")?.send().await;
+        answer(resp).await
+    }
+
     /// `GET /api/v1/team`.
     pub async fn team_directory(
         &self,

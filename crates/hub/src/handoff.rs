@@ -14,7 +14,7 @@ use switchboard_protocol::{AgentRef, TransferTarget};
 use super::*;
 
 /// Kept from a customer message in a team notification.
-const PREVIEW_CHARS: usize = 200;
+pub(super) const PREVIEW_CHARS: usize = 200;
 
 impl Work<'_> {
     /// The conversation, if the agent owns it or joined it and it is open.
@@ -988,6 +988,36 @@ impl Work<'_> {
                 Ok(CommandReply::OfferAccepted { conversation })
             }
         }
+    }
+
+    /// An agent takes a team chat nobody owns, from the team's waiting list
+    /// (`GET /team/waiting`): as accepting its team message would, without
+    /// one. Between a team message that lapsed and the reminder, or while
+    /// the agent's presence gets no team messages, the list is how a
+    /// teammate takes the customer. Another team's conversation, or one
+    /// that is not a team chat, is `not_found` (ids cannot be probed); one
+    /// taken meanwhile is a conflict.
+    pub(super) async fn take_team_chat(
+        &mut self,
+        agent: AgentId,
+        conv: ConversationId,
+    ) -> HubResult<CommandReply> {
+        let (team_id, options, _) = self.queue_row(conv).await?;
+        if !options.team_owned || self.team_of(agent).await? != Some(team_id) {
+            return Err(HubError::not_found("no such team chat"));
+        }
+        if !self.awaits_owner(conv).await? {
+            return Err(HubError::conflict("someone else took it"));
+        }
+        self.under_session_limit(agent, agent, conv).await?;
+        self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
+            .await?;
+        let (template, origin) = self.team_message_offer(conv).await?;
+        let conversation = self
+            .assign(conv, agent, AssignMode::Accepted, true, template, origin)
+            .await?;
+        tracing::info!(conversation = %conv, %agent, "team chat taken from the waiting list");
+        Ok(CommandReply::OfferAccepted { conversation })
     }
 
     /// The accepting agent owns the conversation now, session open.

@@ -924,6 +924,9 @@ impl Hub {
                 w.route_waiting().await?;
                 CommandReply::Done
             }
+            Command::TakeTeamChat { conversation_id } => {
+                w.take_team_chat(agent, conversation_id).await?
+            }
             Command::Unknown => {
                 return Err(HubError::invalid("unknown command kind"));
             }
@@ -1394,6 +1397,46 @@ impl Hub {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(load_summary(&mut conn, ConversationId(id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The team-owned conversations of the viewer's team that nobody owns
+    /// yet, longest waiting first, each with its customer's newest message:
+    /// what any teammate can take (`take_team_chat`). At most
+    /// [`TEAM_CONVERSATIONS_LISTED`]; none for an agent with no team.
+    pub async fn waiting_team_chats(
+        &self,
+        viewer: &AgentProfile,
+    ) -> HubResult<Vec<switchboard_protocol::rest::WaitingTeamChat>> {
+        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT c.id,
+               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.author_kind = 'customer'),
+               (SELECT text FROM messages m WHERE m.conversation_id = c.id AND m.author_kind = 'customer'
+                  ORDER BY m.id DESC LIMIT 1)
+             FROM conversations c
+               JOIN queues q ON q.id = c.queue_id
+               JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
+             WHERE q.team_owned AND c.status = 'offered' AND c.owner_id IS NULL
+             ORDER BY c.created_at, c.id
+             LIMIT ?2",
+        )
+        .bind(viewer.id.0)
+        .bind(TEAM_CONVERSATIONS_LISTED)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, messages, preview) in rows {
+            out.push(switchboard_protocol::rest::WaitingTeamChat {
+                conversation: load_summary(&mut conn, ConversationId(id)).await?,
+                preview: preview
+                    .unwrap_or_default()
+                    .chars()
+                    .take(handoff::PREVIEW_CHARS)
+                    .collect(),
+                messages: u32::try_from(messages).unwrap_or(u32::MAX),
+            });
         }
         Ok(out)
     }

@@ -455,6 +455,15 @@ pub async fn team_conversations(
     Ok(Json(state.hub.team_conversations(&session.profile).await?))
 }
 
+/// `GET /api/v1/team/waiting` (any agent): its team's team chats nobody
+/// owns yet, longest waiting first.
+pub async fn waiting_team_chats(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+) -> ApiResult<Vec<switchboard_protocol::rest::WaitingTeamChat>> {
+    Ok(Json(state.hub.waiting_team_chats(&session.profile).await?))
+}
+
 /// `GET /api/v1/team` (any agent): teammates and queues.
 pub async fn team(
     State(state): State<AppState>,

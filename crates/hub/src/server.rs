@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/team", get(rest::team))
         .route("/api/v1/team/conversations", get(rest::team_conversations))
+        .route("/api/v1/team/waiting", get(rest::waiting_team_chats))
         .route("/api/v1/records/search", get(rest::search_records))
         .route("/api/v1/records/contacts", post(rest::create_contact))
         .route("/api/v1/records/contacts/{id}", get(rest::customer_360))

@@ -2055,34 +2055,8 @@ async fn a_supervisor_lists_the_teams_conversations_and_assigns_a_waiting_one() 
     // Nobody free: these wait.
     let first = hub.ingress(Channel::Sms, "wait-1", "Wanda", "hello").await;
     let second = hub.ingress(Channel::Sms, "wait-2", "Walt", "hello").await;
-    let other = hub
-        .ingress_msg(IngressMessage {
-            channel: Channel::Sms,
-            thread: "other-team".into(),
-            customer_name: "Olga".into(),
-            phone: None,
-            email: None,
-            comment: None,
-            queue: Some("OQ".into()),
-            scenario: None,
-            text: "hi".into(),
-            transcript: Vec::new(),
-            case_id: None,
-            message_id: None,
-        })
-        .await;
-    let list = |user: &'static str| {
-        let hub = &hub;
-        async move {
-            let token = hub.login(user).await.token;
-            hub.http
-                .get(hub.url("/api/v1/team/conversations"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let other = hub.ingress_other_team("other-team", "Olga").await;
+    let list = |user: &'static str| hub.get_as(user, "/api/v1/team/conversations");
     let ids = |resp: Vec<ConversationSummary>| resp.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let got: Vec<ConversationSummary> = list("sup").await.json().await.unwrap();
     assert_eq!(
@@ -2658,4 +2632,86 @@ async fn a_case_named_by_the_connector_is_the_assigned_case() {
     // Re-linking the record without a case keeps the assigned case.
     let same: ConversationSummary = post(&hub, &token, &path, json!({"contact_id": ada.id})).await;
     assert_eq!(same.link.unwrap().case_id, Some(cases.ada[1]));
+}
+
+/// Any teammate sees the team chats nobody owns (`GET /team/waiting`),
+/// with what the customer last wrote, and takes one (`take_team_chat`),
+/// whatever its presence: before, an agent who let the team message lapse
+/// or was in Do not disturb when it came could not take the customer
+/// until the next reminder or message. Taking it ends the teammates'
+/// team messages; a second taker is refused; another team's conversation
+/// is not found.
+#[tokio::test]
+async fn a_teammate_takes_a_waiting_team_chat_from_the_list() {
+    let hub = TestHub::start_with(|c| {
+        queue_mut(c).team_owned = true;
+        c.queues.push(other_team_sms_queue());
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::DoNotDisturb,
+    })
+    .await;
+    let c = hub.ingress(Channel::Sms, "wait", "Wes", "first").await;
+    hub.ingress(Channel::Sms, "wait", "Wes", "<b>still</b> there?")
+        .await;
+    let mut o2 = a2.wait_offer().await;
+    while !matches!(o2.origin, OfferOrigin::TeamMessage { messages: 2, .. }) {
+        o2 = a2.wait_offer().await;
+    }
+    let other = hub.ingress_other_team("other-team", "Olga").await;
+    let waiting = |user: &'static str| {
+        let hub = &hub;
+        async move {
+            let resp = hub.get_as(user, "/api/v1/team/waiting").await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Vec<rest::WaitingTeamChat>>().await.unwrap()
+        }
+    };
+    let list = waiting("a1").await;
+    assert_eq!(list.len(), 1, "another team's conversation is not listed");
+    assert_eq!(list[0].conversation.id, c.conversation_id);
+    assert_eq!(list[0].preview, "<b>still</b> there?");
+    assert_eq!(list[0].messages, 2);
+
+    assert_eq!(
+        a1.refused(Command::TakeTeamChat {
+            conversation_id: other.conversation_id
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+    let reply = a1
+        .ok(Command::TakeTeamChat {
+            conversation_id: c.conversation_id,
+        })
+        .await;
+    assert!(
+        matches!(reply, CommandReply::OfferAccepted { conversation } if conversation.id == c.conversation_id)
+    );
+    let ev = a1
+        .wait_event("assigned", |e| assigned_mode(e).is_some())
+        .await;
+    assert_eq!(
+        assigned_mode(&ev),
+        Some((AssignMode::Accepted, true, c.conversation_id))
+    );
+    a2.wait_event("the team message withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o2.id)
+    })
+    .await;
+    assert_eq!(
+        a2.refused(Command::TakeTeamChat {
+            conversation_id: c.conversation_id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    assert!(waiting("a2").await.is_empty());
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
 }

@@ -341,6 +341,13 @@ pub enum Command {
         /// The new owner.
         agent_id: AgentId,
     },
+    /// Take a team-owned conversation nobody owns yet (one of
+    /// `GET /team/waiting`), as accepting its team message would: the
+    /// first to take it owns it, with its session open.
+    TakeTeamChat {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
     /// A command kind this version does not know.
     #[serde(other)]
     #[schemars(skip)]
@@ -365,6 +372,7 @@ impl Command {
             Command::RequestAssign { .. } => "request_assign",
             Command::RequestDiscuss { .. } => "request_discuss",
             Command::AssignConversation { .. } => "assign_conversation",
+            Command::TakeTeamChat { .. } => "take_team_chat",
             Command::Unknown => "unknown",
         }
     }

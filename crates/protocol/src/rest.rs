@@ -388,6 +388,20 @@ pub struct LinkRequest {
     pub confirm_other_case: bool,
 }
 
+/// One of `GET /api/v1/team/waiting` (any agent): a team-owned
+/// conversation of the agent's team that nobody owns yet, with what its
+/// customer last wrote. Any teammate takes it with `take_team_chat`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitingTeamChat {
+    /// The conversation.
+    pub conversation: ConversationSummary,
+    /// The customer's newest message (first 200 characters; untrusted text).
+    pub preview: String,
+    /// Customer messages so far.
+    pub messages: u32,
+}
+
 /// `GET /api/v1/team` (any agent): the people and queues an agent can
 /// transfer to, escalate to, or ask.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -108,5 +108,9 @@ pub fn schema_documents() -> Vec<SchemaDocument> {
             file_name: "rest-team-directory.json",
             schema: schema_for!(rest::TeamDirectory),
         },
+        SchemaDocument {
+            file_name: "rest-waiting-team-chat.json",
+            schema: schema_for!(rest::WaitingTeamChat),
+        },
     ]
 }

@@ -108,6 +108,10 @@ fn every_client_frame() -> Vec<ClientFrame> {
             conversation_id: ConversationId(7),
             agent_id: AgentId(2),
         }),
+        cmd(Command::TakeTeamChat {
+            conversation_id: ConversationId(7),
+        }),
+        cmd(Command::ResetPresence),
     ]
 }
 
@@ -327,7 +331,7 @@ fn a_command_names_its_kind_as_on_the_wire() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 12, "every command kind is covered");
+    assert_eq!(seen, 14, "every command kind is covered");
     assert_eq!(Command::Unknown.kind(), "unknown");
 }
 

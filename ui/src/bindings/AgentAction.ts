@@ -123,4 +123,8 @@ conversation_id: ConversationId,
 /**
  * The new owner.
  */
-agent_id: AgentId, };
+agent_id: AgentId, } | { "action": "take_team_chat", 
+/**
+ * Which.
+ */
+conversation_id: ConversationId, };

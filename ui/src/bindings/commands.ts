@@ -19,6 +19,7 @@ import type { SignInRequest } from "./SignInRequest";
 import type { TeamDirectory } from "./TeamDirectory";
 import type { ViewRead } from "./ViewRead";
 import type { ViewUpdate } from "./ViewUpdate";
+import type { WaitingTeamChat } from "./WaitingTeamChat";
 
 /** The one event channel from the shell. */
 export const EVENT = "switchboard://event";
@@ -43,4 +44,5 @@ export const commands = {
   teamDirectory: (): Promise<TeamDirectory> => invoke<TeamDirectory>("team_directory"),
   resetPresence: (agentId: number): Promise<Presence> => invoke<Presence>("reset_presence", { agentId }),
   teamConversations: (): Promise<Array<ConversationSummary>> => invoke<Array<ConversationSummary>>("team_conversations"),
+  waitingTeamChats: (): Promise<Array<WaitingTeamChat>> => invoke<Array<WaitingTeamChat>>("waiting_team_chats"),
 };

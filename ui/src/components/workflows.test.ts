@@ -2,13 +2,14 @@ import { describe, it, expect, beforeEach, vi } from "vitest";
 import { render, screen, fireEvent, waitFor } from "@testing-library/svelte";
 import { act } from "../test/mock-api";
 import { commands } from "../lib/api";
-import { HOSTILE, offer, detail, appView } from "../test/fixtures";
+import { HOSTILE, offer, detail, appView, rows } from "../test/fixtures";
 import OfferAlert from "./OfferAlert.svelte";
 import Customer360 from "./Customer360.svelte";
 import SessionActions from "./SessionActions.svelte";
 import ChatPanel from "./ChatPanel.svelte";
 import TeamPanel from "./TeamPanel.svelte";
 import Header from "./Header.svelte";
+import WaitingChats from "./WaitingChats.svelte";
 import type { AppView } from "../bindings/AppView";
 import type { Customer360View as View } from "../bindings/Customer360View";
 import type { ConversationSummary } from "../bindings/ConversationSummary";
@@ -632,5 +633,57 @@ describe("Header's presence", () => {
     expect([...select.options].filter((o) => !o.disabled).map((o) => o.value)).toEqual([
       "available", "busy", "do_not_disturb", "away", "offline",
     ]);
+  });
+});
+
+describe("WaitingChats (any teammate's)", () => {
+  const chat = (id: number, name: string, preview: string, messages = 1) => ({
+    conversation: summary({ id, status: "offered", owner: null, channel: "sms", customer: { ...summary().customer, name } }),
+    preview,
+    messages,
+  });
+
+  it("lists the team's unowned chats as text, takes one, and closes once it is the agent's", async () => {
+    const { ui } = await import("../lib/state.svelte");
+    mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, `Wes ${HOSTILE}`, `still ${HOSTILE} there?`, 2), chat(81, "Xia", "hi")]);
+    act.mockClear();
+    const onClose = vi.fn();
+    render(WaitingChats, { onClose });
+    await waitFor(() => expect(screen.getByTestId("waiting-chat-80")).toBeTruthy());
+    expect(screen.getByTestId("waiting-preview-80").textContent).toBe(`still ${HOSTILE} there?`);
+    expect(screen.getByTestId("waiting-chat-80").textContent).toContain("SMS · 2 messages");
+    expect(screen.getByTestId("waiting-chat-81").textContent).toContain("SMS · 1 message");
+    expect(window.__xss).toBeUndefined();
+    // The keyboard starts on the first Take.
+    expect(document.activeElement).toBe(screen.getByTestId("take-80"));
+    await fireEvent.click(screen.getByTestId("take-80"));
+    expect(act).toHaveBeenCalledWith({ action: "take_team_chat", conversation_id: 80 });
+    expect(onClose).not.toHaveBeenCalled();
+    // The hub's assignment reaches the view: the panel has done its job.
+    const before = ui.view;
+    ui.view = appView({ conversations: [{ ...rows()[0], id: 80 }] });
+    await waitFor(() => expect(onClose).toHaveBeenCalled());
+    ui.view = before;
+  });
+
+  it("shows a teammate was quicker, and reads the list again", async () => {
+    const { ui } = await import("../lib/state.svelte");
+    mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]).mockResolvedValueOnce([]);
+    render(WaitingChats, { onClose: () => {} });
+    await waitFor(() => expect(screen.getByTestId("take-80")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("take-80"));
+    ui.error = "take failed: someone else took it";
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("take failed: someone else took it"));
+    await waitFor(() => expect(screen.getByTestId("no-waiting-chats")).toBeTruthy());
+    ui.error = null;
+  });
+
+  it("is offered in the header to an agent in a team", () => {
+    const inTeam = appView({ profile: { id: 1, username: "a1", display_name: "A", role: "agent", team: "T" } });
+    const { unmount } = render(Header, { view: inTeam, onSettings: () => {} });
+    expect(screen.getByTestId("open-waiting")).toBeTruthy();
+    unmount();
+    render(Header, { view: appView({ profile: { id: 1, username: "a1", display_name: "A", role: "agent", team: null } }), onSettings: () => {} });
+    expect(screen.queryByTestId("open-waiting")).toBeNull();
   });
 });

@@ -29,6 +29,7 @@ vi.mock("../lib/api", () => ({
     teamDirectory: vi.fn(async () => ({ agents: [], queues: [] })),
     resetPresence: vi.fn(async () => "available"),
     teamConversations: vi.fn(async () => []),
+    waitingTeamChats: vi.fn(async () => []),
   },
   onShellEvent: vi.fn(async () => () => {}),
   windowLabel: () => "main",

@@ -151,6 +151,36 @@ impl TestHub {
         resp.json().await.expect("login body")
     }
 
+    /// A customer of the Other team's queue ([`other_team_sms_queue`]).
+    pub async fn ingress_other_team(&self, thread: &str, name: &str) -> IngressResponse {
+        self.ingress_msg(IngressMessage {
+            channel: Channel::Sms,
+            thread: thread.into(),
+            customer_name: name.into(),
+            phone: None,
+            email: None,
+            comment: None,
+            queue: Some("OQ".into()),
+            scenario: None,
+            text: "hi".into(),
+            transcript: Vec::new(),
+            case_id: None,
+            message_id: None,
+        })
+        .await
+    }
+
+    /// `GET path` as `user` (signed in for it).
+    pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
+        let token = self.login(user).await.token;
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Signs out over REST (`POST /api/v1/logout`): the token is revoked.
     pub async fn logout(&self, token: &str) {
         let resp = self
