@@ -678,6 +678,27 @@ describe("WaitingChats (any teammate's)", () => {
     ui.error = null;
   });
 
+  it("reads the list again while open (a customer who came or was taken), and not once closed", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]).mockResolvedValue([chat(80, "Wes", "hello"), chat(82, "Yan", "new")]);
+      const { unmount } = render(WaitingChats, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByTestId("waiting-chat-80")).toBeTruthy());
+      expect(screen.queryByTestId("waiting-chat-82")).toBeNull();
+      await vi.advanceTimersByTimeAsync(5000);
+      await waitFor(() => expect(screen.getByTestId("waiting-chat-82")).toBeTruthy());
+      const reads = mocked.waitingTeamChats.mock.calls.length;
+      unmount();
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(mocked.waitingTeamChats.mock.calls.length).toBe(reads);
+    } finally {
+      vi.useRealTimers();
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValue([]);
+    }
+  });
+
   it("is offered in the header to an agent in a team", () => {
     const inTeam = appView({ profile: { id: 1, username: "a1", display_name: "A", role: "agent", team: "T" } });
     const { unmount } = render(Header, { view: inTeam, onSettings: () => {} });

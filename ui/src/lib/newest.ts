@@ -15,3 +15,16 @@ export function newestOnly<T>(read: () => Promise<T>) {
     }
   };
 }
+
+/**
+ * How often a panel that lists what changes all day (the team's presences
+ * and conversations, the chats waiting for the team) reads it again while
+ * it is open. Only while open: the app at rest polls nothing.
+ */
+export const OPEN_PANEL_REFRESH_MS = 5000;
+
+/** Calls `read` every [`OPEN_PANEL_REFRESH_MS`]; returns the stop (for an `$effect`). */
+export function readWhileOpen(read: () => void): () => void {
+  const timer = setInterval(read, OPEN_PANEL_REFRESH_MS);
+  return () => clearInterval(timer);
+}
