@@ -478,7 +478,8 @@ fn build_menu(app: &AppHandle, lines: &[MenuLine]) -> tauri::Result<Menu<Wry>> {
                     app,
                     TrayCommand::Presence(*p).id(),
                     presence_label(*p),
-                    *p != Presence::Inactive,
+                    // Shown while current, never chosen.
+                    !matches!(*p, Presence::Inactive | Presence::Other),
                     *checked,
                     None::<&str>,
                 )?;

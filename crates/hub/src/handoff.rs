@@ -1002,12 +1002,32 @@ impl Work<'_> {
         agent: AgentId,
         conv: ConversationId,
     ) -> HubResult<CommandReply> {
-        let (team_id, options, _) = self.queue_row(conv).await?;
+        // One answer for "no such id" and "not yours": ids cannot be probed.
+        let not_found = || HubError::not_found("no such team chat");
+        let (team_id, options, _) = match self.queue_row(conv).await {
+            Err(HubError::Refused {
+                code: ErrorCode::NotFound,
+                ..
+            }) => return Err(not_found()),
+            other => other?,
+        };
         if !options.team_owned || self.team_of(agent).await? != Some(team_id) {
-            return Err(HubError::not_found("no such team chat"));
+            return Err(not_found());
         }
         if !self.awaits_owner(conv).await? {
             return Err(HubError::conflict("someone else took it"));
+        }
+        // Offered to one person (a transfer or escalation with an alert
+        // template): theirs to answer, not the team's to take.
+        let named: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offers WHERE conversation_id = ? AND status = 'pending'
+               AND COALESCE(json_extract(origin, '$.kind'), 'new_conversation') <> 'team_message'",
+        )
+        .bind(conv.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        if named > 0 {
+            return Err(HubError::conflict("it is offered to someone in particular"));
         }
         self.under_session_limit(agent, agent, conv).await?;
         self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))

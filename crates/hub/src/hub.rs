@@ -1418,6 +1418,11 @@ impl Hub {
                JOIN queues q ON q.id = c.queue_id
                JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
              WHERE q.team_owned AND c.status = 'offered' AND c.owner_id IS NULL
+               -- Not while offered to one person (a transfer or escalation
+               -- with an alert template): theirs to answer.
+               AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.conversation_id = c.id
+                 AND o.status = 'pending'
+                 AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation') <> 'team_message')
              ORDER BY c.created_at, c.id
              LIMIT ?2",
         )

@@ -2715,3 +2715,61 @@ async fn a_teammate_takes_a_waiting_team_chat_from_the_list() {
         Some(hub.agent_id("a1").await)
     );
 }
+
+/// A team chat transferred to one teammate with an alert template waits
+/// for that teammate's answer: it is not on the team's Waiting list, and
+/// nobody else can take it from under the offer.
+#[tokio::test]
+async fn a_team_chat_offered_to_one_teammate_is_not_the_teams_to_take() {
+    let hub = TestHub::start_with(|c| {
+        let q = queue_mut(c);
+        q.team_owned = true;
+        template_alert(q.templates.entry(Scenario::Transfer).or_default());
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut sup = hub.connect("sup").await;
+    let c = hub.ingress(Channel::Sms, "named", "Nia", "hello").await;
+    a1.wait_offer().await;
+    a1.ok(Command::TakeTeamChat {
+        conversation_id: c.conversation_id,
+    })
+    .await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: c.conversation_id,
+        target: TransferTarget::Agent {
+            agent_id: hub.agent_id("a2").await,
+        },
+        note: None,
+    })
+    .await;
+    let offer = a2
+        .wait_event("the transfer", |e| {
+            matches!(e, AgentEvent::OfferCreated { offer } if matches!(offer.origin, OfferOrigin::Transfer { .. }))
+        })
+        .await;
+    assert!(matches!(offer, AgentEvent::OfferCreated { .. }));
+    let waiting: Vec<rest::WaitingTeamChat> = hub
+        .get_as("sup", "/api/v1/team/waiting")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
+    assert_eq!(
+        sup.refused(Command::TakeTeamChat {
+            conversation_id: c.conversation_id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    // An id that does not exist reads as another team's would.
+    assert_eq!(
+        sup.refused(Command::TakeTeamChat {
+            conversation_id: ConversationId(999_999)
+        })
+        .await,
+        ErrorCode::NotFound
+    );
+}

@@ -666,16 +666,34 @@ describe("WaitingChats (any teammate's)", () => {
     ui.view = before;
   });
 
-  it("shows a teammate was quicker, and reads the list again", async () => {
+  it("shows a teammate was quicker (each time), and reads the list again", async () => {
     const { ui } = await import("../lib/state.svelte");
-    mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]).mockResolvedValueOnce([]);
+    const refused = () => {
+      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "take", message: "someone else took it" };
+    };
+    mocked.waitingTeamChats
+      .mockResolvedValueOnce([chat(80, "Wes", "hello"), chat(81, "Xia", "hi")])
+      .mockResolvedValueOnce([chat(81, "Xia", "hi")])
+      .mockResolvedValueOnce([]);
+    act.mockClear();
     render(WaitingChats, { onClose: () => {} });
     await waitFor(() => expect(screen.getByTestId("take-80")).toBeTruthy());
     await fireEvent.click(screen.getByTestId("take-80"));
-    ui.error = "take failed: someone else took it";
-    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("take failed: someone else took it"));
+    // A second take before the hub answers the first is not sent.
+    await fireEvent.click(screen.getByTestId("take-81"));
+    expect(act).toHaveBeenCalledTimes(1);
+    // Another command's refusal is not this take's.
+    ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "send", message: "too long" };
+    refused();
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("someone else took it"));
+    await waitFor(() => expect(screen.queryByTestId("waiting-chat-80")).toBeNull());
+    // The same refusal again (the same text) shows again: the panel is not stuck.
+    await fireEvent.click(screen.getByTestId("take-81"));
+    expect(screen.queryByRole("alert")).toBeNull();
+    refused();
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("someone else took it"));
     await waitFor(() => expect(screen.getByTestId("no-waiting-chats")).toBeTruthy());
-    ui.error = null;
+    expect(act).toHaveBeenCalledTimes(2);
   });
 
   it("reads the list again while open (a customer who came or was taken), and not once closed", async () => {

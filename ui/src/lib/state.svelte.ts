@@ -44,6 +44,12 @@ class UiState {
   detail = $state.raw<ConversationDetail | null>(null);
   error = $state<string | null>(null);
   /**
+   * The newest command the hub (or the engine) refused, numbered: a panel
+   * that sent one watches for its own (`what`), even when the text is the
+   * same as the last refusal's, which `error` would not show as a change.
+   */
+  lastFailure = $state.raw<{ seq: number; what: string; message: string } | null>(null);
+  /**
    * The offer the shell brought the window forward for (tray,
    * notification), or the agent chose among those waiting, if any.
    */
@@ -228,6 +234,7 @@ class UiState {
           ];
         } else if (ev.type === "command_failed") {
           this.error = `${ev.what}: ${ev.error.message}`;
+          this.lastFailure = { seq: (this.lastFailure?.seq ?? 0) + 1, what: ev.what, message: ev.error.message };
         } else if (ev.type === "draft_restored") {
           this.restoredDraft = { conversationId: ev.conversation_id, draft: ev.draft };
         } else if (ev.type === "banner") {
