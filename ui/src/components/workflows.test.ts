@@ -585,11 +585,17 @@ describe("TeamPanel (a supervisor's)", () => {
     mocked.teamConversations.mockResolvedValueOnce([summary({ id: 70, status: "queued", owner: null })]);
     render(TeamPanel, { onClose: () => {} });
     await waitFor(() => expect(screen.getByTestId("team-conversation-70")).toBeTruthy());
-    ui.error = "assign failed: that agent has the maximum of 10 open sessions";
-    await waitFor(() =>
-      expect(screen.getByRole("alert").textContent).toBe("assign failed: that agent has the maximum of 10 open sessions"),
-    );
-    ui.error = null;
+    const refused = () => {
+      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "assign", message: "that agent has the maximum of 10 open sessions" };
+    };
+    refused();
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("that agent has the maximum of 10 open sessions"));
+    // The next refusal, with the same text, shows again after the panel cleared it.
+    mocked.teamConversations.mockResolvedValue([summary({ id: 70, status: "queued", owner: null })]);
+    await fireEvent.click(screen.getByTestId("assign-70"));
+    expect(screen.getByRole("alert").textContent).toBe(`Choose who to assign ${summary().customer.name}'s conversation to.`);
+    refused();
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("that agent has the maximum of 10 open sessions"));
   });
 
   it("says why a reset was refused", async () => {
