@@ -334,7 +334,17 @@ impl HubEndpoint {
         token: &str,
     ) -> Result<Vec<switchboard_protocol::rest::WaitingTeamChat>, ClientError> {
         let resp = self.get_json(token, "/api/v1/team/waiting")?.send().await;
-        answer(resp).await
+        // The endpoint never answers not_found itself: a hub without it
+        // (older than this app) does, and the agent should read why.
+        answer(resp).await.map_err(|e| match e {
+            ClientError::Refused(b) if b.code == switchboard_protocol::ErrorCode::NotFound => {
+                ClientError::Refused(switchboard_protocol::ErrorBody::new(
+                    switchboard_protocol::ErrorCode::NotFound,
+                    "this hub does not list waiting team chats (it is older than this app)",
+                ))
+            }
+            e => e,
+        })
     }
 
     /// `GET /api/v1/team`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::*;
 use switchboard_client::engine::{ConnectionStatus, Effect, NotificationKey, OfferClosed, UiEvent};
 use switchboard_client::store::Store;
-use switchboard_client::{AgentAction, Input};
+use switchboard_client::{AgentAction, HubEndpoint, Input};
 use switchboard_protocol::{
     Channel, Command, ConversationId, ConversationStatus, ErrorCode, NoticeKind, Presence, Seq,
 };
@@ -1527,4 +1527,32 @@ async fn a_kept_token_resumes_the_session_and_a_revoked_one_is_refused() {
         }
         other => panic!("expected a refusal, got {other}"),
     }
+}
+
+/// A hub older than the Waiting list answers its endpoint `not_found`
+/// ("no such endpoint"): the agent reads that the hub is older, not a
+/// bare "no such endpoint".
+#[tokio::test]
+async fn an_older_hub_without_the_waiting_list_says_so() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let old = FailingHttp::start(free, "404 Not Found", "not_found").await;
+    let err = HubEndpoint::new(format!("http://{free}"))
+        .waiting_team_chats("token")
+        .await
+        .unwrap_err();
+    match err {
+        switchboard_client::ClientError::Refused(body) => {
+            assert_eq!(body.code, ErrorCode::NotFound);
+            assert!(
+                body.message.contains("older than this app"),
+                "{}",
+                body.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(old.requests(), 1);
 }
