@@ -2354,6 +2354,29 @@ fn only_a_supervisor_assigns_outright() {
     );
 }
 
+/// Taking a team chat from the Waiting list is the hub's to check (the
+/// team, that nobody took it): the engine sends it for a conversation it
+/// does not have, and the hub's assignment opens the session at the front.
+#[test]
+fn taking_a_waiting_team_chat_is_sent_and_its_assignment_opens_the_session() {
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    let fx = h.act(
+        AgentAction::TakeTeamChat {
+            conversation_id: ConversationId(9),
+        },
+        T0,
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::TakeTeamChat {
+            conversation_id: ConversationId(9)
+        }]
+    );
+    h.assign(9, AssignMode::Accepted, true);
+    assert_eq!(h.e.state().active, Some(ConversationId(9)));
+}
+
 #[test]
 fn the_history_shows_each_message_on_the_agents_clock() {
     use crate::view::conversation_detail;
