@@ -2354,6 +2354,56 @@ fn only_a_supervisor_assigns_outright() {
     );
 }
 
+/// The conversation list's last line says who wrote it: nothing for the
+/// customer or the system (a bot transcript, a note), "You: " only for the
+/// agent's own messages, "Teammate: " for another agent's.
+#[test]
+fn the_last_line_of_a_conversation_names_its_writer() {
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    h.assign(5, AssignMode::Accepted, true);
+    let mut last = |author: Author, id: i64| {
+        h.ev(
+            AgentEvent::MessageAdded {
+                message: Message {
+                    id: MessageId(id),
+                    conversation_id: ConversationId(5),
+                    author,
+                    text: "hi".into(),
+                    sent_at: T0,
+                    command_id: None,
+                },
+            },
+            T0,
+        );
+        crate::view::app_view(&h.e).conversations[0]
+            .last_text
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(last(Author::Customer, 1), "hi");
+    assert_eq!(
+        last(
+            Author::Agent {
+                agent_id: AgentId(1)
+            },
+            2
+        ),
+        "You: hi"
+    );
+    assert_eq!(
+        last(
+            Author::Agent {
+                agent_id: AgentId(7)
+            },
+            3
+        ),
+        "Teammate: hi"
+    );
+    assert_eq!(last(Author::System, 4), "hi");
+    assert_eq!(last(Author::Other, 5), "hi");
+}
+
 /// Taking a team chat from the Waiting list is the hub's to check (the
 /// team, that nobody took it): the engine sends it for a conversation it
 /// does not have, and the hub's assignment opens the session at the front.

@@ -179,6 +179,7 @@ pub fn customer_360_view(
 /// The main window's view of the engine.
 pub fn app_view(engine: &Engine) -> AppView {
     let st = engine.state();
+    let me = st.profile.as_ref().map(|p| p.id);
     let mut conversations: Vec<ConversationRow> = st
         .conversations
         .values()
@@ -190,10 +191,14 @@ pub fn app_view(engine: &Engine) -> AppView {
                 customer_name: c.summary.customer.name.clone(),
                 unread: c.unread,
                 last_text: last.map(|m| {
-                    let prefix = if matches!(m.author, Author::Customer) {
-                        ""
-                    } else {
-                        "You: "
+                    // Who wrote it, when it was not the customer: the agent
+                    // ("You"), another agent (the owner, to a consultant; a
+                    // previous owner), or nobody to name (a bot transcript,
+                    // a note, an author a newer hub added).
+                    let prefix = match m.author {
+                        Author::Agent { agent_id } if Some(agent_id) == me => "You: ",
+                        Author::Agent { .. } => "Teammate: ",
+                        Author::Customer | Author::System | Author::Other => "",
                     };
                     format!("{prefix}{}", m.text.chars().take(120).collect::<String>())
                 }),
