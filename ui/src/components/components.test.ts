@@ -194,6 +194,19 @@ describe("ChatPanel", () => {
     expect(screen.getAllByTestId("message")).toHaveLength(2);
   });
 
+  it("tells the agent's own messages from a teammate's (both write in a consult)", () => {
+    const d = detail();
+    d.messages.push({ id: 3, conversation_id: 70, author: { kind: "agent", agent_id: 9 }, text: "I own this one", sent_at: 1_000_002_000, time: "14:48" });
+    render(ChatPanel, { detail: d, me: 1 });
+    const [customer, own, theirs] = screen.getAllByTestId("message");
+    expect(customer.classList.contains("mine")).toBe(false);
+    expect(own.classList.contains("mine")).toBe(true);
+    expect(own.textContent).not.toContain("Teammate");
+    expect(theirs.classList.contains("mine")).toBe(false);
+    expect(theirs.classList.contains("teammate")).toBe(true);
+    expect(theirs.textContent).toContain("Teammate");
+  });
+
   it("offers no earlier messages when the conversation has them all", () => {
     render(ChatPanel, { detail: detail() });
     expect(screen.queryByTestId("show-earlier")).toBeNull();
