@@ -723,6 +723,18 @@ describe("WaitingChats (any teammate's)", () => {
     }
   });
 
+  it("says so, and lets the agent try again, when the app could not take the command", async () => {
+    mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]);
+    act.mockClear();
+    act.mockRejectedValueOnce({ code: "internal", message: "the engine is not running" });
+    render(WaitingChats, { onClose: () => {} });
+    await waitFor(() => expect(screen.getByTestId("take-80")).toBeTruthy());
+    await fireEvent.click(screen.getByTestId("take-80"));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("the engine is not running"));
+    await fireEvent.click(screen.getByTestId("take-80"));
+    expect(act).toHaveBeenCalledTimes(2);
+  });
+
   it("is offered in the header to an agent in a team", () => {
     const inTeam = appView({ profile: { id: 1, username: "a1", display_name: "A", role: "agent", team: "T" } });
     const { unmount } = render(Header, { view: inTeam, onSettings: () => {} });

@@ -184,16 +184,21 @@ class UiState {
     }
   }
 
-  async act(action: AgentAction) {
+  /** Hands `action` to the engine; false (and the error shown) if it could not. */
+  async act(action: AgentAction): Promise<boolean> {
     try {
       await commands.act(action);
+      return true;
     } catch (e) {
       this.error = errorMessage(e);
+      return false;
     }
   }
 
   /** Drafts are saved as the agent types (lib/drafts.ts: no debounce window to lose). */
-  readonly drafts = new DraftSaver((id, text) => this.act({ action: "set_draft", conversation_id: id, text }));
+  readonly drafts = new DraftSaver(async (id, text) => {
+    await this.act({ action: "set_draft", conversation_id: id, text });
+  });
 
   /** Sends a reply once no draft save is in flight (a late save would bring the draft back). */
   async send(conversationId: ConversationId, text: string) {
