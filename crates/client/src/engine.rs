@@ -360,6 +360,9 @@ pub enum UiEvent {
         what: String,
         /// Why.
         error: ErrorBody,
+        /// The conversation it was about, if any: a panel that sent it
+        /// tells its own refusal from an earlier one's.
+        conversation_id: Option<ConversationId>,
     },
     /// A reply that could not be sent (refused here or by the hub) is the
     /// conversation's draft again, so the composer can show it: what the
@@ -453,6 +456,8 @@ struct InFlight {
     /// What to send instead if the hub answers `invalid_frame` because it does
     /// not know the command (a hub older than the client).
     fallback: Option<Command>,
+    /// The conversation the command is about, for its failure.
+    conversation: Option<ConversationId>,
 }
 
 impl InFlight {
@@ -473,7 +478,45 @@ impl InFlight {
             reply,
             offer,
             fallback,
+            conversation: about(command),
         }
+    }
+}
+
+/// The conversation a command is about, if it names one.
+fn about(command: &Command) -> Option<ConversationId> {
+    match command {
+        Command::SendMessage {
+            conversation_id, ..
+        }
+        | Command::MarkRead {
+            conversation_id, ..
+        }
+        | Command::CloseConversation { conversation_id }
+        | Command::TransferConversation {
+            conversation_id, ..
+        }
+        | Command::EscalateConversation {
+            conversation_id, ..
+        }
+        | Command::Consult {
+            conversation_id, ..
+        }
+        | Command::RequestAssign {
+            conversation_id, ..
+        }
+        | Command::RequestDiscuss {
+            conversation_id, ..
+        }
+        | Command::AssignConversation {
+            conversation_id, ..
+        }
+        | Command::TakeTeamChat { conversation_id } => Some(*conversation_id),
+        Command::AcceptOffer { .. }
+        | Command::RejectOffer { .. }
+        | Command::SetPresence { .. }
+        | Command::ResetPresence
+        | Command::Unknown => None,
     }
 }
 
@@ -1098,14 +1141,15 @@ impl Engine {
                 let sent = self.in_flight.remove(&id);
                 fx.push(Effect::Store(StoreOp::CommandAnswered(id.clone())));
                 if let CommandOutcome::Error(error) = outcome {
-                    let (what, reply, offer, fallback) = match sent {
+                    let (what, reply, offer, fallback, conversation_id) = match sent {
                         Some(InFlight {
                             what,
                             reply,
                             offer,
                             fallback,
-                        }) => (what, reply, offer, fallback),
-                        None => ("command".into(), None, None, None),
+                            conversation,
+                        }) => (what, reply, offer, fallback, conversation),
+                        None => ("command".into(), None, None, None, None),
                     };
                     if let (Some(instead), ErrorCode::InvalidFrame) = (fallback, error.code) {
                         tracing::info!(what = %what, "the hub does not know the command; sending what it knows");
@@ -1127,7 +1171,11 @@ impl Engine {
                         {
                             self.restore_offer(p, now, &mut fx);
                         }
-                        fx.push(Effect::Ui(UiEvent::CommandFailed { what, error }));
+                        fx.push(Effect::Ui(UiEvent::CommandFailed {
+                            what,
+                            error,
+                            conversation_id,
+                        }));
                     }
                 }
             }
@@ -1902,6 +1950,7 @@ impl Engine {
         fx.push(Effect::Ui(UiEvent::CommandFailed {
             what: what.into(),
             error: ErrorBody::new(code, message),
+            conversation_id: None,
         }));
     }
 

@@ -196,7 +196,9 @@ pub fn app_view(engine: &Engine) -> AppView {
                     // previous owner), or nobody to name (a bot transcript,
                     // a note, an author a newer hub added).
                     let prefix = match m.author {
-                        Author::Agent { agent_id } if Some(agent_id) == me => "You: ",
+                        // With no profile yet, an agent's message is taken
+                        // for the agent's own, as the chat shows it.
+                        Author::Agent { agent_id } if me.is_none_or(|me| me == agent_id) => "You: ",
                         Author::Agent { .. } => "Teammate: ",
                         Author::Customer | Author::System | Author::Other => "",
                     };

@@ -300,7 +300,7 @@ async fn an_accept_refused_after_a_restart_still_brings_the_request_back() {
     proxy.set(PASS);
     let a1 = TestClient::start(proxy.endpoint(), token, &cache).await;
     a1.wait_effect("refused, named", |e| {
-        matches!(e, Effect::Ui(UiEvent::CommandFailed { what, error })
+        matches!(e, Effect::Ui(UiEvent::CommandFailed { what, error, .. })
             if what == "accept" && error.code == ErrorCode::SessionLimit)
     })
     .await;
@@ -387,4 +387,25 @@ async fn own(
         })
         .await;
     conv
+}
+
+/// A refused take names its conversation, so the panel that sent it tells
+/// its own refusal from an earlier take's (the hub's answer over a real
+/// link: another team's, or no such, conversation).
+#[tokio::test]
+async fn a_refused_take_names_its_conversation() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = hub.client("a1", &dir.path().join("a1.db")).await;
+    let conv = switchboard_protocol::ConversationId(424_242);
+    a1.act(AgentAction::TakeTeamChat {
+        conversation_id: conv,
+    })
+    .await;
+    a1.wait_effect("the take refused, naming its conversation", |e| {
+        matches!(e, Effect::Ui(UiEvent::CommandFailed { what, error, conversation_id })
+            if what == "take" && error.code == ErrorCode::NotFound && *conversation_id == Some(conv))
+    })
+    .await;
+    a1.stop().await;
 }

@@ -81,7 +81,12 @@ what: string,
 /**
  * Why.
  */
-error: ErrorBody, } | { "type": "draft_restored", 
+error: ErrorBody, 
+/**
+ * The conversation it was about, if any: a panel that sent it
+ * tells its own refusal from an earlier one's.
+ */
+conversation_id: ConversationId | null, } | { "type": "draft_restored", 
 /**
  * The conversation.
  */

@@ -586,7 +586,7 @@ describe("TeamPanel (a supervisor's)", () => {
     render(TeamPanel, { onClose: () => {} });
     await waitFor(() => expect(screen.getByTestId("team-conversation-70")).toBeTruthy());
     const refused = () => {
-      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "assign", message: "that agent has the maximum of 10 open sessions" };
+      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "assign", message: "that agent has the maximum of 10 open sessions", conversationId: 70 };
     };
     refused();
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("that agent has the maximum of 10 open sessions"));
@@ -674,8 +674,8 @@ describe("WaitingChats (any teammate's)", () => {
 
   it("shows a teammate was quicker (each time), and reads the list again", async () => {
     const { ui } = await import("../lib/state.svelte");
-    const refused = () => {
-      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "take", message: "someone else took it" };
+    const refused = (conversationId: number) => {
+      ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "take", message: "someone else took it", conversationId };
     };
     mocked.waitingTeamChats
       .mockResolvedValueOnce([chat(80, "Wes", "hello"), chat(81, "Xia", "hi")])
@@ -688,15 +688,19 @@ describe("WaitingChats (any teammate's)", () => {
     // A second take before the hub answers the first is not sent.
     await fireEvent.click(screen.getByTestId("take-81"));
     expect(act).toHaveBeenCalledTimes(1);
-    // Another command's refusal is not this take's.
-    ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "send", message: "too long" };
-    refused();
+    // Another command's refusal is not this take's, nor is an earlier
+    // take's (of another conversation, sent before the panel was reopened).
+    ui.lastFailure = { seq: (ui.lastFailure?.seq ?? 0) + 1, what: "send", message: "too long", conversationId: 80 };
+    refused(79);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(screen.queryByRole("alert")).toBeNull();
+    refused(80);
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("someone else took it"));
     await waitFor(() => expect(screen.queryByTestId("waiting-chat-80")).toBeNull());
     // The same refusal again (the same text) shows again: the panel is not stuck.
     await fireEvent.click(screen.getByTestId("take-81"));
     expect(screen.queryByRole("alert")).toBeNull();
-    refused();
+    refused(81);
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("someone else took it"));
     await waitFor(() => expect(screen.getByTestId("no-waiting-chats")).toBeTruthy());
     expect(act).toHaveBeenCalledTimes(2);
@@ -733,6 +737,50 @@ describe("WaitingChats (any teammate's)", () => {
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("the engine is not running"));
     await fireEvent.click(screen.getByTestId("take-80"));
     expect(act).toHaveBeenCalledTimes(2);
+  });
+
+  it("clears a failed read once a read succeeds, and stops reading a hub that refuses the list", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats
+        .mockRejectedValueOnce({ code: "hub_unreachable", message: "not connected" })
+        .mockResolvedValue([chat(80, "Wes", "hello")]);
+      const first = render(WaitingChats, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("not connected"));
+      await vi.advanceTimersByTimeAsync(5000);
+      await waitFor(() => expect(screen.getByTestId("waiting-chat-80")).toBeTruthy());
+      expect(screen.queryByRole("alert")).toBeNull();
+      first.unmount();
+
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockRejectedValue({ code: "refused", message: "this hub does not list waiting team chats (it is older than this app)" });
+      render(WaitingChats, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("older than this app"));
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(mocked.waitingTeamChats).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValue([]);
+    }
+  });
+
+  it("keeps the keyboard in the dialog when a re-read removes the row it was on", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello"), chat(81, "Xia", "hi")]).mockResolvedValue([chat(81, "Xia", "hi")]);
+      render(WaitingChats, { onClose: () => {} });
+      await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("take-80")));
+      await vi.advanceTimersByTimeAsync(5000);
+      await waitFor(() => expect(screen.queryByTestId("waiting-chat-80")).toBeNull());
+      await waitFor(() => expect(document.activeElement).toBe(screen.getByRole("dialog")));
+    } finally {
+      vi.useRealTimers();
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValue([]);
+    }
   });
 
   it("is offered in the header to an agent in a team", () => {

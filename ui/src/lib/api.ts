@@ -17,6 +17,15 @@ export function errorMessage(e: unknown): string {
   return String(e);
 }
 
+/**
+ * Whether the hub refused a read outright (not found, forbidden: a hub
+ * without the endpoint, a role without the right), which asking again
+ * will not change; unlike an unreachable hub.
+ */
+export function isRefusal(e: unknown): boolean {
+  return !!e && typeof e === "object" && "code" in e && (e as IpcError).code === "refused";
+}
+
 /** This window's label ("main", or "alert" for the fallback alert window). */
 export function windowLabel(): string {
   try {

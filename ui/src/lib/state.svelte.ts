@@ -48,7 +48,7 @@ class UiState {
    * that sent one watches for its own (`what`), even when the text is the
    * same as the last refusal's, which `error` would not show as a change.
    */
-  lastFailure = $state.raw<{ seq: number; what: string; message: string } | null>(null);
+  lastFailure = $state.raw<{ seq: number; what: string; message: string; conversationId: number | null } | null>(null);
   /**
    * The offer the shell brought the window forward for (tray,
    * notification), or the agent chose among those waiting, if any.
@@ -239,7 +239,12 @@ class UiState {
           ];
         } else if (ev.type === "command_failed") {
           this.error = `${ev.what}: ${ev.error.message}`;
-          this.lastFailure = { seq: (this.lastFailure?.seq ?? 0) + 1, what: ev.what, message: ev.error.message };
+          this.lastFailure = {
+            seq: (this.lastFailure?.seq ?? 0) + 1,
+            what: ev.what,
+            message: ev.error.message,
+            conversationId: ev.conversation_id,
+          };
         } else if (ev.type === "draft_restored") {
           this.restoredDraft = { conversationId: ev.conversation_id, draft: ev.draft };
         } else if (ev.type === "banner") {

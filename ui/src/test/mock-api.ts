@@ -34,4 +34,5 @@ vi.mock("../lib/api", () => ({
   onShellEvent: vi.fn(async () => () => {}),
   windowLabel: () => "main",
   errorMessage: (e: { message?: string }) => e?.message ?? String(e),
+  isRefusal: (e: { code?: string }) => e?.code === "refused",
 }));
