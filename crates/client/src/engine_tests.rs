@@ -2404,6 +2404,36 @@ fn the_last_line_of_a_conversation_names_its_writer() {
     assert_eq!(last(Author::Other, 5), "hi");
 }
 
+/// Before the profile is known (a cache from an older version), an agent's
+/// message reads as the agent's own, as the chat shows it.
+#[test]
+fn with_no_profile_an_agents_last_line_is_the_agents_own() {
+    let mut h = Harness::new();
+    assert!(h.e.state().profile.is_none());
+    h.assign(5, AssignMode::Accepted, true);
+    h.ev(
+        AgentEvent::MessageAdded {
+            message: Message {
+                id: MessageId(1),
+                conversation_id: ConversationId(5),
+                author: Author::Agent {
+                    agent_id: AgentId(7),
+                },
+                text: "hi".into(),
+                sent_at: T0,
+                command_id: None,
+            },
+        },
+        T0,
+    );
+    assert_eq!(
+        crate::view::app_view(&h.e).conversations[0]
+            .last_text
+            .as_deref(),
+        Some("You: hi")
+    );
+}
+
 /// Taking a team chat from the Waiting list is the hub's to check (the
 /// team, that nobody took it): the engine sends it for a conversation it
 /// does not have, and the hub's assignment opens the session at the front.
