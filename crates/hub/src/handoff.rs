@@ -16,6 +16,14 @@ use super::*;
 /// Kept from a customer message in a team notification.
 pub(super) const PREVIEW_CHARS: usize = 200;
 
+/// SQL condition on conversation `c`: a pending offer to one person (anything
+/// but a team message: a transfer or escalation with an alert template),
+/// which is theirs to answer, not the team's to take. One text for the
+/// waiting list and `take_team_chat`, so the two cannot disagree.
+pub(super) const OFFERED_TO_ONE_PERSON: &str = "EXISTS (SELECT 1 FROM offers o
+    WHERE o.conversation_id = c.id AND o.status = 'pending'
+      AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation') <> 'team_message')";
+
 impl Work<'_> {
     /// The conversation, if the agent owns it or joined it and it is open.
     pub(super) async fn member(
@@ -1017,16 +1025,13 @@ impl Work<'_> {
         if !self.awaits_owner(conv).await? {
             return Err(HubError::conflict("someone else took it"));
         }
-        // Offered to one person (a transfer or escalation with an alert
-        // template): theirs to answer, not the team's to take.
-        let named: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM offers WHERE conversation_id = ? AND status = 'pending'
-               AND COALESCE(json_extract(origin, '$.kind'), 'new_conversation') <> 'team_message'",
-        )
-        .bind(conv.0)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        if named > 0 {
+        let named_sql =
+            format!("SELECT {OFFERED_TO_ONE_PERSON} FROM conversations c WHERE c.id = ?");
+        let named: bool = sqlx::query_scalar(&named_sql)
+            .bind(conv.0)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if named {
             return Err(HubError::conflict("it is offered to someone in particular"));
         }
         self.under_session_limit(agent, agent, conv).await?;

@@ -1409,7 +1409,7 @@ impl Hub {
         &self,
         viewer: &AgentProfile,
     ) -> HubResult<Vec<switchboard_protocol::rest::WaitingTeamChat>> {
-        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        let sql = format!(
             "SELECT c.id,
                (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.author_kind = 'customer'),
                (SELECT text FROM messages m WHERE m.conversation_id = c.id AND m.author_kind = 'customer'
@@ -1418,18 +1418,16 @@ impl Hub {
                JOIN queues q ON q.id = c.queue_id
                JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
              WHERE q.team_owned AND c.status = 'offered' AND c.owner_id IS NULL
-               -- Not while offered to one person (a transfer or escalation
-               -- with an alert template): theirs to answer.
-               AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.conversation_id = c.id
-                 AND o.status = 'pending'
-                 AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation') <> 'team_message')
+               AND NOT {}
              ORDER BY c.created_at, c.id
              LIMIT ?2",
-        )
-        .bind(viewer.id.0)
-        .bind(TEAM_CONVERSATIONS_LISTED)
-        .fetch_all(&self.pool)
-        .await?;
+            handoff::OFFERED_TO_ONE_PERSON
+        );
+        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&sql)
+            .bind(viewer.id.0)
+            .bind(TEAM_CONVERSATIONS_LISTED)
+            .fetch_all(&self.pool)
+            .await?;
         let mut conn = self.pool.acquire().await?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, messages, preview) in rows {
