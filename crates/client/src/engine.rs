@@ -520,6 +520,9 @@ fn about(command: &Command) -> Option<ConversationId> {
     }
 }
 
+/// Taking a waiting team chat, as a failure names it.
+const TAKE: &str = "take";
+
 /// What the agent did, as a failure message names it ("send failed").
 fn action_name(command: &Command) -> &'static str {
     match command {
@@ -536,7 +539,7 @@ fn action_name(command: &Command) -> &'static str {
         Command::RequestAssign { .. } => "assign request",
         Command::RequestDiscuss { .. } => "discuss request",
         Command::AssignConversation { .. } => "assign",
-        Command::TakeTeamChat { .. } => "take",
+        Command::TakeTeamChat { .. } => TAKE,
         Command::Unknown => "command",
     }
 }
@@ -1947,10 +1950,23 @@ impl Engine {
     }
 
     fn refuse(&self, what: &str, code: ErrorCode, message: &str, fx: &mut Vec<Effect>) {
+        self.refuse_about(what, None, code, message, fx);
+    }
+
+    /// A refusal that names the conversation the action was about, so the
+    /// panel that asked knows it is its own.
+    fn refuse_about(
+        &self,
+        what: &str,
+        conversation_id: Option<ConversationId>,
+        code: ErrorCode,
+        message: &str,
+        fx: &mut Vec<Effect>,
+    ) {
         fx.push(Effect::Ui(UiEvent::CommandFailed {
             what: what.into(),
             error: ErrorBody::new(code, message),
-            conversation_id: None,
+            conversation_id,
         }));
     }
 
@@ -2186,6 +2202,18 @@ impl Engine {
                 }
             }
             AgentAction::TakeTeamChat { conversation_id } => {
+                // One take at a time, whatever the UI remembers (its panel
+                // may have been closed and opened again meanwhile): two
+                // clicks on two chats must not leave the agent owning both.
+                if self.in_flight.values().any(|f| f.what == TAKE) {
+                    return self.refuse_about(
+                        TAKE,
+                        Some(conversation_id),
+                        ErrorCode::Conflict,
+                        "your earlier take is still waiting for the hub's answer",
+                        fx,
+                    );
+                }
                 // The hub checks the team and that nobody took it.
                 self.command(Command::TakeTeamChat { conversation_id }, fx);
             }

@@ -2457,6 +2457,52 @@ fn taking_a_waiting_team_chat_is_sent_and_its_assignment_opens_the_session() {
     assert_eq!(h.e.state().active, Some(ConversationId(9)));
 }
 
+/// One take at a time: a second chat taken while the first take waits for
+/// the hub's answer (the panel closed and opened again meanwhile) is
+/// refused, naming the second chat, and nothing is sent; once the hub has
+/// answered, the next take goes out.
+#[test]
+fn a_second_take_waits_for_the_first_takes_answer() {
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    let take = |id: i64| AgentAction::TakeTeamChat {
+        conversation_id: ConversationId(id),
+    };
+    let fx = h.act(take(9), T0);
+    let first = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(f) => Some(f.id.clone()),
+            _ => None,
+        })
+        .expect("the first take is sent");
+    let fx = h.act(take(10), T0);
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e,
+        Effect::Ui(UiEvent::CommandFailed { what, error, conversation_id })
+            if what == "take" && error.code == ErrorCode::Conflict
+                && *conversation_id == Some(ConversationId(10)))),
+        "{fx:?}"
+    );
+    // The hub refuses the first (a teammate was quicker): the agent may
+    // take another.
+    h.e.handle(
+        Input::CommandResult {
+            id: first,
+            outcome: CommandOutcome::Error(ErrorBody::new(ErrorCode::Conflict, "taken")),
+        },
+        T0,
+    );
+    let fx = h.act(take(10), T0);
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::TakeTeamChat {
+            conversation_id: ConversationId(10)
+        }]
+    );
+}
+
 #[test]
 fn the_history_shows_each_message_on_the_agents_clock() {
     use crate::view::conversation_detail;
