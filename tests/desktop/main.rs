@@ -54,7 +54,7 @@ async fn agent_accepts_chats_and_finds_the_same_state_after_a_restart() {
     assert_eq!(app.text("[data-testid=chat-title]").await, name);
     app.text_until("[data-testid=history]", |t| t.contains(HOSTILE))
         .await;
-    // Opening it reads it (the first message was unread until now).
+    // Opening it reads it, whatever the window's focus events said.
     app.click(&format!(
         "[data-testid=conversation-{}]",
         c1.conversation_id

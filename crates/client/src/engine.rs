@@ -522,6 +522,8 @@ fn about(command: &Command) -> Option<ConversationId> {
 
 /// Taking a waiting team chat, as a failure names it.
 const TAKE: &str = "take";
+/// Moving the read marker, as a failure names it.
+const MARK_READ: &str = "mark read";
 
 /// What the agent did, as a failure message names it ("send failed").
 fn action_name(command: &Command) -> &'static str {
@@ -531,7 +533,7 @@ fn action_name(command: &Command) -> &'static str {
         Command::SetPresence { .. } => "set presence",
         Command::ResetPresence => "reset presence",
         Command::SendMessage { .. } => "send",
-        Command::MarkRead { .. } => "mark read",
+        Command::MarkRead { .. } => MARK_READ,
         Command::CloseConversation { .. } => "close",
         Command::TransferConversation { .. } => "transfer",
         Command::EscalateConversation { .. } => "escalate",
@@ -808,6 +810,11 @@ pub struct Engine {
     /// Commands sent and what they were, for failure messages (and a
     /// reply's text, to give it back if it fails).
     in_flight: BTreeMap<CommandId, InFlight>,
+    /// Conversations read further while a `mark_read` for them was still
+    /// unanswered: one more goes out, with the newest, when it is. A burst
+    /// of messages into the conversation the agent reads costs two
+    /// commands, not one per message.
+    reads_behind: BTreeSet<ConversationId>,
     last_notified: BTreeMap<ConversationId, Millis>,
     dirty: BTreeSet<ConversationId>,
     next_reminder: Option<Millis>,
@@ -1030,6 +1037,7 @@ impl Engine {
             id_prefix: id_prefix.into(),
             next_id: 0,
             in_flight: BTreeMap::new(),
+            reads_behind: BTreeSet::new(),
             last_notified: BTreeMap::new(),
             dirty: BTreeSet::new(),
             next_reminder: None,
@@ -1143,6 +1151,16 @@ impl Engine {
             Input::CommandResult { id, outcome } => {
                 let sent = self.in_flight.remove(&id);
                 fx.push(Effect::Store(StoreOp::CommandAnswered(id.clone())));
+                if let Some(InFlight {
+                    what,
+                    conversation: Some(cid),
+                    ..
+                }) = &sent
+                {
+                    if what == MARK_READ && self.reads_behind.remove(cid) {
+                        self.send_read_marker(*cid, &mut fx);
+                    }
+                }
                 if let CommandOutcome::Error(error) = outcome {
                     let (what, reply, offer, fallback, conversation_id) = match sent {
                         Some(InFlight {
@@ -1299,6 +1317,11 @@ impl Engine {
             self.state.active = None;
         }
         fx.push(Effect::Store(StoreOp::PutActive(self.state.active)));
+        // What the agent has in front of them is read, whatever the hub
+        // had heard of it (a read marker still held back for a burst).
+        if let Some(active) = self.state.active {
+            self.read_if_visible(active, fx);
+        }
         for (c, d) in &self.state.drafts {
             fx.push(Effect::Store(StoreOp::PutDraft(*c, d.clone())));
         }
@@ -1635,6 +1658,10 @@ impl Engine {
             let working_elsewhere = self.focused && self.state.active.is_some_and(|a| a != id);
             if !(mode == AssignMode::AutoAccept && working_elsewhere) {
                 self.set_active(Some(id), fx);
+                // In front of an agent at the window: what the customer
+                // wrote is on screen, so it is read (the badge, the tray
+                // and the hub must not count it as waiting).
+                self.read_if_visible(id, fx);
             }
         }
         // Notify what the agent did not decide themselves.
@@ -2329,10 +2356,27 @@ impl Engine {
             cid,
         )));
         self.dirty.remove(&cid);
+        if self
+            .in_flight
+            .values()
+            .any(|f| f.what == MARK_READ && f.conversation == Some(cid))
+        {
+            self.reads_behind.insert(cid);
+        } else {
+            self.send_read_marker(cid, fx);
+        }
+    }
+
+    /// Tells the hub the agent has read the conversation up to where the
+    /// engine's read marker is.
+    fn send_read_marker(&mut self, cid: ConversationId, fx: &mut Vec<Effect>) {
+        let Some(message_id) = self.state.conversations.get(&cid).and_then(|c| c.last_read) else {
+            return;
+        };
         self.command(
             Command::MarkRead {
                 conversation_id: cid,
-                message_id: newest,
+                message_id,
             },
             fx,
         );

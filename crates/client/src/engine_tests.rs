@@ -850,6 +850,167 @@ fn a_message_in_the_visible_conversation_is_read_not_notified() {
     assert_eq!(h.e.state().unread_messages(), 1);
 }
 
+/// An offer accepted at the window brings its conversation to the front:
+/// the customer's first words are on screen, so they are read (no unread
+/// chat on the badge or the tray for the one the agent is looking at), and
+/// the hub hears it. Accepted from a notification with the window in the
+/// background, they stay unread until the window has focus.
+#[test]
+fn a_conversation_accepted_at_the_window_is_read() {
+    let first = |focused: bool| {
+        let mut h = Harness::new();
+        h.e.handle(Input::Focus(focused), T0);
+        let mut s = summary(7);
+        s.status = ConversationStatus::Assigned;
+        s.owner = Some(AgentId(1));
+        let fx = h.ev(
+            AgentEvent::ConversationAssigned {
+                last_read: None,
+                unread: Some(1),
+                conversation: s,
+                mode: AssignMode::Accepted,
+                open_session: true,
+                template: template(NotificationKind::Alert),
+                messages: vec![Message {
+                    id: MessageId(3),
+                    conversation_id: ConversationId(7),
+                    author: Author::Customer,
+                    text: "hello".into(),
+                    sent_at: T0,
+                    command_id: None,
+                }],
+                origin: OfferOrigin::NewConversation,
+                has_earlier: None,
+            },
+            T0,
+        );
+        (h, fx)
+    };
+    let (h, fx) = first(true);
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+    assert_eq!(h.e.state().unread_messages(), 0);
+    assert_eq!(
+        sends(&fx),
+        vec![&Command::MarkRead {
+            conversation_id: ConversationId(7),
+            message_id: MessageId(3)
+        }]
+    );
+    let (mut h, fx) = first(false);
+    assert_eq!(h.e.state().unread_messages(), 1);
+    assert!(sends(&fx).is_empty());
+    h.e.handle(Input::Focus(true), T0);
+    assert_eq!(h.e.state().unread_messages(), 0);
+}
+
+/// A burst of customer messages into the conversation the agent reads:
+/// each is read at once on screen, but the hub hears one read marker while
+/// another is unanswered, then one more with the newest, not one per
+/// message. The agent's unread count stays at zero throughout.
+#[test]
+fn a_burst_in_the_conversation_being_read_moves_the_hubs_marker_twice_not_per_message() {
+    let mut h = Harness::new();
+    h.assign(7, AssignMode::Accepted, true);
+    h.e.handle(Input::Focus(true), T0);
+    let c = ConversationId(7);
+    let mark = |m: i64| Command::MarkRead {
+        conversation_id: c,
+        message_id: MessageId(m),
+    };
+    let fx = h.customer(7, 1, at(10));
+    assert_eq!(sends(&fx), vec![&mark(1)]);
+    let first = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(f) => Some(f.id.clone()),
+            _ => None,
+        })
+        .expect("sent");
+    for m in 2..=20 {
+        let fx = h.customer(7, m, at(10 + m));
+        assert!(sends(&fx).is_empty(), "message {m}: {fx:?}");
+        assert_eq!(h.e.state().unread_messages(), 0);
+        assert_eq!(h.e.state().conversations[&c].last_read, Some(MessageId(m)));
+    }
+    // The hub's confirmation of the first read is older than what the
+    // agent has read: the count stays at zero.
+    h.ev(
+        AgentEvent::ReadMarkerMoved {
+            conversation_id: c,
+            message_id: MessageId(1),
+            unread: 19,
+        },
+        at(40),
+    );
+    assert_eq!(h.e.state().unread_messages(), 0);
+    // A resync meanwhile, from a hub that has heard of the first read
+    // only: what is on screen is still read.
+    let mut s7 = summary(7);
+    s7.status = ConversationStatus::Assigned;
+    s7.owner = Some(AgentId(1));
+    let snapshot = AgentSnapshot {
+        agent: agent_a(),
+        presence: Presence::Available,
+        conversations: vec![switchboard_protocol::ConversationState {
+            conversation: s7,
+            unread: 19,
+            last_read: Some(MessageId(1)),
+            messages: (1..=20)
+                .map(|m| Message {
+                    id: MessageId(m),
+                    conversation_id: c,
+                    author: Author::Customer,
+                    text: format!("message {m}"),
+                    sent_at: at(10 + m),
+                    command_id: None,
+                })
+                .collect(),
+            has_earlier: None,
+        }],
+        offers: vec![],
+    };
+    let fx = h.e.handle(
+        Input::Snapshot {
+            seq: Seq(h.seq),
+            snapshot,
+        },
+        at(40),
+    );
+    assert_eq!(h.e.state().unread_messages(), 0, "{fx:?}");
+    assert!(sends(&fx).is_empty(), "still one at a time: {fx:?}");
+    let fx = h.e.handle(
+        Input::CommandResult {
+            id: first,
+            outcome: CommandOutcome::Ok {
+                reply: switchboard_protocol::CommandReply::Done,
+            },
+        },
+        at(41),
+    );
+    assert_eq!(sends(&fx), vec![&mark(20)]);
+    // Nothing more behind it: its answer sends nothing.
+    let second = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(f) => Some(f.id.clone()),
+            _ => None,
+        })
+        .expect("sent");
+    let fx = h.e.handle(
+        Input::CommandResult {
+            id: second,
+            outcome: CommandOutcome::Ok {
+                reply: switchboard_protocol::CommandReply::Done,
+            },
+        },
+        at(42),
+    );
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    // A message after that is marked at once again.
+    let fx = h.customer(7, 21, at(50));
+    assert_eq!(sends(&fx), vec![&mark(21)]);
+}
+
 /// The bubble, badge, tray line and title count chats with unread
 /// messages: a customer's seven lines are one chat waiting.
 #[test]

@@ -517,3 +517,97 @@ async fn hostile_customer_strings_are_stored_as_text_or_refused_with_a_clear_err
         .collect();
     assert_eq!(cached, accepted, "stored byte for byte");
 }
+
+/// A burst of customer messages into the conversation the agent has in
+/// front, over a slow link: each is read on screen at once, the hub hears
+/// a read marker while none is unanswered (not one per message), and ends
+/// with the agent's marker on the newest message and nothing unread.
+#[tokio::test]
+async fn a_burst_read_on_screen_ends_with_the_hubs_marker_on_the_newest_message() {
+    use switchboard_client::{AgentAction, Input};
+    use switchboard_protocol::AgentEvent;
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = hub
+        .client_through(&proxy, "a1", &dir.path().join("a1.db"))
+        .await;
+    a1.wait_effect("online", online).await;
+    let conv = hub
+        .ingress(Channel::Sms, "burst", "Bo", "hello")
+        .await
+        .conversation_id;
+    a1.wait_state("offered", move |e| {
+        e.state()
+            .offers
+            .values()
+            .any(|p| p.offer.conversation.id == conv)
+    })
+    .await;
+    let offer_id = a1
+        .handle
+        .query(move |e| {
+            e.state()
+                .offers
+                .values()
+                .find(|p| p.offer.conversation.id == conv)
+                .map(|p| p.offer.id)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    a1.handle.input(Input::Focus(true)).await.unwrap();
+    a1.act(AgentAction::Accept { offer_id }).await;
+    a1.wait_state("in front, read", move |e| {
+        e.state().active == Some(conv) && e.state().conversations[&conv].unread == 0
+    })
+    .await;
+    let agent = hub.agent_id("a1").await;
+    let before = hub.hub().last_seq(agent).await.unwrap();
+    proxy.set_delay(150);
+    const BURST: usize = 20;
+    for i in 0..BURST {
+        hub.ingress(Channel::Sms, "burst", "Bo", &format!("line {i}"))
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let newest = loop {
+        let (_, _, snapshot) = hub.hub().resume(agent, None).await.unwrap();
+        let state = snapshot
+            .unwrap()
+            .conversations
+            .into_iter()
+            .find(|c| c.conversation.id == conv)
+            .unwrap();
+        let newest = state.messages.iter().map(|m| m.id).max();
+        if state.messages.len() == BURST + 1 && state.unread == 0 && state.last_read == newest {
+            break newest;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub's marker never reached the newest message: unread {}, marker {:?}, newest {newest:?}",
+            state.unread,
+            state.last_read
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    a1.wait_state("the client agrees", move |e| {
+        let c = &e.state().conversations[&conv];
+        c.unread == 0 && c.last_read == newest
+    })
+    .await;
+    // Each read marker the hub took is an event in the agent's log.
+    let sent = hub
+        .hub()
+        .events_after(agent, before, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| matches!(f.event, AgentEvent::ReadMarkerMoved { .. }))
+        .count();
+    assert!(
+        (1..BURST / 2).contains(&sent),
+        "{sent} read markers for a burst of {BURST}"
+    );
+    a1.stop().await;
+}
