@@ -458,6 +458,8 @@ struct InFlight {
     fallback: Option<Command>,
     /// The conversation the command is about, for its failure.
     conversation: Option<ConversationId>,
+    /// A read marker's message.
+    read_to: Option<MessageId>,
 }
 
 impl InFlight {
@@ -479,6 +481,10 @@ impl InFlight {
             offer,
             fallback,
             conversation: about(command),
+            read_to: match command {
+                Command::MarkRead { message_id, .. } => Some(*message_id),
+                _ => None,
+            },
         }
     }
 }
@@ -810,11 +816,6 @@ pub struct Engine {
     /// Commands sent and what they were, for failure messages (and a
     /// reply's text, to give it back if it fails).
     in_flight: BTreeMap<CommandId, InFlight>,
-    /// Conversations read further while a `mark_read` for them was still
-    /// unanswered: one more goes out, with the newest, when it is. A burst
-    /// of messages into the conversation the agent reads costs two
-    /// commands, not one per message.
-    reads_behind: BTreeSet<ConversationId>,
     last_notified: BTreeMap<ConversationId, Millis>,
     dirty: BTreeSet<ConversationId>,
     next_reminder: Option<Millis>,
@@ -1037,7 +1038,6 @@ impl Engine {
             id_prefix: id_prefix.into(),
             next_id: 0,
             in_flight: BTreeMap::new(),
-            reads_behind: BTreeSet::new(),
             last_notified: BTreeMap::new(),
             dirty: BTreeSet::new(),
             next_reminder: None,
@@ -1152,12 +1152,15 @@ impl Engine {
                 let sent = self.in_flight.remove(&id);
                 fx.push(Effect::Store(StoreOp::CommandAnswered(id.clone())));
                 if let Some(InFlight {
-                    what,
                     conversation: Some(cid),
+                    read_to: Some(answered),
                     ..
                 }) = &sent
                 {
-                    if what == MARK_READ && self.reads_behind.remove(cid) {
+                    // The agent read on while it was unanswered: the newest
+                    // goes now, unless another unanswered one will say it.
+                    let read = self.state.conversations.get(cid).and_then(|c| c.last_read);
+                    if read > Some(*answered) && self.read_in_flight(*cid).is_none() {
                         self.send_read_marker(*cid, &mut fx);
                     }
                 }
@@ -1169,10 +1172,19 @@ impl Engine {
                             offer,
                             fallback,
                             conversation,
+                            ..
                         }) => (what, reply, offer, fallback, conversation),
                         None => ("command".into(), None, None, None, None),
                     };
-                    if let (Some(instead), ErrorCode::InvalidFrame) = (fallback, error.code) {
+                    let gone =
+                        conversation_id.is_some_and(|c| !self.state.conversations.contains_key(&c));
+                    if what == MARK_READ && gone {
+                        // Read up to a point in a conversation the agent no
+                        // longer holds (closed or handed on meanwhile):
+                        // nothing to tell them.
+                        tracing::debug!(error = %error.message, "read marker for a conversation no longer held");
+                    } else if let (Some(instead), ErrorCode::InvalidFrame) = (fallback, error.code)
+                    {
                         tracing::info!(what = %what, "the hub does not know the command; sending what it knows");
                         self.command(instead, &mut fx);
                     } else {
@@ -1248,6 +1260,19 @@ impl Engine {
         now: Millis,
         fx: &mut Vec<Effect>,
     ) {
+        // Reads held back for a burst go to the hub now, with the marker
+        // the agent reached: the snapshot carries the hub's, which may be
+        // older, and would otherwise be all that is left of them.
+        let held: Vec<ConversationId> = self
+            .state
+            .conversations
+            .keys()
+            .copied()
+            .filter(|c| self.read_held_back(*c))
+            .collect();
+        for cid in held {
+            self.send_read_marker(cid, fx);
+        }
         // Offers shown now but absent from the snapshot were resolved.
         let before: Vec<OfferId> = self.state.offers.keys().copied().collect();
         let still: BTreeSet<OfferId> = snapshot.offers.iter().map(|o| o.id).collect();
@@ -1658,10 +1683,14 @@ impl Engine {
             let working_elsewhere = self.focused && self.state.active.is_some_and(|a| a != id);
             if !(mode == AssignMode::AutoAccept && working_elsewhere) {
                 self.set_active(Some(id), fx);
-                // In front of an agent at the window: what the customer
-                // wrote is on screen, so it is read (the badge, the tray
-                // and the hub must not count it as waiting).
-                self.read_if_visible(id, fx);
+                // Accepted or joined at the window: what the customer
+                // wrote is on screen in front of the agent who just acted,
+                // so it is read (the badge, the tray and the hub must not
+                // count it as waiting). One assigned on a timeout or by a
+                // supervisor may have come while the agent was away.
+                if matches!(mode, AssignMode::Accepted | AssignMode::Joined) {
+                    self.read_if_visible(id, fx);
+                }
             }
         }
         // Notify what the agent did not decide themselves.
@@ -1921,6 +1950,14 @@ impl Engine {
     // ------------------------------------------------------------- agent
 
     fn command(&mut self, command: Command, fx: &mut Vec<Effect>) -> CommandId {
+        // A read held back for a burst goes before anything else the agent
+        // does in that conversation: after a close or a transfer it would
+        // be refused, and the hub's marker left behind.
+        if let Some(cid) = about(&command) {
+            if !matches!(command, Command::MarkRead { .. }) && self.read_held_back(cid) {
+                self.send_read_marker(cid, fx);
+            }
+        }
         self.next_id += 1;
         let id = CommandId(format!("{}-{}", self.id_prefix, self.next_id));
         self.in_flight
@@ -2232,7 +2269,11 @@ impl Engine {
                 // One take at a time, whatever the UI remembers (its panel
                 // may have been closed and opened again meanwhile): two
                 // clicks on two chats must not leave the agent owning both.
-                if self.in_flight.values().any(|f| f.what == TAKE) {
+                if let Some(earlier) = self.in_flight.values().find(|f| f.what == TAKE) {
+                    if earlier.conversation == Some(conversation_id) {
+                        // That one is on its way: its answer is this one's.
+                        return;
+                    }
                     return self.refuse_about(
                         TAKE,
                         Some(conversation_id),
@@ -2356,15 +2397,28 @@ impl Engine {
             cid,
         )));
         self.dirty.remove(&cid);
-        if self
-            .in_flight
-            .values()
-            .any(|f| f.what == MARK_READ && f.conversation == Some(cid))
-        {
-            self.reads_behind.insert(cid);
-        } else {
+        // While one is unanswered, the rest wait for its answer (a burst
+        // of messages read as they come costs two commands, not one each).
+        if self.read_in_flight(cid).is_none() {
             self.send_read_marker(cid, fx);
         }
+    }
+
+    /// Whether the agent has read further in a conversation than the
+    /// unanswered read marker sent for it says (held back for a burst).
+    fn read_held_back(&self, cid: ConversationId) -> bool {
+        let read = self.state.conversations.get(&cid).and_then(|c| c.last_read);
+        self.read_in_flight(cid)
+            .is_some_and(|sent| read > Some(sent))
+    }
+
+    /// The furthest unanswered read marker sent for a conversation.
+    fn read_in_flight(&self, cid: ConversationId) -> Option<MessageId> {
+        self.in_flight
+            .values()
+            .filter(|f| f.conversation == Some(cid))
+            .filter_map(|f| f.read_to)
+            .max()
     }
 
     /// Tells the hub the agent has read the conversation up to where the
@@ -2373,6 +2427,12 @@ impl Engine {
         let Some(message_id) = self.state.conversations.get(&cid).and_then(|c| c.last_read) else {
             return;
         };
+        if self
+            .read_in_flight(cid)
+            .is_some_and(|sent| sent >= message_id)
+        {
+            return;
+        }
         self.command(
             Command::MarkRead {
                 conversation_id: cid,

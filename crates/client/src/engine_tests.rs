@@ -903,6 +903,56 @@ fn a_conversation_accepted_at_the_window_is_read() {
     assert_eq!(h.e.state().unread_messages(), 0);
 }
 
+fn mark(c: i64, m: i64) -> Command {
+    Command::MarkRead {
+        conversation_id: ConversationId(c),
+        message_id: MessageId(m),
+    }
+}
+
+fn sent_id(fx: &[Effect]) -> CommandId {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::Send(f) => Some(f.id.clone()),
+            _ => None,
+        })
+        .expect("a command was sent")
+}
+
+fn done(h: &mut Harness, id: CommandId) -> Vec<Effect> {
+    h.e.handle(
+        Input::CommandResult {
+            id,
+            outcome: CommandOutcome::Ok {
+                reply: switchboard_protocol::CommandReply::Done,
+            },
+        },
+        at(41),
+    )
+}
+
+/// Twenty customer messages into conversation 7, in front of an agent at
+/// the window. The first is read and its marker sent; the rest are read on
+/// screen while that one is unanswered, and held back. Returns the first
+/// marker's command.
+fn burst_read_on_screen(h: &mut Harness) -> CommandId {
+    h.assign(7, AssignMode::Accepted, true);
+    h.e.handle(Input::Focus(true), T0);
+    let fx = h.customer(7, 1, at(10));
+    assert_eq!(sends(&fx), vec![&mark(7, 1)]);
+    let first = sent_id(&fx);
+    for m in 2..=20 {
+        let fx = h.customer(7, m, at(10 + m));
+        assert!(sends(&fx).is_empty(), "message {m}: {fx:?}");
+        assert_eq!(h.e.state().unread_messages(), 0);
+        assert_eq!(
+            h.e.state().conversations[&ConversationId(7)].last_read,
+            Some(MessageId(m))
+        );
+    }
+    first
+}
+
 /// A burst of customer messages into the conversation the agent reads:
 /// each is read at once on screen, but the hub hears one read marker while
 /// another is unanswered, then one more with the newest, not one per
@@ -910,41 +960,35 @@ fn a_conversation_accepted_at_the_window_is_read() {
 #[test]
 fn a_burst_in_the_conversation_being_read_moves_the_hubs_marker_twice_not_per_message() {
     let mut h = Harness::new();
-    h.assign(7, AssignMode::Accepted, true);
-    h.e.handle(Input::Focus(true), T0);
-    let c = ConversationId(7);
-    let mark = |m: i64| Command::MarkRead {
-        conversation_id: c,
-        message_id: MessageId(m),
-    };
-    let fx = h.customer(7, 1, at(10));
-    assert_eq!(sends(&fx), vec![&mark(1)]);
-    let first = fx
-        .iter()
-        .find_map(|e| match e {
-            Effect::Send(f) => Some(f.id.clone()),
-            _ => None,
-        })
-        .expect("sent");
-    for m in 2..=20 {
-        let fx = h.customer(7, m, at(10 + m));
-        assert!(sends(&fx).is_empty(), "message {m}: {fx:?}");
-        assert_eq!(h.e.state().unread_messages(), 0);
-        assert_eq!(h.e.state().conversations[&c].last_read, Some(MessageId(m)));
-    }
+    let first = burst_read_on_screen(&mut h);
     // The hub's confirmation of the first read is older than what the
     // agent has read: the count stays at zero.
     h.ev(
         AgentEvent::ReadMarkerMoved {
-            conversation_id: c,
+            conversation_id: ConversationId(7),
             message_id: MessageId(1),
             unread: 19,
         },
         at(40),
     );
     assert_eq!(h.e.state().unread_messages(), 0);
-    // A resync meanwhile, from a hub that has heard of the first read
-    // only: what is on screen is still read.
+    let fx = done(&mut h, first);
+    assert_eq!(sends(&fx), vec![&mark(7, 20)]);
+    // Nothing more behind it: its answer sends nothing.
+    let fx = done(&mut h, sent_id(&fx));
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    // A message after that is marked at once again.
+    let fx = h.customer(7, 21, at(50));
+    assert_eq!(sends(&fx), vec![&mark(7, 21)]);
+}
+
+/// A resync while reads are held back: the snapshot carries the hub's
+/// older marker, so the held-back read goes to the hub at once and what
+/// is on screen stays read; the first marker's answer then adds nothing.
+#[test]
+fn a_resync_sends_the_reads_held_back_and_keeps_what_is_on_screen_read() {
+    let mut h = Harness::new();
+    let first = burst_read_on_screen(&mut h);
     let mut s7 = summary(7);
     s7.status = ConversationStatus::Assigned;
     s7.owner = Some(AgentId(1));
@@ -958,7 +1002,7 @@ fn a_burst_in_the_conversation_being_read_moves_the_hubs_marker_twice_not_per_me
             messages: (1..=20)
                 .map(|m| Message {
                     id: MessageId(m),
-                    conversation_id: c,
+                    conversation_id: ConversationId(7),
                     author: Author::Customer,
                     text: format!("message {m}"),
                     sent_at: at(10 + m),
@@ -976,39 +1020,87 @@ fn a_burst_in_the_conversation_being_read_moves_the_hubs_marker_twice_not_per_me
         },
         at(40),
     );
+    assert_eq!(sends(&fx), vec![&mark(7, 20)]);
     assert_eq!(h.e.state().unread_messages(), 0, "{fx:?}");
-    assert!(sends(&fx).is_empty(), "still one at a time: {fx:?}");
-    let fx = h.e.handle(
-        Input::CommandResult {
-            id: first,
-            outcome: CommandOutcome::Ok {
-                reply: switchboard_protocol::CommandReply::Done,
-            },
-        },
-        at(41),
-    );
-    assert_eq!(sends(&fx), vec![&mark(20)]);
-    // Nothing more behind it: its answer sends nothing.
-    let second = fx
-        .iter()
-        .find_map(|e| match e {
-            Effect::Send(f) => Some(f.id.clone()),
-            _ => None,
-        })
-        .expect("sent");
-    let fx = h.e.handle(
-        Input::CommandResult {
-            id: second,
-            outcome: CommandOutcome::Ok {
-                reply: switchboard_protocol::CommandReply::Done,
-            },
-        },
-        at(42),
-    );
+    let fx = done(&mut h, first);
     assert!(sends(&fx).is_empty(), "{fx:?}");
-    // A message after that is marked at once again.
-    let fx = h.customer(7, 21, at(50));
-    assert_eq!(sends(&fx), vec![&mark(21)]);
+}
+
+/// The app stops while reads are held back: the cache has the agent's
+/// marker, the outbox only the first read. When the hub answers that one
+/// after the restart, the marker the cache kept goes too.
+#[test]
+fn reads_held_back_when_the_app_stopped_reach_the_hub_after_a_restart() {
+    let mut h = Harness::new();
+    let first = burst_read_on_screen(&mut h);
+    let mut restarted = Engine::new(h.e.state().clone(), "u");
+    restarted.adopt_outbox(
+        &[CommandFrame {
+            id: first.clone(),
+            command: mark(7, 1),
+        }],
+        vec![],
+    );
+    h.e = restarted;
+    let fx = done(&mut h, first);
+    assert_eq!(sends(&fx), vec![&mark(7, 20)]);
+}
+
+/// Closing (or handing on) a conversation with reads held back sends the
+/// read first: after the close, the hub would refuse it.
+#[test]
+fn reads_held_back_go_before_a_close() {
+    let mut h = Harness::new();
+    burst_read_on_screen(&mut h);
+    let fx = h.act(
+        AgentAction::Close {
+            conversation_id: ConversationId(7),
+        },
+        at(40),
+    );
+    assert_eq!(
+        sends(&fx),
+        vec![
+            &mark(7, 20),
+            &Command::CloseConversation {
+                conversation_id: ConversationId(7)
+            }
+        ]
+    );
+}
+
+/// A read marker refused because the conversation has gone meanwhile (the
+/// customer ended it, a supervisor moved it) is nothing the agent can act
+/// on: no error is shown. One refused for a conversation still held is.
+#[test]
+fn a_refused_read_marker_for_a_conversation_gone_shows_no_error() {
+    let mut h = Harness::new();
+    let first = burst_read_on_screen(&mut h);
+    let refused = |h: &mut Harness, id| {
+        h.e.handle(
+            Input::CommandResult {
+                id,
+                outcome: CommandOutcome::Error(ErrorBody::new(ErrorCode::NotFound, "gone")),
+            },
+            at(45),
+        )
+    };
+    let failed = |fx: &[Effect]| {
+        fx.iter()
+            .any(|e| matches!(e, Effect::Ui(UiEvent::CommandFailed { .. })))
+    };
+    let fx = refused(&mut h, first);
+    assert!(failed(&fx), "still held: {fx:?}");
+    let second = sent_id(&fx);
+    h.ev(
+        AgentEvent::ConversationClosed {
+            conversation_id: ConversationId(7),
+        },
+        at(46),
+    );
+    assert!(!h.e.state().conversations.contains_key(&ConversationId(7)));
+    let fx = refused(&mut h, second);
+    assert!(!failed(&fx), "{fx:?}");
 }
 
 /// The bubble, badge, tray line and title count chats with unread
@@ -2637,6 +2729,10 @@ fn a_second_take_waits_for_the_first_takes_answer() {
             _ => None,
         })
         .expect("the first take is sent");
+    // The same chat again (the panel reopened): that take is on its way,
+    // and its answer will be this one's.
+    let fx = h.act(take(9), T0);
+    assert!(fx.is_empty(), "{fx:?}");
     let fx = h.act(take(10), T0);
     assert!(sends(&fx).is_empty(), "{fx:?}");
     assert!(
