@@ -18,13 +18,28 @@ pub(super) const PREVIEW_CHARS: usize = 200;
 
 /// SQL condition on conversation `c`: a pending offer to one person (anything
 /// but a team message: a transfer or escalation with an alert template),
-/// which is theirs to answer, not the team's to take. One text for the
-/// waiting list and `take_team_chat`, so the two cannot disagree.
+/// which is theirs to answer, not the team's to take from the waiting list
+/// (`take_team_chat`) or to be offered as a late arrival (`team_catch_up`:
+/// the agent who just transferred it would be offered it back). One text
+/// for all three, so they cannot disagree. A customer who writes meanwhile
+/// is still heard by the whole team, as for any team chat nobody has
+/// accepted (seed 003), and the teammate who accepts that team message
+/// takes the chat (the transfer's offer is withdrawn).
 pub(super) const OFFERED_TO_ONE_PERSON: &str = "EXISTS (SELECT 1 FROM offers o
     WHERE o.conversation_id = c.id AND o.status = 'pending'
       AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation') <> 'team_message')";
 
 impl Work<'_> {
+    /// Whether the conversation is offered to one person
+    /// ([`OFFERED_TO_ONE_PERSON`]).
+    async fn offered_to_one_person(&mut self, conv: ConversationId) -> HubResult<bool> {
+        let sql = format!("SELECT {OFFERED_TO_ONE_PERSON} FROM conversations c WHERE c.id = ?");
+        Ok(sqlx::query_scalar(&sql)
+            .bind(conv.0)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
     /// The conversation, if the agent owns it or joined it and it is open.
     pub(super) async fn member(
         &mut self,
@@ -337,18 +352,18 @@ impl Work<'_> {
     /// customer's next one, and a chat whose customer then waited was seen
     /// by nobody.
     pub(super) async fn team_catch_up(&mut self, agent: AgentId) -> HubResult<()> {
-        let waiting: Vec<i64> = sqlx::query_scalar(
+        let waiting: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT c.id FROM conversations c
                JOIN queues q ON q.id = c.queue_id
                JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
-             WHERE c.status = 'offered' AND q.team_owned
+             WHERE c.status = 'offered' AND q.team_owned AND NOT {OFFERED_TO_ONE_PERSON}
                AND NOT EXISTS (SELECT 1 FROM offers o
                  WHERE o.conversation_id = c.id AND o.agent_id = ?1 AND o.status <> 'withdrawn'
                    AND json_extract(o.origin, '$.kind') = 'team_message'
                    AND json_extract(o.origin, '$.messages') = (SELECT COUNT(*) FROM messages m
                      WHERE m.conversation_id = c.id AND m.author_kind = 'customer'))
-             ORDER BY c.id LIMIT 500",
-        )
+             ORDER BY c.id LIMIT 500"
+        ))
         .bind(agent.0)
         .fetch_all(&mut *self.tx)
         .await?;
@@ -1025,13 +1040,7 @@ impl Work<'_> {
         if !self.awaits_owner(conv).await? {
             return Err(HubError::conflict("someone else took it"));
         }
-        let named_sql =
-            format!("SELECT {OFFERED_TO_ONE_PERSON} FROM conversations c WHERE c.id = ?");
-        let named: bool = sqlx::query_scalar(&named_sql)
-            .bind(conv.0)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        if named {
+        if self.offered_to_one_person(conv).await? {
             return Err(HubError::conflict("it is offered to someone in particular"));
         }
         self.under_session_limit(agent, agent, conv).await?;

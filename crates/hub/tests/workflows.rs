@@ -2772,4 +2772,37 @@ async fn a_team_chat_offered_to_one_teammate_is_not_the_teams_to_take() {
         .await,
         ErrorCode::NotFound
     );
+    // Nor is it offered to a teammate coming online, or back to the agent
+    // who sent it (a customer who writes is heard by the whole team: see
+    // `taking_a_team_message_withdraws_a_pending_transfer_to_a_teammate`).
+    let AgentEvent::OfferCreated { offer } = offer else {
+        unreachable!()
+    };
+    // Offer ids grow: the team messages from before the transfer are older.
+    let transfer = offer.id;
+    let team_message = |e: &AgentEvent| {
+        matches!(e, AgentEvent::OfferCreated { offer } if offer.id > transfer
+            && matches!(offer.origin, OfferOrigin::TeamMessage { .. }))
+    };
+    sup.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    sup.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Available,
+    })
+    .await;
+    let quiet = Duration::from_millis(300);
+    sup.no_event(quiet, "a team message", team_message).await;
+    a1.no_event(quiet, "a team message", team_message).await;
+    // The one it is offered to takes it.
+    a2.ok(Command::AcceptOffer { offer_id: offer.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a2").await)
+    );
 }
