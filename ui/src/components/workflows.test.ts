@@ -727,6 +727,32 @@ describe("WaitingChats (any teammate's)", () => {
     }
   });
 
+  it("reads the list again at once when a team message comes or goes, without waiting for the timer", async () => {
+    const { ui } = await import("../lib/state.svelte");
+    const before = ui.view;
+    try {
+      ui.view = appView({ offers: [] });
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]).mockResolvedValue([chat(80, "Wes", "hello"), chat(82, "Yan", "new")]);
+      render(WaitingChats, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByTestId("waiting-chat-80")).toBeTruthy());
+      expect(mocked.waitingTeamChats).toHaveBeenCalledTimes(1);
+      // A view read that changes nothing the list depends on reads nothing.
+      ui.view = appView({ offers: [] });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(mocked.waitingTeamChats).toHaveBeenCalledTimes(1);
+      // Yan wrote to the team: the engine's view has the team message.
+      const teamMessage = offer({}, 1_000_060_000, { kind: "team_message", preview: "new", messages: 1 });
+      ui.view = appView({ offers: [{ ...teamMessage, offer: { ...teamMessage.offer, id: 12 } }] });
+      await waitFor(() => expect(screen.getByTestId("waiting-chat-82")).toBeTruthy());
+      expect(mocked.waitingTeamChats).toHaveBeenCalledTimes(2);
+    } finally {
+      ui.view = before;
+      mocked.waitingTeamChats.mockReset();
+      mocked.waitingTeamChats.mockResolvedValue([]);
+    }
+  });
+
   it("says so, and lets the agent try again, when the app could not take the command", async () => {
     mocked.waitingTeamChats.mockResolvedValueOnce([chat(80, "Wes", "hello")]);
     act.mockClear();
