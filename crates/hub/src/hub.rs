@@ -1540,6 +1540,11 @@ impl Work<'_> {
             Some(t) => Some(self.team_id(t).await?),
             None => None,
         };
+        let before: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT team_id FROM agents WHERE username = ?")
+                .bind(&spec.username)
+                .fetch_optional(&mut *self.tx)
+                .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO agents (username, display_name, password_hash, role, team_id, capacity, idle_since)
              VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -1557,7 +1562,14 @@ impl Work<'_> {
         .bind(self.now.0)
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok(AgentId(id))
+        let id = AgentId(id);
+        if before.is_some_and(|t| t != team_id) {
+            // Moved to another team: the old team's offers are not theirs
+            // to answer any more (a team message, a chat of its queues).
+            tracing::info!(agent = %id, "agent moved to another team; handing on its offers");
+            self.hand_on_offers(id).await?;
+        }
+        Ok(id)
     }
 
     async fn team_id(&mut self, name: &str) -> HubResult<i64> {
@@ -2294,6 +2306,14 @@ impl Work<'_> {
         if valid > 0 {
             return Ok(());
         }
+        self.hand_on_offers(agent).await
+    }
+
+    /// Hands on the offers still up for an agent who can no longer answer
+    /// them (signed out, or moved to another team): a routed one goes back
+    /// to routing, a request is answered as unanswered, a team message is
+    /// withdrawn (and the team reminded).
+    async fn hand_on_offers(&mut self, agent: AgentId) -> HubResult<()> {
         let pending: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
         )
@@ -2319,7 +2339,7 @@ impl Work<'_> {
                 self.remind_team_if_unheard(conv, agent).await?;
             }
             if !row.origin.is_request() && self.awaits_owner(conv).await? {
-                tracing::info!(offer = %offer, agent = %agent, "offer's agent signed out; rerouting");
+                tracing::info!(offer = %offer, agent = %agent, "offer's agent cannot answer it; rerouting");
                 self.set_status(conv, ConversationStatus::Queued, None)
                     .await?;
                 self.route(conv).await?;

@@ -779,6 +779,59 @@ async fn escalation_prefers_a_supervisor_who_takes_work() {
     );
 }
 
+/// An admin moves an agent to another team while one of the old team's
+/// chats is offered to them: the offer is withdrawn and the chat goes to
+/// someone still in that team, instead of waiting for the moved agent to
+/// accept a chat of a team they no longer belong to.
+#[tokio::test]
+async fn moving_an_agent_to_another_team_hands_on_the_old_teams_offer() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "moved", "Mo", "hi").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    let mut a2 = hub.connect("a2").await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"username":"a1","display_name":"Agent a1","role":"agent","team":"Elsewhere","capacity":3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    a1.wait_event("the offer withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let o2 = a2.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    assert_eq!(
+        a1.refused(Command::AcceptOffer { offer_id: o.id }).await,
+        ErrorCode::Conflict
+    );
+    a2.ok(Command::AcceptOffer { offer_id: o2.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a2").await)
+    );
+    // Saving the same team again hands nothing on.
+    let c2 = hub.ingress(Channel::Sms, "stays", "St", "hi").await;
+    let o3 = a2.wait_offer().await;
+    assert_eq!(o3.conversation.id, c2.conversation_id);
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"username":"a2","display_name":"Agent a2","role":"agent","team":"T","capacity":3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    a2.ok(Command::AcceptOffer { offer_id: o3.id }).await;
+}
+
 /// An agent who signs out with an offer up cannot answer it: it goes on to
 /// a teammate at once, whether the app's link closes before the logout
 /// (as the app signs out) or the logout closes the link, instead of
