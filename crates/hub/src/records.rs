@@ -225,7 +225,11 @@ impl Hub {
 
     /// Customer 360 of a contact: the contact, its account, open cases and
     /// earlier conversations.
-    pub async fn customer_360(&self, id: ContactId) -> HubResult<Customer360> {
+    pub async fn customer_360(
+        &self,
+        viewer: &AgentProfile,
+        id: ContactId,
+    ) -> HubResult<Customer360> {
         let mut conn = self.pool.acquire().await?;
         let contact = load_contact(&mut conn, id).await?;
         let account = match contact.account_id {
@@ -271,7 +275,12 @@ impl Hub {
         .await?;
         let mut earlier_conversations = Vec::with_capacity(conv_ids.len());
         for c in conv_ids {
-            earlier_conversations.push(load_summary(&mut conn, ConversationId(c)).await?);
+            let summary = load_summary(&mut conn, ConversationId(c)).await?;
+            // The contact is everyone's; another team's conversations with
+            // it (who handled them, the customer's words) are not.
+            if crate::hub::may_see_history(&mut conn, viewer, &summary).await? {
+                earlier_conversations.push(summary);
+            }
         }
         Ok(Customer360 {
             contact,

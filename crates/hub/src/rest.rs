@@ -402,13 +402,19 @@ pub async fn search_records(
     Ok(Json(state.hub.search_records(&q).await?))
 }
 
-/// `GET /api/v1/records/contacts/{id}` (any agent): Customer 360.
+/// `GET /api/v1/records/contacts/{id}` (any agent): Customer 360, with the
+/// earlier conversations the agent's team had with the contact.
 pub async fn customer_360(
     State(state): State<AppState>,
-    Authed(_session): Authed,
+    Authed(session): Authed,
     UrlPath(id): UrlPath<i64>,
 ) -> ApiResult<Customer360> {
-    Ok(Json(state.hub.customer_360(ContactId(id)).await?))
+    Ok(Json(
+        state
+            .hub
+            .customer_360(&session.profile, ContactId(id))
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/records/contacts` (any agent): quick create.

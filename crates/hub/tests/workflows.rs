@@ -288,7 +288,7 @@ async fn search_matches_every_field_by_prefix_and_needs_one_field() {
 
 #[tokio::test]
 async fn customer_360_has_contact_account_open_cases_and_earlier_conversations() {
-    let hub = TestHub::start().await;
+    let hub = TestHub::start_with(|c| c.queues.push(other_team_sms_queue())).await;
     let token = hub.login("a1").await.token;
     let (ada, _, _, cases) = seed(&hub, &token).await;
     let earlier = hub
@@ -312,6 +312,30 @@ async fn customer_360_has_contact_account_open_cases_and_earlier_conversations()
             .map(|c| c.id)
             .collect::<Vec<_>>(),
         vec![earlier.conversation_id]
+    );
+    // Ada also wrote to another team's queue: that team sees it, this team
+    // does not (the contact itself is everyone's), an admin sees both.
+    let mut elsewhere = msg(Channel::Sms, "c360-other", Some("+15550102000"), None);
+    elsewhere.queue = Some("OQ".into());
+    let elsewhere = hub.ingress_msg(elsewhere).await;
+    let history = |user: &'static str| {
+        let path = format!("/api/v1/records/contacts/{}", ada.id);
+        let hub = &hub;
+        async move {
+            let token = hub.login(user).await.token;
+            let view: Customer360 = get(hub, &token, &path).await;
+            assert_eq!(view.contact.id, ada.id);
+            view.earlier_conversations
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(history("a1").await, vec![earlier.conversation_id]);
+    assert_eq!(history("outsider").await, vec![elsewhere.conversation_id]);
+    assert_eq!(
+        history("admin").await,
+        vec![elsewhere.conversation_id, earlier.conversation_id]
     );
     let missing = call::<Customer360>(
         &hub,
@@ -2619,7 +2643,8 @@ async fn the_demo_records_show_one_several_and_no_match() {
     let Identification::One { contact_id } = one else {
         panic!("{one:?}")
     };
-    let view = h.customer_360(contact_id).await.unwrap();
+    let admin = h.profile(h.agent_id("admin").await.unwrap()).await.unwrap();
+    let view = h.customer_360(&admin, contact_id).await.unwrap();
     assert_eq!(view.open_cases.len(), 2);
     assert!(view.account.is_some());
     assert!(matches!(
