@@ -1032,7 +1032,16 @@ async fn the_launcher_icon_counts_unread_chats_and_a_dock_that_starts_later_is_t
         .await;
     app.text_until("[data-testid=unread-chats]", |t| t.is_empty() || t == "0")
         .await;
-    let seen = dock.wait_count(seen, None).await;
+    // Accepted at the focused window, each chat is read as it comes to the
+    // front, so the icon may never have had a count; either way it has
+    // none now.
+    eventually("the launcher still shows a count", || async {
+        dock.updates()
+            .last()
+            .is_some_and(|u| u.count_visible == Some(false))
+    })
+    .await;
+    let seen = dock.updates().len().max(seen);
 
     step("two messages in the chat behind: one unread chat on the icon");
     hub.ingress(Channel::Chat, "dock-1", ann, "", "are you there?")

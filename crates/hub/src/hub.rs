@@ -2950,30 +2950,6 @@ pub(crate) async fn may_see(
     Ok(same_team.is_some())
 }
 
-/// Whether `viewer` sees a conversation in a customer's history (Customer
-/// 360): what they may see ([`may_see`]), and any conversation of their
-/// own team's queues, as the team's history with the customer. Another
-/// team's conversations are left out: who handled them and why is that
-/// team's business.
-pub(crate) async fn may_see_history(
-    conn: &mut SqliteConnection,
-    viewer: &AgentProfile,
-    summary: &ConversationSummary,
-) -> HubResult<bool> {
-    if may_see(conn, viewer, summary).await? {
-        return Ok(true);
-    }
-    let same_team: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM conversations c JOIN queues q ON q.id = c.queue_id JOIN agents a ON a.id = ?
-         WHERE c.id = ? AND a.team_id = q.team_id",
-    )
-    .bind(viewer.id.0)
-    .bind(summary.id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(same_team.is_some())
-}
-
 /// An agent's read marker in a conversation and the customer messages
 /// after it (all of them without a marker): what a snapshot and an
 /// assignment tell the client, so both count alike.

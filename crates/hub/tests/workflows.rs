@@ -337,6 +337,19 @@ async fn customer_360_has_contact_account_open_cases_and_earlier_conversations()
         history("admin").await,
         vec![elsewhere.conversation_id, earlier.conversation_id]
     );
+    // However busy the other team is with her, a1's team's history stays.
+    for i in 0..20 {
+        let mut busy = msg(
+            Channel::Sms,
+            &format!("c360-busy-{i}"),
+            Some("+15550102000"),
+            None,
+        );
+        busy.queue = Some("OQ".into());
+        hub.ingress_msg(busy).await;
+    }
+    assert_eq!(history("a1").await, vec![earlier.conversation_id]);
+    assert_eq!(history("outsider").await.len(), 20);
     let missing = call::<Customer360>(
         &hub,
         &token,
