@@ -1563,11 +1563,16 @@ impl Work<'_> {
         .fetch_one(&mut *self.tx)
         .await?;
         let id = AgentId(id);
-        if before.is_some_and(|t| t != team_id) {
-            // Moved to another team: the old team's offers are not theirs
-            // to answer any more (a team message, a chat of its queues).
-            tracing::info!(agent = %id, "agent moved to another team; handing on its offers");
-            self.hand_on_offers(id).await?;
+        if let Some(old) = before.filter(|t| *t != team_id) {
+            // Moved to another team: the old team's chats and team messages
+            // are not theirs to answer any more (an escalation from another
+            // team to an admin still is), and the new team's waiting chats
+            // are.
+            tracing::info!(agent = %id, "agent moved to another team; handing on the old team's offers");
+            if let Some(old) = old {
+                self.hand_on_offers(id, Some(old)).await?;
+            }
+            self.team_catch_up(id).await?;
         }
         Ok(id)
     }
@@ -2306,18 +2311,24 @@ impl Work<'_> {
         if valid > 0 {
             return Ok(());
         }
-        self.hand_on_offers(agent).await
+        self.hand_on_offers(agent, None).await
     }
 
     /// Hands on the offers still up for an agent who can no longer answer
     /// them (signed out, or moved to another team): a routed one goes back
     /// to routing, a request is answered as unanswered, a team message is
-    /// withdrawn (and the team reminded).
-    async fn hand_on_offers(&mut self, agent: AgentId) -> HubResult<()> {
+    /// withdrawn (and the team reminded). `of_team`: only the offers of
+    /// that team's queues.
+    async fn hand_on_offers(&mut self, agent: AgentId, of_team: Option<i64>) -> HubResult<()> {
         let pending: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM offers WHERE agent_id = ? AND status = 'pending' ORDER BY id",
+            "SELECT o.id FROM offers o
+               JOIN conversations c ON c.id = o.conversation_id
+               JOIN queues q ON q.id = c.queue_id
+             WHERE o.agent_id = ?1 AND o.status = 'pending' AND (?2 IS NULL OR q.team_id = ?2)
+             ORDER BY o.id",
         )
         .bind(agent.0)
+        .bind(of_team)
         .fetch_all(&mut *self.tx)
         .await?;
         for offer in pending.into_iter().map(OfferId) {

@@ -869,6 +869,52 @@ async fn moving_an_agent_to_another_team_hands_on_the_old_teams_offer() {
     a2.ok(Command::AcceptOffer { offer_id: o3.id }).await;
 }
 
+/// An escalation from another team's chat to an admin is still the
+/// admin's to answer when the admin moves between teams: only the old
+/// team's offers are handed on.
+#[tokio::test]
+async fn moving_an_admin_keeps_an_escalation_from_another_team() {
+    let hub = TestHub::start_with(|c| {
+        let mut oq = other_team_sms_queue();
+        template_alert(oq.templates.entry(Scenario::Escalation).or_default());
+        c.queues.push(oq);
+    })
+    .await;
+    let mut outsider = hub.connect("outsider").await;
+    let mut admin = hub.connect("admin").await;
+    let c = hub.ingress_other_team("esc-move", "Ed").await;
+    let o = outsider.wait_offer().await;
+    outsider.ok(Command::AcceptOffer { offer_id: o.id }).await;
+    outsider
+        .ok(Command::EscalateConversation {
+            conversation_id: c.conversation_id,
+            supervisor_id: Some(hub.agent_id("admin").await),
+            note: None,
+        })
+        .await;
+    let escalation = admin.wait_offer().await;
+    assert_eq!(escalation.conversation.id, c.conversation_id);
+    let token = hub.login("admin").await.token;
+    let r = hub
+        .http
+        .post(hub.url("/api/v1/admin/agents"))
+        .bearer_auth(&token)
+        .json(&json!({"username":"admin","display_name":"Admin","role":"admin","team":"Elsewhere","capacity":3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    admin
+        .ok(Command::AcceptOffer {
+            offer_id: escalation.id,
+        })
+        .await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("admin").await)
+    );
+}
+
 /// An agent who signs out with an offer up cannot answer it: it goes on to
 /// a teammate at once, whether the app's link closes before the logout
 /// (as the app signs out) or the logout closes the link, instead of
