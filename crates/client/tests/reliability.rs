@@ -537,25 +537,7 @@ async fn a_burst_read_on_screen_ends_with_the_hubs_marker_on_the_newest_message(
         .ingress(Channel::Sms, "burst", "Bo", "hello")
         .await
         .conversation_id;
-    a1.wait_state("offered", move |e| {
-        e.state()
-            .offers
-            .values()
-            .any(|p| p.offer.conversation.id == conv)
-    })
-    .await;
-    let offer_id = a1
-        .handle
-        .query(move |e| {
-            e.state()
-                .offers
-                .values()
-                .find(|p| p.offer.conversation.id == conv)
-                .map(|p| p.offer.id)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let offer_id = a1.offer_for(conv).await;
     a1.handle.input(Input::Focus(true)).await.unwrap();
     a1.act(AgentAction::Accept { offer_id }).await;
     a1.wait_state("in front, read", move |e| {

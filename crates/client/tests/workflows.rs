@@ -360,26 +360,7 @@ async fn own(
         .ingress(Channel::Sms, thread, "Lim", "hi")
         .await
         .conversation_id;
-    client
-        .wait_state("offered", move |e| {
-            e.state()
-                .offers
-                .values()
-                .any(|p| p.offer.conversation.id == conv)
-        })
-        .await;
-    let id = client
-        .handle
-        .query(move |e| {
-            e.state()
-                .offers
-                .values()
-                .find(|p| p.offer.conversation.id == conv)
-                .map(|p| p.offer.id)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let id = client.offer_for(conv).await;
     client.act(AgentAction::Accept { offer_id: id }).await;
     client
         .wait_state("owned", move |e| {

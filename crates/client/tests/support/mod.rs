@@ -16,7 +16,7 @@ use switchboard_client::{
 use switchboard_hub::testkit::{base_config, INGRESS, PASSWORD};
 use switchboard_hub::{HubConfig, RunningHub};
 use switchboard_protocol::rest::{IngressMessage, IngressResponse};
-use switchboard_protocol::{AgentId, Channel};
+use switchboard_protocol::{AgentId, Channel, ConversationId, OfferId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -244,6 +244,28 @@ impl TestClient {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until the conversation is offered to this client; its offer.
+    pub async fn offer_for(&self, conv: ConversationId) -> OfferId {
+        self.wait_state("offered", move |e| {
+            e.state()
+                .offers
+                .values()
+                .any(|p| p.offer.conversation.id == conv)
+        })
+        .await;
+        self.handle
+            .query(move |e| {
+                e.state()
+                    .offers
+                    .values()
+                    .find(|p| p.offer.conversation.id == conv)
+                    .map(|p| p.offer.id)
+            })
+            .await
+            .unwrap()
+            .expect("still offered")
     }
 
     pub async fn act(&self, action: AgentAction) {
