@@ -226,6 +226,17 @@ enum End {
     Close(u16, &'static str),
 }
 
+/// Tells the client its token was revoked; the link is then closed with
+/// [`close_code::TOKEN_REVOKED`].
+async fn token_revoked(socket: &mut WebSocket) -> End {
+    let _ = send(
+        socket,
+        &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked")),
+    )
+    .await;
+    End::Close(close_code::TOKEN_REVOKED, "token revoked")
+}
+
 struct Link {
     hub: Arc<Hub>,
     agent: AgentId,
@@ -323,8 +334,7 @@ impl Link {
                 }
                 _ = self.revocations.changed() => {
                     if self.revoked(&hub, &mut recheck).await {
-                        let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked"))).await;
-                        return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
+                        return Ok(token_revoked(socket).await);
                     }
                 }
                 _ = self.newest_seq.changed() => {
@@ -335,8 +345,7 @@ impl Link {
                         return Ok(End::Close(close_code::HEARTBEAT_TIMEOUT, "no heartbeat"));
                     }
                     if recheck && self.revoked(&hub, &mut recheck).await {
-                        let _ = send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::Unauthorized, "token revoked"))).await;
-                        return Ok(End::Close(close_code::TOKEN_REVOKED, "token revoked"));
+                        return Ok(token_revoked(socket).await);
                     }
                     // The link is the token's use: renewing it here keeps a
                     // signed-in agent from being cut off mid-shift.
@@ -351,7 +360,20 @@ impl Link {
                 incoming = recv(socket) => {
                     last_heard = Instant::now();
                     match incoming {
-                        Incoming::Text(text) => self.handle_text(socket, &text).await?,
+                        Incoming::Text(text) => {
+                            // A revocation signalled while this frame
+                            // waited is seen first (`select!` picks among
+                            // ready branches at random): a command sent as
+                            // the agent signed out must not run on the
+                            // revoked token.
+                            if self.revocations.has_changed().unwrap_or(false) {
+                                self.revocations.borrow_and_update();
+                                if self.revoked(&hub, &mut recheck).await {
+                                    return Ok(token_revoked(socket).await);
+                                }
+                            }
+                            self.handle_text(socket, &text).await?;
+                        }
                         Incoming::Binary => {
                             send(socket, &ServerFrame::Error(ErrorBody::new(ErrorCode::InvalidFrame, "binary frames are not part of protocol v1"))).await?;
                         }
