@@ -1262,12 +1262,12 @@ impl Engine {
     ) {
         // Reads held back for a burst go to the hub now, with the marker
         // the agent reached: the snapshot carries the hub's, which may be
-        // older, and would otherwise be all that is left of them.
-        let held: Vec<ConversationId> = self
-            .state
+        // older, and would otherwise be all that is left of them. (Not for
+        // a conversation the snapshot no longer has: the hub would refuse.)
+        let held: Vec<ConversationId> = snapshot
             .conversations
-            .keys()
-            .copied()
+            .iter()
+            .map(|c| c.conversation.id)
             .filter(|c| self.read_held_back(*c))
             .collect();
         for cid in held {

@@ -11,8 +11,8 @@ use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use switchboard_protocol::rest::LoginResponse;
 use switchboard_protocol::{
-    decode_server_frame, encode, ClientFrame, ClientInfo, CommandFrame, ErrorCode, Hello,
-    ResumeCursor, ResumeMode, Seq, ServerFrame, SUPPORTED_VERSIONS,
+    decode_server_frame, encode, ClientFrame, ClientInfo, CommandFrame, CommandId, ErrorCode,
+    Hello, ResumeCursor, ResumeMode, Seq, ServerFrame, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -714,6 +714,10 @@ impl Runtime {
             .engine
             .handle(Input::Connection(ConnectionStatus::Connecting), now);
         self.perform(fx).await;
+        // What waits for an answer from before this link: the handshake's
+        // own commands (a resync sends the reads held back) go out on it
+        // as they are made, and must not go twice.
+        let unanswered: Vec<CommandId> = self.outbox.iter().map(|f| f.id.clone()).collect();
         match tokio::time::timeout(Duration::from_secs(15), self.handshake()).await {
             Ok(Ok(())) => {
                 self.attempt = 0;
@@ -727,9 +731,12 @@ impl Runtime {
                     .handle(Input::Connection(ConnectionStatus::Online), now);
                 self.perform(fx).await;
                 // Everything not yet answered goes again, same ids: the hub
-                // executes each at most once.
+                // executes each at most once (and answers a repeat of one
+                // it refused by running it again, so nothing goes twice).
                 for frame in self.outbox.clone() {
-                    self.send(&ClientFrame::Command(frame)).await;
+                    if unanswered.contains(&frame.id) {
+                        self.send(&ClientFrame::Command(frame)).await;
+                    }
                 }
             }
             Ok(Err(ClientError::Refused(e))) if e.code == ErrorCode::Unauthorized => {

@@ -546,7 +546,9 @@ async fn a_burst_read_on_screen_ends_with_the_hubs_marker_on_the_newest_message(
     .await;
     let agent = hub.agent_id("a1").await;
     let before = hub.hub().last_seq(agent).await.unwrap();
-    proxy.set_delay(150);
+    // Each read waits at least 600 ms for its answer, far longer than the
+    // burst takes to arrive, so reads are held back even on a busy machine.
+    proxy.set_delay(300);
     const BURST: usize = 20;
     for i in 0..BURST {
         hub.ingress(Channel::Sms, "burst", "Bo", &format!("line {i}"))
@@ -571,7 +573,7 @@ async fn a_burst_read_on_screen_ends_with_the_hubs_marker_on_the_newest_message(
             state.unread,
             state.last_read
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     a1.wait_state("the client agrees", move |e| {
         let c = &e.state().conversations[&conv];
