@@ -829,14 +829,7 @@ async fn moving_an_agent_to_another_team_hands_on_the_old_teams_offer() {
     assert_eq!(o.conversation.id, c.conversation_id);
     let mut a2 = hub.connect("a2").await;
     let admin = hub.login("admin").await;
-    let r = hub
-        .http
-        .post(hub.url("/api/v1/admin/agents"))
-        .bearer_auth(&admin.token)
-        .json(&json!({"username":"a1","display_name":"Agent a1","role":"agent","team":"Elsewhere","capacity":3}))
-        .send()
-        .await
-        .unwrap();
+    let r = hub.post_agent(&admin.token, &json!({"username":"a1","display_name":"Agent a1","role":"agent","team":"Elsewhere","capacity":3})).await;
     assert_eq!(r.status(), 200);
     a1.wait_event("the offer withdrawn", |e| {
         matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
@@ -857,14 +850,7 @@ async fn moving_an_agent_to_another_team_hands_on_the_old_teams_offer() {
     let c2 = hub.ingress(Channel::Sms, "stays", "St", "hi").await;
     let o3 = a2.wait_offer().await;
     assert_eq!(o3.conversation.id, c2.conversation_id);
-    let r = hub
-        .http
-        .post(hub.url("/api/v1/admin/agents"))
-        .bearer_auth(&admin.token)
-        .json(&json!({"username":"a2","display_name":"Agent a2","role":"agent","team":"T","capacity":3}))
-        .send()
-        .await
-        .unwrap();
+    let r = hub.post_agent(&admin.token, &json!({"username":"a2","display_name":"Agent a2","role":"agent","team":"T","capacity":3})).await;
     assert_eq!(r.status(), 200);
     a2.ok(Command::AcceptOffer { offer_id: o3.id }).await;
 }
@@ -895,14 +881,7 @@ async fn moving_an_admin_keeps_an_escalation_from_another_team() {
     let escalation = admin.wait_offer().await;
     assert_eq!(escalation.conversation.id, c.conversation_id);
     let token = hub.login("admin").await.token;
-    let r = hub
-        .http
-        .post(hub.url("/api/v1/admin/agents"))
-        .bearer_auth(&token)
-        .json(&json!({"username":"admin","display_name":"Admin","role":"admin","team":"Elsewhere","capacity":3}))
-        .send()
-        .await
-        .unwrap();
+    let r = hub.post_agent(&token, &json!({"username":"admin","display_name":"Admin","role":"admin","team":"Elsewhere","capacity":3})).await;
     assert_eq!(r.status(), 200);
     admin
         .ok(Command::AcceptOffer {

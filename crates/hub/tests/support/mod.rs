@@ -117,6 +117,17 @@ impl TestHub {
             .unwrap()
     }
 
+    /// `POST /api/v1/admin/agents` with `agent` as its body, as `token`.
+    pub async fn post_agent(&self, token: &str, agent: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/admin/agents"))
+            .bearer_auth(token)
+            .json(agent)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Stops the hub (connections close) and starts it again on the same
     /// database and port.
     pub async fn restart(&mut self) {
