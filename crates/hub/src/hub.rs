@@ -145,6 +145,16 @@ fn unjson<T: DeserializeOwned>(s: &str) -> HubResult<T> {
 
 /// One serialized change: the write lock, an open transaction, and the
 /// agents to wake after commit.
+/// A change of team made by an edit (admin API or configuration file),
+/// whose offers are handed on once the whole edit is applied.
+#[derive(Debug, Clone, Copy)]
+enum TeamMove {
+    /// An agent left team `from` (none: had no team).
+    Agent { agent: AgentId, from: Option<i64> },
+    /// A queue now belongs to team `to`.
+    Queue { queue: i64, to: i64 },
+}
+
 struct Work<'h> {
     hub: &'h Hub,
     tx: Transaction<'static, Sqlite>,
@@ -255,6 +265,7 @@ impl Hub {
     async fn apply_config(&self) -> HubResult<()> {
         let config = self.config.clone();
         let mut w = self.work().await?;
+        let mut moves = Vec::new();
         for team in &config.teams {
             sqlx::query("INSERT INTO teams (name) VALUES (?) ON CONFLICT(name) DO NOTHING")
                 .bind(&team.name)
@@ -336,7 +347,8 @@ impl Hub {
                     capacity: a.capacity,
                 };
                 if current.is_none() || !entry_as_applied {
-                    w.upsert_agent(&spec, &hash).await?;
+                    let (_, moved) = w.upsert_agent(&spec, &hash).await?;
+                    moves.extend(moved);
                 } else {
                     sqlx::query("UPDATE agents SET password_hash = ? WHERE username = ?")
                         .bind(&hash)
@@ -366,21 +378,26 @@ impl Hub {
                 }
                 _ => {}
             }
-            w.upsert_queue(
-                &q.name,
-                &q.team,
-                &q.channels,
-                &q.allowed_presences,
-                &q.templates,
-                QueueOptions {
-                    team_owned: q.team_owned,
-                    idle_timeout_secs: q.idle_timeout_secs,
-                },
-            )
-            .await?;
+            let moved = w
+                .upsert_queue(
+                    &q.name,
+                    &q.team,
+                    &q.channels,
+                    &q.allowed_presences,
+                    &q.templates,
+                    QueueOptions {
+                        team_owned: q.team_owned,
+                        idle_timeout_secs: q.idle_timeout_secs,
+                    },
+                )
+                .await?;
+            moves.extend(moved);
             w.record_config_applied("queue", &q.name, &entry, None)
                 .await?;
         }
+        // Once the whole file is applied: an agent and a queue moved to
+        // another team together keep that queue's offers.
+        w.settle_team_moves(&moves).await?;
         self.commit(w).await
     }
 
@@ -1248,7 +1265,8 @@ impl Hub {
             (None, Some(old)) => old,
             (None, None) => return Err(HubError::invalid("a new agent needs a password")),
         };
-        let id = w.upsert_agent(spec, &hash).await?;
+        let (id, moved) = w.upsert_agent(spec, &hash).await?;
+        w.settle_team_moves(moved.as_slice()).await?;
         w.route_waiting().await?;
         self.commit(w).await?;
         Ok(id)
@@ -1285,18 +1303,20 @@ impl Hub {
             return Err(HubError::invalid(problem));
         }
         let mut w = self.work().await?;
-        w.upsert_queue(
-            &spec.name,
-            &spec.team,
-            &spec.channels,
-            &spec.allowed_presences,
-            &overrides,
-            QueueOptions {
-                team_owned: spec.team_owned,
-                idle_timeout_secs: spec.idle_timeout_secs,
-            },
-        )
-        .await?;
+        let moved = w
+            .upsert_queue(
+                &spec.name,
+                &spec.team,
+                &spec.channels,
+                &spec.allowed_presences,
+                &overrides,
+                QueueOptions {
+                    team_owned: spec.team_owned,
+                    idle_timeout_secs: spec.idle_timeout_secs,
+                },
+            )
+            .await?;
+        w.settle_team_moves(moved.as_slice()).await?;
         w.route_waiting().await?;
         self.commit(w).await
     }
@@ -1535,7 +1555,13 @@ impl Work<'_> {
         Ok(())
     }
 
-    async fn upsert_agent(&mut self, spec: &AgentSpec, hash: &str) -> HubResult<AgentId> {
+    /// Creates or updates an agent; a change of team is returned, to be
+    /// settled ([`Work::settle_team_moves`]) once the whole edit is applied.
+    async fn upsert_agent(
+        &mut self,
+        spec: &AgentSpec,
+        hash: &str,
+    ) -> HubResult<(AgentId, Option<TeamMove>)> {
         let team_id = match &spec.team {
             Some(t) => Some(self.team_id(t).await?),
             None => None,
@@ -1563,18 +1589,36 @@ impl Work<'_> {
         .fetch_one(&mut *self.tx)
         .await?;
         let id = AgentId(id);
-        if let Some(old) = before.filter(|t| *t != team_id) {
-            // Moved to another team: the old team's chats and team messages
-            // are not theirs to answer any more (an escalation from another
-            // team to an admin still is), and the new team's waiting chats
-            // are.
-            tracing::info!(agent = %id, "agent moved to another team; handing on the old team's offers");
-            if let Some(old) = old {
-                self.hand_on_offers(id, Some(old)).await?;
+        let moved = before
+            .filter(|t| *t != team_id)
+            .map(|from| TeamMove::Agent { agent: id, from });
+        Ok((id, moved))
+    }
+
+    /// Hands on what a change of team leaves with the wrong people. Run
+    /// after every change of one edit is applied, so that an agent and a
+    /// queue moved together keep that queue's offers.
+    async fn settle_team_moves(&mut self, moves: &[TeamMove]) -> HubResult<()> {
+        for m in moves {
+            match *m {
+                TeamMove::Agent { agent, from } => {
+                    // The old team's chats and team messages are not theirs
+                    // to answer any more (an escalation from another team
+                    // to an admin still is), and the new team's waiting
+                    // chats are.
+                    tracing::info!(%agent, "agent moved to another team; handing on the old team's offers");
+                    if let Some(old) = from {
+                        self.hand_on_offers(agent, Some(old)).await?;
+                    }
+                    self.team_catch_up(agent).await?;
+                }
+                TeamMove::Queue { queue, to } => {
+                    tracing::info!(queue, "queue moved to another team; handing on its offers");
+                    self.hand_on_queue_offers(queue, to).await?;
+                }
             }
-            self.team_catch_up(id).await?;
         }
-        Ok(id)
+        Ok(())
     }
 
     async fn team_id(&mut self, name: &str) -> HubResult<i64> {
@@ -1596,13 +1640,18 @@ impl Work<'_> {
         allowed: &[Presence],
         templates: &BTreeMap<Scenario, TemplateOverride>,
         options: QueueOptions,
-    ) -> HubResult<()> {
+    ) -> HubResult<Option<TeamMove>> {
         let team_id = self.team_id(team).await?;
-        sqlx::query(
+        let before: Option<i64> = sqlx::query_scalar("SELECT team_id FROM queues WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let queue: i64 = sqlx::query_scalar(
             "INSERT INTO queues (name, team_id, channels, allowed_presences, templates, team_owned, idle_timeout_secs) VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET team_id = excluded.team_id, channels = excluded.channels,
                allowed_presences = excluded.allowed_presences, templates = excluded.templates,
-               team_owned = excluded.team_owned, idle_timeout_secs = excluded.idle_timeout_secs",
+               team_owned = excluded.team_owned, idle_timeout_secs = excluded.idle_timeout_secs
+             RETURNING id",
         )
         .bind(name)
         .bind(team_id)
@@ -1611,9 +1660,11 @@ impl Work<'_> {
         .bind(json(templates))
         .bind(options.team_owned)
         .bind(options.idle_timeout_secs.map(i64::from))
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        Ok(())
+        Ok(before
+            .filter(|t| *t != team_id)
+            .map(|_| TeamMove::Queue { queue, to: team_id }))
     }
 
     /// Appends an event to the agent's log.
@@ -2332,28 +2383,70 @@ impl Work<'_> {
         .fetch_all(&mut *self.tx)
         .await?;
         for offer in pending.into_iter().map(OfferId) {
-            let Some(row) = self.load_offer(offer).await? else {
-                continue;
-            };
-            if row.origin.answered_request().is_some() {
-                // Its requester hears it went unanswered.
-                self.decline_request(offer, row, OfferOutcome::TimedOut, None)
-                    .await?;
-                continue;
-            }
-            // A team message or "Assign to me?" is withdrawn, not declined,
-            // so signing in again asks again (`team_catch_up` skips only
-            // questions put and answered); a routed offer is routed again.
-            let conv = row.conv;
-            self.withdraw(offer, agent, conv).await?;
-            if matches!(row.origin, OfferOrigin::TeamMessage { .. }) {
-                self.remind_team_if_unheard(conv, agent).await?;
-            }
-            if !row.origin.is_request() && self.awaits_owner(conv).await? {
-                tracing::info!(offer = %offer, agent = %agent, "offer's agent cannot answer it; rerouting");
-                self.set_status(conv, ConversationStatus::Queued, None)
-                    .await?;
-                self.route(conv).await?;
+            self.hand_on_offer(offer).await?;
+        }
+        Ok(())
+    }
+
+    /// A pending offer whose agent cannot answer it any more goes on: a
+    /// request is declined (its requester hears), a team message withdrawn
+    /// (the team is reminded), a routed offer routed again.
+    async fn hand_on_offer(&mut self, offer: OfferId) -> HubResult<()> {
+        let Some(row) = self.load_offer(offer).await? else {
+            return Ok(());
+        };
+        if row.origin.answered_request().is_some() {
+            // Its requester hears it went unanswered.
+            return self
+                .decline_request(offer, row, OfferOutcome::TimedOut, None)
+                .await;
+        }
+        // A team message or "Assign to me?" is withdrawn, not declined,
+        // so signing in again asks again (`team_catch_up` skips only
+        // questions put and answered); a routed offer is routed again.
+        let (agent, conv) = (row.agent, row.conv);
+        self.withdraw(offer, agent, conv).await?;
+        if matches!(row.origin, OfferOrigin::TeamMessage { .. }) {
+            self.remind_team_if_unheard(conv, agent).await?;
+        }
+        if !row.origin.is_request() && self.awaits_owner(conv).await? {
+            tracing::info!(offer = %offer, agent = %agent, "offer's agent cannot answer it; rerouting");
+            self.set_status(conv, ConversationStatus::Queued, None)
+                .await?;
+            self.route(conv).await?;
+        }
+        Ok(())
+    }
+
+    /// A queue moved to team `team`: its chats offered to people outside
+    /// that team as work of the queue (a new or bot-escalated chat, a team
+    /// message) go to the new team, and its members online hear of the
+    /// queue's waiting team chats. Offers made to a person (a transfer, an
+    /// escalation, a request between agents) stay: someone chose them.
+    async fn hand_on_queue_offers(&mut self, queue: i64, team: i64) -> HubResult<()> {
+        let stale: Vec<i64> = sqlx::query_scalar(
+            "SELECT o.id FROM offers o
+               JOIN conversations c ON c.id = o.conversation_id
+               JOIN agents a ON a.id = o.agent_id
+             WHERE c.queue_id = ?1 AND o.status = 'pending' AND a.team_id IS NOT ?2
+               AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation')
+                 IN ('new_conversation', 'bot_escalation', 'team_message')
+             ORDER BY o.id",
+        )
+        .bind(queue)
+        .bind(team)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for offer in stale.into_iter().map(OfferId) {
+            self.hand_on_offer(offer).await?;
+        }
+        let members: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE team_id = ?")
+            .bind(team)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for member in members.into_iter().map(AgentId) {
+            if self.hub.links.is_connected(member) {
+                self.team_catch_up(member).await?;
             }
         }
         Ok(())

@@ -894,6 +894,103 @@ async fn moving_an_admin_keeps_an_escalation_from_another_team() {
     );
 }
 
+/// An admin moves a queue to another team while one of its chats is
+/// offered to someone of the old team: the offer is withdrawn and the chat
+/// goes to the new team, instead of waiting for an agent whose team it is
+/// no longer.
+#[tokio::test]
+async fn moving_a_queue_to_another_team_hands_its_offer_to_the_new_team() {
+    let hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "q-moved", "Quinn", "hi").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    let mut outsider = hub.connect("outsider").await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .put_queue(
+            &admin.token,
+            &json!({"name":"Q","team":"Other","channels":["sms"],"allowed_presences":["available"],"templates":{}}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    a1.wait_event("the offer withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let o2 = outsider.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    assert_eq!(
+        a1.refused(Command::AcceptOffer { offer_id: o.id }).await,
+        ErrorCode::Conflict
+    );
+    outsider.ok(Command::AcceptOffer { offer_id: o2.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("outsider").await)
+    );
+}
+
+/// A team-owned queue moved to another team: the old team's team messages
+/// are withdrawn and the new team's members online hear of the waiting
+/// chat at once, instead of at the customer's next message.
+#[tokio::test]
+async fn moving_a_team_owned_queue_tells_the_new_team_of_its_waiting_chat() {
+    let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
+    let mut a1 = hub.connect("a1").await;
+    let mut outsider = hub.connect("outsider").await;
+    let c = hub.ingress(Channel::Sms, "q-team", "Tam", "anyone?").await;
+    let o = a1.wait_offer().await;
+    assert!(matches!(o.origin, OfferOrigin::TeamMessage { .. }));
+    let admin = hub.login("admin").await;
+    let r = hub
+        .put_queue(
+            &admin.token,
+            &json!({"name":"Q","team":"Other","channels":["sms"],"allowed_presences":["available"],"templates":{},"team_owned":true}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    a1.wait_event("the team message withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let o2 = outsider.wait_offer().await;
+    assert_eq!(o2.conversation.id, c.conversation_id);
+    assert!(matches!(o2.origin, OfferOrigin::TeamMessage { .. }));
+    outsider.ok(Command::AcceptOffer { offer_id: o2.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("outsider").await)
+    );
+}
+
+/// A configuration edit that moves an agent and a queue to another team
+/// together: the agent keeps the queue's offer (it is the new team's work,
+/// and the agent is in that team). Before, agents were applied first and
+/// the offer was handed on as the old team's.
+#[tokio::test]
+async fn a_configuration_moving_an_agent_and_its_queue_together_keeps_the_offer() {
+    let mut hub = TestHub::start().await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub.ingress(Channel::Sms, "both-moved", "Bo", "hi").await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    let seq = a1.last_seq;
+    a1.close().await;
+    for a in hub.config.agents.iter_mut().filter(|a| a.username == "a1") {
+        a.team = Some("Other".into());
+    }
+    queue_mut(&mut hub.config).team = "Other".into();
+    hub.restart().await;
+    let login = hub.login("a1").await;
+    let (mut a1, _, _) = Agent::connect(&hub.ws_url(), &login.token, Some(seq)).await;
+    a1.ok(Command::AcceptOffer { offer_id: o.id }).await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
 /// An agent who signs out with an offer up cannot answer it: it goes on to
 /// a teammate at once, whether the app's link closes before the logout
 /// (as the app signs out) or the logout closes the link, instead of
