@@ -876,8 +876,21 @@ struct Assignment {
     has_earlier: Option<bool>,
 }
 
+/// A note or reason as sent: trimmed, none when empty, and cut at a
+/// character boundary to what the hub keeps
+/// ([`switchboard_protocol::MAX_NOTE_BYTES`]). Uncut, a pasted megabyte
+/// would make a frame the hub closes the link on, and the outbox would
+/// send it again at every connect, holding up every command after it.
 fn clean(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+    text.map(|t| {
+        let t = t.trim();
+        let mut end = t.len().min(switchboard_protocol::MAX_NOTE_BYTES);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t[..end].trim_end().to_owned()
+    })
+    .filter(|t| !t.is_empty())
 }
 
 /// What an offer is, in one line: the OS notification title, the tray
@@ -2069,9 +2082,7 @@ impl Engine {
                         fx,
                     );
                 }
-                let reason = reason
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty());
+                let reason = clean(reason);
                 let needs_reason =
                     p.offer.template.reject_reason_required || p.offer.origin.reason_required();
                 if needs_reason && reason.is_none() {

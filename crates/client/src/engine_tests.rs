@@ -2425,6 +2425,74 @@ fn identification_and_links_update_the_conversation_and_its_record() {
     )));
 }
 
+/// A pasted megabyte in a note or reason is cut to what the hub keeps,
+/// at a character boundary, before it goes out: sent whole, the frame
+/// would be over the hub's limit, the hub would close the link, and the
+/// outbox would send it again at every connect.
+#[test]
+fn a_pasted_megabyte_note_or_reason_is_cut_to_what_the_hub_keeps() {
+    use switchboard_protocol::{encode, ClientFrame, MAX_FRAME_BYTES, MAX_NOTE_BYTES};
+    let mut h = Harness::new();
+    signed_in_as_owner(&mut h);
+    h.assign(5, AssignMode::Accepted, true);
+    // "é" is two bytes; one ASCII byte first puts every boundary on an odd
+    // byte, so the limit (even) falls inside a character.
+    let pasted = format!("x{}", "é".repeat(1024 * 1024));
+    let fx = h.act(
+        AgentAction::Transfer {
+            conversation_id: ConversationId(5),
+            target: TransferTarget::Queue { queue: "Q".into() },
+            note: Some(pasted.clone()),
+        },
+        T0,
+    );
+    let frames: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 1);
+    let Command::TransferConversation {
+        note: Some(note), ..
+    } = &frames[0].command
+    else {
+        panic!("a transfer with its note: {:?}", frames[0].command);
+    };
+    assert!(
+        note.len() <= MAX_NOTE_BYTES && note.len() > MAX_NOTE_BYTES - 2,
+        "{}",
+        note.len()
+    );
+    assert!(pasted.starts_with(note.as_str()));
+    assert!(encode(&ClientFrame::Command(frames[0].clone())).len() < MAX_FRAME_BYTES);
+    let fx = h.act(
+        AgentAction::RequestAssign {
+            conversation_id: ConversationId(5),
+            agent_id: AgentId(2),
+            reason: Some(pasted.clone()),
+        },
+        T0,
+    );
+    assert!(matches!(
+        sends(&fx)[..],
+        [Command::RequestAssign { reason: Some(r), .. }] if r.len() <= MAX_NOTE_BYTES
+    ));
+    h.offer(offer(7, template(NotificationKind::Alert)));
+    let fx = h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(7),
+            reason: Some(pasted),
+        },
+        T0,
+    );
+    assert!(matches!(
+        sends(&fx)[..],
+        [Command::RejectOffer { reason: Some(r), .. }] if r.len() <= MAX_NOTE_BYTES
+    ));
+}
+
 #[test]
 fn only_the_owner_transfers_escalates_or_asks() {
     let mut h = Harness::new();

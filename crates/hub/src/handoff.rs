@@ -1169,6 +1169,6 @@ impl Work<'_> {
 }
 
 fn clean_note(note: Option<String>) -> Option<String> {
-    note.map(|n| truncate(n.trim(), 500))
+    note.map(|n| truncate(n.trim(), switchboard_protocol::MAX_NOTE_BYTES))
         .filter(|n| !n.is_empty())
 }

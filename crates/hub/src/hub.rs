@@ -914,7 +914,7 @@ impl Hub {
                 reason,
             } => {
                 let reason = reason
-                    .map(|r| truncate(r.trim(), 500))
+                    .map(|r| truncate(r.trim(), switchboard_protocol::MAX_NOTE_BYTES))
                     .filter(|r| !r.is_empty());
                 w.ask(agent, conversation_id, agent_id, |from| {
                     OfferOrigin::AssignRequest { from, reason }
@@ -2247,7 +2247,7 @@ impl Work<'_> {
             ));
         }
         let reason = reason
-            .map(|r| truncate(r.trim(), 500))
+            .map(|r| truncate(r.trim(), switchboard_protocol::MAX_NOTE_BYTES))
             .filter(|r| !r.is_empty());
         if (template.reject_reason_required || row.origin.reason_required()) && reason.is_none() {
             return Err(HubError::refused(

@@ -42,6 +42,12 @@ pub const MAX_COMMAND_ID_BYTES: usize = 64;
 /// Longest accepted message text, in bytes.
 pub const MAX_MESSAGE_TEXT_BYTES: usize = 64 * 1024;
 
+/// Longest note or reason kept (a transfer's or escalation's note, a
+/// rejection's or assign request's reason), in bytes: the hub cuts longer
+/// ones at a character boundary, and the client cuts them before sending,
+/// so that a paste cannot make a frame over [`MAX_FRAME_BYTES`].
+pub const MAX_NOTE_BYTES: usize = 500;
+
 /// How many of a conversation's newest messages the hub sends with it (in
 /// a snapshot, an assignment), at most: fewer when they must be trimmed to
 /// fit a frame ([`MAX_FRAME_BYTES`]), otherwise fewer means all of them.
