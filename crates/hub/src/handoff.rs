@@ -332,10 +332,18 @@ impl Work<'_> {
         let (team_id, _, _) = self.queue_row(conv).await?;
         let (template, origin) = self.team_message_offer(conv).await?;
         let allowed = self.allowed_presences(conv).await?;
+        // Who transferred it here: a transfer never comes back to its
+        // sender (they can still take it from the Waiting list).
+        let senders: Vec<i64> = sqlx::query_scalar(
+            "SELECT agent_id FROM offer_exclusions WHERE conversation_id = ? AND hard = 1",
+        )
+        .bind(conv.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
         for (member, presence) in self.team_members(team_id).await? {
             // One signed out hears of the chat when it connects
             // (`team_catch_up`).
-            if !self.may_ask(member, presence, &allowed).await? {
+            if senders.contains(&member.0) || !self.may_ask(member, presence, &allowed).await? {
                 continue;
             }
             self.offer_to(conv, member, template.clone(), origin.clone())
@@ -357,6 +365,8 @@ impl Work<'_> {
                JOIN queues q ON q.id = c.queue_id
                JOIN agents a ON a.id = ?1 AND a.team_id = q.team_id
              WHERE c.status = 'offered' AND q.team_owned AND NOT {OFFERED_TO_ONE_PERSON}
+               AND NOT EXISTS (SELECT 1 FROM offer_exclusions x
+                 WHERE x.conversation_id = c.id AND x.agent_id = ?1 AND x.hard = 1)
                AND NOT EXISTS (SELECT 1 FROM offers o
                  WHERE o.conversation_id = c.id AND o.agent_id = ?1 AND o.status <> 'withdrawn'
                    AND json_extract(o.origin, '$.kind') = 'team_message'

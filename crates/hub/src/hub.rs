@@ -143,18 +143,35 @@ fn unjson<T: DeserializeOwned>(s: &str) -> HubResult<T> {
     serde_json::from_str(s).map_err(|e| HubError::Corrupt(e.to_string()))
 }
 
-/// One serialized change: the write lock, an open transaction, and the
-/// agents to wake after commit.
-/// A change of team made by an edit (admin API or configuration file),
-/// whose offers are handed on once the whole edit is applied.
+/// A change made by an edit (admin API or configuration file) that can
+/// leave offers with people who may no longer answer them, or chats with
+/// nobody. Settled ([`Work::settle_routing_changes`]) once the whole edit
+/// is applied, so that an agent and a queue moved together keep that
+/// queue's offers.
 #[derive(Debug, Clone, Copy)]
-enum TeamMove {
+enum RoutingChange {
     /// An agent left team `from` (none: had no team).
-    Agent { agent: AgentId, from: Option<i64> },
-    /// A queue now belongs to team `to`.
-    Queue { queue: i64, to: i64 },
+    AgentMoved { agent: AgentId, from: Option<i64> },
+    /// A supervisor or admin made a plain agent: no escalation target.
+    AgentDemoted { agent: AgentId },
+    /// A queue created or edited: its team, whether the team owns its
+    /// chats, the presences it gives work to may have changed.
+    QueueEdited { queue: i64 },
 }
 
+/// Which of an agent's pending offers [`Work::hand_on_offers`] hands on.
+#[derive(Debug, Clone, Copy)]
+enum OfferScope {
+    /// Every one (the agent signed out).
+    All,
+    /// Those of this team's queues (the agent left the team).
+    OfTeam(i64),
+    /// Escalations (the agent is no longer a supervisor or admin).
+    Escalations,
+}
+
+/// One serialized change: the write lock, an open transaction, and the
+/// agents to wake after commit.
 struct Work<'h> {
     hub: &'h Hub,
     tx: Transaction<'static, Sqlite>,
@@ -347,8 +364,8 @@ impl Hub {
                     capacity: a.capacity,
                 };
                 if current.is_none() || !entry_as_applied {
-                    let (_, moved) = w.upsert_agent(&spec, &hash).await?;
-                    moves.extend(moved);
+                    let (_, changes) = w.upsert_agent(&spec, &hash).await?;
+                    moves.extend(changes);
                 } else {
                     sqlx::query("UPDATE agents SET password_hash = ? WHERE username = ?")
                         .bind(&hash)
@@ -391,13 +408,13 @@ impl Hub {
                     },
                 )
                 .await?;
-            moves.extend(moved);
+            moves.push(moved);
             w.record_config_applied("queue", &q.name, &entry, None)
                 .await?;
         }
         // Once the whole file is applied: an agent and a queue moved to
         // another team together keep that queue's offers.
-        w.settle_team_moves(&moves).await?;
+        w.settle_routing_changes(&moves).await?;
         self.commit(w).await
     }
 
@@ -840,7 +857,14 @@ impl Hub {
             return unjson(&reply);
         }
         let reply = match command {
-            Command::AcceptOffer { offer_id } => w.accept(agent, offer_id).await?,
+            Command::AcceptOffer { offer_id } => {
+                let reply = w.accept(agent, offer_id).await?;
+                // Accepting an assign request or "Assign to me?" frees a
+                // session of the old owner's: work waiting for room goes
+                // to them now, not at some later change.
+                w.route_waiting().await?;
+                reply
+            }
             Command::RejectOffer { offer_id, reason } => w.reject(agent, offer_id, reason).await?,
             Command::SetPresence { presence } => {
                 if let Some(why) = unsettable(presence) {
@@ -1265,8 +1289,8 @@ impl Hub {
             (None, Some(old)) => old,
             (None, None) => return Err(HubError::invalid("a new agent needs a password")),
         };
-        let (id, moved) = w.upsert_agent(spec, &hash).await?;
-        w.settle_team_moves(moved.as_slice()).await?;
+        let (id, changes) = w.upsert_agent(spec, &hash).await?;
+        w.settle_routing_changes(&changes).await?;
         w.route_waiting().await?;
         self.commit(w).await?;
         Ok(id)
@@ -1316,7 +1340,7 @@ impl Hub {
                 },
             )
             .await?;
-        w.settle_team_moves(moved.as_slice()).await?;
+        w.settle_routing_changes(&[moved]).await?;
         w.route_waiting().await?;
         self.commit(w).await
     }
@@ -1555,19 +1579,20 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// Creates or updates an agent; a change of team is returned, to be
-    /// settled ([`Work::settle_team_moves`]) once the whole edit is applied.
+    /// Creates or updates an agent; a change of team or a demotion is
+    /// returned, to be settled ([`Work::settle_routing_changes`]) once the
+    /// whole edit is applied.
     async fn upsert_agent(
         &mut self,
         spec: &AgentSpec,
         hash: &str,
-    ) -> HubResult<(AgentId, Option<TeamMove>)> {
+    ) -> HubResult<(AgentId, Vec<RoutingChange>)> {
         let team_id = match &spec.team {
             Some(t) => Some(self.team_id(t).await?),
             None => None,
         };
-        let before: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT team_id FROM agents WHERE username = ?")
+        let before: Option<(Option<i64>, String)> =
+            sqlx::query_as("SELECT team_id, role FROM agents WHERE username = ?")
                 .bind(&spec.username)
                 .fetch_optional(&mut *self.tx)
                 .await?;
@@ -1589,33 +1614,43 @@ impl Work<'_> {
         .fetch_one(&mut *self.tx)
         .await?;
         let id = AgentId(id);
-        let moved = before
-            .filter(|t| *t != team_id)
-            .map(|from| TeamMove::Agent { agent: id, from });
-        Ok((id, moved))
+        let mut changes = Vec::new();
+        if let Some((from, role)) = before {
+            if from != team_id {
+                changes.push(RoutingChange::AgentMoved { agent: id, from });
+            }
+            let was_escalation_target =
+                role == Role::Supervisor.as_str() || role == Role::Admin.as_str();
+            if was_escalation_target && spec.role == Role::Agent {
+                changes.push(RoutingChange::AgentDemoted { agent: id });
+            }
+        }
+        Ok((id, changes))
     }
 
-    /// Hands on what a change of team leaves with the wrong people. Run
-    /// after every change of one edit is applied, so that an agent and a
-    /// queue moved together keep that queue's offers.
-    async fn settle_team_moves(&mut self, moves: &[TeamMove]) -> HubResult<()> {
-        for m in moves {
-            match *m {
-                TeamMove::Agent { agent, from } => {
+    /// Hands on what an edit leaves with the wrong people, and routes what
+    /// it leaves with nobody. Run after every change of one edit is
+    /// applied, so that an agent and a queue moved together keep that
+    /// queue's offers.
+    async fn settle_routing_changes(&mut self, changes: &[RoutingChange]) -> HubResult<()> {
+        for change in changes {
+            match *change {
+                RoutingChange::AgentMoved { agent, from } => {
                     // The old team's chats and team messages are not theirs
                     // to answer any more (an escalation from another team
                     // to an admin still is), and the new team's waiting
                     // chats are.
                     tracing::info!(%agent, "agent moved to another team; handing on the old team's offers");
                     if let Some(old) = from {
-                        self.hand_on_offers(agent, Some(old)).await?;
+                        self.hand_on_offers(agent, OfferScope::OfTeam(old)).await?;
                     }
                     self.team_catch_up(agent).await?;
                 }
-                TeamMove::Queue { queue, to } => {
-                    tracing::info!(queue, "queue moved to another team; handing on its offers");
-                    self.hand_on_queue_offers(queue, to).await?;
+                RoutingChange::AgentDemoted { agent } => {
+                    tracing::info!(%agent, "supervisor made an agent; handing on their escalations");
+                    self.hand_on_offers(agent, OfferScope::Escalations).await?;
                 }
+                RoutingChange::QueueEdited { queue } => self.settle_queue(queue).await?,
             }
         }
         Ok(())
@@ -1640,12 +1675,8 @@ impl Work<'_> {
         allowed: &[Presence],
         templates: &BTreeMap<Scenario, TemplateOverride>,
         options: QueueOptions,
-    ) -> HubResult<Option<TeamMove>> {
+    ) -> HubResult<RoutingChange> {
         let team_id = self.team_id(team).await?;
-        let before: Option<i64> = sqlx::query_scalar("SELECT team_id FROM queues WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *self.tx)
-            .await?;
         let queue: i64 = sqlx::query_scalar(
             "INSERT INTO queues (name, team_id, channels, allowed_presences, templates, team_owned, idle_timeout_secs) VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET team_id = excluded.team_id, channels = excluded.channels,
@@ -1662,9 +1693,7 @@ impl Work<'_> {
         .bind(options.idle_timeout_secs.map(i64::from))
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok(before
-            .filter(|t| *t != team_id)
-            .map(|_| TeamMove::Queue { queue, to: team_id }))
+        Ok(RoutingChange::QueueEdited { queue })
     }
 
     /// Appends an event to the agent's log.
@@ -2362,24 +2391,30 @@ impl Work<'_> {
         if valid > 0 {
             return Ok(());
         }
-        self.hand_on_offers(agent, None).await
+        self.hand_on_offers(agent, OfferScope::All).await
     }
 
     /// Hands on the offers still up for an agent who can no longer answer
     /// them (signed out, or moved to another team): a routed one goes back
     /// to routing, a request is answered as unanswered, a team message is
-    /// withdrawn (and the team reminded). `of_team`: only the offers of
-    /// that team's queues.
-    async fn hand_on_offers(&mut self, agent: AgentId, of_team: Option<i64>) -> HubResult<()> {
+    /// withdrawn (and the team reminded).
+    async fn hand_on_offers(&mut self, agent: AgentId, scope: OfferScope) -> HubResult<()> {
+        let (of_team, escalations) = match scope {
+            OfferScope::All => (None, false),
+            OfferScope::OfTeam(team) => (Some(team), false),
+            OfferScope::Escalations => (None, true),
+        };
         let pending: Vec<i64> = sqlx::query_scalar(
             "SELECT o.id FROM offers o
                JOIN conversations c ON c.id = o.conversation_id
                JOIN queues q ON q.id = c.queue_id
              WHERE o.agent_id = ?1 AND o.status = 'pending' AND (?2 IS NULL OR q.team_id = ?2)
+               AND (NOT ?3 OR json_extract(o.origin, '$.kind') = 'escalation')
              ORDER BY o.id",
         )
         .bind(agent.0)
         .bind(of_team)
+        .bind(escalations)
         .fetch_all(&mut *self.tx)
         .await?;
         for offer in pending.into_iter().map(OfferId) {
@@ -2418,12 +2453,22 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// A queue moved to team `team`: its chats offered to people outside
-    /// that team as work of the queue (a new or bot-escalated chat, a team
-    /// message) go to the new team, and its members online hear of the
-    /// queue's waiting team chats. Offers made to a person (a transfer, an
-    /// escalation, a request between agents) stay: someone chose them.
-    async fn hand_on_queue_offers(&mut self, queue: i64, team: i64) -> HubResult<()> {
+    /// A queue created or edited. Its chats offered to people outside its
+    /// team as work of the queue (a new or bot-escalated chat, a team
+    /// message: it moved to another team) go to its team; offers made to
+    /// a person (a transfer, an escalation, a request between agents)
+    /// stay, someone chose them. A chat waiting on team messages in a
+    /// queue its team no longer owns is routed as any other (nothing else
+    /// would: team reminders and the Waiting list are for team-owned
+    /// queues). The team's members online hear of the queue's waiting
+    /// team chats they may now take (moved here, or a presence the queue
+    /// now gives work to).
+    async fn settle_queue(&mut self, queue: i64) -> HubResult<()> {
+        let (team, team_owned): (i64, bool) =
+            sqlx::query_as("SELECT team_id, team_owned FROM queues WHERE id = ?")
+                .bind(queue)
+                .fetch_one(&mut *self.tx)
+                .await?;
         let stale: Vec<i64> = sqlx::query_scalar(
             "SELECT o.id FROM offers o
                JOIN conversations c ON c.id = o.conversation_id
@@ -2439,6 +2484,26 @@ impl Work<'_> {
         .await?;
         for offer in stale.into_iter().map(OfferId) {
             self.hand_on_offer(offer).await?;
+        }
+        if !team_owned {
+            let stranded: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT c.id FROM conversations c
+                 WHERE c.queue_id = ? AND c.status = 'offered' AND c.owner_id IS NULL
+                   AND NOT {}
+                 ORDER BY c.id",
+                handoff::OFFERED_TO_ONE_PERSON
+            ))
+            .bind(queue)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for conv in stranded.into_iter().map(ConversationId) {
+                tracing::info!(conversation = %conv, "queue no longer team-owned; routing its waiting chat");
+                self.withdraw_offers(conv, |o| matches!(o, OfferOrigin::TeamMessage { .. }))
+                    .await?;
+                self.set_status(conv, ConversationStatus::Queued, None)
+                    .await?;
+                self.route(conv).await?;
+            }
         }
         let members: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE team_id = ?")
             .bind(team)

@@ -596,6 +596,83 @@ async fn a_teammate_who_takes_no_work_is_refused_as_a_transfer_or_assign_target(
     assert_eq!(hub.conversation(conv).await.owner, Some(a2_id));
 }
 
+/// A chat transferred to a team-owned queue is a team message for every
+/// teammate but its sender: a transfer never comes back.
+#[tokio::test]
+async fn transfer_to_a_team_owned_queue_is_not_offered_back_to_the_sender() {
+    let hub = TestHub::start_with(|c| {
+        let mut q2 = c.queues[0].clone();
+        q2.name = "Q2".into();
+        q2.channels = vec![];
+        q2.team_owned = true;
+        c.queues.push(q2);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "tq-team").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Queue { queue: "Q2".into() },
+        note: None,
+    })
+    .await;
+    let offer = a2.wait_offer().await;
+    assert_eq!(offer.conversation.id, conv);
+    assert!(matches!(offer.origin, OfferOrigin::TeamMessage { .. }));
+    a1.no_event(
+        Duration::from_millis(300),
+        "its own transfer back",
+        is_offer,
+    )
+    .await;
+    // Nor when the customer writes again.
+    hub.ingress(Channel::Sms, "tq-team", "Cleo", "still there?")
+        .await;
+    a2.wait_offer().await;
+    a1.no_event(
+        Duration::from_millis(300),
+        "its own transfer back",
+        is_offer,
+    )
+    .await;
+}
+
+/// Accepting an assign request frees one of the old owner's sessions: a
+/// chat that waited for room goes to them at once, not at some later
+/// change.
+#[tokio::test]
+async fn accepting_an_assign_request_gives_the_old_owner_waiting_work() {
+    let hub = TestHub::start_with(|c| {
+        for a in &mut c.agents {
+            a.capacity = 1;
+        }
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let t1 = own(&hub, &mut a1, "room-1").await;
+    let mut a2 = hub.connect("a2").await;
+    own(&hub, &mut a2, "room-0").await;
+    let waiting = hub.ingress(Channel::Sms, "room-3", "Wai", "waiting").await;
+    assert_eq!(
+        hub.conversation(waiting.conversation_id).await.status,
+        ConversationStatus::Queued
+    );
+    a1.ok(Command::RequestAssign {
+        conversation_id: t1,
+        agent_id: hub.agent_id("a2").await,
+        reason: None,
+    })
+    .await;
+    let request = a2.wait_offer().await;
+    a2.ok(Command::AcceptOffer {
+        offer_id: request.id,
+    })
+    .await;
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, waiting.conversation_id);
+}
+
 #[tokio::test]
 async fn transfer_to_a_queue_is_routed_there_and_not_back_to_the_sender() {
     let hub = TestHub::start_with(|c| {
@@ -961,6 +1038,119 @@ async fn moving_a_team_owned_queue_tells_the_new_team_of_its_waiting_chat() {
     assert_eq!(
         hub.conversation(c.conversation_id).await.owner,
         Some(hub.agent_id("outsider").await)
+    );
+}
+
+/// A queue's team no longer owns its chats: a chat waiting on team
+/// messages is routed as any other. Before, nothing asked anyone again
+/// (team reminders and the Waiting list are for team-owned queues, a new
+/// customer message notified nobody), and the customer waited for good.
+#[tokio::test]
+async fn a_queue_no_longer_team_owned_routes_its_waiting_team_chat() {
+    let hub = TestHub::start_with(|c| queue_mut(c).team_owned = true).await;
+    let mut a1 = hub.connect("a1").await;
+    let c = hub
+        .ingress(Channel::Sms, "not-owned", "Nia", "hello?")
+        .await;
+    let o = a1.wait_offer().await;
+    assert!(matches!(o.origin, OfferOrigin::TeamMessage { .. }));
+    let admin = hub.login("admin").await;
+    let r = hub
+        .put_queue(
+            &admin.token,
+            &json!({"name":"Q","team":"T","channels":["sms"],"allowed_presences":["available"],"templates":{}}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    a1.wait_event("the team message withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let routed = a1.wait_offer().await;
+    assert_eq!(routed.conversation.id, c.conversation_id);
+    assert_eq!(routed.origin, OfferOrigin::NewConversation);
+    a1.ok(Command::AcceptOffer {
+        offer_id: routed.id,
+    })
+    .await;
+    assert_eq!(
+        hub.conversation(c.conversation_id).await.owner,
+        Some(hub.agent_id("a1").await)
+    );
+}
+
+/// A team-owned queue now gives work to a presence it did not: members
+/// in that presence hear of its waiting chat at once, not at the
+/// customer's next message or their own next change of presence.
+#[tokio::test]
+async fn widening_a_team_queues_presences_tells_members_now_allowed() {
+    let hub = TestHub::start_with(|c| {
+        queue_mut(c).team_owned = true;
+        queue_mut(c).allowed_presences = vec![Presence::Available];
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    a1.ok(Command::SetPresence {
+        presence: Presence::Busy,
+    })
+    .await;
+    let c = hub.ingress(Channel::Sms, "widened", "Wen", "hi").await;
+    a1.no_event(Duration::from_millis(300), "an offer while Busy", is_offer)
+        .await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .put_queue(
+            &admin.token,
+            &json!({"name":"Q","team":"T","channels":["sms"],"allowed_presences":["available","busy"],"templates":{},"team_owned":true}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let o = a1.wait_offer().await;
+    assert_eq!(o.conversation.id, c.conversation_id);
+    assert!(matches!(o.origin, OfferOrigin::TeamMessage { .. }));
+}
+
+/// A supervisor made a plain agent cannot take an escalation offered to
+/// them before: it is withdrawn and handed on, as a declined one is.
+#[tokio::test]
+async fn a_supervisor_made_an_agent_loses_an_escalation_offered_to_them() {
+    let hub = TestHub::start_with(|c| {
+        template_alert(
+            queue_mut(c)
+                .templates
+                .entry(Scenario::Escalation)
+                .or_default(),
+        );
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "demoted").await;
+    let mut sup = hub.connect("sup").await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: Some(hub.agent_id("sup").await),
+        note: None,
+    })
+    .await;
+    let escalation = sup.wait_offer().await;
+    assert_eq!(escalation.conversation.id, conv);
+    let admin = hub.login("admin").await;
+    let r = hub.post_agent(&admin.token, &json!({"username":"sup","display_name":"Agent sup","role":"agent","team":"T","capacity":10})).await;
+    assert_eq!(r.status(), 200);
+    sup.wait_event("the escalation withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == escalation.id)
+    })
+    .await;
+    assert_eq!(
+        sup.refused(Command::AcceptOffer {
+            offer_id: escalation.id
+        })
+        .await,
+        ErrorCode::Conflict
+    );
+    assert_ne!(
+        hub.conversation(conv).await.owner,
+        Some(hub.agent_id("sup").await)
     );
 }
 
