@@ -893,6 +893,67 @@ describe("App", () => {
       ui.handle({ type: "signed_out", refused: false });
     }
   });
+
+  it("ignores Alt+A's key repeats: a held key does not accept the next offer unseen", async () => {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const before = viewUpdate.getMockImplementation();
+    try {
+      const both = twoOffers();
+      await showing(both);
+      expect(screen.getByTestId("offer-customer").textContent).toBe("Olga");
+      await fireEvent.keyDown(window, { key: "a", altKey: true });
+      expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
+      expect(act).toHaveBeenCalledTimes(1);
+      // Olga's is gone: the card turns to Ned's, which the key, still held, must not accept.
+      viewUpdate.mockImplementation(async () => ({
+        view: { ...both, offers: both.offers.filter((o) => o.offer.id !== 7) },
+        detail: { kind: "nothing" },
+      }));
+      await ui.refresh();
+      await vi.waitFor(() => expect(screen.getByTestId("offer-customer").textContent).toBe(`Ned ${HOSTILE}`));
+      await fireEvent.keyDown(window, { key: "a", altKey: true, repeat: true });
+      expect(act).toHaveBeenCalledTimes(1);
+      expect(act).not.toHaveBeenCalledWith({ action: "accept", offer_id: 8 });
+    } finally {
+      viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+
+  it("makes the card answerable again when the hub refuses the accept and the offer stays pending", async () => {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const before = viewUpdate.getMockImplementation();
+    try {
+      // The view keeps holding Olga's offer throughout: the re-reads around
+      // the accept and its refusal folded, the card is the same instance.
+      await showing(twoOffers());
+      const accept = screen.getByTestId("accept") as HTMLButtonElement;
+      await fireEvent.click(accept);
+      expect(act).toHaveBeenCalledWith({ action: "accept", offer_id: 7 });
+      expect(accept.disabled).toBe(true);
+      ui.handle({
+        type: "ui",
+        event: {
+          type: "command_failed",
+          what: "accept",
+          error: { code: "session_limit", message: "too many conversations" },
+          conversation_id: null,
+        },
+      });
+      await ui.refresh();
+      flushSync();
+      expect(screen.getByTestId("accept")).toBe(accept);
+      expect(accept.disabled).toBe(false);
+      expect((screen.getByTestId("reject") as HTMLButtonElement).disabled).toBe(false);
+      // Alt+A works on it again.
+      await fireEvent.keyDown(window, { key: "a", altKey: true });
+      expect(act).toHaveBeenCalledTimes(2);
+      expect(act).toHaveBeenLastCalledWith({ action: "accept", offer_id: 7 });
+    } finally {
+      viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
 });
 
 describe("Banners", () => {

@@ -289,6 +289,50 @@ describe("Customer360", () => {
   });
 });
 
+describe("Customer360 and another conversation coming to the front", () => {
+  const none = (id: number) => summary({ id, identification: { result: "none" } });
+
+  it("links a contact created for one conversation to it, not to the one on screen when it is made", async () => {
+    let made: (c: unknown) => void = () => {};
+    mocked.createContact.mockImplementation(() => new Promise((resolve) => (made = resolve)));
+    mocked.linkRecord.mockResolvedValue(null);
+    const { rerender } = render(Customer360, { summary: none(70) });
+    await fireEvent.click(screen.getByTestId("quick-contact"));
+    await fireEvent.input(screen.getByTestId("contact-last_name"), { target: { value: "Person" } });
+    await fireEvent.click(screen.getByTestId("create-contact"));
+    await waitFor(() => expect(mocked.createContact).toHaveBeenCalled());
+    await rerender({ summary: none(71) });
+    // The agent starts on 71's form meanwhile: the late answer leaves it alone.
+    await fireEvent.click(screen.getByTestId("quick-contact"));
+    await fireEvent.input(screen.getByTestId("contact-last_name"), { target: { value: "Other" } });
+    made({ id: 8, first_name: "", last_name: "Person" });
+    await waitFor(() => expect(mocked.linkRecord).toHaveBeenCalledWith(70, { contact_id: 8, case_id: null, confirm_other_case: false }));
+    expect(mocked.linkRecord).not.toHaveBeenCalledWith(71, expect.anything());
+    expect((screen.getByTestId("contact-last_name") as HTMLInputElement).value).toBe("Other");
+  });
+
+  it("drops search results and an account answered for the conversation before", async () => {
+    let found: (r: unknown) => void = () => {};
+    let madeAccount: (a: unknown) => void = () => {};
+    mocked.searchRecords.mockImplementation(() => new Promise((resolve) => (found = resolve)));
+    mocked.createAccount.mockImplementation(() => new Promise((resolve) => (madeAccount = resolve)));
+    const { rerender } = render(Customer360, { summary: none(70) });
+    await fireEvent.input(screen.getByTestId("search-last_name"), { target: { value: "Love" } });
+    await fireEvent.click(screen.getByTestId("search"));
+    await fireEvent.click(screen.getByTestId("quick-account"));
+    await fireEvent.input(screen.getByTestId("account-name"), { target: { value: "Fabrikam" } });
+    await fireEvent.click(screen.getByTestId("create-account"));
+    await waitFor(() => expect(mocked.createAccount).toHaveBeenCalled());
+    await rerender({ summary: none(71) });
+    found([{ id: 3, first_name: "Ada", last_name: "Lovelace", account_name: null }]);
+    madeAccount({ id: 9, name: "Fabrikam" });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(screen.queryByTestId("search-results")).toBeNull();
+    expect(screen.queryByTestId("contact-form")).toBeNull();
+    expect((screen.getByTestId("search-account_name") as HTMLInputElement).value).toBe("");
+  });
+});
+
 describe("Customer360 look-ups", () => {
   it("drops an answer that arrives after the link changed", async () => {
     let answerAda: (v: View) => void = () => {};
