@@ -27,6 +27,24 @@ use crate::store::{Recovered, Store};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How long opening a link may take (TCP, TLS, the hello, the welcome and
+/// a resync's snapshot) before it is given up and tried again later.
+const OPEN_LINK_PATIENCE: Duration = Duration::from_secs(15);
+
+/// A link the hub has welcomed, with the snapshot a full resync sends
+/// before anything else.
+struct OpenedLink {
+    ws: Ws,
+    welcome: switchboard_protocol::Welcome,
+    snapshot: Option<(Seq, switchboard_protocol::AgentSnapshot)>,
+}
+
+/// A link being opened: network work only, run beside the agent's input
+/// (a hub that does not answer must not hold up a reply or an accept for
+/// the whole patience, with nothing written to the cache meanwhile).
+type OpeningLink =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<OpenedLink, ClientError>> + Send>>;
+
 /// Frames applied per store transaction at most.
 const MAX_BATCH: usize = 1024;
 
@@ -525,6 +543,7 @@ pub async fn spawn(
         outbox: loaded.outbox,
         rx,
         ws: None,
+        opening: None,
         attempt: 0,
         reconnect_at: Instant::now(),
         signed_out: false,
@@ -550,6 +569,8 @@ struct Runtime {
     outbox: Vec<CommandFrame>,
     rx: mpsc::Receiver<Request>,
     ws: Option<Ws>,
+    /// The link being opened, if one is.
+    opening: Option<OpeningLink>,
     attempt: u32,
     reconnect_at: Instant,
     signed_out: bool,
@@ -578,6 +599,7 @@ enum Step {
     Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
     Request(Option<Request>),
     Reconnect,
+    Opened(Box<Result<OpenedLink, ClientError>>),
     Heartbeat,
     Wake,
 }
@@ -603,7 +625,8 @@ impl Runtime {
             let step = tokio::select! {
                 frame = next_frame(&mut self.ws), if self.ws.is_some() => Step::Frame(frame),
                 req = self.rx.recv() => Step::Request(req),
-                _ = tokio::time::sleep_until(self.reconnect_at), if self.ws.is_none() && !self.signed_out => Step::Reconnect,
+                _ = tokio::time::sleep_until(self.reconnect_at), if self.ws.is_none() && self.opening.is_none() && !self.signed_out => Step::Reconnect,
+                opened = next_opened(&mut self.opening), if self.opening.is_some() => Step::Opened(Box::new(opened)),
                 _ = self.ping.tick(), if self.ws.is_some() => Step::Heartbeat,
                 _ = sleep_until_opt(wake) => Step::Wake,
             };
@@ -656,6 +679,10 @@ impl Runtime {
                     self.perform(fx).await;
                 }
                 Step::Reconnect => self.connect().await,
+                Step::Opened(opened) => {
+                    self.opening = None;
+                    self.opened(*opened).await;
+                }
                 Step::Heartbeat => {
                     if self.last_heard.elapsed() > self.heartbeat * 2 {
                         tracing::warn!("no answer within two heartbeat intervals; link is dead");
@@ -708,73 +735,27 @@ impl Runtime {
         }
     }
 
+    /// Starts opening a link; [`Runtime::opened`] takes it on when it is
+    /// open. Meanwhile the agent's input is handled as when offline: its
+    /// commands are written to the outbox and go when the link is open.
     async fn connect(&mut self) {
         let now = self.now();
         let fx = self
             .engine
             .handle(Input::Connection(ConnectionStatus::Connecting), now);
         self.perform(fx).await;
-        // What waits for an answer from before this link: the handshake's
-        // own commands (a resync sends the reads held back) go out on it
-        // as they are made, and must not go twice.
-        let unanswered: Vec<CommandId> = self.outbox.iter().map(|f| f.id.clone()).collect();
-        match tokio::time::timeout(Duration::from_secs(15), self.handshake()).await {
-            Ok(Ok(())) => {
-                self.attempt = 0;
-                // Ping at the hub's pace from now on (first tick at once).
-                self.ping = tokio::time::interval(self.heartbeat);
-                self.ping
-                    .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let now = self.now();
-                let fx = self
-                    .engine
-                    .handle(Input::Connection(ConnectionStatus::Online), now);
-                self.perform(fx).await;
-                // Everything not yet answered goes again, same ids: the hub
-                // executes each at most once (and answers a repeat of one
-                // it refused by running it again, so nothing goes twice).
-                for frame in self.outbox.clone() {
-                    if unanswered.contains(&frame.id) {
-                        self.send(&ClientFrame::Command(frame)).await;
-                    }
-                }
-            }
-            Ok(Err(ClientError::Refused(e))) if e.code == ErrorCode::Unauthorized => {
-                tracing::warn!(message = %e.message, "hub refused the token; signed out");
-                self.ws = None;
-                self.signed_out = true;
-                let now = self.now();
-                let fx = self
-                    .engine
-                    .handle(Input::Connection(ConnectionStatus::SignedOut), now);
-                self.perform(fx).await;
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, attempt = self.attempt, "connect failed");
-                self.lost_link().await;
-            }
-            Err(_) => {
-                tracing::info!(attempt = self.attempt, "connect timed out");
-                self.lost_link().await;
-            }
-        }
-    }
-
-    async fn handshake(&mut self) -> Result<(), ClientError> {
         let url = self.options.endpoint.ws_url();
         let connector = if url.starts_with("wss://") {
-            Some(tokio_tungstenite::Connector::Rustls(
-                self.options.endpoint.tls_config()?,
-            ))
+            match self.options.endpoint.tls_config() {
+                Ok(tls) => Some(tokio_tungstenite::Connector::Rustls(tls)),
+                Err(e) => {
+                    self.opening = Some(Box::pin(std::future::ready(Err(e))));
+                    return;
+                }
+            }
         } else {
             None
         };
-        // disable_nagle: frames (acks, commands) go out at once.
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector)
-            .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
-        self.ws = Some(ws);
-        self.last_heard = Instant::now();
         let last = self.engine.state().last_seq;
         let hello = ClientFrame::Hello(Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
@@ -785,70 +766,74 @@ impl Runtime {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         });
-        self.send(&hello).await;
-        let welcome = loop {
-            match self.read_frame().await? {
-                ServerFrame::Welcome(w) => break w,
-                ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
-                other => tracing::debug!(?other, "ignored before welcome"),
+        self.opening = Some(Box::pin(async move {
+            tokio::time::timeout(OPEN_LINK_PATIENCE, open_link(url, connector, hello))
+                .await
+                .unwrap_or_else(|_| Err(ClientError::Network("opening the link timed out".into())))
+        }));
+    }
+
+    /// Takes on a link opened (or failed to open): the welcome and a
+    /// resync's snapshot through the engine and into the cache, then
+    /// online, and every command not yet answered sent again.
+    async fn opened(&mut self, opened: Result<OpenedLink, ClientError>) {
+        let link = match opened {
+            Ok(link) => link,
+            Err(ClientError::Refused(e)) if e.code == ErrorCode::Unauthorized => {
+                tracing::warn!(message = %e.message, "hub refused the token; signed out");
+                self.ws = None;
+                self.signed_out = true;
+                let now = self.now();
+                let fx = self
+                    .engine
+                    .handle(Input::Connection(ConnectionStatus::SignedOut), now);
+                self.perform(fx).await;
+                return;
+            }
+            Err(e) => {
+                tracing::info!(error = %e, attempt = self.attempt, "connect failed");
+                self.lost_link().await;
+                return;
             }
         };
+        self.ws = Some(link.ws);
+        self.last_heard = Instant::now();
         self.resync = false;
-        self.heartbeat = Duration::from_millis(welcome.heartbeat_interval_ms.max(100));
+        self.heartbeat = Duration::from_millis(link.welcome.heartbeat_interval_ms.max(100));
+        // What waits for an answer, from before this link or made while it
+        // opened. What taking on the link itself sends (a resync's reads
+        // held back) goes out on it as it is made, and must not go twice.
+        let unanswered: Vec<CommandId> = self.outbox.iter().map(|f| f.id.clone()).collect();
         let now = self.now();
         let fx = self.engine.handle(
             Input::Welcome {
-                server_time: welcome.server_time,
+                server_time: link.welcome.server_time,
             },
             now,
         );
         self.perform(fx).await;
-        if let ResumeMode::FullResync { reason } = welcome.resume {
-            tracing::info!(?reason, "full resync");
-            let (seq, snapshot) = loop {
-                match self.read_frame().await? {
-                    ServerFrame::Snapshot { seq, snapshot } => break (seq, snapshot),
-                    ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
-                    other => tracing::debug!(?other, "ignored before snapshot"),
-                }
-            };
+        if let Some((seq, snapshot)) = link.snapshot {
             let now = self.now();
             let fx = self.engine.handle(Input::Snapshot { seq, snapshot }, now);
             self.perform(fx).await;
             self.ack().await;
         }
-        Ok(())
-    }
-
-    async fn read_frame(&mut self) -> Result<ServerFrame, ClientError> {
-        loop {
-            let Some(ws) = self.ws.as_mut() else {
-                return Err(ClientError::Network("not connected".into()));
-            };
-            match ws.next().await {
-                Some(Ok(WsMessage::Text(t))) => match decode_server_frame(&t) {
-                    Ok(f) => return Ok(f),
-                    Err(e) => tracing::warn!(error = %e, "invalid frame from hub ignored"),
-                },
-                Some(Ok(WsMessage::Close(c))) => {
-                    return Err(match c {
-                        Some(c)
-                            if u16::from(c.code)
-                                == switchboard_protocol::close_code::UNAUTHORIZED
-                                || u16::from(c.code)
-                                    == switchboard_protocol::close_code::TOKEN_REVOKED =>
-                        {
-                            ClientError::Refused(switchboard_protocol::ErrorBody::new(
-                                ErrorCode::Unauthorized,
-                                c.reason.to_string(),
-                            ))
-                        }
-                        other => ClientError::Network(format!("closed: {other:?}")),
-                    })
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(ClientError::Network(e.to_string())),
-                None => return Err(ClientError::Network("closed".into())),
+        self.attempt = 0;
+        // Ping at the hub's pace from now on (first tick at once).
+        self.ping = tokio::time::interval(self.heartbeat);
+        self.ping
+            .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let now = self.now();
+        let fx = self
+            .engine
+            .handle(Input::Connection(ConnectionStatus::Online), now);
+        self.perform(fx).await;
+        // Everything not yet answered goes again, same ids: the hub
+        // executes each at most once (and answers a repeat of one it
+        // refused by running it again, so nothing goes twice).
+        for frame in self.outbox.clone() {
+            if unanswered.contains(&frame.id) {
+                self.send(&ClientFrame::Command(frame)).await;
             }
         }
     }
@@ -1026,6 +1011,86 @@ impl Runtime {
             self.outbox.push(frame.clone());
             self.send(&ClientFrame::Command(frame)).await;
         }
+    }
+}
+
+/// Opens a link: connects, says hello, and reads the welcome (and, for a
+/// full resync, the snapshot that follows it).
+async fn open_link(
+    url: String,
+    connector: Option<tokio_tungstenite::Connector>,
+    hello: ClientFrame,
+) -> Result<OpenedLink, ClientError> {
+    // disable_nagle: frames (acks, commands) go out at once.
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector)
+        .await
+        .map_err(|e| ClientError::Network(e.to_string()))?;
+    ws.send(WsMessage::Text(encode(&hello).into()))
+        .await
+        .map_err(|e| ClientError::Network(e.to_string()))?;
+    let welcome = loop {
+        match read_frame(&mut ws).await? {
+            ServerFrame::Welcome(w) => break w,
+            ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+            other => tracing::debug!(?other, "ignored before welcome"),
+        }
+    };
+    let snapshot = if let ResumeMode::FullResync { reason } = &welcome.resume {
+        tracing::info!(?reason, "full resync");
+        loop {
+            match read_frame(&mut ws).await? {
+                ServerFrame::Snapshot { seq, snapshot } => break Some((seq, snapshot)),
+                ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+                other => tracing::debug!(?other, "ignored before snapshot"),
+            }
+        }
+    } else {
+        None
+    };
+    Ok(OpenedLink {
+        ws,
+        welcome,
+        snapshot,
+    })
+}
+
+/// The next frame from the hub on a link being opened; frames that do not
+/// decode are logged and skipped, a close is an error (unauthorised for the
+/// hub's token closes).
+async fn read_frame(ws: &mut Ws) -> Result<ServerFrame, ClientError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Text(t))) => match decode_server_frame(&t) {
+                Ok(f) => return Ok(f),
+                Err(e) => tracing::warn!(error = %e, "invalid frame from hub ignored"),
+            },
+            Some(Ok(WsMessage::Close(c))) => {
+                return Err(match c {
+                    Some(c)
+                        if u16::from(c.code) == switchboard_protocol::close_code::UNAUTHORIZED
+                            || u16::from(c.code)
+                                == switchboard_protocol::close_code::TOKEN_REVOKED =>
+                    {
+                        ClientError::Refused(switchboard_protocol::ErrorBody::new(
+                            ErrorCode::Unauthorized,
+                            c.reason.to_string(),
+                        ))
+                    }
+                    other => ClientError::Network(format!("closed: {other:?}")),
+                })
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(ClientError::Network(e.to_string())),
+            None => return Err(ClientError::Network("closed".into())),
+        }
+    }
+}
+
+/// The link being opened, when it is (or is given up); never without one.
+async fn next_opened(opening: &mut Option<OpeningLink>) -> Result<OpenedLink, ClientError> {
+    match opening.as_mut() {
+        Some(f) => f.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -606,6 +606,98 @@ async fn a_corrupted_cache_is_moved_aside_and_rebuilt_from_the_hub() {
     .await;
 }
 
+/// A hub that does not answer while a link is being opened (packets
+/// dropped by a firewall, Wi-Fi with no internet) does not hold up the
+/// agent: a reply and a draft made meanwhile are handled at once, are on
+/// disk at once (a quit or a crash keeps them), and the reply goes when
+/// the link opens. Before, input waited behind the opening's 15 s
+/// patience with nothing written.
+#[tokio::test]
+async fn input_while_a_link_is_opening_is_kept_at_once_and_sent_when_it_opens() {
+    let hub = TestHub::start().await;
+    let proxy = Proxy::start(hub.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(proxy.endpoint(), token, &cache).await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "opening", "Ola", "hi")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    // Connections are accepted and then hear nothing back.
+    proxy.set(BLACKHOLE);
+    proxy.cut();
+    a1.wait_state("opening a link", |e| {
+        e.connection() == ConnectionStatus::Connecting
+    })
+    .await;
+    a1.act(AgentAction::SendMessage {
+        conversation_id: conv,
+        text: "sent while the link opens".into(),
+    })
+    .await;
+    a1.act(AgentAction::SetDraft {
+        conversation_id: conv,
+        text: "and a thought after it".into(),
+    })
+    .await;
+    let handled = a1.wait_state("handled while the link opens", move |e| {
+        e.connection() == ConnectionStatus::Connecting
+            && e.state().drafts.get(&conv).map(String::as_str) == Some("and a thought after it")
+    });
+    tokio::time::timeout(Duration::from_secs(3), handled)
+        .await
+        .expect("input handled within 3 s, not after the opening's patience");
+    let disk = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+        .await
+        .unwrap();
+    let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(&disk)
+        .await
+        .unwrap();
+    let draft: Option<String> =
+        sqlx::query_scalar("SELECT text FROM drafts WHERE conversation_id = ?")
+            .bind(conv.0)
+            .fetch_optional(&disk)
+            .await
+            .unwrap();
+    disk.close().await;
+    assert_eq!(outbox, 1, "the reply is in the cache's outbox");
+    assert_eq!(draft.as_deref(), Some("and a thought after it"));
+    // The link comes back: the reply reaches the hub, once.
+    proxy.set(PASS);
+    proxy.cut();
+    let a1_id = hub.agent_id("a1").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let replies = hub
+            .hub()
+            .conversation_messages(None, conv, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.author == switchboard_protocol::Author::Agent { agent_id: a1_id })
+            .count();
+        if replies == 1 {
+            break;
+        }
+        assert!(
+            replies == 0 && std::time::Instant::now() < deadline,
+            "{replies} replies"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a1.wait_state("the reply answered", |e| {
+        e.connection() == ConnectionStatus::Online
+    })
+    .await;
+    a1.stop().await;
+}
+
 /// A reply and the draft it clears are written together: when the outbox
 /// cannot be written (here a trigger refuses it; a full disk would too),
 /// the draft is not cleared on disk either, so a restart gives the agent
