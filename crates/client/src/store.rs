@@ -83,6 +83,18 @@ pub struct Loaded {
     pub unreadable: Vec<String>,
 }
 
+/// A cache row [`Store::load`] could not read, by its key.
+#[derive(Debug)]
+enum BadRow {
+    Meta(&'static str),
+    Conversation(i64),
+    Message(i64),
+    Offer(i64),
+    Draft(i64),
+    Outbox(i64),
+    Accepting(String),
+}
+
 /// Column `i` of `row` as text, or `None` (noted in `unreadable`) when it
 /// is not text.
 fn decode_text(
@@ -343,12 +355,18 @@ impl Store {
         &self,
         key: &'static str,
         unreadable: &mut Vec<String>,
+        bad: &mut Vec<BadRow>,
     ) -> Result<Option<T>, StoreError> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| decode_row(&r, 0, unreadable, || format!("meta {key}"))))
+        let before = unreadable.len();
+        let value = row.and_then(|r| decode_row(&r, 0, unreadable, || format!("meta {key}")));
+        if unreadable.len() > before {
+            bad.push(BadRow::Meta(key));
+        }
+        Ok(value)
     }
 
     /// A free-form value (account info for the shell).
@@ -373,23 +391,25 @@ impl Store {
     /// full snapshot in place of what was lost.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         let mut unreadable = Vec::new();
+        let mut bad = Vec::new();
+        let (u, b) = (&mut unreadable, &mut bad);
         let mut state = AgentState {
             last_seq: Seq(self
-                .meta_or_skip::<u64>("last_seq", &mut unreadable)
+                .meta_or_skip::<u64>("last_seq", u, b)
                 .await?
                 .unwrap_or(0)),
-            profile: self.meta_or_skip("profile", &mut unreadable).await?,
-            presence: self.meta_or_skip("presence", &mut unreadable).await?,
+            profile: self.meta_or_skip("profile", u, b).await?,
+            presence: self.meta_or_skip("presence", u, b).await?,
             active: self
-                .meta_or_skip::<Option<ConversationId>>("active", &mut unreadable)
+                .meta_or_skip::<Option<ConversationId>>("active", u, b)
                 .await?
                 .flatten(),
             banners: self
-                .meta_or_skip("banners", &mut unreadable)
+                .meta_or_skip("banners", u, b)
                 .await?
                 .unwrap_or_default(),
             settings: self
-                .meta_or_skip("settings", &mut unreadable)
+                .meta_or_skip("settings", u, b)
                 .await?
                 .unwrap_or_default(),
             ..AgentState::default()
@@ -403,6 +423,7 @@ impl Store {
             let Some(mut view) = decode_row::<ConversationView>(&r, 1, &mut unreadable, || {
                 format!("conversation {id}")
             }) else {
+                bad.push(BadRow::Conversation(id));
                 continue;
             };
             let msgs = sqlx::query(
@@ -416,7 +437,12 @@ impl Store {
                 .iter()
                 .filter_map(|m| {
                     let mid: i64 = m.try_get(0).unwrap_or_default();
-                    decode_row::<Message>(m, 1, &mut unreadable, || format!("message {mid}"))
+                    let message =
+                        decode_row::<Message>(m, 1, &mut unreadable, || format!("message {mid}"));
+                    if message.is_none() {
+                        bad.push(BadRow::Message(mid));
+                    }
+                    message
                 })
                 .collect();
             conversations.insert(view.summary.id, view);
@@ -427,10 +453,11 @@ impl Store {
             .await?;
         for r in rows {
             let id: i64 = r.try_get(0).unwrap_or_default();
-            if let Some(p) =
-                decode_row::<PendingOffer>(&r, 1, &mut unreadable, || format!("offer {id}"))
-            {
-                state.offers.insert(p.offer.id, p);
+            match decode_row::<PendingOffer>(&r, 1, &mut unreadable, || format!("offer {id}")) {
+                Some(p) => {
+                    state.offers.insert(p.offer.id, p);
+                }
+                None => bad.push(BadRow::Offer(id)),
             }
         }
         let handled: Vec<i64> = sqlx::query_scalar("SELECT id FROM handled_offers")
@@ -447,7 +474,11 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let id: i64 = r.try_get(0).ok()?;
-                let text = decode_text(r, 1, &mut unreadable, || format!("draft {id}"))?;
+                let Some(text) = decode_text(r, 1, &mut unreadable, || format!("draft {id}"))
+                else {
+                    bad.push(BadRow::Draft(id));
+                    return None;
+                };
                 Some((ConversationId(id), text))
             })
             .collect();
@@ -458,7 +489,12 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let n: i64 = r.try_get(0).unwrap_or_default();
-                decode_row::<CommandFrame>(r, 1, &mut unreadable, || format!("outbox row {n}"))
+                let frame =
+                    decode_row::<CommandFrame>(r, 1, &mut unreadable, || format!("outbox row {n}"));
+                if frame.is_none() {
+                    bad.push(BadRow::Outbox(n));
+                }
+                frame
             })
             .collect();
         // A row whose accept was answered but whose removal a crash cut
@@ -474,7 +510,12 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let id: String = r.try_get(0).unwrap_or_default();
-                decode_row::<PendingOffer>(r, 1, &mut unreadable, || format!("accepting {id}"))
+                let offer =
+                    decode_row::<PendingOffer>(r, 1, &mut unreadable, || format!("accepting {id}"));
+                if offer.is_none() {
+                    bad.push(BadRow::Accepting(id));
+                }
+                offer
             })
             .collect();
         if !unreadable.is_empty() {
@@ -483,6 +524,7 @@ impl Store {
                 "cache rows unreadable; skipped, asking the hub for everything"
             );
             state.last_seq = Seq(0);
+            self.forget_unreadable(&bad).await?;
         }
         Ok(Loaded {
             state,
@@ -490,6 +532,37 @@ impl Store {
             accepting,
             unreadable,
         })
+    }
+
+    /// Deletes rows that did not decode, with the cursor, in one
+    /// transaction. Nothing rewrites some of them (the settings, an outbox
+    /// row), so kept they were unreadable at every start, each start a full
+    /// resync and the same notice; the cursor goes with them so that a
+    /// crash before the hub's snapshot still asks for everything.
+    async fn forget_unreadable(&self, bad: &[BadRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        put_meta(&mut tx, "last_seq", to_json(&0u64)).await?;
+        for row in bad {
+            let (sql, key) = match row {
+                BadRow::Meta(key) => ("DELETE FROM meta WHERE key = ?", (*key).to_owned()),
+                BadRow::Conversation(id) => {
+                    ("DELETE FROM conversations WHERE id = ?", id.to_string())
+                }
+                BadRow::Message(id) => ("DELETE FROM messages WHERE id = ?", id.to_string()),
+                BadRow::Offer(id) => ("DELETE FROM offers WHERE id = ?", id.to_string()),
+                BadRow::Draft(id) => (
+                    "DELETE FROM drafts WHERE conversation_id = ?",
+                    id.to_string(),
+                ),
+                BadRow::Outbox(n) => ("DELETE FROM outbox WHERE n = ?", n.to_string()),
+                BadRow::Accepting(id) => ("DELETE FROM accepting WHERE command_id = ?", id.clone()),
+            };
+            // Keys bound as text: SQLite compares them by the column's
+            // affinity, so "5" finds integer key 5.
+            sqlx::query(sql).bind(key).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Applies a batch of operations and the new last seq atomically.

@@ -986,6 +986,66 @@ async fn unreadable_cache_rows_are_skipped_and_refetched_keeping_drafts_and_unse
     a1.stop().await;
 }
 
+/// Unreadable rows that nothing rewrites (the settings, an unsent
+/// command's row) are dropped once reported, with the cursor: the start
+/// after is a normal one, not another full resync with the same notice
+/// every time, and a crash before the hub's snapshot still asks for
+/// everything.
+#[tokio::test]
+async fn unreadable_rows_nothing_rewrites_are_reported_once() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("a1.db");
+    let token = hub.token("a1").await;
+    let a1 = TestClient::start(hub.endpoint(), token.clone(), &cache).await;
+    let conv = hub
+        .ingress(Channel::Whatsapp, "once", "Ona", "hi")
+        .await
+        .conversation_id;
+    a1.wait_state("assigned", move |e| {
+        e.state().conversations.contains_key(&conv)
+    })
+    .await;
+    a1.stop().await;
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cache.display()))
+            .await
+            .unwrap();
+        for q in [
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('settings', '[[[')",
+            "INSERT INTO outbox (command_id, body) VALUES ('bad-1', '{not json')",
+        ] {
+            sqlx::query(q).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let load = || async {
+        let (store, _) = Store::open(&cache).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        store.close().await;
+        loaded
+    };
+    let first = load().await;
+    assert_eq!(first.unreadable.len(), 2, "{:?}", first.unreadable);
+    assert_eq!(first.state.last_seq.0, 0);
+    // As after a crash before the snapshot: nothing to report, and the
+    // cursor still asks for everything.
+    let second = load().await;
+    assert!(second.unreadable.is_empty(), "{:?}", second.unreadable);
+    assert_eq!(second.state.last_seq.0, 0);
+    assert!(second.state.conversations.contains_key(&conv));
+    let a1 = TestClient::start(hub.endpoint(), token, &cache).await;
+    assert!(a1.recovered.is_none(), "{:?}", a1.recovered);
+    a1.wait_state("online, the snapshot applied", move |e| {
+        e.connection() == ConnectionStatus::Online && e.state().last_seq.0 > 0
+    })
+    .await;
+    a1.stop().await;
+    let third = load().await;
+    assert!(third.unreadable.is_empty());
+    assert!(third.state.last_seq.0 > 0, "resumes with a cursor");
+}
+
 #[tokio::test]
 async fn the_client_survives_a_hub_restart_and_is_signed_out_when_revoked() {
     let mut hub = TestHub::start().await;
