@@ -352,7 +352,9 @@ impl Shell {
         self.sessions_started.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn is_newest(&self, number: u64) -> bool {
+    /// Whether session `number` is the newest started (a sign-in or a
+    /// resume since supersedes it).
+    pub fn is_newest(&self, number: u64) -> bool {
         self.sessions_started.load(Ordering::SeqCst) == number
     }
 

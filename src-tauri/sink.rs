@@ -154,6 +154,22 @@ fn ring(engine: &Engine) -> SoundCommand {
 
 impl EffectSink for DesktopSink {
     fn perform(&mut self, effect: Effect, engine: &Engine) {
+        // A session superseded before it was installed (a resume the agent
+        // chose "Sign in instead" over, whose runtime started after all)
+        // raises nothing: it is ended as soon as it is found, and what it
+        // raised would stay (a ring looping for good, notifications and
+        // tray items for offers nobody can answer, a count in the title).
+        let superseded = self
+            .app
+            .try_state::<crate::shell::Shell>()
+            .is_some_and(|shell| !shell.is_newest(self.session));
+        if superseded {
+            tracing::debug!(
+                session = self.session,
+                "effect of a superseded session dropped"
+            );
+            return;
+        }
         self.memory_release.after_work(SystemClock.now());
         // A new volume or tone while ringing: ring on with it (the engine
         // only says start and stop).

@@ -3161,8 +3161,10 @@ async fn with_a_keychain_a_restart_on_a_silent_hub_says_it_is_resuming_then_open
     let hub = Hub::start_for_restarts().await;
     let desk = Desk::new();
     let _keyring = Keyring::start(&desk).await;
+    let notifications = NotifyServer::start().await;
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
     let c = hub
         .ingress(Channel::Sms, "s1", "Sam", "", "are you there?")
         .await;
@@ -3202,11 +3204,19 @@ async fn with_a_keychain_a_restart_on_a_silent_hub_says_it_is_resuming_then_open
     })
     .await;
     app.el(&row).await;
+    // An offer left pending at the quit, for the kept session to raise
+    // again if it took over.
+    hub.ingress(Channel::Sms, "s2", "Pat", "", "still waiting")
+        .await;
+    notifications
+        .wait("the offer", |n| n.summary.contains("Pat"))
+        .await;
     app.quit().await;
 
     step("'Sign in instead' while resuming: the resume never takes over");
     let stopped = hub.stop().await;
     let silent = SilentListener::start(stopped.addr()).await;
+    let notified_before = notifications.notified().len();
     let app = App::launch(&desk).await;
     app.el("[data-testid=resuming]").await;
     app.click("[data-testid=resume-instead]").await;
@@ -3220,6 +3230,16 @@ async fn with_a_keychain_a_restart_on_a_silent_hub_says_it_is_resuming_then_open
             .await,
         true,
         "the resumed session replaced the sign-in form"
+    );
+    // Nor did it raise its kept offer: nothing to ring for, nothing on the
+    // desktop whose buttons no session listens to.
+    let raised: Vec<_> = notifications.notified()[notified_before..].to_vec();
+    assert!(raised.is_empty(), "the superseded resume raised {raised:?}");
+    assert!(
+        x_windows(&["--name", r"^Switchboard \([0-9]+\)$"])
+            .await
+            .is_empty(),
+        "the superseded resume put a count in the title"
     );
     drop(silent);
     app.quit().await;
