@@ -853,6 +853,31 @@ describe("WaitingChats (any teammate's)", () => {
     }
   });
 
+  it("gives the first Take the keyboard once a slow read arrives, when the keyboard is still in the dialog", async () => {
+    let answer!: (c: unknown) => void;
+    mocked.waitingTeamChats.mockReturnValueOnce(new Promise((r) => (answer = r)));
+    render(WaitingChats, { onClose: () => {} });
+    await new Promise((r) => setTimeout(r, 20));
+    answer([chat(80, "Wes", "hello")]);
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("take-80")));
+  });
+
+  it("leaves the keyboard on an offer's Accept that appeared while the list was read", async () => {
+    let answer!: (c: unknown) => void;
+    mocked.waitingTeamChats.mockReturnValueOnce(new Promise((r) => (answer = r)));
+    render(WaitingChats, { onClose: () => {} });
+    await new Promise((r) => setTimeout(r, 20));
+    // The offer's card takes the keyboard on its Accept.
+    render(OfferAlert, { offer: offer(), now: 1_000_000_000 });
+    const accept = screen.getByTestId("accept");
+    await waitFor(() => expect(document.activeElement).toBe(accept));
+    answer([chat(80, "Wes", "hello")]);
+    await waitFor(() => expect(screen.getByTestId("take-80")).toBeTruthy());
+    await new Promise((r) => setTimeout(r, 20));
+    // The agent's Enter answers the offer they see, not a team chat.
+    expect(document.activeElement).toBe(accept);
+  });
+
   it("is offered in the header to an agent in a team", () => {
     const inTeam = appView({ profile: { id: 1, username: "a1", display_name: "A", role: "agent", team: "T" } });
     const { unmount } = render(Header, { view: inTeam, onSettings: () => {} });
