@@ -1,4 +1,4 @@
-//! The global shortcut that accepts the newest offer from anywhere on the
+//! The global shortcut that accepts the offer the window shows from anywhere on the
 //! desktop (Ctrl+Shift+A; Cmd+Shift+A on macOS).
 //!
 //! The key is taken from the desktop only while an offer is pending

@@ -659,6 +659,7 @@ async fn a_login_start_resumes_in_the_tray_and_asks_to_sign_in_when_it_cannot() 
 async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
     let hub = Hub::start().await;
     let desk = Desk::new();
+    let notifications = NotifyServer::start().await;
     let app = App::launch(&desk).await;
     app.sign_in(&hub.url(), "a1").await;
     // Pressed on the X server, as from any other application.
@@ -706,6 +707,33 @@ async fn the_global_shortcut_accepts_the_offer_the_window_shows() {
         witness.a_presses() == 1
     })
     .await;
+
+    step("two offers, the later one's notification opened: the key accepts the one shown");
+    app.notify_always().await;
+    let sooner = hub.ingress(Channel::Sms, "sc-1", "Fay", "", "first").await;
+    app.el("[data-testid=offer-alert]").await;
+    let later = hub.ingress(Channel::Sms, "sc-2", "Gil", "", "second").await;
+    let shown = notifications
+        .wait("the later offer", |n| n.summary.contains("Gil"))
+        .await;
+    notifications.invoke(shown.id, "default").await;
+    app.text_until("[data-testid=offer-customer]", |t| t == "Gil")
+        .await;
+    press();
+    let owner = |c: switchboard_protocol::ConversationId| {
+        let hub = hub.running.hub.clone();
+        async move { hub.conversation(c).await.unwrap().owner }
+    };
+    eventually("the shown offer accepted", || async {
+        owner(later.conversation_id).await.is_some()
+    })
+    .await;
+    assert_eq!(
+        owner(sooner.conversation_id).await,
+        None,
+        "the key accepted an offer the window did not show"
+    );
+    drop(witness);
     app.quit().await;
 }
 

@@ -643,9 +643,17 @@ pub enum AgentAction {
         /// Which.
         offer_id: OfferId,
     },
-    /// Accept the pending offer that lapses first, the one the window's
-    /// alert card shows unless the agent picked another (global shortcut).
+    /// Accept the offer the window's alert card shows (global shortcut):
+    /// the one the agent or the desktop brought forward ([`AgentAction::ShowOffer`],
+    /// a notification's body or the tray), else the one that lapses first.
     AcceptSoonest,
+    /// The agent brought this pending offer into the window's alert card
+    /// (picked it from the list, or is answering it): the global shortcut
+    /// accepts it, not a sooner one the card does not show.
+    ShowOffer {
+        /// Which.
+        offer_id: OfferId,
+    },
     /// Reject an offer.
     Reject {
         /// Which.
@@ -811,6 +819,10 @@ pub struct Engine {
     ringing: bool,
     skew_ms: i64,
     connection: ConnectionStatus,
+    /// The offer brought into the window's alert card (by the agent, a
+    /// notification's body, the tray), while it is pending; none: the
+    /// card shows the one that lapses first.
+    shown_offer: Option<OfferId>,
     id_prefix: String,
     next_id: u64,
     /// Commands sent and what they were, for failure messages (and a
@@ -1048,6 +1060,7 @@ impl Engine {
             ringing: false,
             skew_ms: 0,
             connection: ConnectionStatus::Connecting,
+            shown_offer: None,
             id_prefix: id_prefix.into(),
             next_id: 0,
             in_flight: BTreeMap::new(),
@@ -2051,23 +2064,33 @@ impl Engine {
         match action {
             AgentAction::Accept { offer_id } => self.accept(offer_id, fx),
             AgentAction::AcceptSoonest => {
-                // The one that lapses first, as the window's alert card
-                // shows it (the newest among equal deadlines, as the card
-                // keeps the view's newest-first order for those).
-                let soonest = self
-                    .state
-                    .offers
-                    .values()
-                    .min_by_key(|p| {
-                        (
-                            p.deadline,
-                            std::cmp::Reverse((p.offer.created_at, p.offer.id)),
-                        )
-                    })
-                    .map(|p| p.offer.id);
+                // The one brought forward, while pending; else the one that
+                // lapses first, as the window's alert card shows it (the
+                // newest among equal deadlines, as the card keeps the
+                // view's newest-first order for those).
+                let shown = self
+                    .shown_offer
+                    .filter(|id| self.state.offers.contains_key(id));
+                let soonest = shown.or_else(|| {
+                    self.state
+                        .offers
+                        .values()
+                        .min_by_key(|p| {
+                            (
+                                p.deadline,
+                                std::cmp::Reverse((p.offer.created_at, p.offer.id)),
+                            )
+                        })
+                        .map(|p| p.offer.id)
+                });
                 match soonest {
                     Some(id) => self.accept(id, fx),
                     None => self.refuse("accept", ErrorCode::NotFound, "no pending offer", fx),
+                }
+            }
+            AgentAction::ShowOffer { offer_id } => {
+                if self.state.offers.contains_key(&offer_id) {
+                    self.shown_offer = Some(offer_id);
                 }
             }
             AgentAction::Reject { offer_id, reason } => {
@@ -2370,7 +2393,7 @@ impl Engine {
         // Wherever it was accepted (notification, tray, alert window,
         // shortcut), the app comes forward to work on it (seed 001: "the
         // app is made active and displayed to you").
-        fx.push(Effect::FocusWindow(None));
+        self.focus_window(None, fx);
     }
 
     /// An offer whose accept the hub refused while keeping it pending (the
@@ -2532,7 +2555,7 @@ impl Engine {
                 if needs_reason {
                     // A reason cannot be typed into an OS notification: bring
                     // the in-app alert forward instead.
-                    fx.push(Effect::FocusWindow(Some(key)));
+                    self.focus_window(Some(key), fx);
                 } else {
                     self.agent(
                         AgentAction::Reject {
@@ -2545,10 +2568,10 @@ impl Engine {
                 }
             }
             (NotificationKey::Offer(_), NotificationAction::Open) => {
-                fx.push(Effect::FocusWindow(Some(key)));
+                self.focus_window(Some(key), fx);
             }
             (NotificationKey::Conversation(cid), _) => {
-                fx.push(Effect::FocusWindow(Some(key)));
+                self.focus_window(Some(key), fx);
                 if self.state.conversations.contains_key(&cid) {
                     self.agent(
                         AgentAction::Open {
@@ -2561,6 +2584,16 @@ impl Engine {
             }
             (NotificationKey::Notice(_), _) => fx.push(Effect::FocusWindow(Some(key))),
         }
+    }
+
+    /// Brings the window forward showing `key`; an offer's key is what the
+    /// alert card shows from now on, as the page does on the same event.
+    fn focus_window(&mut self, key: Option<NotificationKey>, fx: &mut Vec<Effect>) {
+        self.shown_offer = match key {
+            Some(NotificationKey::Offer(id)) => Some(id),
+            _ => None,
+        };
+        fx.push(Effect::FocusWindow(key));
     }
 
     // -------------------------------------------------------------- time

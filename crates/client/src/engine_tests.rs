@@ -435,6 +435,75 @@ fn the_shortcut_accepts_the_offer_that_lapses_first() {
     );
 }
 
+/// An offer brought into the window's card (its notification's body
+/// clicked, or the agent picking it from the list) is the one the global
+/// shortcut accepts while it is pending, not a sooner one the card does
+/// not show; once it is gone, the soonest again.
+#[test]
+fn the_shortcut_accepts_the_offer_brought_forward() {
+    let accepted = |fx: &[Effect]| -> Vec<OfferId> {
+        sends(fx)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::AcceptOffer { offer_id } => Some(*offer_id),
+                _ => None,
+            })
+            .collect()
+    };
+    let later = |id: i64| {
+        let mut o = offer(id, template(NotificationKind::Alert));
+        o.created_at = at(1000);
+        o.expires_at = at(90_000);
+        o
+    };
+    // A notification's body.
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.offer(later(2));
+    let fx = h.e.handle(
+        Input::Notification {
+            key: NotificationKey::Offer(OfferId(2)),
+            action: NotificationAction::Open,
+        },
+        at(1500),
+    );
+    assert!(
+        fx.contains(&Effect::FocusWindow(Some(NotificationKey::Offer(OfferId(
+            2
+        )))))
+    );
+    let fx = h.act(AgentAction::AcceptSoonest, at(2000));
+    assert_eq!(accepted(&fx), vec![OfferId(2)]);
+    // Picked in the window; a later one that is gone leaves the soonest.
+    let mut h = Harness::new();
+    h.offer(offer(1, template(NotificationKind::Alert)));
+    h.offer(later(2));
+    h.offer(later(3));
+    h.act(
+        AgentAction::ShowOffer {
+            offer_id: OfferId(3),
+        },
+        at(1500),
+    );
+    h.act(
+        AgentAction::Reject {
+            offer_id: OfferId(3),
+            reason: None,
+        },
+        at(1600),
+    );
+    let fx = h.act(AgentAction::AcceptSoonest, at(2000));
+    assert_eq!(accepted(&fx), vec![OfferId(1)]);
+    h.act(
+        AgentAction::ShowOffer {
+            offer_id: OfferId(2),
+        },
+        at(2100),
+    );
+    let fx = h.act(AgentAction::AcceptSoonest, at(2200));
+    assert_eq!(accepted(&fx), vec![OfferId(2)]);
+}
+
 #[test]
 fn ring_follows_focus_and_sound_settings() {
     let mut h = Harness::new();

@@ -15,7 +15,11 @@ export type AgentAction = { "action": "accept",
 /**
  * Which.
  */
-offer_id: OfferId, } | { "action": "accept_soonest" } | { "action": "reject", 
+offer_id: OfferId, } | { "action": "accept_soonest" } | { "action": "show_offer", 
+/**
+ * Which.
+ */
+offer_id: OfferId, } | { "action": "reject", 
 /**
  * Which.
  */

@@ -317,6 +317,8 @@ class UiState {
    */
   showOffer(id: OfferId) {
     this.focusedOffer = id;
+    // The engine too: the global shortcut accepts what the card shows.
+    void this.act({ action: "show_offer", offer_id: id });
   }
 
   /** Whether the agent holds the conversation (it is in the list). */
