@@ -512,6 +512,35 @@ impl HubConfig {
     /// Checks cross references.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let team_known = |t: &str| self.teams.iter().any(|x| x.name == t);
+        // One entry per name: two for one agent were both applied at every
+        // start, in turn (moved between teams and its offers handed on
+        // each time); an empty name is nobody's.
+        for (what, names) in [
+            (
+                "agent",
+                self.agents
+                    .iter()
+                    .map(|a| a.username.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            ("team", self.teams.iter().map(|t| t.name.as_str()).collect()),
+            (
+                "queue",
+                self.queues.iter().map(|q| q.name.as_str()).collect(),
+            ),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for name in names {
+                if name.trim().is_empty() {
+                    return Err(ConfigError::Invalid(format!("a {what} has an empty name")));
+                }
+                if !seen.insert(name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{what} {name:?} is listed twice"
+                    )));
+                }
+            }
+        }
         for a in &self.agents {
             if a.role == Role::Other {
                 return Err(ConfigError::Invalid(format!(

@@ -36,6 +36,12 @@ pub enum HubError {
     /// Stored data did not decode.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Too many failed logins: `rate_limited`, and when to try again.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until a try is accepted again.
+        retry_after_secs: u64,
+    },
 }
 
 /// Shorthand for hub results.
@@ -79,6 +85,7 @@ impl HubError {
     pub fn code(&self) -> ErrorCode {
         match self {
             HubError::Refused { code, .. } => *code,
+            HubError::Throttled { .. } => ErrorCode::RateLimited,
             _ => ErrorCode::Internal,
         }
     }
@@ -88,6 +95,7 @@ impl HubError {
     pub fn body(&self) -> ErrorBody {
         match self {
             HubError::Refused { code, message } => ErrorBody::new(*code, message.clone()),
+            HubError::Throttled { .. } => ErrorBody::new(ErrorCode::RateLimited, self.to_string()),
             _ => ErrorBody::new(
                 ErrorCode::Internal,
                 "internal error; retry with the same command id",

@@ -956,6 +956,9 @@ impl Work<'_> {
                 let conversation = self.accepted_owner(conv, agent, &row).await?;
                 self.answer(&row, true, false, None).await?;
                 self.team_catch_up(from.id).await?;
+                // A session of the old owner's is free: work waiting for
+                // room goes to them now, not at some later change.
+                self.route_waiting().await?;
                 Ok(CommandReply::OfferAccepted { conversation })
             }
             OfferOrigin::Consult { .. } | OfferOrigin::DiscussRequest { .. } => {

@@ -152,8 +152,9 @@ fn unjson<T: DeserializeOwned>(s: &str) -> HubResult<T> {
 enum RoutingChange {
     /// An agent left team `from` (none: had no team).
     AgentMoved { agent: AgentId, from: Option<i64> },
-    /// A supervisor or admin made a plain agent: no escalation target.
-    AgentDemoted { agent: AgentId },
+    /// A supervisor or admin given a lesser role: escalations it may no
+    /// longer take (an agent: none; a supervisor: its own team's only).
+    AgentDemoted { agent: AgentId, to: Role },
     /// A queue created or edited: its team, whether the team owns its
     /// chats, the presences it gives work to may have changed.
     QueueEdited { queue: i64 },
@@ -166,8 +167,9 @@ enum OfferScope {
     All,
     /// Those of this team's queues (the agent left the team).
     OfTeam(i64),
-    /// Escalations (the agent is no longer a supervisor or admin).
-    Escalations,
+    /// Escalations, but those of team `keep`'s queues (the agent's role
+    /// was lowered: a supervisor keeps its own team's, an agent none).
+    Escalations { keep: Option<i64> },
 }
 
 /// One serialized change: the write lock, an open transaction, and the
@@ -374,6 +376,17 @@ impl Hub {
                         .await?;
                 }
             }
+            if current.is_some() && !password_as_applied {
+                // The file gives a new password (a reset after a leak): the
+                // tokens signed in with the old one end.
+                sqlx::query(
+                    "UPDATE tokens SET revoked = 1 WHERE revoked = 0
+                       AND agent_id = (SELECT id FROM agents WHERE username = ?)",
+                )
+                .bind(&a.username)
+                .execute(&mut *w.tx)
+                .await?;
+            }
             w.record_config_applied("agent", &a.username, &entry, applied_hash.as_deref())
                 .await?;
         }
@@ -465,12 +478,13 @@ impl Hub {
         let keys = [format!("user:{username}"), format!("ip:{client_addr}")];
         // Held until the outcome is known, so parallel guesses cannot all
         // pass the check before any of them counts.
-        let attempt = self.login_limiter.reserve(&keys).await.map_err(|secs| {
-            HubError::refused(
-                ErrorCode::RateLimited,
-                format!("too many failed logins; retry in {secs} s"),
-            )
-        })?;
+        let attempt =
+            self.login_limiter
+                .reserve(&keys)
+                .await
+                .map_err(|secs| HubError::Throttled {
+                    retry_after_secs: secs,
+                })?;
         let row = sqlx::query("SELECT id, password_hash FROM agents WHERE username = ?")
             .bind(username)
             .fetch_optional(&self.pool)
@@ -628,6 +642,19 @@ impl Hub {
         if updated == 1 {
             session.expires_at = renewed;
             tracing::debug!(agent = %session.profile.id, "token renewed");
+        } else {
+            // Renewed already by another request (at the maximum age, so
+            // the condition above no longer holds): the stored expiry is
+            // this session's too, or its link would close while the token
+            // is still good.
+            let stored: Option<i64> =
+                sqlx::query_scalar("SELECT expires_at FROM tokens WHERE hash = ? AND revoked = 0")
+                    .bind(&session.token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(stored) = stored.filter(|e| *e > session.expires_at.0) {
+                session.expires_at = Millis(stored);
+            }
         }
         Ok(())
     }
@@ -857,14 +884,7 @@ impl Hub {
             return unjson(&reply);
         }
         let reply = match command {
-            Command::AcceptOffer { offer_id } => {
-                let reply = w.accept(agent, offer_id).await?;
-                // Accepting an assign request or "Assign to me?" frees a
-                // session of the old owner's: work waiting for room goes
-                // to them now, not at some later change.
-                w.route_waiting().await?;
-                reply
-            }
+            Command::AcceptOffer { offer_id } => w.accept(agent, offer_id).await?,
             Command::RejectOffer { offer_id, reason } => w.reject(agent, offer_id, reason).await?,
             Command::SetPresence { presence } => {
                 if let Some(why) = unsettable(presence) {
@@ -1270,7 +1290,7 @@ impl Hub {
     // -- admin ------------------------------------------------------------
 
     /// Creates or updates an agent.
-    pub async fn admin_upsert_agent(&self, spec: &AgentSpec) -> HubResult<AgentId> {
+    pub async fn admin_upsert_agent(self: &Arc<Self>, spec: &AgentSpec) -> HubResult<AgentId> {
         if spec.username.is_empty() || spec.username.len() > 64 {
             return Err(HubError::invalid("username must be 1 to 64 bytes"));
         }
@@ -1293,6 +1313,11 @@ impl Hub {
         w.settle_routing_changes(&changes).await?;
         w.route_waiting().await?;
         self.commit(w).await?;
+        if spec.password.is_some() {
+            // A new password (a reset after a leak): the tokens signed in
+            // with the old one end, and their links close.
+            self.revoke_agent_tokens(id).await?;
+        }
         Ok(id)
     }
 
@@ -1619,10 +1644,16 @@ impl Work<'_> {
             if from != team_id {
                 changes.push(RoutingChange::AgentMoved { agent: id, from });
             }
-            let was_escalation_target =
-                role == Role::Supervisor.as_str() || role == Role::Admin.as_str();
-            if was_escalation_target && spec.role == Role::Agent {
-                changes.push(RoutingChange::AgentDemoted { agent: id });
+            let rank = |r: &str| match r {
+                "admin" => 2,
+                "supervisor" => 1,
+                _ => 0,
+            };
+            if rank(spec.role.as_str()) < rank(&role) {
+                changes.push(RoutingChange::AgentDemoted {
+                    agent: id,
+                    to: spec.role,
+                });
             }
         }
         Ok((id, changes))
@@ -1646,9 +1677,18 @@ impl Work<'_> {
                     }
                     self.team_catch_up(agent).await?;
                 }
-                RoutingChange::AgentDemoted { agent } => {
-                    tracing::info!(%agent, "supervisor made an agent; handing on their escalations");
-                    self.hand_on_offers(agent, OfferScope::Escalations).await?;
+                RoutingChange::AgentDemoted { agent, to } => {
+                    tracing::info!(%agent, "role lowered; handing on escalations it may not take");
+                    let keep = if to == Role::Supervisor {
+                        sqlx::query_scalar("SELECT team_id FROM agents WHERE id = ?")
+                            .bind(agent.0)
+                            .fetch_one(&mut *self.tx)
+                            .await?
+                    } else {
+                        None
+                    };
+                    self.hand_on_offers(agent, OfferScope::Escalations { keep })
+                        .await?;
                 }
                 RoutingChange::QueueEdited { queue } => self.settle_queue(queue).await?,
             }
@@ -2399,10 +2439,10 @@ impl Work<'_> {
     /// to routing, a request is answered as unanswered, a team message is
     /// withdrawn (and the team reminded).
     async fn hand_on_offers(&mut self, agent: AgentId, scope: OfferScope) -> HubResult<()> {
-        let (of_team, escalations) = match scope {
-            OfferScope::All => (None, false),
-            OfferScope::OfTeam(team) => (Some(team), false),
-            OfferScope::Escalations => (None, true),
+        let (of_team, escalations, keep) = match scope {
+            OfferScope::All => (None, false, None),
+            OfferScope::OfTeam(team) => (Some(team), false, None),
+            OfferScope::Escalations { keep } => (None, true, keep),
         };
         let pending: Vec<i64> = sqlx::query_scalar(
             "SELECT o.id FROM offers o
@@ -2410,11 +2450,13 @@ impl Work<'_> {
                JOIN queues q ON q.id = c.queue_id
              WHERE o.agent_id = ?1 AND o.status = 'pending' AND (?2 IS NULL OR q.team_id = ?2)
                AND (NOT ?3 OR json_extract(o.origin, '$.kind') = 'escalation')
+               AND (?4 IS NULL OR q.team_id IS NOT ?4)
              ORDER BY o.id",
         )
         .bind(agent.0)
         .bind(of_team)
         .bind(escalations)
+        .bind(keep)
         .fetch_all(&mut *self.tx)
         .await?;
         for offer in pending.into_iter().map(OfferId) {
@@ -2446,6 +2488,9 @@ impl Work<'_> {
         }
         if !row.origin.is_request() && self.awaits_owner(conv).await? {
             tracing::info!(offer = %offer, agent = %agent, "offer's agent cannot answer it; rerouting");
+            // Not straight back to them (one still connected, moved or
+            // demoted); asked again only if nobody else can take it.
+            self.exclude(conv, agent, Exclusion::Declined).await?;
             self.set_status(conv, ConversationStatus::Queued, None)
                 .await?;
             self.route(conv).await?;
@@ -2454,10 +2499,11 @@ impl Work<'_> {
     }
 
     /// A queue created or edited. Its chats offered to people outside its
-    /// team as work of the queue (a new or bot-escalated chat, a team
-    /// message: it moved to another team) go to its team; offers made to
-    /// a person (a transfer, an escalation, a request between agents)
-    /// stay, someone chose them. A chat waiting on team messages in a
+    /// team (it moved to another team: a new, transferred, escalated or
+    /// bot-escalated chat, a team message) go to its team, as declined
+    /// ones do; an admin's stay (an escalation to an admin crosses teams
+    /// by design), and so do requests between agents about a chat its
+    /// owner still holds. A chat waiting on team messages in a
     /// queue its team no longer owns is routed as any other (nothing else
     /// would: team reminders and the Waiting list are for team-owned
     /// queues). The team's members online hear of the queue's waiting
@@ -2474,8 +2520,9 @@ impl Work<'_> {
                JOIN conversations c ON c.id = o.conversation_id
                JOIN agents a ON a.id = o.agent_id
              WHERE c.queue_id = ?1 AND o.status = 'pending' AND a.team_id IS NOT ?2
+               AND a.role <> 'admin'
                AND COALESCE(json_extract(o.origin, '$.kind'), 'new_conversation')
-                 IN ('new_conversation', 'bot_escalation', 'team_message')
+                 IN ('new_conversation', 'bot_escalation', 'transfer', 'escalation', 'team_message')
              ORDER BY o.id",
         )
         .bind(queue)

@@ -205,8 +205,12 @@ impl Hub {
         prefix("c.city_lc", lower(&q.city), &mut sql);
         prefix("c.state_lc", lower(&q.state), &mut sql);
         prefix("c.email_lc", lower(&q.email), &mut sql);
-        let phone = field(&q.phone).map(|p| normalize_phone(&p));
-        if let Some(p) = phone.filter(|p| !p.is_empty()) {
+        if let Some(p) = field(&q.phone).map(|p| normalize_phone(&p)) {
+            // A phone with no digits would match every contact (the first
+            // twenty, taken for a match by whoever asked).
+            if p.is_empty() {
+                return Err(HubError::invalid("a phone number needs digits"));
+            }
             sql.push_str(" AND c.phone_norm = ?");
             binds.push(p);
         }
@@ -418,7 +422,7 @@ impl Hub {
     ) -> HubResult<switchboard_protocol::rest::TeamDirectory> {
         let rows = sqlx::query(
             "SELECT a.id, a.display_name, a.role, a.presence, a.presence_before_system FROM agents a
-             WHERE a.team_id IS (SELECT team_id FROM agents WHERE id = ?) AND a.id <> ? ORDER BY a.display_name, a.id",
+             WHERE a.team_id = (SELECT team_id FROM agents WHERE id = ?) AND a.id <> ? ORDER BY a.display_name, a.id",
         )
         .bind(me.id.0)
         .bind(me.id.0)

@@ -51,9 +51,13 @@ impl IntoResponse for HubError {
         }
         let body: ErrorBody = self.body();
         let mut resp = (status_of(body.code), Json(body)).into_response();
-        if self.code() == ErrorCode::RateLimited {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        if let HubError::Throttled { retry_after_secs } = self {
+            // The wait the message names, so a client obeying the header
+            // does not wait longer than it must.
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
         }
         resp
     }

@@ -70,6 +70,14 @@ pub fn router(state: AppState) -> Router {
         )
         // Unknown paths answer in the protocol's error format too.
         .fallback(|| async { crate::error::HubError::not_found("no such endpoint") })
+        // And a known path asked with the wrong method (axum's own answer
+        // is an empty 405, which a client cannot decode).
+        .method_not_allowed_fallback(|| async {
+            crate::error::HubError::refused(
+                switchboard_protocol::ErrorCode::NotFound,
+                "this endpoint does not take that method",
+            )
+        })
         .layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -1910,6 +1910,8 @@ async fn malformed_urls_are_answered_in_the_error_format() {
             "invalid_frame",
         ),
         ("/api/v1/no-such-endpoint", 404, "not_found"),
+        // A known path with the wrong method (login takes POST).
+        ("/api/v1/login", 404, "not_found"),
     ] {
         let r = hub
             .http
@@ -1949,9 +1951,19 @@ async fn failed_logins_are_rate_limited() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429, "even the right password waits");
-    assert!(r.headers().contains_key("retry-after"));
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let e: ErrorBody = r.json().await.unwrap();
     assert_eq!(e.code, ErrorCode::RateLimited);
+    // The header names the wait the message does, not a fixed minute.
+    assert!(
+        e.message.contains(&format!("retry in {retry_after} s")),
+        "{retry_after}: {}",
+        e.message
+    );
     // Unknown users are limited too, and malformed bodies get a JSON error.
     let r = hub
         .http
@@ -2194,6 +2206,113 @@ async fn a_token_in_use_is_renewed_one_left_unused_expires_and_the_max_age_ends_
     let fresh = hub.login("a1").await;
     assert_eq!(stored().await, 1);
     assert_eq!(me(fresh.token).await, 200);
+}
+
+/// A token renewed by a REST call at the maximum age leaves the link's
+/// own renewal nothing to change: the link takes the stored expiry instead
+/// of keeping its old one, and closing then while the token is still good.
+#[tokio::test]
+async fn a_session_whose_token_was_renewed_elsewhere_at_the_maximum_age_takes_the_new_expiry() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let clock = ManualClock::at(1_800_000_000_000);
+    let hub = TestHub::start_with_clock(
+        |c| {
+            c.auth.token_ttl_secs = 12 * 3600;
+            c.auth.token_max_age_secs = Some(14 * 3600);
+        },
+        clock.clone(),
+    )
+    .await;
+    let login = hub.login("a1").await;
+    let h = &hub.running().hub;
+    // The link's session, read at connect.
+    let mut link = h.authenticate(&login.token).await.unwrap();
+    let cap = link.issued_at.0 + 14 * 3_600_000;
+    assert!(link.expires_at.0 < cap);
+    // Seven hours in, a REST call renews first, up to the cap.
+    clock.advance(7 * HOUR);
+    let mut rest = h.authenticate(&login.token).await.unwrap();
+    h.renew_session(&mut rest).await.unwrap();
+    assert_eq!(rest.expires_at.0, cap);
+    // The link's renewal finds the token renewed already.
+    h.renew_session(&mut link).await.unwrap();
+    assert_eq!(link.expires_at.0, cap, "the link keeps its old expiry");
+}
+
+/// An admin resets a password (after a leak): the tokens signed in with
+/// the old one end at once, their links close, and the new password
+/// signs in.
+#[tokio::test]
+async fn a_password_reset_ends_the_sessions_of_the_old_password() {
+    let hub = TestHub::start().await;
+    let leaked = hub.login("a1").await;
+    let mut a1 = hub.connect("a1").await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .post_agent(
+            &admin.token,
+            &serde_json::json!({"username":"a1","display_name":"Agent a1","role":"agent","team":"T","capacity":10,"password":"a-new-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(a1.closed_with().await, close_code::TOKEN_REVOKED);
+    let me = hub
+        .http
+        .get(hub.url("/api/v1/me"))
+        .bearer_auth(&leaked.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    let fresh = hub
+        .http
+        .post(hub.url("/api/v1/login"))
+        .json(&serde_json::json!({"username":"a1","password":"a-new-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    // An edit without a password (a display name) signs nobody out.
+    let mut a2 = hub.connect("a2").await;
+    let r = hub
+        .post_agent(
+            &admin.token,
+            &serde_json::json!({"username":"a2","display_name":"Agent Two","role":"agent","team":"T","capacity":10}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    a2.ping(1).await;
+}
+
+/// One configuration entry per name: a user, team or queue listed twice
+/// (or with an empty name) is refused at start with a message naming it.
+#[test]
+fn a_configuration_naming_someone_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = switchboard_hub::testkit::base_config(dir.path());
+    base.validate().unwrap();
+    let mut twice = base.clone();
+    let mut a = twice.agents[0].clone();
+    a.team = Some("Other".into());
+    twice.agents.push(a);
+    let e = twice.validate().unwrap_err().to_string();
+    assert!(e.contains("\"a1\" is listed twice"), "{e}");
+    let mut queue = base.clone();
+    queue.queues.push(queue.queues[0].clone());
+    assert!(queue
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("queue \"Q\""));
+    let mut empty = base;
+    empty
+        .teams
+        .push(switchboard_hub::config::TeamConfig { name: " ".into() });
+    assert!(empty
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("empty name"));
 }
 
 // -------------------------------------------------------------- admin API

@@ -273,17 +273,17 @@ async fn search_matches_every_field_by_prefix_and_needs_one_field() {
     assert!(search("first_name=ada&city=paris".into()).await.is_empty());
     // A LIKE wildcard is just a character.
     assert!(search("first_name=%25".into()).await.is_empty());
-    let err = call::<Vec<Contact>>(
-        &hub,
-        &token,
-        reqwest::Method::GET,
+    for path in [
         "/api/v1/records/search",
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.0, 400);
-    assert_eq!(err.1.code, ErrorCode::InvalidFrame);
+        // A phone with no digits would match every contact.
+        "/api/v1/records/search?phone=abc",
+    ] {
+        let err = call::<Vec<Contact>>(&hub, &token, reqwest::Method::GET, path, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.0, 400, "{path}");
+        assert_eq!(err.1.code, ErrorCode::InvalidFrame, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -1151,6 +1151,93 @@ async fn a_supervisor_made_an_agent_loses_an_escalation_offered_to_them() {
     assert_ne!(
         hub.conversation(conv).await.owner,
         Some(hub.agent_id("sup").await)
+    );
+}
+
+/// A chat routed to an agent as a queue transfer, and the queue moves to
+/// another team: routing chose that agent, not a person, so the offer goes
+/// to the new team as a new chat's would.
+#[tokio::test]
+async fn moving_a_queue_hands_on_a_transfer_routing_offered_to_the_old_team() {
+    let hub = TestHub::start_with(|c| {
+        let mut q2 = c.queues[0].clone();
+        q2.name = "Q2".into();
+        q2.channels = vec![];
+        template_alert(q2.templates.entry(Scenario::Transfer).or_default());
+        c.queues.push(q2);
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "q2-moved").await;
+    let mut a2 = hub.connect("a2").await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: conv,
+        target: TransferTarget::Queue { queue: "Q2".into() },
+        note: None,
+    })
+    .await;
+    let o = a2.wait_offer().await;
+    assert!(matches!(o.origin, OfferOrigin::Transfer { .. }));
+    let mut outsider = hub.connect("outsider").await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .put_queue(
+            &admin.token,
+            &json!({"name":"Q2","team":"Other","channels":[],"allowed_presences":["available"],
+                    "templates":{"transfer":{"kind":"alert","timeout_secs":30,"show_timeout":true,"allow_reject":true,"details":[]}}}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    a2.wait_event("the offer withdrawn", |e| {
+        matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == o.id)
+    })
+    .await;
+    let o2 = outsider.wait_offer().await;
+    assert_eq!(o2.conversation.id, conv);
+}
+
+/// An admin with no team, offered an escalation from a team's chat, made a
+/// supervisor of another team: a supervisor takes its own team's
+/// escalations only, so the offer is handed on.
+#[tokio::test]
+async fn an_admin_made_another_teams_supervisor_loses_an_escalation_from_elsewhere() {
+    let hub = TestHub::start_with(|c| {
+        template_alert(
+            queue_mut(c)
+                .templates
+                .entry(Scenario::Escalation)
+                .or_default(),
+        );
+        for a in c.agents.iter_mut().filter(|a| a.username == "admin") {
+            a.team = None;
+        }
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let conv = own(&hub, &mut a1, "admin-demoted").await;
+    let mut admin = hub.connect("admin").await;
+    a1.ok(Command::EscalateConversation {
+        conversation_id: conv,
+        supervisor_id: Some(hub.agent_id("admin").await),
+        note: None,
+    })
+    .await;
+    let escalation = admin.wait_offer().await;
+    let token = hub.login("admin").await.token;
+    let r = hub.post_agent(&token, &json!({"username":"admin","display_name":"Admin","role":"supervisor","team":"Other","capacity":10})).await;
+    assert_eq!(r.status(), 200);
+    admin
+        .wait_event("the escalation withdrawn", |e| {
+            matches!(e, AgentEvent::OfferResolved { offer_id, outcome: OfferOutcome::Withdrawn, .. } if *offer_id == escalation.id)
+        })
+        .await;
+    assert_eq!(
+        admin
+            .refused(Command::AcceptOffer {
+                offer_id: escalation.id
+            })
+            .await,
+        ErrorCode::Conflict
     );
 }
 
@@ -2940,6 +3027,26 @@ async fn the_team_directory_lists_teammates_and_queues() {
     let a2 = dir.agents.iter().find(|a| a.name == "Agent a2").unwrap();
     assert!(a2.connected);
     assert_eq!(dir.queues, vec!["Q".to_string()]);
+}
+
+/// People with no team are nobody's teammates: one does not see the
+/// others' presence (no team is not a team of its own).
+#[tokio::test]
+async fn people_with_no_team_are_not_each_others_team() {
+    let hub = TestHub::start_with(|c| {
+        for (name, role) in [("lone-sup", Role::Supervisor), ("lone-admin", Role::Admin)] {
+            let mut a = c.agents[0].clone();
+            a.username = name.into();
+            a.display_name = Some(name.into());
+            a.role = role;
+            a.team = None;
+            c.agents.push(a);
+        }
+    })
+    .await;
+    let token = hub.login("lone-sup").await.token;
+    let dir: switchboard_protocol::rest::TeamDirectory = get(&hub, &token, "/api/v1/team").await;
+    assert!(dir.agents.is_empty(), "{:?}", dir.agents);
 }
 
 #[tokio::test]
