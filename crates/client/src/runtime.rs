@@ -36,6 +36,9 @@ const OPEN_LINK_PATIENCE: Duration = Duration::from_secs(15);
 struct OpenedLink {
     ws: Ws,
     welcome: switchboard_protocol::Welcome,
+    /// Our clock when the welcome came: its server time is compared with
+    /// this, not with the time after a resync's snapshot downloaded.
+    welcome_at: switchboard_protocol::Millis,
     snapshot: Option<(Seq, switchboard_protocol::AgentSnapshot)>,
 }
 
@@ -521,6 +524,7 @@ pub async fn spawn(
             });
         }
     }
+    store.forget_unreadable(&loaded).await?;
     if recovered.is_none() && !loaded.unreadable.is_empty() {
         recovered = Some(Recovered {
             moved_to: None,
@@ -766,8 +770,9 @@ impl Runtime {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         });
+        let clock = self.options.clock.clone();
         self.opening = Some(Box::pin(async move {
-            tokio::time::timeout(OPEN_LINK_PATIENCE, open_link(url, connector, hello))
+            tokio::time::timeout(OPEN_LINK_PATIENCE, open_link(url, connector, hello, clock))
                 .await
                 .unwrap_or_else(|_| Err(ClientError::Network("opening the link timed out".into())))
         }));
@@ -804,12 +809,11 @@ impl Runtime {
         // opened. What taking on the link itself sends (a resync's reads
         // held back) goes out on it as it is made, and must not go twice.
         let unanswered: Vec<CommandId> = self.outbox.iter().map(|f| f.id.clone()).collect();
-        let now = self.now();
         let fx = self.engine.handle(
             Input::Welcome {
                 server_time: link.welcome.server_time,
             },
-            now,
+            link.welcome_at,
         );
         self.perform(fx).await;
         if let Some((seq, snapshot)) = link.snapshot {
@@ -1020,6 +1024,7 @@ async fn open_link(
     url: String,
     connector: Option<tokio_tungstenite::Connector>,
     hello: ClientFrame,
+    clock: Arc<dyn Clock>,
 ) -> Result<OpenedLink, ClientError> {
     // disable_nagle: frames (acks, commands) go out at once.
     let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector)
@@ -1035,6 +1040,7 @@ async fn open_link(
             other => tracing::debug!(?other, "ignored before welcome"),
         }
     };
+    let welcome_at = clock.now();
     let snapshot = if let ResumeMode::FullResync { reason } = &welcome.resume {
         tracing::info!(?reason, "full resync");
         loop {
@@ -1050,6 +1056,7 @@ async fn open_link(
     Ok(OpenedLink {
         ws,
         welcome,
+        welcome_at,
         snapshot,
     })
 }

@@ -81,6 +81,8 @@ pub struct Loaded {
     pub accepting: Vec<PendingOffer>,
     /// Rows that did not decode and were skipped (empty for a sound cache).
     pub unreadable: Vec<String>,
+    /// Those rows' keys, for [`Store::forget_unreadable`].
+    bad: Vec<BadRow>,
 }
 
 /// A cache row [`Store::load`] could not read, by its key.
@@ -524,25 +526,31 @@ impl Store {
                 "cache rows unreadable; skipped, asking the hub for everything"
             );
             state.last_seq = Seq(0);
-            self.forget_unreadable(&bad).await?;
         }
         Ok(Loaded {
             state,
             outbox,
             accepting,
             unreadable,
+            bad,
         })
     }
 
-    /// Deletes rows that did not decode, with the cursor, in one
-    /// transaction. Nothing rewrites some of them (the settings, an outbox
-    /// row), so kept they were unreadable at every start, each start a full
-    /// resync and the same notice; the cursor goes with them so that a
-    /// crash before the hub's snapshot still asks for everything.
-    async fn forget_unreadable(&self, bad: &[BadRow]) -> Result<(), StoreError> {
+    /// Deletes the rows `loaded` could not read, with the cursor, in one
+    /// transaction (nothing for a sound cache). Run by the client that
+    /// reported them, not by [`Store::load`]: a look into a cache (whose
+    /// account is it?) changes nothing. Nothing rewrites some of them (the
+    /// settings, an outbox row), so kept they were unreadable at every
+    /// start, each start a full resync and the same notice; the cursor
+    /// goes with them so that a crash before the hub's snapshot still asks
+    /// for everything.
+    pub async fn forget_unreadable(&self, loaded: &Loaded) -> Result<(), StoreError> {
+        if loaded.bad.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         put_meta(&mut tx, "last_seq", to_json(&0u64)).await?;
-        for row in bad {
+        for row in &loaded.bad {
             let (sql, key) = match row {
                 BadRow::Meta(key) => ("DELETE FROM meta WHERE key = ?", (*key).to_owned()),
                 BadRow::Conversation(id) => {

@@ -698,6 +698,68 @@ async fn input_while_a_link_is_opening_is_kept_at_once_and_sent_when_it_opens() 
     a1.stop().await;
 }
 
+/// The hub's clock is compared with ours when its welcome arrives, not
+/// after a resync's snapshot has downloaded: over a slow link the download
+/// took seconds, and every offer's local deadline ran that much past the
+/// hub's (a countdown still running when the hub had moved the offer on).
+#[tokio::test]
+async fn a_slow_snapshot_does_not_push_offer_deadlines_past_the_hubs() {
+    let hub = TestHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = hub.client("a1", &dir.path().join("first.db")).await;
+    // A chat with a long message (a big snapshot), and an offer pending.
+    let big = "x".repeat(60 * 1024);
+    let chat = hub
+        .ingress(Channel::Whatsapp, "big", "Bea", &big)
+        .await
+        .conversation_id;
+    let offered = hub
+        .ingress(Channel::Sms, "slow", "Sol", "hello?")
+        .await
+        .conversation_id;
+    first.offer_for(offered).await;
+    first
+        .wait_state("the chat", move |e| {
+            e.state().conversations.contains_key(&chat)
+        })
+        .await;
+    // The same agent on another machine, over a 20 KB/s link, from an
+    // empty cache: a full snapshot of over 60 KB, three seconds or more.
+    let proxy = Proxy::start(hub.addr()).await;
+    proxy.set_bandwidth(20 * 1024);
+    let second = hub
+        .client_through(&proxy, "a1", &dir.path().join("second.db"))
+        .await;
+    let started = std::time::Instant::now();
+    second.offer_for(offered).await;
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the snapshot came in {:?}: too fast to show anything",
+        started.elapsed()
+    );
+    let (deadline, expires) = second
+        .handle
+        .query(move |e| {
+            let p = e
+                .state()
+                .offers
+                .values()
+                .find(|p| p.offer.conversation.id == offered)
+                .cloned()
+                .expect("offered");
+            (p.deadline.0, p.offer.expires_at.0)
+        })
+        .await
+        .unwrap();
+    assert!(
+        (deadline - expires).abs() < 1000,
+        "the local deadline is {} ms past the hub's",
+        deadline - expires
+    );
+    second.stop().await;
+    first.stop().await;
+}
+
 /// A reply and the draft it clears are written together: when the outbox
 /// cannot be written (here a trigger refuses it; a full disk would too),
 /// the draft is not cleared on disk either, so a restart gives the agent
@@ -1025,7 +1087,13 @@ async fn unreadable_rows_nothing_rewrites_are_reported_once() {
         store.close().await;
         loaded
     };
-    let first = load().await;
+    // A look into the cache changes nothing.
+    assert_eq!(load().await.unreadable.len(), 2);
+    // As the client starts: read, then forget what did not read.
+    let (store, _) = Store::open(&cache).await.unwrap();
+    let first = store.load().await.unwrap();
+    store.forget_unreadable(&first).await.unwrap();
+    store.close().await;
     assert_eq!(first.unreadable.len(), 2, "{:?}", first.unreadable);
     assert_eq!(first.state.last_seq.0, 0);
     // As after a crash before the snapshot: nothing to report, and the
