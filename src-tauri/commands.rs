@@ -57,7 +57,7 @@ pub async fn sign_out(app: AppHandle, shell: State<'_, Shell>) -> Result<(), Ipc
 /// resumed: that resume must not take over the window later.
 #[tauri::command]
 pub async fn cancel_resume(app: AppHandle, shell: State<'_, Shell>) -> Result<(), IpcError> {
-    shell.cancel_resume(&app);
+    shell.cancel_resume(&app).await;
     Ok(())
 }
 

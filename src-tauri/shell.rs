@@ -341,7 +341,15 @@ impl Shell {
     /// Supersedes a resume under way ("Sign in instead"): when it ends, the
     /// session it started is ended instead of installed, and the form
     /// stops saying a resume is under way.
-    pub fn cancel_resume(&self, app: &AppHandle) {
+    pub async fn cancel_resume(&self, app: &AppHandle) {
+        // Under the session lock, as `install` decides: a resume installed
+        // already is the session (its SignedIn is on the way), and
+        // superseding it then would leave it running with every effect
+        // dropped (`DesktopSink`).
+        let slot = self.session.lock().await;
+        if slot.is_some() {
+            return;
+        }
         if matches!(self.kept_session(), KeptSession::Resuming { .. }) {
             self.next_session_number();
             self.set_kept(app, KeptSession::Quiet);
