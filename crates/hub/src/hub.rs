@@ -58,6 +58,10 @@ pub struct Hub {
     /// A real argon2 hash, checked when the user name is unknown so both
     /// paths cost the same and user names cannot be probed by timing.
     dummy_hash: String,
+    /// Password checks at once, hub-wide: each takes argon2's 19 MiB, and
+    /// the per-name and per-address limits do not bound guesses spread
+    /// over many addresses.
+    password_checks: tokio::sync::Semaphore,
     /// Freed heap pages go back to the OS after commits, once a minute.
     memory_release: FreeMemoryRelease,
     /// When connectors' message ids past their retention were last
@@ -204,6 +208,7 @@ impl Hub {
             timers_changed: Notify::new(),
             dummy_hash: auth::hash_password(&auth::new_token())
                 .map_err(|e| HubError::Corrupt(format!("hashing failed: {e}")))?,
+            password_checks: tokio::sync::Semaphore::new(MAX_PASSWORD_CHECKS),
             memory_release: FreeMemoryRelease::default(),
             ingress_ids_pruned_at: std::sync::atomic::AtomicI64::new(0),
         });
@@ -497,10 +502,17 @@ impl Hub {
         };
         let password = password.to_owned();
         // argon2id takes tens of ms in 19 MiB: off the runtime's workers,
-        // so a burst of logins cannot hold up heartbeats and timers.
+        // so a burst of logins cannot hold up heartbeats and timers, and a
+        // few at a time, so a flood of them cannot take gigabytes.
+        let permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| HubError::Corrupt("password checks closed".into()))?;
         let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc))
             .await?
             && row.is_some();
+        drop(permit);
         let Some(row) = row.filter(|_| ok) else {
             attempt.failed();
             return Err(HubError::unauthorized("wrong user name or password"));
@@ -1298,6 +1310,21 @@ impl Hub {
             return Err(HubError::invalid("unknown role"));
         }
         let mut w = self.work().await?;
+        // "A1" beside "a1" is a second account a person would take for the
+        // first (sign-in names are exact).
+        let lookalike: Option<String> = sqlx::query_scalar(
+            "SELECT username FROM agents WHERE lower(username) = lower(?) AND username <> ?",
+        )
+        .bind(&spec.username)
+        .bind(&spec.username)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if let Some(other) = lookalike {
+            return Err(HubError::conflict(format!(
+                "user name {:?} differs from {other:?} only in case",
+                spec.username
+            )));
+        }
         let existing: Option<String> =
             sqlx::query_scalar("SELECT password_hash FROM agents WHERE username = ?")
                 .bind(&spec.username)
@@ -2950,6 +2977,9 @@ enum Exclusion {
     /// It transferred the conversation away: never asked again.
     Sender,
 }
+
+/// Password checks (argon2id, 19 MiB each) run at once, at most.
+const MAX_PASSWORD_CHECKS: usize = 4;
 
 /// Waits before each try of [`Hub::retry_detached`] (ms).
 const RETRY_DETACHED_MS: [u64; 6] = [0, 250, 1_000, 5_000, 30_000, 120_000];

@@ -187,7 +187,15 @@ async fn serve(state: AppState, mut socket: WebSocket) {
     };
     let session = match hub.authenticate(&hello.token).await {
         Ok(s) => s,
-        Err(e) => return refuse(socket, e.body(), close_code::UNAUTHORIZED).await,
+        // Only a refused token is 4001 (a client signs its agent out on
+        // it); the hub failing is 1011, to be tried again.
+        Err(e) if e.code() == ErrorCode::Unauthorized => {
+            return refuse(socket, e.body(), close_code::UNAUTHORIZED).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hello failed");
+            return refuse(socket, e.body(), close_code::INTERNAL_ERROR).await;
+        }
     };
     let agent = session.profile.id;
     let (signals, _) = hub.links.connect(agent);

@@ -2284,6 +2284,33 @@ async fn a_password_reset_ends_the_sessions_of_the_old_password() {
     a2.ping(1).await;
 }
 
+/// A user name that differs from another only in case is refused: sign-in
+/// names are exact, and "A1" beside "a1" is a second account a person
+/// would take for the first.
+#[tokio::test]
+async fn a_user_name_differing_only_in_case_is_refused() {
+    let hub = TestHub::start().await;
+    let admin = hub.login("admin").await;
+    let r = hub
+        .post_agent(
+            &admin.token,
+            &serde_json::json!({"username":"A1","display_name":"Another a1","role":"agent","team":"T","capacity":3,"password":"pw-A1-12345"}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let e: ErrorBody = r.json().await.unwrap();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    assert!(e.message.contains("\"a1\""), "{}", e.message);
+    // The same name again is an update, as before.
+    let r = hub
+        .post_agent(
+            &admin.token,
+            &serde_json::json!({"username":"a1","display_name":"Agent a1","role":"agent","team":"T","capacity":3}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
 /// One configuration entry per name: a user, team or queue listed twice
 /// (or with an empty name) is refused at start with a message naming it.
 #[test]

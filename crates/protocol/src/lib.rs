@@ -62,6 +62,8 @@ pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// RFC 6455: a frame larger than [`crate::MAX_FRAME_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// RFC 6455: the hub failed (its database, say); try again later.
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The first frame was not a valid `hello`, or it did not come in time.
     pub const HELLO_REQUIRED: u16 = 4000;
     /// The token was missing, unknown, expired or revoked.
