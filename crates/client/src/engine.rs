@@ -830,6 +830,11 @@ pub struct Engine {
     in_flight: BTreeMap<CommandId, InFlight>,
     last_notified: BTreeMap<ConversationId, Millis>,
     dirty: BTreeSet<ConversationId>,
+    /// A toast's OS notification held back because the conversation's
+    /// notification changed less than COALESCE_MS ago (a revoke and the
+    /// answer to the request behind it come together): shown, the newest
+    /// one, once the window has passed.
+    deferred_toasts: BTreeMap<ConversationId, OsNotification>,
     next_reminder: Option<Millis>,
     /// When each offer's OS notification next has its countdown updated.
     countdown_due: BTreeMap<OfferId, Millis>,
@@ -1066,6 +1071,7 @@ impl Engine {
             in_flight: BTreeMap::new(),
             last_notified: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            deferred_toasts: BTreeMap::new(),
             next_reminder: None,
             last_badge: None,
             last_tray: None,
@@ -1154,6 +1160,7 @@ impl Engine {
         let flush = self
             .dirty
             .iter()
+            .chain(self.deferred_toasts.keys())
             .filter_map(|c| {
                 self.last_notified
                     .get(c)
@@ -1356,6 +1363,23 @@ impl Engine {
             fx.push(Effect::CloseNotification(NotificationKey::Conversation(
                 *gone,
             )));
+            self.last_notified.remove(gone);
+            self.dirty.remove(gone);
+            self.deferred_toasts.remove(gone);
+        }
+        // Read meanwhile (on another device): its "new messages" go.
+        for (id, view) in &convs {
+            let was_unread = self
+                .state
+                .conversations
+                .get(id)
+                .is_some_and(|c| c.unread > 0);
+            if was_unread && view.unread == 0 {
+                self.dirty.remove(id);
+                fx.push(Effect::CloseNotification(NotificationKey::Conversation(
+                    *id,
+                )));
+            }
         }
         // Drafts go with their conversations (and any a late save left).
         self.state.drafts.retain(|c, _| convs.contains_key(c));
@@ -1618,8 +1642,15 @@ impl Engine {
             duration_ms,
         } = t;
         let notified = self.desktop_allowed(desktop);
+        // At most one OS notification (and chime) per conversation per
+        // COALESCE_MS, as for messages: a second toast in the window waits
+        // for it to pass instead of replacing the first at once.
+        let recent = self
+            .last_notified
+            .get(&conversation_id)
+            .is_some_and(|t| !coalesce_due(*t, now));
         if notified {
-            fx.push(Effect::Notify(OsNotification {
+            let n = OsNotification {
                 key: NotificationKey::Conversation(conversation_id),
                 style: NotificationStyle::Toast,
                 title: title.clone(),
@@ -1629,9 +1660,15 @@ impl Engine {
                 countdown: false,
                 refresh: false,
                 answer_words: AnswerWords::AcceptReject,
-            }));
+            };
+            if recent {
+                self.deferred_toasts.insert(conversation_id, n);
+            } else {
+                fx.push(Effect::Notify(n));
+                self.last_notified.insert(conversation_id, now);
+            }
         }
-        if self.sound_allowed() {
+        if self.sound_allowed() && !recent {
             fx.push(Effect::Chime);
         }
         fx.push(Effect::Ui(UiEvent::Toast {
@@ -1714,7 +1751,12 @@ impl Engine {
                 // so it is read (the badge, the tray and the hub must not
                 // count it as waiting). One assigned on a timeout or by a
                 // supervisor may have come while the agent was away.
-                if matches!(mode, AssignMode::Accepted | AssignMode::Joined) {
+                // Auto-accepted into a focused window with nothing else
+                // in front: on screen just the same.
+                if matches!(
+                    mode,
+                    AssignMode::Accepted | AssignMode::Joined | AssignMode::AutoAccept
+                ) {
                     self.read_if_visible(id, fx);
                 }
             }
@@ -1752,9 +1794,7 @@ impl Engine {
                 desktop: template.desktop,
                 duration_ms: u64::from(template.timeout_secs.max(1)) * 1000,
             };
-            if self.toast(toast, now, fx) {
-                self.last_notified.insert(id, now);
-            }
+            self.toast(toast, now, fx);
         }
     }
 
@@ -2624,6 +2664,24 @@ impl Engine {
                 None => {
                     self.countdown_due.remove(&id);
                 }
+            }
+        }
+        // Toasts held back first; a message update due at the same tick
+        // then waits a window more (one notification change per window).
+        let toasts_due: Vec<ConversationId> = self
+            .deferred_toasts
+            .keys()
+            .copied()
+            .filter(|c| {
+                self.last_notified
+                    .get(c)
+                    .is_none_or(|t| coalesce_due(*t, now))
+            })
+            .collect();
+        for c in toasts_due {
+            if let Some(n) = self.deferred_toasts.remove(&c) {
+                fx.push(Effect::Notify(n));
+                self.last_notified.insert(c, now);
             }
         }
         let due: Vec<ConversationId> = self

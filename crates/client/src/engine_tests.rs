@@ -1195,6 +1195,144 @@ fn the_badge_counts_unread_chats_not_messages() {
     assert_eq!(crate::view::app_view(&h.e).unread_chats, 2);
 }
 
+/// A toast is one notification change of the conversation like any
+/// other: an accepted assign request brings the owner a revoke and the
+/// request's answer in the same instant, and the second waits a second
+/// instead of replacing the first at once (two chimes, one unread flash).
+/// A message right after a toast waits too.
+#[test]
+fn toasts_of_one_conversation_are_a_second_apart_like_its_messages() {
+    let mut h = Harness::new();
+    h.assign(5, AssignMode::Accepted, true);
+    h.e.handle(Input::Focus(false), at(10));
+    let mut fx = h.ev(
+        AgentEvent::ConversationRevoked {
+            conversation_id: ConversationId(5),
+            reason: RevokeReason::TakenOver,
+        },
+        at(2000),
+    );
+    fx.extend(h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(5),
+            request: RequestKind::Assign,
+            by: ana(),
+            accepted: true,
+            rejected: false,
+            reason: None,
+        },
+        at(2000),
+    ));
+    let key = NotificationKey::Conversation(ConversationId(5));
+    let shown = |fx: &[Effect]| notifies(fx).iter().filter(|n| n.key == key).count();
+    assert_eq!(shown(&fx), 1, "{fx:?}");
+    assert_eq!(fx.iter().filter(|e| **e == Effect::Chime).count(), 1);
+    assert_eq!(toasts(&fx).len(), 2, "both in the window");
+    assert_eq!(h.e.next_wake(), Some(at(3001)));
+    assert_eq!(shown(&h.e.handle(Input::Tick, at(2500))), 0);
+    let fx = h.e.handle(Input::Tick, at(3001));
+    assert_eq!(shown(&fx), 1, "the answer, a second later");
+
+    // A message right after a toast.
+    let mut h = Harness::new();
+    h.assign(6, AssignMode::Accepted, false);
+    h.e.handle(Input::Focus(false), at(10));
+    let fx = h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(6),
+            request: RequestKind::Consult,
+            by: ana(),
+            accepted: false,
+            rejected: true,
+            reason: None,
+        },
+        at(2000),
+    );
+    assert_eq!(notifies(&fx).len(), 1);
+    let fx = h.customer(6, 1, at(2300));
+    assert!(notifies(&fx).is_empty(), "{fx:?}");
+    assert_eq!(notifies(&h.e.handle(Input::Tick, at(3001))).len(), 1);
+}
+
+/// A chat auto-accepted into a focused window with nothing else in front
+/// is on screen: it is read (the badge, the tray and reminders do not
+/// count it), as one the agent accepted is.
+#[test]
+fn an_auto_accepted_chat_in_front_of_a_focused_window_is_read() {
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    let mut s = summary(7);
+    s.status = ConversationStatus::Assigned;
+    s.owner = Some(AgentId(1));
+    let fx = h.ev(
+        AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: Some(1),
+            conversation: s,
+            mode: AssignMode::AutoAccept,
+            open_session: true,
+            template: template(NotificationKind::Toast),
+            messages: vec![Message {
+                id: MessageId(3),
+                conversation_id: ConversationId(7),
+                author: Author::Customer,
+                text: "hello".into(),
+                sent_at: T0,
+                command_id: None,
+            }],
+            origin: OfferOrigin::NewConversation,
+            has_earlier: None,
+        },
+        T0,
+    );
+    assert_eq!(h.e.state().active, Some(ConversationId(7)));
+    assert_eq!(h.e.state().unread_chats(), 0);
+    assert!(sends(&fx).contains(&&mark(7, 3)), "{fx:?}");
+}
+
+/// A resync that no longer has a conversation forgets its notification
+/// bookkeeping, and one read meanwhile elsewhere (unread now 0) has its
+/// "new messages" notification closed.
+#[test]
+fn a_resync_closes_what_was_read_elsewhere_and_forgets_what_is_gone() {
+    let mut h = Harness::new();
+    h.assign(5, AssignMode::Accepted, false);
+    h.assign(6, AssignMode::Accepted, false);
+    h.customer(5, 1, at(0));
+    h.customer(6, 2, at(0));
+    let mut s6 = summary(6);
+    s6.status = ConversationStatus::Assigned;
+    s6.owner = Some(AgentId(1));
+    let fx = h.e.handle(
+        Input::Snapshot {
+            seq: Seq(h.seq + 1),
+            snapshot: AgentSnapshot {
+                agent: agent_a(),
+                presence: Presence::Available,
+                conversations: vec![switchboard_protocol::ConversationState {
+                    conversation: s6,
+                    unread: 0,
+                    last_read: Some(MessageId(2)),
+                    messages: vec![],
+                    has_earlier: None,
+                }],
+                offers: vec![],
+            },
+        },
+        at(500),
+    );
+    for c in [5, 6] {
+        assert!(
+            fx.contains(&Effect::CloseNotification(NotificationKey::Conversation(
+                ConversationId(c)
+            ))),
+            "{c}: {fx:?}"
+        );
+    }
+    // Nothing is left to wake for: no coalescing window kept for 5.
+    assert_eq!(h.e.next_wake(), None);
+}
+
 #[test]
 fn toasts_for_assignments_not_decided_by_the_agent() {
     let mut h = Harness::new();
