@@ -159,6 +159,8 @@ mod platform {
     }
 
     const SERVICE: &str = "org.freedesktop.Notifications";
+    /// `NotificationClosed` reason: closed by a call to CloseNotification.
+    const CLOSED_BY_CALL: u32 = 3;
 
     async fn connect(
         conn: &zbus::Connection,
@@ -506,7 +508,13 @@ mod platform {
                         // The summary is plain text in the spec; keep it so.
                         match proxy.notify("Switchboard", replaces, "", &n.title, &body, &actions, hints, timeout).await {
                             Ok(id) => {
-                                shown.by_key.insert(n.key, id);
+                                // Some services answer a replace with a new
+                                // id: the old one is nobody's any more, and
+                                // its close (sent or not) must not take this
+                                // key's tracking with it.
+                                if let Some(old) = shown.by_key.insert(n.key, id).filter(|old| *old != id) {
+                                    shown.by_id.remove(&old);
+                                }
                                 shown.by_id.insert(id, n.key);
                                 if critical {
                                     shown.alerts.insert(n.key, n.clone());
@@ -575,9 +583,18 @@ mod platform {
                 }
                 Some(sig) = crate::signal_stream::next_or_never(&mut closed) => {
                     if let Ok(args) = sig.args() {
-                        if let Some(key) = shown.by_id.remove(&args.id) {
-                            shown.by_key.remove(&key);
-                            shown.alerts.remove(&key);
+                        // Reason 3 is a CloseNotification call: ours drop
+                        // their id before calling, so one still tracked was
+                        // closed by the service replacing it in place (some
+                        // do on a replace), and the replacement stands.
+                        let replaced_in_place = args.reason == CLOSED_BY_CALL;
+                        if let Some(key) = shown.by_id.get(&args.id).copied().filter(|_| !replaced_in_place) {
+                            shown.by_id.remove(&args.id);
+                            // Only while it is still the key's notification.
+                            if shown.by_key.get(&key) == Some(&args.id) {
+                                shown.by_key.remove(&key);
+                                shown.alerts.remove(&key);
+                            }
                         }
                     }
                 }

@@ -333,6 +333,38 @@ async fn try_the_demo_brings_live_traffic_and_a_second_launch_focuses_the_first(
     app.quit().await;
 }
 
+/// A notification service that gives a replaced notification a new id
+/// and then signals the old one closed (Budgie, linux_notification_center
+/// do): the countdown's replacement is still the offer's notification, so
+/// answering the offer closes it, and its buttons still answer. Before,
+/// the old id's close took the offer's tracking with it, and a critical,
+/// never-expiring notification stayed up after the offer was answered.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn an_offer_notification_given_a_new_id_on_each_update_is_still_closed_when_answered() {
+    let hub = Hub::start().await;
+    let server = NotifyServer::with_new_ids_on_replace().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    hub.ingress(Channel::Sms, "new-ids", "Ned", "", "hi").await;
+    let first = server
+        .wait("the alert", |n| n.summary.contains("Ned"))
+        .await;
+    let update = server
+        .wait("its countdown update, under a new id", |u| {
+            u.replaces == first.id
+        })
+        .await;
+    assert_ne!(update.id, first.id);
+    // The old id's close (reason 3) comes 50 ms after the reply.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.click("[data-testid=accept]").await;
+    server.wait_closed(update.id).await;
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn os_notification_accept_button_accepts_the_offer_on_the_hub() {

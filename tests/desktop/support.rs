@@ -743,6 +743,10 @@ struct NotifyIface {
     rec: std::sync::Arc<std::sync::Mutex<Recorded>>,
     next: u32,
     caps: Vec<String>,
+    /// As some services do (Budgie, linux_notification_center): a replace
+    /// gets a new id, and the old one's `NotificationClosed` (reason 3)
+    /// follows the reply.
+    new_id_on_replace: bool,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -762,13 +766,21 @@ impl NotifyIface {
         actions: Vec<String>,
         hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
         expire_timeout: i32,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
     ) -> u32 {
-        let id = if replaces_id != 0 {
+        let id = if replaces_id != 0 && !self.new_id_on_replace {
             replaces_id
         } else {
             self.next += 1;
             self.next
         };
+        if replaces_id != 0 && self.new_id_on_replace {
+            let emitter = emitter.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = NotifyIface::notification_closed(&emitter, replaces_id, 3).await;
+            });
+        }
         let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok());
         let quiet = hints
             .get("suppress-sound")
@@ -805,6 +817,13 @@ impl NotifyIface {
         emitter: &zbus::object_server::SignalEmitter<'_>,
         id: u32,
         action_key: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn notification_closed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        reason: u32,
     ) -> zbus::Result<()>;
 }
 
@@ -909,11 +928,22 @@ impl NotifyServer {
 
     /// A server announcing only these capabilities (e.g. no `actions`).
     pub async fn with_capabilities(caps: &[&str]) -> NotifyServer {
+        NotifyServer::serve(caps, false).await
+    }
+
+    /// A server that gives a replaced notification a new id and then
+    /// signals the old one closed (reason 3), as some services do.
+    pub async fn with_new_ids_on_replace() -> NotifyServer {
+        NotifyServer::serve(&["actions", "body", "body-markup"], true).await
+    }
+
+    async fn serve(caps: &[&str], new_id_on_replace: bool) -> NotifyServer {
         let rec = std::sync::Arc::new(std::sync::Mutex::new(Recorded::default()));
         let iface = NotifyIface {
             rec: rec.clone(),
             next: 0,
             caps: caps.iter().map(|c| c.to_string()).collect(),
+            new_id_on_replace,
         };
         let conn = zbus::connection::Builder::session()
             .unwrap()
