@@ -270,13 +270,47 @@ mod x11 {
             .map_err(|e| e.to_string())?
             .reply()
             .map_err(|e| e.to_string())?;
-        let per = usize::from(mapping.keysyms_per_keycode.max(1));
-        Ok(mapping
-            .keysyms
+        Ok(keycode_for(
+            min,
+            usize::from(mapping.keysyms_per_keycode),
+            &mapping.keysyms,
+            keysyms,
+        ))
+    }
+
+    /// The keycode that types one of `wanted` in the first layout (a
+    /// keycode's first two keysyms: plain and shifted), else in any. With
+    /// two layouts ("us,fr"), Q's key lists "a" in its second group and
+    /// comes before A's: taking the first match grabbed Ctrl+Shift+Q.
+    pub(super) fn keycode_for(min: u8, per: usize, syms: &[u32], wanted: &[u32]) -> Option<u8> {
+        let per = per.max(1);
+        let types = |k: &[u32], n: usize| k.iter().take(n).any(|s| wanted.contains(s));
+        let i = syms
             .chunks(per)
-            .position(|syms| syms.iter().any(|s| keysyms.contains(s)))
-            .and_then(|i| u8::try_from(i).ok())
-            .map(|i| min + i))
+            .position(|k| types(k, 2))
+            .or_else(|| syms.chunks(per).position(|k| types(k, per)))?;
+        u8::try_from(i).ok().and_then(|i| min.checked_add(i))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::keycode_for;
+
+        const Q: u32 = 0x71;
+        const SHIFT_Q: u32 = 0x51;
+        const A: u32 = 0x61;
+        const SHIFT_A: u32 = 0x41;
+
+        #[test]
+        fn the_key_typing_a_in_the_first_layout_is_chosen_over_one_typing_it_in_the_second() {
+            // Keycodes 8..: 8 types q (us) and a (fr), 9 types a (us) and q (fr).
+            let syms = [Q, SHIFT_Q, A, SHIFT_A, A, SHIFT_A, Q, SHIFT_Q];
+            assert_eq!(keycode_for(8, 4, &syms, &[A, SHIFT_A]), Some(9));
+            // Typed only in a second layout: that key still.
+            let only_second = [Q, SHIFT_Q, A, SHIFT_A];
+            assert_eq!(keycode_for(8, 4, &only_second, &[A, SHIFT_A]), Some(8));
+            assert_eq!(keycode_for(8, 4, &[Q, SHIFT_Q, 0, 0], &[A]), None);
+        }
     }
 }
 
