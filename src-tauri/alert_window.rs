@@ -43,6 +43,17 @@ pub fn spawn(app: AppHandle) -> mpsc::UnboundedSender<FallbackAlert> {
                     if open.is_empty() {
                         if let Some(w) = app.get_webview_window(ALERT_LABEL) {
                             let _ = w.destroy();
+                            // Destroying is only asked of the event loop:
+                            // until the window has left the registry, a
+                            // Show right behind this would find it and
+                            // show a window about to vanish (the next
+                            // offer seen nowhere). Commands wait meanwhile.
+                            for _ in 0..50 {
+                                if app.get_webview_window(ALERT_LABEL).is_none() {
+                                    break;
+                                }
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            }
                         }
                     }
                 }

@@ -1341,6 +1341,29 @@ async fn without_notification_buttons_an_always_on_top_alert_window_answers_offe
         app.client.windows().await.unwrap().len() == 1
     })
     .await;
+    step("the next alert right behind the last one's answer opens the window again");
+    // The close destroys the window; a show right behind it must not find
+    // the dying one (its show would be dropped with it).
+    for i in 0..3 {
+        hub.ingress(Channel::Chat, &format!("fb-r{i}"), "Yuri", "", "hi")
+            .await;
+        eventually("no alert window", || async {
+            app.client.windows().await.unwrap().len() == 2
+        })
+        .await;
+        app.click("[data-testid=accept]").await;
+        hub.ingress(Channel::Chat, &format!("fb-n{i}"), "Zoe", "", "hi")
+            .await;
+        eventually("the next alert has no window", || async {
+            app.client.windows().await.unwrap().len() == 2
+        })
+        .await;
+        app.click("[data-testid=accept]").await;
+        eventually("the alert window stayed open", || async {
+            app.client.windows().await.unwrap().len() == 1
+        })
+        .await;
+    }
     app.quit().await;
 }
 
