@@ -10,7 +10,8 @@
 //! then visual only.
 
 use std::num::NonZero;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use rodio::{DeviceSinkBuilder, MixerDeviceSink, Player, Source};
@@ -63,12 +64,19 @@ impl Sound {
 /// wakes the CPU every buffer, so an idle app keeps none open.
 const CLOSE_AFTER: Duration = Duration::from_secs(5);
 
+/// While ringing, how often the sound thread checks its output is alive.
+const LOST_CHECK: Duration = Duration::from_secs(1);
+
 /// The sound thread: opens the output when there is something to play and
 /// closes it again once quiet for [`CLOSE_AFTER`].
 fn run(rx: mpsc::Receiver<SoundCommand>) {
     let mut lib_messages = LibMessages::capture();
+    // Set by the output's error callback when its device or audio server
+    // went away (a headset unplugged): the stream is dead, and everything
+    // played into it would be silent until it is opened again.
+    let lost = Arc::new(AtomicBool::new(false));
     // Probe once at start, so a missing device is reported once, up front.
-    match open_output() {
+    match open_output(&lost) {
         Ok(probe) => {
             tracing::info!(
                 rate = probe.config().sample_rate().get(),
@@ -86,7 +94,26 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
     let mut output: Option<MixerDeviceSink> = None;
     let mut ring: Option<(Tone, u8, Player)> = None;
     loop {
-        let cmd = if output.is_some() && ring.is_none() {
+        if lost.swap(false, Ordering::SeqCst) && output.is_some() {
+            tracing::info!("audio output lost; opening the default one again");
+            output = None;
+            // A ring under way goes on, on whatever output there is now.
+            if let Some((tone, volume, _)) = ring.take() {
+                if let Some(out) = ensure_open(&mut output, &mut lib_messages, &lost) {
+                    let player = Player::connect_new(out.mixer());
+                    player.append(buffer(tones::ring_cycle(tone, volume)).repeat_infinite());
+                    ring = Some((tone, volume, player));
+                }
+            }
+        }
+        let cmd = if ring.is_some() {
+            // Ringing: woken now and then to notice a lost output.
+            match rx.recv_timeout(LOST_CHECK) {
+                Ok(cmd) => cmd,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else if output.is_some() {
             match rx.recv_timeout(CLOSE_AFTER) {
                 Ok(cmd) => cmd,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -110,7 +137,7 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
                 // Dropping the old player stops it.
                 ring = None;
                 if volume > 0 {
-                    if let Some(out) = ensure_open(&mut output, &mut lib_messages) {
+                    if let Some(out) = ensure_open(&mut output, &mut lib_messages, &lost) {
                         let player = Player::connect_new(out.mixer());
                         player.append(buffer(tones::ring_cycle(tone, volume)).repeat_infinite());
                         ring = Some((tone, volume, player));
@@ -120,7 +147,7 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
             SoundCommand::StopRing => ring = None,
             SoundCommand::Chime { volume } => {
                 if volume > 0 {
-                    if let Some(out) = ensure_open(&mut output, &mut lib_messages) {
+                    if let Some(out) = ensure_open(&mut output, &mut lib_messages, &lost) {
                         out.mixer().add(buffer(tones::chime(volume)));
                     }
                 }
@@ -134,9 +161,10 @@ fn run(rx: mpsc::Receiver<SoundCommand>) {
 fn ensure_open<'a>(
     output: &'a mut Option<MixerDeviceSink>,
     lib_messages: &mut LibMessages,
+    lost: &Arc<AtomicBool>,
 ) -> Option<&'a MixerDeviceSink> {
     if output.is_none() {
-        match open_output() {
+        match open_output(lost) {
             Ok(o) => *output = Some(o),
             Err(e) => {
                 // Info, not a warning: with no device at all this comes at
@@ -184,10 +212,17 @@ impl LibMessages {
 }
 
 /// The default output device, in its own or a fallback configuration.
-fn open_output() -> Result<MixerDeviceSink, rodio::DeviceSinkError> {
+fn open_output(lost: &Arc<AtomicBool>) -> Result<MixerDeviceSink, rodio::DeviceSinkError> {
+    let lost = lost.clone();
     let mut output = DeviceSinkBuilder::from_default_device()?
-        .with_error_callback(|e: rodio::CpalError| {
+        .with_error_callback(move |e: rodio::CpalError| {
             tracing::debug!(error = %e, "audio output error");
+            if matches!(
+                e.kind(),
+                rodio::CpalErrorKind::DeviceNotAvailable | rodio::CpalErrorKind::HostUnavailable
+            ) {
+                lost.store(true, Ordering::SeqCst);
+            }
         })
         .open_sink_or_fallback()?;
     // Closing it is routine here, not worth rodio's note on stderr.
