@@ -537,6 +537,12 @@ mod platform {
                                 // it is).
                                 if critical && !n.refresh && window_out_of_sight() {
                                     shown.put_in_fallback(n.key, fallback);
+                                } else if critical && !shown.by_key.contains_key(&n.key) {
+                                    // In view, the in-app alert shows it;
+                                    // kept, the window going out of sight
+                                    // moves it to the alert window, and its
+                                    // next tick asks the service again.
+                                    shown.in_app_only.insert(n.key, n.clone());
                                 }
                             }
                         }
@@ -553,8 +559,14 @@ mod platform {
                         }
                     }
                     // In-app-only alerts went to this service when it came
-                    // (`replay`): nothing waits on the window here.
-                    Some(NotifyCommand::WindowSightChanged) => {}
+                    // (`replay`); those it refused since wait on the window.
+                    Some(NotifyCommand::WindowSightChanged) => {
+                        if window_out_of_sight() {
+                            for (key, _) in std::mem::take(&mut shown.in_app_only) {
+                                shown.put_in_fallback(key, fallback);
+                            }
+                        }
+                    }
                     Some(NotifyCommand::CloseAll { done }) => {
                         for key in shown.in_fallback.drain() {
                             let _ = fallback.send(FallbackAlert::Close(key));

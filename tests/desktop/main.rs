@@ -2413,6 +2413,40 @@ async fn an_offer_left_unanswered_when_focus_goes_gets_its_os_notification() {
 /// is left with nothing on screen when the window is hidden unanswered:
 /// it moves to the alert window at once (before, only at a countdown
 /// tick of an offer a lost service had held; otherwise never).
+/// A notification service that is there but refuses the offer's
+/// notification while the window is in view: the window's own alert shows
+/// it, and hidden to the tray unanswered, the alert window has it at once.
+/// Before, nothing kept it: hidden, the offer showed nowhere but the ring
+/// and the tray.
+#[tokio::test]
+#[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
+async fn an_offer_the_notification_service_refuses_moves_to_the_alert_window_when_the_window_is_hidden(
+) {
+    let wm = WindowManager::start().await;
+    let _host = TrayHost::start().await;
+    let _server = NotifyServer::refusing().await;
+    let hub = Hub::start().await;
+    let desk = Desk::new();
+    let app = App::launch(&desk).await;
+    app.sign_in(&hub.url(), "a1").await;
+    app.notify_always().await;
+    let main = app.client.window().await.unwrap();
+    focus_app_window().await;
+    let c = hub.ingress(Channel::Sms, "refused", "Rae", "", "hi").await;
+    app.el("[data-testid=offer-alert]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.client.windows().await.unwrap().len(), 1);
+    let hidden = std::time::Instant::now();
+    hide_to_the_tray(&wm).await;
+    let seen = accept_in_the_alert_window(&app, &hub, main, &c, "Rae").await;
+    assert!(
+        seen - hidden < Duration::from_secs(5),
+        "the alert window came {:?} after the hide",
+        seen - hidden
+    );
+    app.quit().await;
+}
+
 #[tokio::test]
 #[ignore = "needs Xvfb, D-Bus and tauri-driver: run by `scripts/dev test`"]
 async fn with_no_notification_service_an_offer_shown_in_the_window_moves_to_the_alert_window_when_it_is_hidden(

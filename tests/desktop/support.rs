@@ -747,6 +747,8 @@ struct NotifyIface {
     /// gets a new id, and the old one's `NotificationClosed` (reason 3)
     /// follows the reply.
     new_id_on_replace: bool,
+    /// Refuses every `Notify` with an error, while owning the name.
+    refuse: bool,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -767,7 +769,10 @@ impl NotifyIface {
         hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
         expire_timeout: i32,
         #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
-    ) -> u32 {
+    ) -> zbus::fdo::Result<u32> {
+        if self.refuse {
+            return Err(zbus::fdo::Error::Failed("too many notifications".into()));
+        }
         let id = if replaces_id != 0 && !self.new_id_on_replace {
             replaces_id
         } else {
@@ -796,7 +801,7 @@ impl NotifyIface {
             timeout: expire_timeout,
             quiet,
         });
-        id
+        Ok(id)
     }
 
     fn close_notification(&mut self, id: u32) {
@@ -928,22 +933,28 @@ impl NotifyServer {
 
     /// A server announcing only these capabilities (e.g. no `actions`).
     pub async fn with_capabilities(caps: &[&str]) -> NotifyServer {
-        NotifyServer::serve(caps, false).await
+        NotifyServer::serve(caps, false, false).await
     }
 
     /// A server that gives a replaced notification a new id and then
     /// signals the old one closed (reason 3), as some services do.
     pub async fn with_new_ids_on_replace() -> NotifyServer {
-        NotifyServer::serve(&["actions", "body", "body-markup"], true).await
+        NotifyServer::serve(&["actions", "body", "body-markup"], true, false).await
     }
 
-    async fn serve(caps: &[&str], new_id_on_replace: bool) -> NotifyServer {
+    /// A server that owns the name and refuses every notification.
+    pub async fn refusing() -> NotifyServer {
+        NotifyServer::serve(&["actions", "body", "body-markup"], false, true).await
+    }
+
+    async fn serve(caps: &[&str], new_id_on_replace: bool, refuse: bool) -> NotifyServer {
         let rec = std::sync::Arc::new(std::sync::Mutex::new(Recorded::default()));
         let iface = NotifyIface {
             rec: rec.clone(),
             next: 0,
             caps: caps.iter().map(|c| c.to_string()).collect(),
             new_id_on_replace,
+            refuse,
         };
         let conn = zbus::connection::Builder::session()
             .unwrap()
