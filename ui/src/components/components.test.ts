@@ -15,7 +15,7 @@ import type { AgentSettings } from "../bindings/AgentSettings";
 import { countdown, waited } from "../lib/format";
 import { themeFor } from "../lib/theme.svelte";
 import { ui, resumeFailed } from "../lib/state.svelte";
-import { flushSync } from "svelte";
+import { flushSync, tick } from "svelte";
 import type { AppView } from "../bindings/AppView";
 import type { OfferCard } from "../bindings/OfferCard";
 import type { DetailUpdate } from "../bindings/DetailUpdate";
@@ -289,6 +289,79 @@ describe("ChatPanel", () => {
     // Back to the first: still closed, nothing carried over.
     await rerender({ detail: a, me: 1 });
     expect(screen.queryByTestId("session-actions-form")).toBeNull();
+  });
+});
+
+describe("ChatPanel's history scroll", () => {
+  // jsdom does not lay out: each list item is 100 px tall, the panel shows 150.
+  function laidOut(el: HTMLElement) {
+    Object.defineProperty(el, "scrollHeight", { configurable: true, get: () => el.querySelectorAll("li").length * 100 });
+    Object.defineProperty(el, "clientHeight", { configurable: true, get: () => 150 });
+  }
+  function withMessages(n: number, id = 70) {
+    const d = detail();
+    d.summary = { ...d.summary, id };
+    d.messages = Array.from({ length: n }, (_, i) => ({ ...d.messages[0], id: i + 1, conversation_id: id, text: `m${i + 1}` }));
+    return d;
+  }
+  const end = (el: HTMLElement) => el.scrollHeight - el.clientHeight;
+
+  it("opens a conversation at its newest message, follows a new one at the end, and leaves an agent reading older ones", async () => {
+    const { rerender } = render(ChatPanel, { detail: withMessages(2) });
+    const history = screen.getByTestId("history");
+    laidOut(history);
+    await vi.waitFor(() => expect(history.scrollTop).toBeGreaterThanOrEqual(end(history)));
+    // At the end (within 40 px): the new message is followed.
+    history.scrollTop = end(history) - 30;
+    await rerender({ detail: withMessages(3) });
+    await tick();
+    expect(history.scrollTop).toBeGreaterThanOrEqual(end(history));
+    expect(end(history)).toBe(150);
+    // Reading older messages: not moved.
+    history.scrollTop = 20;
+    await rerender({ detail: withMessages(4) });
+    await tick();
+    expect(history.scrollTop).toBe(20);
+    // Another conversation comes to the front: at its newest message.
+    await rerender({ detail: withMessages(5, 71) });
+    await tick();
+    expect(history.scrollTop).toBeGreaterThanOrEqual(end(history));
+    expect(end(history)).toBe(350);
+  });
+
+  it("keeps the view where it is when earlier messages load at the top", async () => {
+    const d = { ...withMessages(3), may_have_earlier: true };
+    const older = { ...d.messages[0], id: 0, text: "first" };
+    vi.mocked(commands.earlierMessages).mockResolvedValueOnce({ messages: [older], more: true });
+    render(ChatPanel, { detail: d });
+    const history = screen.getByTestId("history");
+    laidOut(history);
+    await tick();
+    history.scrollTop = 0;
+    await fireEvent.click(screen.getByTestId("show-earlier"));
+    await vi.waitFor(() => expect(screen.getAllByTestId("message")).toHaveLength(4));
+    await tick();
+    expect(history.scrollTop).toBe(0);
+  });
+});
+
+describe("ChatPanel's End", () => {
+  it("sends one close for a double click, and another after the hub refused it", async () => {
+    render(ChatPanel, { detail: detail(), me: 1 });
+    const end = screen.getByTestId("end-session");
+    await fireEvent.click(end);
+    await fireEvent.click(end);
+    const closes = () => act.mock.calls.filter((c) => (c[0] as { action: string }).action === "close");
+    expect(closes()).toEqual([[{ action: "close", conversation_id: 70 }]]);
+    expect(end.getAttribute("aria-disabled")).toBe("true");
+    ui.handle({
+      type: "ui",
+      event: { type: "command_failed", what: "close", error: { code: "internal", message: "hub unavailable" }, conversation_id: 70 },
+    });
+    flushSync();
+    await fireEvent.click(end);
+    expect(closes()).toHaveLength(2);
+    ui.error = null;
   });
 });
 
@@ -923,6 +996,52 @@ describe("App", () => {
       expect(act).not.toHaveBeenCalledWith({ action: "accept", offer_id: 8 });
     } finally {
       viewUpdate.mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+
+  async function withConversations() {
+    const viewUpdate = commands.viewUpdate as unknown as ReturnType<typeof vi.fn>;
+    const list = rows();
+    viewUpdate.mockImplementation(async () => ({ view: appView({ conversations: list, active: 70 }), detail: { kind: "nothing" } }));
+    render(App);
+    await ui.refresh();
+    await vi.waitFor(() => expect(screen.getByTestId("presence")).toBeTruthy());
+    act.mockClear();
+  }
+  const opens = () => act.mock.calls.filter((c) => (c[0] as { action: string }).action === "open");
+
+  it("moves to the next conversation with Alt+Down, once for a held key", async () => {
+    const before = (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).getMockImplementation();
+    try {
+      await withConversations();
+      await fireEvent.keyDown(window, { key: "ArrowDown", altKey: true });
+      expect(opens()).toEqual([[{ action: "open", conversation_id: 71 }]]);
+      // The key held: its repeats open (and mark read) nothing more.
+      await fireEvent.keyDown(window, { key: "ArrowDown", altKey: true, repeat: true });
+      await fireEvent.keyDown(window, { key: "ArrowUp", altKey: true, repeat: true });
+      expect(opens()).toHaveLength(1);
+    } finally {
+      (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
+      ui.handle({ type: "signed_out", refused: false });
+    }
+  });
+
+  it("leaves Alt+Down to a select (it opens the list) and to a modal dialog", async () => {
+    const before = (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).getMockImplementation();
+    try {
+      await withConversations();
+      const presence = screen.getByTestId("presence");
+      presence.focus();
+      await fireEvent.keyDown(presence, { key: "ArrowDown", altKey: true });
+      expect(opens()).toHaveLength(0);
+      await fireEvent.click(screen.getByTestId("open-settings"));
+      const dialog = await vi.waitFor(() => screen.getByRole("dialog", { name: "Settings" }));
+      const button = dialog.querySelector("button")!;
+      await fireEvent.keyDown(button, { key: "ArrowDown", altKey: true });
+      expect(opens()).toHaveLength(0);
+    } finally {
+      (commands.viewUpdate as unknown as ReturnType<typeof vi.fn>).mockImplementation(before!);
       ui.handle({ type: "signed_out", refused: false });
     }
   });

@@ -642,6 +642,39 @@ describe("TeamPanel (a supervisor's)", () => {
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("that agent has the maximum of 10 open sessions"));
   });
 
+  it("drops a chosen assignee once a re-read shows the chat taken, or the teammate no longer offered", async () => {
+    try {
+      mocked.teamDirectory
+        .mockResolvedValueOnce({ agents: [member(2, "Alice", "available"), member(3, "Bob", "busy"), member(4, "Cy", "busy")], queues: [] })
+        .mockResolvedValue({ agents: [member(2, "Alice", "available"), member(3, "Bob", "busy")], queues: [] });
+      const waiting = (id: number) => summary({ id, status: "queued", owner: null });
+      mocked.teamConversations
+        .mockResolvedValueOnce([waiting(70), waiting(72)])
+        .mockResolvedValue([summary({ id: 70, status: "assigned", owner: 3 }), waiting(72)]);
+      act.mockClear();
+      render(TeamPanel, { onClose: () => {} });
+      await waitFor(() => expect(screen.getByTestId("team-conversation-72")).toBeTruthy());
+      const alice = screen.getByTestId("assign-target-70") as HTMLSelectElement;
+      await fireEvent.change(alice, { target: { value: "2" } });
+      const cy = screen.getByTestId("assign-target-72") as HTMLSelectElement;
+      await fireEvent.change(cy, { target: { value: "4" } });
+      // Bob took X meanwhile; Cy left the team.
+      await fireEvent.click(screen.getByTestId("refresh-team"));
+      await waitFor(() => expect(screen.getByTestId("team-conversation-status-70").textContent?.trim()).toContain("With Bob"));
+      await waitFor(() => expect([...cy.options].map((o) => o.value)).not.toContain("4"));
+      expect((screen.getByTestId("assign-target-70") as HTMLSelectElement).value).toBe("");
+      expect((screen.getByTestId("assign-target-72") as HTMLSelectElement).value).toBe("");
+      await fireEvent.click(screen.getByTestId("assign-70"));
+      await fireEvent.click(screen.getByTestId("assign-72"));
+      expect(act).not.toHaveBeenCalled();
+    } finally {
+      mocked.teamDirectory.mockReset();
+      mocked.teamDirectory.mockResolvedValue({ agents: [], queues: [] });
+      mocked.teamConversations.mockReset();
+      mocked.teamConversations.mockResolvedValue([]);
+    }
+  });
+
   it("says why a reset was refused", async () => {
     mocked.teamDirectory.mockResolvedValue({ agents: [member(3, "Bo", "inactive")], queues: [] });
     mocked.resetPresence.mockRejectedValue({ code: "forbidden", message: "agent is not in your team" });
@@ -683,6 +716,19 @@ describe("Header's presence", () => {
     expect([...select.options].filter((o) => !o.disabled).map((o) => o.value)).toEqual([
       "available", "busy", "do_not_disturb", "away", "offline",
     ]);
+  });
+});
+
+describe("Header's presence after the hub sets it back", () => {
+  it("shows the view's presence again after a read, even the same one as before the agent's pick", async () => {
+    const { rerender } = render(Header, { view: appView({ presence: "do_not_disturb" }), onSettings: () => {} });
+    const select = screen.getByTestId("presence") as HTMLSelectElement;
+    expect(select.value).toBe("do_not_disturb");
+    await fireEvent.change(select, { target: { value: "available" } });
+    expect(act).toHaveBeenCalledWith({ action: "set_presence", presence: "available" });
+    // The hub puts Do not disturb straight back (session limit, work waiting).
+    await rerender({ view: appView({ presence: "do_not_disturb" }) });
+    expect(select.value).toBe("do_not_disturb");
   });
 });
 

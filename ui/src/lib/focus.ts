@@ -59,3 +59,14 @@ export function giveFocusBack(opener: HTMLElement | null): void {
   const at = document.activeElement;
   if (opener?.isConnected && (at === null || at === document.body)) opener.focus();
 }
+
+/**
+ * Whether a key pressed at `target` is for the control or dialog it is in,
+ * not for the window's shortcuts: Alt+Down opens a select's list, and a
+ * modal dialog (Settings, Team, Waiting, an offer) keeps the keyboard to
+ * itself.
+ */
+export function keyBelongsToTarget(target: EventTarget | null): boolean {
+  if (!(target instanceof Element)) return false;
+  return target instanceof HTMLSelectElement || target.closest('[role="dialog"], [aria-modal="true"]') !== null;
+}
