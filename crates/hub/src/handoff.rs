@@ -426,9 +426,13 @@ impl Work<'_> {
         conv: ConversationId,
         agent: AgentId,
     ) -> HubResult<()> {
+        // Nor when it is offered to one person now (taken, then
+        // transferred to a teammate by name): the team would take it from
+        // them, as `team_catch_up` and the Waiting list know.
         if !self.awaits_owner(conv).await?
             || !self.team_owned(conv).await?
             || self.team_offers_up(conv).await?
+            || self.offered_to_one_person(conv).await?
         {
             return Ok(());
         }

@@ -3027,6 +3027,10 @@ const CHAT_OWNER_SQL: &str = concat!(
    AND a.id = (SELECT chat.owner_id FROM conversations call
        JOIN conversations chat ON chat.channel = call.channel AND chat.thread = call.thread
      WHERE call.id = ?2 AND call.is_call AND NOT chat.is_call AND chat.status = 'assigned'
+       -- Spelled out for the planner: it matches the open-thread index
+       -- (status <> 'closed'), where 'assigned' alone scanned every
+       -- assigned conversation.
+       AND chat.status <> 'closed'
      ORDER BY chat.id DESC LIMIT 1)"
 );
 

@@ -246,6 +246,16 @@ CREATE INDEX ingress_ids_seen_at ON ingress_ids (seen_at)
         // to; NULL while the presence is a person's choice.
         "ALTER TABLE agents ADD COLUMN presence_before_system TEXT",
     ),
+    (
+        10,
+        // Every disconnect and sign-out looks up the agent's tokens, and
+        // every connect deletes the agent's grace timers: without these,
+        // both read the whole table.
+        r#"
+CREATE INDEX tokens_agent ON tokens(agent_id);
+CREATE INDEX timers_agent ON timers(agent_id)
+"#,
+    ),
 ];
 
 /// Why the database could not be opened.

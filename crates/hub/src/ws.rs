@@ -427,6 +427,26 @@ impl Link {
             if batch.is_empty() {
                 return Ok(());
             }
+            if batch[0].seq.0 > self.sent.0 + 1 {
+                // Events after ours were pruned before they were read
+                // (retention ran between the resume and this read: work
+                // routed at connect can append the event that prunes): a
+                // snapshot in their place, then on from it. Sent on, the
+                // gap would lose events with nothing to say so.
+                tracing::warn!(agent = %self.agent, sent = self.sent.0, next = batch[0].seq.0, "events pruned before they were sent; sending a snapshot");
+                match self.hub.resume(self.agent, Some(self.sent)).await {
+                    Ok((_, seq, Some(snapshot))) => {
+                        send(socket, &ServerFrame::Snapshot { seq, snapshot }).await?;
+                        self.sent = seq;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(agent = %self.agent, error = %e, "snapshot after a gap failed");
+                        return Ok(());
+                    }
+                }
+            }
             for ev in batch {
                 self.sent = ev.seq;
                 send(socket, &ServerFrame::Event(ev)).await?;

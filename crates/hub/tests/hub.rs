@@ -2342,6 +2342,58 @@ fn a_configuration_naming_someone_twice_is_refused() {
         .contains("empty name"));
 }
 
+/// A resume that is a replay when the hub decides it, but whose next events
+/// are pruned before they are read (work routed at connect appends the
+/// event that prunes): the link sends a snapshot in their place, never a
+/// gap. Before, the first event sent came 64 after the cursor.
+#[tokio::test]
+async fn events_pruned_between_a_resume_and_its_replay_come_as_a_snapshot() {
+    let hub = TestHub::start_with(|c| c.protocol.event_retention = 64).await;
+    let mut a1 = hub.connect("a1").await;
+    let presences = [Presence::Busy, Presence::Available];
+    let mut n = 0;
+    while hub
+        .running()
+        .hub
+        .last_seq(hub.agent_id("a1").await)
+        .await
+        .unwrap()
+        .0
+        < 191
+    {
+        a1.ok(Command::SetPresence {
+            presence: presences[n % 2],
+        })
+        .await;
+        n += 1;
+    }
+    assert_eq!(
+        hub.running()
+            .hub
+            .last_seq(hub.agent_id("a1").await)
+            .await
+            .unwrap()
+            .0,
+        191
+    );
+    let token = a1.token.clone();
+    a1.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Waiting work, routed to a1 as it connects: event 192, which prunes
+    // everything up to 128.
+    hub.ingress(Channel::Sms, "gap", "Gus", "hi").await;
+    let (mut a1, welcome, snapshot) = Agent::connect(&hub.ws_url(), &token, Some(Seq(64))).await;
+    assert!(snapshot.is_none(), "{:?}", welcome.resume);
+    match a1.frame().await {
+        ServerFrame::Snapshot { seq, snapshot } => {
+            assert!(seq.0 >= 192);
+            assert_eq!(snapshot.offers.len(), 1, "the offer routed at connect");
+        }
+        ServerFrame::Event(ev) => assert_eq!(ev.seq.0, 65, "a gap after 64"),
+        other => panic!("{other:?}"),
+    }
+}
+
 // -------------------------------------------------------------- admin API
 
 /// What an admin changes over the API stands across a restart (a password

@@ -1800,6 +1800,65 @@ async fn a_team_chat_whose_offers_all_ended_unanswered_is_offered_to_the_team_ag
     .await;
 }
 
+/// A team reminder that falls due after the chat was taken and then
+/// transferred to a teammate by name asks nobody: the team would take the
+/// chat from the one it was transferred to.
+#[tokio::test]
+async fn a_team_reminder_due_after_a_transfer_to_a_teammate_asks_nobody() {
+    let hub = TestHub::start_with(|c| {
+        c.routing.team_reminder_secs = 1;
+        team_sms_lapsing_in_a_second(c);
+        template_alert(
+            queue_mut(c)
+                .templates
+                .entry(Scenario::Transfer)
+                .or_default(),
+        );
+    })
+    .await;
+    let mut a1 = hub.connect("a1").await;
+    let mut a2 = hub.connect("a2").await;
+    let mut a3 = hub.connect("a3").await;
+    let c = hub
+        .ingress(Channel::Sms, "remind-transfer", "Rita", "hello?")
+        .await;
+    // Every teammate declines: a reminder is due in a second.
+    for agent in [&mut a1, &mut a2, &mut a3] {
+        let o = agent.wait_offer().await;
+        agent
+            .ok(Command::RejectOffer {
+                offer_id: o.id,
+                reason: None,
+            })
+            .await;
+    }
+    // a1 takes it from the Waiting list and hands it to a2 by name.
+    a1.ok(Command::TakeTeamChat {
+        conversation_id: c.conversation_id,
+    })
+    .await;
+    a1.ok(Command::TransferConversation {
+        conversation_id: c.conversation_id,
+        target: TransferTarget::Agent {
+            agent_id: hub.agent_id("a2").await,
+        },
+        note: None,
+    })
+    .await;
+    let transfer = a2.wait_offer().await;
+    assert!(matches!(transfer.origin, OfferOrigin::Transfer { .. }));
+    a3.no_event(
+        Duration::from_millis(2_000),
+        "a team message for a chat transferred to a2",
+        is_offer,
+    )
+    .await;
+    a2.ok(Command::AcceptOffer {
+        offer_id: transfer.id,
+    })
+    .await;
+}
+
 /// A reminder that finds nobody to ask (all away) is kept: a teammate who
 /// comes back later is asked when it next falls due (coming back alone does
 /// not, as they were told of the message already).

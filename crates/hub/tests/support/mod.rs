@@ -378,6 +378,9 @@ impl Agent {
                         self.last_seq = ev.seq;
                         self.events.push(ev.clone());
                     }
+                    if let ServerFrame::Snapshot { seq, .. } = &f {
+                        self.last_seq = *seq;
+                    }
                     return Some(f);
                 }
                 Some(Ok(WsMessage::Close(c))) => panic!("closed by hub: {c:?}"),
