@@ -1752,11 +1752,11 @@ impl Engine {
                 // count it as waiting). One assigned on a timeout or by a
                 // supervisor may have come while the agent was away.
                 // Auto-accepted into a focused window with nothing else
-                // in front: on screen just the same.
-                if matches!(
-                    mode,
-                    AssignMode::Accepted | AssignMode::Joined | AssignMode::AutoAccept
-                ) {
+                // in front, no offer card over it either: on screen just
+                // the same.
+                let decided = matches!(mode, AssignMode::Accepted | AssignMode::Joined);
+                let auto_in_view = mode == AssignMode::AutoAccept && self.state.offers.is_empty();
+                if decided || auto_in_view {
                     self.read_if_visible(id, fx);
                 }
             }
@@ -1908,6 +1908,10 @@ impl Engine {
         self.state.drafts.remove(&cid);
         self.dirty.remove(&cid);
         self.last_notified.remove(&cid);
+        // A toast held back for it goes with it (its in-app toast was
+        // shown); kept, it had no time to fall due and came at some later
+        // tick, for a conversation whose notification was just closed.
+        self.deferred_toasts.remove(&cid);
         fx.push(Effect::CloseNotification(NotificationKey::Conversation(
             cid,
         )));

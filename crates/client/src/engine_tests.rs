@@ -1252,6 +1252,32 @@ fn toasts_of_one_conversation_are_a_second_apart_like_its_messages() {
     let fx = h.customer(6, 1, at(2300));
     assert!(notifies(&fx).is_empty(), "{fx:?}");
     assert_eq!(notifies(&h.e.handle(Input::Tick, at(3001))).len(), 1);
+
+    // A toast held back for a conversation closed within the window goes
+    // with it: nothing left to wake for, nothing at a later tick.
+    let mut h = Harness::new();
+    h.assign(9, AssignMode::Accepted, false);
+    h.e.handle(Input::Focus(false), at(10));
+    h.customer(9, 1, at(2000));
+    h.ev(
+        AgentEvent::RequestAnswered {
+            conversation_id: ConversationId(9),
+            request: RequestKind::Consult,
+            by: ana(),
+            accepted: false,
+            rejected: true,
+            reason: None,
+        },
+        at(2400),
+    );
+    h.ev(
+        AgentEvent::ConversationClosed {
+            conversation_id: ConversationId(9),
+        },
+        at(2600),
+    );
+    assert_eq!(h.e.next_wake(), None);
+    assert!(notifies(&h.e.handle(Input::Tick, at(60_000))).is_empty());
 }
 
 /// A chat auto-accepted into a focused window with nothing else in front
@@ -1288,6 +1314,37 @@ fn an_auto_accepted_chat_in_front_of_a_focused_window_is_read() {
     assert_eq!(h.e.state().active, Some(ConversationId(7)));
     assert_eq!(h.e.state().unread_chats(), 0);
     assert!(sends(&fx).contains(&&mark(7, 3)), "{fx:?}");
+
+    // With an offer card over the window, the chat behind it is not seen.
+    let mut h = Harness::new();
+    h.e.handle(Input::Focus(true), T0);
+    h.offer(offer(8, template(NotificationKind::Alert)));
+    let mut s = summary(7);
+    s.status = ConversationStatus::Assigned;
+    s.owner = Some(AgentId(1));
+    let fx = h.ev(
+        AgentEvent::ConversationAssigned {
+            last_read: None,
+            unread: Some(1),
+            conversation: s,
+            mode: AssignMode::AutoAccept,
+            open_session: true,
+            template: template(NotificationKind::Toast),
+            messages: vec![Message {
+                id: MessageId(3),
+                conversation_id: ConversationId(7),
+                author: Author::Customer,
+                text: "hello".into(),
+                sent_at: T0,
+                command_id: None,
+            }],
+            origin: OfferOrigin::NewConversation,
+            has_earlier: None,
+        },
+        T0,
+    );
+    assert_eq!(h.e.state().unread_chats(), 1);
+    assert!(!sends(&fx).contains(&&mark(7, 3)), "{fx:?}");
 }
 
 /// A resync that no longer has a conversation forgets its notification

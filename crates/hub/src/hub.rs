@@ -1312,10 +1312,12 @@ impl Hub {
         let mut w = self.work().await?;
         // "A1" beside "a1" is a second account a person would take for the
         // first (sign-in names are exact).
+        // Only for a new name: two that a database from before this check
+        // holds must both stay editable (a password reset after a leak).
         let lookalike: Option<String> = sqlx::query_scalar(
-            "SELECT username FROM agents WHERE lower(username) = lower(?) AND username <> ?",
+            "SELECT username FROM agents WHERE lower(username) = lower(?1) AND username <> ?1
+               AND NOT EXISTS (SELECT 1 FROM agents WHERE username = ?1)",
         )
-        .bind(&spec.username)
         .bind(&spec.username)
         .fetch_optional(&mut *w.tx)
         .await?;

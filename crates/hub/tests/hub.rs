@@ -2309,6 +2309,24 @@ async fn a_user_name_differing_only_in_case_is_refused() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    // Two such names a database holds from before the check both stay
+    // editable (a password reset after a leak).
+    sqlx::query(
+        "INSERT INTO agents (username, display_name, password_hash, role, team_id, capacity, idle_since)
+         SELECT 'A2', 'Old A2', password_hash, role, team_id, capacity, idle_since FROM agents WHERE username = 'a2'",
+    )
+    .execute(hub.running().hub.pool())
+    .await
+    .unwrap();
+    for name in ["A2", "a2"] {
+        let r = hub
+            .post_agent(
+                &admin.token,
+                &serde_json::json!({"username":name,"display_name":name,"role":"agent","team":"T","capacity":3,"password":"a-fresh-password-9"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{name}");
+    }
 }
 
 /// One configuration entry per name: a user, team or queue listed twice
