@@ -2672,33 +2672,14 @@ impl Engine {
         }
         // Toasts held back first; a message update due at the same tick
         // then waits a window more (one notification change per window).
-        let toasts_due: Vec<ConversationId> = self
-            .deferred_toasts
-            .keys()
-            .copied()
-            .filter(|c| {
-                self.last_notified
-                    .get(c)
-                    .is_none_or(|t| coalesce_due(*t, now))
-            })
-            .collect();
+        let toasts_due = self.window_passed(self.deferred_toasts.keys(), now);
         for c in toasts_due {
             if let Some(n) = self.deferred_toasts.remove(&c) {
                 fx.push(Effect::Notify(n));
                 self.last_notified.insert(c, now);
             }
         }
-        let due: Vec<ConversationId> = self
-            .dirty
-            .iter()
-            .copied()
-            .filter(|c| {
-                self.last_notified
-                    .get(c)
-                    .is_none_or(|t| coalesce_due(*t, now))
-            })
-            .collect();
-        for c in due {
+        for c in self.window_passed(self.dirty.iter(), now) {
             self.notify_messages(c, now, fx);
         }
         if let Some(at) = self.next_reminder {
@@ -2709,6 +2690,23 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Those of `convs` whose notification may change again at `now` (its
+    /// last change is a coalescing window old, or there was none).
+    fn window_passed<'a>(
+        &self,
+        convs: impl Iterator<Item = &'a ConversationId>,
+        now: Millis,
+    ) -> Vec<ConversationId> {
+        convs
+            .copied()
+            .filter(|c| {
+                self.last_notified
+                    .get(c)
+                    .is_none_or(|t| coalesce_due(*t, now))
+            })
+            .collect()
     }
 
     fn schedule_reminder(&mut self, now: Millis) {

@@ -1285,32 +1285,36 @@ fn toasts_of_one_conversation_are_a_second_apart_like_its_messages() {
 /// count it), as one the agent accepted is.
 #[test]
 fn an_auto_accepted_chat_in_front_of_a_focused_window_is_read() {
+    // Conversation 7 auto-accepted with one unread customer message.
+    let auto_accept = |h: &mut Harness| {
+        let mut s = summary(7);
+        s.status = ConversationStatus::Assigned;
+        s.owner = Some(AgentId(1));
+        h.ev(
+            AgentEvent::ConversationAssigned {
+                last_read: None,
+                unread: Some(1),
+                conversation: s,
+                mode: AssignMode::AutoAccept,
+                open_session: true,
+                template: template(NotificationKind::Toast),
+                messages: vec![Message {
+                    id: MessageId(3),
+                    conversation_id: ConversationId(7),
+                    author: Author::Customer,
+                    text: "hello".into(),
+                    sent_at: T0,
+                    command_id: None,
+                }],
+                origin: OfferOrigin::NewConversation,
+                has_earlier: None,
+            },
+            T0,
+        )
+    };
     let mut h = Harness::new();
     h.e.handle(Input::Focus(true), T0);
-    let mut s = summary(7);
-    s.status = ConversationStatus::Assigned;
-    s.owner = Some(AgentId(1));
-    let fx = h.ev(
-        AgentEvent::ConversationAssigned {
-            last_read: None,
-            unread: Some(1),
-            conversation: s,
-            mode: AssignMode::AutoAccept,
-            open_session: true,
-            template: template(NotificationKind::Toast),
-            messages: vec![Message {
-                id: MessageId(3),
-                conversation_id: ConversationId(7),
-                author: Author::Customer,
-                text: "hello".into(),
-                sent_at: T0,
-                command_id: None,
-            }],
-            origin: OfferOrigin::NewConversation,
-            has_earlier: None,
-        },
-        T0,
-    );
+    let fx = auto_accept(&mut h);
     assert_eq!(h.e.state().active, Some(ConversationId(7)));
     assert_eq!(h.e.state().unread_chats(), 0);
     assert!(sends(&fx).contains(&&mark(7, 3)), "{fx:?}");
@@ -1319,30 +1323,7 @@ fn an_auto_accepted_chat_in_front_of_a_focused_window_is_read() {
     let mut h = Harness::new();
     h.e.handle(Input::Focus(true), T0);
     h.offer(offer(8, template(NotificationKind::Alert)));
-    let mut s = summary(7);
-    s.status = ConversationStatus::Assigned;
-    s.owner = Some(AgentId(1));
-    let fx = h.ev(
-        AgentEvent::ConversationAssigned {
-            last_read: None,
-            unread: Some(1),
-            conversation: s,
-            mode: AssignMode::AutoAccept,
-            open_session: true,
-            template: template(NotificationKind::Toast),
-            messages: vec![Message {
-                id: MessageId(3),
-                conversation_id: ConversationId(7),
-                author: Author::Customer,
-                text: "hello".into(),
-                sent_at: T0,
-                command_id: None,
-            }],
-            origin: OfferOrigin::NewConversation,
-            has_earlier: None,
-        },
-        T0,
-    );
+    let fx = auto_accept(&mut h);
     assert_eq!(h.e.state().unread_chats(), 1);
     assert!(!sends(&fx).contains(&&mark(7, 3)), "{fx:?}");
 }
