@@ -24,6 +24,8 @@ pub const RECENT_MESSAGES: usize = 200;
 /// are then more than `COALESCE_MS` apart in real time too, whatever
 /// fraction of a millisecond each reading dropped.
 pub const COALESCE_MS: i64 = 1000;
+/// The shortest reminder interval the engine keeps (shorter ones are raised).
+const MIN_REMINDER_SECS: u32 = 5;
 
 /// How long the in-app toast for new messages in a conversation not in
 /// front stays.
@@ -2257,7 +2259,14 @@ impl Engine {
                 }
                 fx.push(Effect::Store(StoreOp::PutDraft(conversation_id, text)));
             }
-            AgentAction::UpdateSettings { settings } => {
+            AgentAction::UpdateSettings { mut settings } => {
+                // In range whatever the page sent: a volume is a percentage,
+                // and a reminder under five seconds would chime on and on.
+                settings.volume = settings.volume.min(100);
+                settings.reminder_secs = settings
+                    .reminder_secs
+                    .filter(|s| *s > 0)
+                    .map(|s| s.max(MIN_REMINDER_SECS));
                 if settings.start_at_login != self.state.settings.start_at_login {
                     fx.push(Effect::StartAtLogin(settings.start_at_login));
                 }

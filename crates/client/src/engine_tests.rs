@@ -1371,6 +1371,21 @@ fn a_resync_closes_what_was_read_elsewhere_and_forgets_what_is_gone() {
     assert_eq!(h.e.next_wake(), None);
 }
 
+/// Settings from the page are kept in range: a volume is a percentage,
+/// and a reminder under five seconds would chime on and on (0 is off).
+#[test]
+fn settings_out_of_range_are_brought_into_it() {
+    let mut h = Harness::new();
+    h.settings(|s| {
+        s.volume = 200;
+        s.reminder_secs = Some(1);
+    });
+    assert_eq!(h.e.state().settings.volume, 100);
+    assert_eq!(h.e.state().settings.reminder_secs, Some(5));
+    h.settings(|s| s.reminder_secs = Some(0));
+    assert_eq!(h.e.state().settings.reminder_secs, None);
+}
+
 #[test]
 fn toasts_for_assignments_not_decided_by_the_agent() {
     let mut h = Harness::new();

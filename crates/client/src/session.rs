@@ -149,7 +149,15 @@ pub async fn sign_in(
     let login = endpoint.login(username, password).await?;
     let cache = cache_for(data_dir, &endpoint, username).await;
     let (handle, task, recovered) =
-        start(&endpoint, &login.token, cache, username, client_name, sink).await?;
+        match start(&endpoint, &login.token, cache, username, client_name, sink).await {
+            Ok(started) => started,
+            Err(e) => {
+                // Not left valid with nothing using it (a cache that could
+                // not be opened): best effort, the error is the start's.
+                let _ = endpoint.logout(&login.token).await;
+                return Err(e);
+            }
+        };
     Ok(Session {
         profile: login.agent,
         handle,
@@ -185,6 +193,17 @@ pub async fn resume(
         )),
     };
     let profile = match asked {
+        // Another account's token (a keychain entry written for someone
+        // else): its cache is not this account's to open.
+        Ok(profile) if profile.username != username => {
+            return Err(ClientError::Refused(switchboard_protocol::ErrorBody::new(
+                ErrorCode::Unauthorized,
+                format!(
+                    "the kept token is {:?}'s, not {username:?}'s",
+                    profile.username
+                ),
+            )))
+        }
         Ok(profile) => Some(profile),
         Err(ClientError::Refused(e)) if e.code == ErrorCode::Unauthorized => {
             return Err(ClientError::Refused(e))

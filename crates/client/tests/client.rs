@@ -1248,7 +1248,8 @@ async fn kill_9_during_a_message_flood_then_restart_gives_exact_unread_counts() 
     // not hand the conversations on meanwhile, so its truth stays put.
     let hub = TestHub::start_with(|c| c.routing.disconnected_grace_secs = 600).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = switchboard_client::paths::cache_file(dir.path());
+    // The CLI's cache for a1 on this hub, as the desktop app keeps it.
+    let cache = switchboard_client::session::account_cache(dir.path(), &hub.endpoint(), "a1");
     let mut child = spawn_agent(&hub, dir.path());
     let mut convs = Vec::new();
     for i in 0..3 {
@@ -1558,6 +1559,56 @@ async fn the_headless_agent_at_work_replies_to_and_ends_its_conversations() {
     // so it keeps some.
     assert!((1..5).contains(&closed), "{closed} of 5 ended");
     agent.kill().await.unwrap();
+}
+
+/// A sign-in whose client cannot start (its cache cannot be opened) does
+/// not leave its token valid with nothing using it; a kept token that the
+/// hub says is another account's is refused, its cache not opened.
+#[tokio::test]
+async fn a_sign_in_that_cannot_start_signs_out_and_a_token_of_another_account_is_refused() {
+    use switchboard_client::session;
+    let hub = TestHub::start().await;
+    let data = tempfile::tempdir().unwrap();
+    // The cache's path is a directory: the store cannot open it.
+    let cache = session::account_cache(data.path(), &hub.endpoint(), "a1");
+    std::fs::create_dir_all(cache.join("in-the-way")).unwrap();
+    let started = session::sign_in(
+        hub.endpoint(),
+        "a1",
+        switchboard_hub::testkit::PASSWORD,
+        data.path(),
+        "test",
+        Recorder::default(),
+    )
+    .await;
+    assert!(started.is_err());
+    let a1 = hub.agent_id("a1").await;
+    let live: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE agent_id = ? AND revoked = 0")
+            .bind(a1.0)
+            .fetch_one(hub.hub().pool())
+            .await
+            .unwrap();
+    assert_eq!(live, 0, "the failed sign-in's token is still valid");
+
+    let a2_token = hub.token("a2").await;
+    let resumed = session::resume(
+        hub.endpoint(),
+        "a3",
+        &a2_token,
+        data.path(),
+        "test",
+        Recorder::default(),
+    )
+    .await;
+    match resumed {
+        Err(switchboard_client::ClientError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::Unauthorized)
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("resumed a3 with a2's token"),
+    }
+    assert!(!session::account_cache(data.path(), &hub.endpoint(), "a3").exists());
 }
 
 /// Two users whose names an earlier version folded into one cache folder

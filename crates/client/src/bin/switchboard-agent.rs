@@ -117,11 +117,15 @@ async fn main() -> anyhow::Result<()> {
     let printer = Printer {
         accept: args.accept.then_some(accept_tx),
     };
+    // The account's own cache on this hub, as the desktop app keeps it:
+    // one shared file gave the next user the last one's conversations and
+    // unsent replies.
     let mut options = ClientOptions::new(
         endpoint.clone(),
         login.token.clone(),
-        paths::cache_file(&dir),
+        switchboard_client::session::account_cache(&dir, &endpoint, &args.user),
     );
+    options.account = Some(args.user.clone());
     options.client_name = "switchboard-agent".into();
     let (client, task, recovered) = spawn(options, printer)
         .await
