@@ -318,7 +318,7 @@ pub fn earlier_messages(
         messages: page
             .into_iter()
             .map(|message| MessageLine {
-                time: clock.time(message.sent_at, settings.clock),
+                time: clock.message_time(message.sent_at, settings.clock),
                 message,
             })
             .collect(),
@@ -340,7 +340,7 @@ pub fn conversation_detail(
             .messages
             .iter()
             .map(|m| MessageLine {
-                time: clock.time(m.sent_at, st.settings.clock),
+                time: clock.message_time(m.sent_at, st.settings.clock),
                 message: m.clone(),
             })
             .collect(),

@@ -98,6 +98,9 @@ pub type ZoneSource = Arc<dyn Fn() -> Option<TimeZone> + Send + Sync>;
 pub struct WallClock {
     zone: ZoneSource,
     system: HourCycle,
+    /// The time of the view read this clock labels (its "today"), if one
+    /// was taken ([`WallClock::current`], [`WallClock::at`]).
+    now: Option<Millis>,
 }
 
 impl std::fmt::Debug for WallClock {
@@ -118,7 +121,18 @@ impl WallClock {
 
     /// A wall clock whose zone is read from `zone` for every label.
     pub fn with_zone_source(zone: ZoneSource, system: HourCycle) -> WallClock {
-        WallClock { zone, system }
+        WallClock {
+            zone,
+            system,
+            now: None,
+        }
+    }
+
+    /// This clock labelling as of `now` (what "today" is for
+    /// [`WallClock::message_time`]).
+    pub fn at(mut self, now: Millis) -> WallClock {
+        self.now = Some(now);
+        self
     }
 
     /// The OS's time zone (`TZ`, else `/etc/localtime`, or the platform's
@@ -147,7 +161,20 @@ impl WallClock {
     /// that its labels share one zone (and an unreadable zone is probed
     /// once, not for every label).
     pub fn current(&self) -> WallClock {
-        WallClock::new(self.zone(), self.system)
+        let now = Millis(jiff::Timestamp::now().as_millisecond());
+        WallClock::new(self.zone(), self.system).at(now)
+    }
+
+    /// A message's time: "14:05" today, "2026-11-20 14:05" on another day
+    /// (a thread across midnight, older messages loaded), so that an old
+    /// message does not read as today's. The time alone when this clock
+    /// has no "today".
+    pub fn message_time(&self, at: Millis, choice: ClockChoice) -> String {
+        let today = self.now.and_then(|n| self.civil(n)).map(|d| d.date());
+        match (today, self.civil(at)) {
+            (Some(today), Some(d)) if d.date() != today => self.date_time(at, choice),
+            _ => self.time(at, choice),
+        }
     }
 
     fn cycle(&self, choice: ClockChoice) -> HourCycle {
@@ -237,6 +264,23 @@ mod tests {
         // Unreadable now: UTC, not the last zone or a failure.
         *zone.lock().unwrap() = None;
         assert_eq!(c.time(WINTER, ClockChoice::System), "13:05");
+    }
+
+    /// A message from another day carries its date; today's only the time.
+    #[test]
+    fn a_message_from_another_day_carries_its_date() {
+        // WINTER is 14:05 in Berlin; an hour before its midnight, and the
+        // next morning.
+        let evening = Millis(WINTER.0 + 9 * 3_600_000 - 10 * 60_000);
+        let c = berlin().at(evening);
+        assert_eq!(c.message_time(WINTER, ClockChoice::System), "14:05");
+        let next_morning = berlin().at(Millis(evening.0 + 9 * 3_600_000));
+        assert_eq!(
+            next_morning.message_time(WINTER, ClockChoice::System),
+            "2026-01-15 14:05"
+        );
+        // No "today" known: the time alone, as before.
+        assert_eq!(berlin().message_time(WINTER, ClockChoice::System), "14:05");
     }
 
     #[test]
