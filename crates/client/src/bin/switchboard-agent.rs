@@ -26,9 +26,6 @@ struct Args {
     /// User name.
     #[arg(long)]
     user: String,
-    /// Password (prefer the environment variable).
-    #[arg(long, env = "SWITCHBOARD_PASSWORD", hide_env_values = true)]
-    password: String,
     /// Cache directory (default: the OS data dir, or SWITCHBOARD_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -98,8 +95,12 @@ async fn main() -> anyhow::Result<()> {
         endpoint.extra_root_pem =
             Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
     }
+    // From the environment only: a command-line argument is readable by
+    // every local user (`ps`, /proc) for as long as the agent runs.
+    let password = std::env::var("SWITCHBOARD_PASSWORD")
+        .context("set SWITCHBOARD_PASSWORD to the user's password")?;
     let login = endpoint
-        .login(&args.user, &args.password)
+        .login(&args.user, &password)
         .await
         .context("signing in")?;
     if let Some(id) = args.history {
