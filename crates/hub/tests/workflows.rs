@@ -111,6 +111,16 @@ fn queue_mut(c: &mut switchboard_hub::HubConfig) -> &mut QueueConfig {
     &mut c.queues[0]
 }
 
+/// A second queue "Q2" of team T, like Q but taking no channel of its own:
+/// reached only by transfer.
+fn transfer_queue(c: &mut switchboard_hub::HubConfig) -> &mut QueueConfig {
+    let mut q2 = c.queues[0].clone();
+    q2.name = "Q2".into();
+    q2.channels = vec![];
+    c.queues.push(q2);
+    c.queues.last_mut().expect("just pushed")
+}
+
 /// Three contacts: Ada (own phone, with account Contoso and a case), and two
 /// sharing one phone and email.
 async fn seed(hub: &TestHub, token: &str) -> (Contact, Contact, Contact, CaseRecordIds) {
@@ -601,11 +611,7 @@ async fn a_teammate_who_takes_no_work_is_refused_as_a_transfer_or_assign_target(
 #[tokio::test]
 async fn transfer_to_a_team_owned_queue_is_not_offered_back_to_the_sender() {
     let hub = TestHub::start_with(|c| {
-        let mut q2 = c.queues[0].clone();
-        q2.name = "Q2".into();
-        q2.channels = vec![];
-        q2.team_owned = true;
-        c.queues.push(q2);
+        transfer_queue(c).team_owned = true;
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -676,11 +682,12 @@ async fn accepting_an_assign_request_gives_the_old_owner_waiting_work() {
 #[tokio::test]
 async fn transfer_to_a_queue_is_routed_there_and_not_back_to_the_sender() {
     let hub = TestHub::start_with(|c| {
-        let mut q2 = c.queues[0].clone();
-        q2.name = "Q2".into();
-        q2.channels = vec![];
-        template_alert(q2.templates.entry(Scenario::Transfer).or_default());
-        c.queues.push(q2);
+        template_alert(
+            transfer_queue(c)
+                .templates
+                .entry(Scenario::Transfer)
+                .or_default(),
+        );
     })
     .await;
     let mut a1 = hub.connect("a1").await;
@@ -1160,11 +1167,12 @@ async fn a_supervisor_made_an_agent_loses_an_escalation_offered_to_them() {
 #[tokio::test]
 async fn moving_a_queue_hands_on_a_transfer_routing_offered_to_the_old_team() {
     let hub = TestHub::start_with(|c| {
-        let mut q2 = c.queues[0].clone();
-        q2.name = "Q2".into();
-        q2.channels = vec![];
-        template_alert(q2.templates.entry(Scenario::Transfer).or_default());
-        c.queues.push(q2);
+        template_alert(
+            transfer_queue(c)
+                .templates
+                .entry(Scenario::Transfer)
+                .or_default(),
+        );
     })
     .await;
     let mut a1 = hub.connect("a1").await;
